@@ -1,0 +1,263 @@
+/*
+ * mcpfwd — a forward proxy for the Model Context Protocol (MCP).
+ *
+ * This header is the library's only public interface and its stable C ABI.
+ * It compiles as C99 and as C++.
+ *
+ * Conventions (see docs/c-api.md):
+ *  - Functions that can fail return an mcpfwd_status: 0 is success, failures
+ *    are negative. On failure mcpfwd_last_error() describes what went wrong.
+ *  - Constructors write the new handle through their first parameter; on
+ *    failure *out is set to NULL. Every _free function accepts NULL.
+ *  - Strings passed in are UTF-8 and copied before the call returns.
+ *    Strings handed out are one of: static (never freed), borrowed (valid
+ *    until the next call on the same handle, or the end of a callback), or
+ *    owned (released with mcpfwd_string_free, never with free()).
+ *  - A handle is used by one thread at a time, except where a function's
+ *    "Thread safety" line says otherwise.
+ *  - No C++ exception ever crosses this boundary.
+ */
+#ifndef MCPFWD_MCPFWD_H
+#define MCPFWD_MCPFWD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mcpfwd/mcpfwd_version.h"
+
+#if defined(MCPFWD_STATIC)
+#define MCPFWD_API
+#elif defined(_WIN32)
+#if defined(MCPFWD_BUILDING)
+#define MCPFWD_API __declspec(dllexport)
+#else
+#define MCPFWD_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define MCPFWD_API __attribute__((visibility("default")))
+#else
+#define MCPFWD_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status */
+
+/** Status codes. Append-only: values are never changed or reused. */
+typedef enum mcpfwd_status {
+  MCPFWD_OK = 0,
+  MCPFWD_E_INVALID_ARG = -1, /**< a parameter was NULL, empty or out of range */
+  MCPFWD_E_NOMEM = -2,       /**< memory allocation failed */
+  MCPFWD_E_STATE = -3,       /**< the call is not valid in the handle's state */
+  MCPFWD_E_IO = -4,          /**< an operating-system call failed (spawn, pipe, socket) */
+  MCPFWD_E_TIMEOUT = -5,     /**< a wait ran out of time */
+  MCPFWD_E_CALLBACK = -6,    /**< a user callback asked to abort */
+  MCPFWD_E_INTERNAL = -99    /**< a bug: please report it with mcpfwd_last_error() */
+} mcpfwd_status;
+
+/**
+ * Describe a status code.
+ * @return static text, never NULL ("unknown status" for unknown values).
+ * Thread safety: any thread.
+ */
+MCPFWD_API const char *mcpfwd_status_str(mcpfwd_status s);
+
+/**
+ * The message of the last failing mcpfwd_ call on this thread.
+ * @return borrowed text, valid until the next mcpfwd_ call on this thread;
+ *         "" when no call has failed. Never NULL.
+ * Thread safety: thread-local; any thread.
+ */
+MCPFWD_API const char *mcpfwd_last_error(void);
+
+/**
+ * Release a string the library handed out as "owned".
+ * Ownership: takes ownership of s. NULL is accepted.
+ * Thread safety: any thread.
+ */
+MCPFWD_API void mcpfwd_string_free(char *s);
+
+/* --------------------------------------------------------------- version */
+
+/**
+ * The runtime library version, encoded as MCPFWD_VERSION_NUMBER is:
+ * (major << 16) | (minor << 8) | patch. Compare it with the macro to detect
+ * a header/library mismatch.
+ * Thread safety: any thread.
+ */
+MCPFWD_API uint32_t mcpfwd_version(void);
+
+/** The runtime library version as "MAJOR.MINOR.PATCH". Static. Any thread. */
+MCPFWD_API const char *mcpfwd_version_string(void);
+
+/* --------------------------------------------------------------- logging */
+
+/** Log levels, from most to least verbose. */
+typedef enum mcpfwd_log_level {
+  MCPFWD_LOG_TRACE = 0,
+  MCPFWD_LOG_DEBUG = 1,
+  MCPFWD_LOG_INFO = 2,
+  MCPFWD_LOG_WARN = 3,
+  MCPFWD_LOG_ERROR = 4,
+  MCPFWD_LOG_OFF = 5
+} mcpfwd_log_level;
+
+/**
+ * Receives one log line (no trailing newline).
+ * @param level    the line's level
+ * @param source   static text: "mcpfwd" for the proxy's own lines, "server"
+ *                 for a line the upstream server wrote to its stderr
+ * @param text     the line, not NUL-terminated; borrowed for the call
+ * @param len      its length in bytes
+ * @param user_data the pointer given to mcpfwd_config_set_user_data
+ * Thread safety: called on a proxy I/O thread; must not block; may call
+ * mcpfwd_proxy_stop and nothing else of this library.
+ */
+typedef void (*mcpfwd_log_cb)(mcpfwd_log_level level, const char *source,
+                              const char *text, size_t len, void *user_data);
+
+/** Destructor for user_data, run exactly once after the last callback. */
+typedef void (*mcpfwd_free_cb)(void *user_data);
+
+/* ---------------------------------------------------------------- config */
+
+/** Proxy configuration: an opaque object set through typed setters. */
+typedef struct mcpfwd_config mcpfwd_config;
+
+/**
+ * Create a configuration with the defaults (see docs/c-api.md).
+ * @param out receives the new config; NULL on failure.
+ * Ownership: release with mcpfwd_config_free.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_new(mcpfwd_config **out);
+
+/** Release a configuration. NULL is accepted. Thread safety: one thread. */
+MCPFWD_API void mcpfwd_config_free(mcpfwd_config *cfg);
+
+/**
+ * Serve one MCP client over a pair of file descriptors carrying
+ * newline-delimited JSON-RPC (the stdio transport). The proxy dup()s both
+ * descriptors when it starts; the caller keeps ownership of in_fd/out_fd.
+ * The CLI's --stdio mode passes 0 and 1.
+ * @return MCPFWD_E_INVALID_ARG if a descriptor is negative.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_downstream_stdio(mcpfwd_config *cfg, int in_fd,
+                                                            int out_fd);
+
+/**
+ * The upstream MCP server to spawn: argv[0] is looked up in PATH, no shell
+ * is involved. Replaces any earlier upstream command.
+ * @param argc number of entries in argv, at least 1
+ * @param argv argument strings; copied
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_command(mcpfwd_config *cfg, size_t argc,
+                                                            const char *const *argv);
+
+/**
+ * Largest JSON-RPC message accepted in either direction, in bytes
+ * (default 4 MiB, at least 64). A longer client line is answered with a
+ * JSON-RPC -32600 error and discarded without being buffered whole; a longer
+ * server line is logged and discarded.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_max_message_bytes(mcpfwd_config *cfg, size_t bytes);
+
+/**
+ * How long shutdown waits at each step (default 2000 ms): after closing the
+ * server's stdin it waits this long for it to exit, then sends SIGTERM to its
+ * process group, waits this long again, then sends SIGKILL.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_shutdown_grace_ms(mcpfwd_config *cfg, uint32_t ms);
+
+/** Lowest level that is logged (default MCPFWD_LOG_INFO). One thread per config. */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config *cfg, mcpfwd_log_level level);
+
+/**
+ * Send log lines to cb instead of standard error. NULL restores the default
+ * (standard error; never standard output).
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log_cb cb);
+
+/**
+ * The pointer passed to every callback, and its destructor. The proxy made
+ * from this config runs free_fn(user_data) exactly once, in mcpfwd_proxy_free
+ * after the last callback has returned (free_fn may be NULL).
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_user_data(mcpfwd_config *cfg, void *user_data,
+                                                     mcpfwd_free_cb free_fn);
+
+/* ----------------------------------------------------------------- proxy */
+
+/** A running (or runnable) proxy. */
+typedef struct mcpfwd_proxy mcpfwd_proxy;
+
+/**
+ * Create a proxy from a configuration. The config is copied: free it
+ * whenever you like afterwards.
+ * @param out receives the new proxy; NULL on failure.
+ * @return MCPFWD_E_INVALID_ARG when the config lacks a downstream or an
+ *         upstream, with the reason in mcpfwd_last_error().
+ * Ownership: release with mcpfwd_proxy_free.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy **out, const mcpfwd_config *cfg);
+
+/**
+ * Start the proxy: spawn the upstream server and begin forwarding on the
+ * proxy's own I/O thread. Returns once the server process exists.
+ * @return MCPFWD_E_IO if the server could not be spawned (e.g. command not
+ *         found); MCPFWD_E_STATE if already started.
+ * Thread safety: one thread per proxy.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_start(mcpfwd_proxy *p);
+
+/**
+ * Ask the proxy to shut down gracefully and return at once: the server's
+ * stdin is closed, then SIGTERM and SIGKILL follow after the grace periods;
+ * requests still in flight are answered with a JSON-RPC error. Idempotent.
+ * Thread safety: any thread, including from inside a callback.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_stop(mcpfwd_proxy *p);
+
+/**
+ * Wait until the proxy has finished: the client reached end of input or
+ * stop was called, and the server process has exited and been reaped.
+ * @param timeout_ms  how long to wait; negative waits without limit
+ * @param exit_code   if not NULL, receives the status the proxy ends with:
+ *                    0 when the client ended the session (EOF or stop); when
+ *                    the server exited first, its exit code (1 if that was
+ *                    0), or 128 + signal number if a signal killed it.
+ * @return MCPFWD_E_TIMEOUT if still running; MCPFWD_E_STATE if never started.
+ * Thread safety: one thread per proxy; must not be called from a callback.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_wait(mcpfwd_proxy *p, int timeout_ms, int *exit_code);
+
+/**
+ * Counters as a JSON object (schema in docs/c-api.md): messages and bytes
+ * each way, errors by kind, requests in flight, the upstream pid and state.
+ * @param out receives an owned string; release it with mcpfwd_string_free.
+ * Thread safety: any thread (the snapshot is taken consistently).
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_stats_json(mcpfwd_proxy *p, char **out);
+
+/**
+ * Stop the proxy if it runs, wait for it to finish, join its threads, then
+ * run the user_data destructor. No callback runs after this returns.
+ * NULL is accepted.
+ * Thread safety: one thread per proxy; must not be called from a callback.
+ */
+MCPFWD_API void mcpfwd_proxy_free(mcpfwd_proxy *p);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MCPFWD_MCPFWD_H */

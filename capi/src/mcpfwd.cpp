@@ -1,0 +1,251 @@
+// The C ABI over the C++ core. Every entry point catches everything: no C++
+// exception crosses this boundary; failures become a status plus
+// thread-local text for mcpfwd_last_error().
+#include "mcpfwd/mcpfwd.h"
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "errors.hpp"
+#include "proxy.hpp"
+
+struct mcpfwd_config {
+  mcpfwd::proxy_config core;
+  mcpfwd_log_cb log_cb = nullptr;
+  void* user_data = nullptr;
+  mcpfwd_free_cb user_free = nullptr;
+};
+
+// Runs the user_data destructor exactly once, when the proxy goes away.
+struct user_data_holder {
+  void* ptr = nullptr;
+  mcpfwd_free_cb free_fn = nullptr;
+  ~user_data_holder() {
+    if (free_fn) free_fn(ptr);
+  }
+};
+
+struct mcpfwd_proxy {
+  std::shared_ptr<user_data_holder> ud;  // released after the core is gone
+  std::unique_ptr<mcpfwd::proxy> core;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+mcpfwd_status set_error(mcpfwd_status s, const std::string& text) {
+  try {
+    last_error = text;
+  } catch (...) {
+    last_error.clear();
+  }
+  return s;
+}
+
+mcpfwd_status ok() {
+  last_error.clear();
+  return MCPFWD_OK;
+}
+
+// Runs f, mapping every exception onto a status.
+template <class F>
+mcpfwd_status guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const mcpfwd::api_error& e) {
+    return set_error(static_cast<mcpfwd_status>(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    return set_error(MCPFWD_E_NOMEM, "out of memory");
+  } catch (const std::exception& e) {
+    return set_error(MCPFWD_E_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return set_error(MCPFWD_E_INTERNAL, "internal error: unknown exception");
+  }
+}
+
+#define MCPFWD_REQUIRE(cond, text) \
+  if (!(cond)) return set_error(MCPFWD_E_INVALID_ARG, text)
+
+char* dup_string(const std::string& s) {
+  auto* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (p == nullptr) throw std::bad_alloc();
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* mcpfwd_status_str(mcpfwd_status s) {
+  switch (s) {
+    case MCPFWD_OK: return "ok";
+    case MCPFWD_E_INVALID_ARG: return "invalid argument";
+    case MCPFWD_E_NOMEM: return "out of memory";
+    case MCPFWD_E_STATE: return "invalid state";
+    case MCPFWD_E_IO: return "I/O error";
+    case MCPFWD_E_TIMEOUT: return "timed out";
+    case MCPFWD_E_CALLBACK: return "aborted by callback";
+    case MCPFWD_E_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+const char* mcpfwd_last_error(void) {
+  return last_error.c_str();
+}
+
+void mcpfwd_string_free(char* s) {
+  std::free(s);
+}
+
+uint32_t mcpfwd_version(void) {
+  return MCPFWD_VERSION_NUMBER;
+}
+
+const char* mcpfwd_version_string(void) {
+  return MCPFWD_VERSION_STRING;
+}
+
+mcpfwd_status mcpfwd_config_new(mcpfwd_config** out) {
+  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
+  *out = nullptr;
+  return guarded([&] {
+    *out = std::make_unique<mcpfwd_config>().release();
+    return ok();
+  });
+}
+
+void mcpfwd_config_free(mcpfwd_config* cfg) {
+  std::unique_ptr<mcpfwd_config> owned(cfg);
+}
+
+mcpfwd_status mcpfwd_config_set_downstream_stdio(mcpfwd_config* cfg, int in_fd, int out_fd) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(in_fd >= 0 && out_fd >= 0, "stdio descriptors must not be negative");
+  cfg->core.stdio_in = in_fd;
+  cfg->core.stdio_out = out_fd;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_command(mcpfwd_config* cfg, size_t argc,
+                                                 const char* const* argv) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(argc >= 1 && argv != nullptr, "the upstream command needs at least argv[0]");
+  for (size_t i = 0; i < argc; ++i)
+    MCPFWD_REQUIRE(argv[i] != nullptr, "argv contains a NULL entry");
+  MCPFWD_REQUIRE(argv[0][0] != '\0', "argv[0] is empty");
+  return guarded([&] {
+    std::vector<std::string> v(argv, argv + argc);
+    cfg->core.upstream.argv = std::move(v);
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_set_max_message_bytes(mcpfwd_config* cfg, size_t bytes) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(bytes >= 64, "max message size must be at least 64 bytes");
+  cfg->core.max_message_bytes = bytes;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_shutdown_grace_ms(mcpfwd_config* cfg, uint32_t ms) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->core.shutdown_grace = std::chrono::milliseconds(ms);
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config* cfg, mcpfwd_log_level level) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(level >= MCPFWD_LOG_TRACE && level <= MCPFWD_LOG_OFF, "unknown log level");
+  cfg->core.level = static_cast<mcpfwd::log_level>(level);
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config* cfg, mcpfwd_log_cb cb) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->log_cb = cb;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_user_data(mcpfwd_config* cfg, void* user_data,
+                                          mcpfwd_free_cb free_fn) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->user_data = user_data;
+  cfg->user_free = free_fn;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
+  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
+  *out = nullptr;
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return guarded([&] {
+    auto p = std::make_unique<mcpfwd_proxy>();
+    mcpfwd::proxy_config core = cfg->core;
+    if (cfg->log_cb != nullptr) {
+      mcpfwd_log_cb cb = cfg->log_cb;
+      void* ud = cfg->user_data;
+      core.log_sink = [cb, ud](mcpfwd::log_level l, const char* source, std::string_view text) {
+        cb(static_cast<mcpfwd_log_level>(l), source, text.data(), text.size(), ud);
+      };
+    }
+    p->core = std::make_unique<mcpfwd::proxy>(std::move(core));
+    // Only now, when nothing can fail any more, does the proxy own user_data.
+    p->ud = std::make_shared<user_data_holder>();
+    p->ud->ptr = cfg->user_data;
+    p->ud->free_fn = cfg->user_free;
+    *out = p.release();
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_proxy_start(mcpfwd_proxy* p) {
+  MCPFWD_REQUIRE(p != nullptr, "proxy is NULL");
+  return guarded([&] {
+    p->core->start();
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_proxy_stop(mcpfwd_proxy* p) {
+  MCPFWD_REQUIRE(p != nullptr, "proxy is NULL");
+  p->core->stop();
+  return ok();
+}
+
+mcpfwd_status mcpfwd_proxy_wait(mcpfwd_proxy* p, int timeout_ms, int* exit_code) {
+  MCPFWD_REQUIRE(p != nullptr, "proxy is NULL");
+  return guarded([&] {
+    std::optional<std::chrono::milliseconds> t;
+    if (timeout_ms >= 0) t = std::chrono::milliseconds(timeout_ms);
+    auto r = p->core->wait(t);
+    if (!r) return set_error(MCPFWD_E_TIMEOUT, "proxy still running");
+    if (exit_code != nullptr) *exit_code = *r;
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_proxy_stats_json(mcpfwd_proxy* p, char** out) {
+  if (out != nullptr) *out = nullptr;
+  MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
+  return guarded([&] {
+    *out = dup_string(p->core->stats_json());
+    return ok();
+  });
+}
+
+void mcpfwd_proxy_free(mcpfwd_proxy* p) {
+  if (p == nullptr) return;
+  try {
+    p->core.reset();  // stops, waits, joins: no callback runs after this
+  } catch (...) {
+  }
+  std::unique_ptr<mcpfwd_proxy> owned(p);  // then the user_data destructor
+}
+
+}  // extern "C"

@@ -1,0 +1,173 @@
+// mcpfwd — the command-line front end. A client of the C ABI like any other.
+//
+//   mcpfwd --stdio [options] -- SERVER_COMMAND [ARGS...]
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "mcpfwd/mcpfwd.h"
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: mcpfwd --stdio [options] -- SERVER_COMMAND [ARGS...]\n"
+    "\n"
+    "Forward the Model Context Protocol between the MCP client that launched\n"
+    "mcpfwd (on stdin/stdout) and SERVER_COMMAND, spawned without a shell.\n"
+    "\n"
+    "options:\n"
+    "  --stdio                    serve one client on stdin/stdout (single-session mode)\n"
+    "  --max-message-bytes N      largest JSON-RPC message accepted (default 4194304)\n"
+    "  --shutdown-grace-ms N      wait this long after closing the server's stdin, and\n"
+    "                             again after SIGTERM, before SIGKILL (default 2000)\n"
+    "  --log-level LEVEL          trace, debug, info, warn, error or off (default info)\n"
+    "  --version                  print the version and exit\n"
+    "  -h, --help                 print this help and exit\n"
+    "\n"
+    "Logs go to stderr, never stdout: mcpfwd's own lines start with 'mcpfwd: ',\n"
+    "the server's stderr lines are relayed prefixed with 'server: '.\n"
+    "Exit status: 0 when the client ended the session (EOF, SIGINT, SIGTERM);\n"
+    "the server's exit status when it exited first (1 if that was 0, 128+N if\n"
+    "killed by signal N); 2 for a usage error; 70 when mcpfwd itself failed.\n";
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "mcpfwd: error: %s\n(try mcpfwd --help)\n", msg.c_str());
+  return 2;
+}
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+int fail(const char* what, mcpfwd_status st) {
+  std::fprintf(stderr, "mcpfwd: error: %s: %s (%s)\n", what, mcpfwd_last_error(),
+               mcpfwd_status_str(st));
+  return st == MCPFWD_E_INVALID_ARG ? 2 : 70;
+}
+
+struct config_deleter {
+  void operator()(mcpfwd_config* c) const { mcpfwd_config_free(c); }
+};
+struct proxy_deleter {
+  void operator()(mcpfwd_proxy* p) const { mcpfwd_proxy_free(p); }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool stdio = false;
+  std::vector<const char*> server;
+  size_t max_bytes = 0;
+  uint32_t grace_ms = 0;
+  bool have_max = false, have_grace = false;
+  mcpfwd_log_level level = MCPFWD_LOG_INFO;
+
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    auto value = [&](std::string_view name) -> const char* {
+      if (i + 1 >= argc) return nullptr;
+      (void)name;
+      return argv[++i];
+    };
+    if (a == "--") {
+      for (++i; i < argc; ++i) server.push_back(argv[i]);
+      break;
+    } else if (a == "--stdio") {
+      stdio = true;
+    } else if (a == "--max-message-bytes") {
+      const char* v = value(a);
+      if (!v || !parse_number(v, max_bytes))
+        return usage_error("--max-message-bytes needs a number");
+      have_max = true;
+    } else if (a == "--shutdown-grace-ms") {
+      const char* v = value(a);
+      if (!v || !parse_number(v, grace_ms))
+        return usage_error("--shutdown-grace-ms needs a number");
+      have_grace = true;
+    } else if (a == "--log-level") {
+      const char* v = value(a);
+      static constexpr const char* names[] = {"trace", "debug", "info", "warn", "error", "off"};
+      bool found = false;
+      for (int l = 0; v && l < 6; ++l) {
+        if (std::strcmp(v, names[l]) == 0) {
+          level = static_cast<mcpfwd_log_level>(l);
+          found = true;
+        }
+      }
+      if (!found) return usage_error("--log-level must be trace, debug, info, warn, error or off");
+    } else if (a == "--version") {
+      std::printf("mcpfwd %s\n", mcpfwd_version_string());
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(usage_text, stdout);
+      return 0;
+    } else {
+      return usage_error("unknown option '" + std::string(a) + "'");
+    }
+  }
+  if (!stdio) return usage_error("choose a mode: --stdio");
+  if (server.empty()) return usage_error("give the server command after '--'");
+
+  // A host that goes away must not kill us with SIGPIPE: writes fail instead.
+  std::signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM are taken synchronously by one thread; blocking them
+  // before the proxy starts its threads makes those threads inherit the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  mcpfwd_config* raw_cfg = nullptr;
+  mcpfwd_status st = mcpfwd_config_new(&raw_cfg);
+  if (st != MCPFWD_OK) return fail("config", st);
+  std::unique_ptr<mcpfwd_config, config_deleter> cfg(raw_cfg);
+  if ((st = mcpfwd_config_set_downstream_stdio(cfg.get(), 0, 1)) != MCPFWD_OK)
+    return fail("stdio", st);
+  if ((st = mcpfwd_config_set_upstream_command(cfg.get(), server.size(), server.data())) !=
+      MCPFWD_OK)
+    return fail("server command", st);
+  if (have_max && (st = mcpfwd_config_set_max_message_bytes(cfg.get(), max_bytes)) != MCPFWD_OK)
+    return fail("--max-message-bytes", st);
+  if (have_grace && (st = mcpfwd_config_set_shutdown_grace_ms(cfg.get(), grace_ms)) != MCPFWD_OK)
+    return fail("--shutdown-grace-ms", st);
+  if ((st = mcpfwd_config_set_log_level(cfg.get(), level)) != MCPFWD_OK)
+    return fail("--log-level", st);
+
+  mcpfwd_proxy* raw_proxy = nullptr;
+  if ((st = mcpfwd_proxy_new(&raw_proxy, cfg.get())) != MCPFWD_OK) return fail("proxy", st);
+  std::unique_ptr<mcpfwd_proxy, proxy_deleter> proxy(raw_proxy);
+  cfg.reset();
+  if ((st = mcpfwd_proxy_start(proxy.get())) != MCPFWD_OK) return fail("start", st);
+
+  std::atomic<bool> done{false};
+  std::thread signals([&] {
+    const timespec tick{0, 100 * 1000 * 1000};
+    while (!done.load()) {
+      int sig = sigtimedwait(&sigs, nullptr, &tick);
+      if (sig > 0) mcpfwd_proxy_stop(proxy.get());  // graceful: same path as client EOF
+    }
+  });
+  int code = 0;
+  st = mcpfwd_proxy_wait(proxy.get(), -1, &code);
+  done = true;
+  signals.join();
+  if (st != MCPFWD_OK) return fail("wait", st);
+  proxy.reset();
+  return code;
+}

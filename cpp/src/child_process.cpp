@@ -1,0 +1,164 @@
+#include "child_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include "errors.hpp"
+
+extern char** environ;
+
+namespace mcpfwd {
+
+bool exit_status::signaled() const noexcept {
+  return WIFSIGNALED(raw);
+}
+int exit_status::code() const noexcept {
+  return signaled() ? WTERMSIG(raw) : WEXITSTATUS(raw);
+}
+
+std::string exit_status::describe() const {
+  if (signaled()) {
+    const char* name = sigabbrev_np(WTERMSIG(raw));
+    return "was killed by signal " + std::to_string(WTERMSIG(raw)) +
+           (name ? std::string(" (SIG") + name + ")" : std::string());
+  }
+  return "exited with status " + std::to_string(WEXITSTATUS(raw));
+}
+
+int exit_status::as_proxy_exit_code() const noexcept {
+  if (signaled()) return 128 + WTERMSIG(raw);
+  return WEXITSTATUS(raw) == 0 ? 1 : WEXITSTATUS(raw);
+}
+
+namespace {
+
+// Owns a descriptor until it is handed to Asio.
+struct fd_guard {
+  int fd = -1;
+  ~fd_guard() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() noexcept { return std::exchange(fd, -1); }
+};
+
+struct spawn_attrs {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  spawn_attrs() {
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+  }
+  ~spawn_attrs() {
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+  }
+  spawn_attrs(const spawn_attrs&) = delete;
+  spawn_attrs& operator=(const spawn_attrs&) = delete;
+};
+
+[[noreturn]] void fail(std::string_view what, int err) {
+  throw api_error(errc::io, std::string(what) + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+child_process::child_process(const net::any_io_executor& ex, const spawn_options& opts)
+    : in_(ex), out_(ex), err_(ex), poll_timer_(ex) {
+  if (opts.argv.empty() || opts.argv[0].empty())
+    throw api_error(errc::invalid_arg, "upstream command is empty");
+  int p_in[2], p_out[2], p_err[2];
+  if (::pipe2(p_in, O_CLOEXEC) != 0) fail("pipe", errno);
+  fd_guard in_r{p_in[0]}, in_w{p_in[1]};
+  if (::pipe2(p_out, O_CLOEXEC) != 0) fail("pipe", errno);
+  fd_guard out_r{p_out[0]}, out_w{p_out[1]};
+  if (::pipe2(p_err, O_CLOEXEC) != 0) fail("pipe", errno);
+  fd_guard err_r{p_err[0]}, err_w{p_err[1]};
+
+  spawn_attrs sa;
+  // dup2 onto 0/1/2 clears close-on-exec there; closefrom(3) then makes sure
+  // no other descriptor of ours (sockets, other sessions' pipes) leaks in.
+  posix_spawn_file_actions_adddup2(&sa.fa, in_r.fd, 0);
+  posix_spawn_file_actions_adddup2(&sa.fa, out_w.fd, 1);
+  posix_spawn_file_actions_adddup2(&sa.fa, err_w.fd, 2);
+  posix_spawn_file_actions_addclosefrom_np(&sa.fa, 3);
+  // Own process group (so signals reach its children too and a terminal's
+  // Ctrl-C is ours to forward); an empty signal mask and default handlers,
+  // whatever the host process blocked or ignored (Python ignores SIGPIPE).
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setpgroup(&sa.at, 0);
+  posix_spawnattr_setsigmask(&sa.at, &empty);
+  posix_spawnattr_setsigdefault(&sa.at, &all);
+  posix_spawnattr_setflags(&sa.at,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> argv;
+  argv.reserve(opts.argv.size() + 1);
+  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, argv[0], &sa.fa, &sa.at, argv.data(), environ);
+  if (rc != 0) fail("cannot start upstream '" + opts.argv[0] + "'", rc);
+  pid_ = pid;
+
+  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  if (pfd >= 0) pidfd_.emplace(ex, pfd);  // else: poll with waitpid(WNOHANG)
+
+  // The child's ends are closed here by the guards; ours go to Asio.
+  in_.assign(in_w.release());
+  out_.assign(out_r.release());
+  err_.assign(err_r.release());
+}
+
+child_process::~child_process() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(-pid_, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void child_process::signal_group(int sig) noexcept {
+  if (pid_ > 0 && !reaped_) ::kill(-pid_, sig);
+}
+
+net::awaitable<exit_status> child_process::async_wait() {
+  exit_status st;
+  for (;;) {
+    if (pidfd_) {
+      auto [ec] = co_await pidfd_->async_wait(net::posix::descriptor_base::wait_read,
+                                              net::as_tuple(net::use_awaitable));
+      if (ec == net::error::operation_aborted) continue;  // a cancel is not an exit
+      if (ec) pidfd_.reset();                             // unexpected: fall back to polling
+    }
+    pid_t r = ::waitpid(pid_, &st.raw, WNOHANG);
+    if (r == pid_) break;
+    if (r < 0 && errno != EINTR) {
+      st.raw = 0;  // not our child any more: treat as gone
+      break;
+    }
+    if (!pidfd_) {
+      poll_timer_.expires_after(std::chrono::milliseconds(20));
+      co_await poll_timer_.async_wait(net::as_tuple(net::use_awaitable));
+    }
+  }
+  reaped_ = true;
+  if (pidfd_) {
+    error_code ignored;
+    pidfd_->close(ignored);
+  }
+  co_return st;
+}
+
+}  // namespace mcpfwd

@@ -1,0 +1,64 @@
+// One upstream server process: spawned with posix_spawnp (argv directly, no
+// shell) in its own process group, with its stdin, stdout and stderr on
+// pipes and every other descriptor closed; reaped through a pidfd.
+//
+// Why not Boost.Process v2's launcher: it fork()s and runs Asio code in the
+// child, which deadlocks when another thread runs the io_context
+// (boostorg/process#430). posix_spawnp runs nothing of ours in the child.
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net.hpp"
+
+namespace mcpfwd {
+
+struct spawn_options {
+  std::vector<std::string> argv;  // argv[0] is searched in PATH
+};
+
+// A wait status as waitpid(2) reports it, with a readable description.
+struct exit_status {
+  int raw = 0;
+  bool signaled() const noexcept;
+  int code() const noexcept;     // exit code, or the signal number when signaled
+  std::string describe() const;  // "exited with status 3" / "was killed by signal 9 (SIGKILL)"
+  // The status a proxy reports when its server exited first: the code, 1 if
+  // that was 0, 128 + signal if killed.
+  int as_proxy_exit_code() const noexcept;
+};
+
+class child_process {
+ public:
+  // Throws api_error(errc::io) with the reason when the spawn fails.
+  child_process(const net::any_io_executor& ex, const spawn_options& opts);
+  ~child_process();  // a child still running is killed (group) and reaped
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  pid_t pid() const noexcept { return pid_; }
+  net::posix::stream_descriptor& in() noexcept { return in_; }    // the child's stdin
+  net::posix::stream_descriptor& out() noexcept { return out_; }  // the child's stdout
+  net::posix::stream_descriptor& err() noexcept { return err_; }  // the child's stderr
+
+  // Send a signal to the child's whole process group while it is not yet
+  // reaped (so its pid cannot have been reused). No-op afterwards.
+  void signal_group(int sig) noexcept;
+
+  // Completes when the child has exited; reaps it. Call once.
+  net::awaitable<exit_status> async_wait();
+  bool reaped() const noexcept { return reaped_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  net::posix::stream_descriptor in_, out_, err_;
+  std::optional<net::posix::stream_descriptor> pidfd_;  // empty: poll fallback
+  net::steady_timer poll_timer_;
+};
+
+}  // namespace mcpfwd

@@ -1,0 +1,163 @@
+#include "message.hpp"
+
+#include <array>
+
+#include "net.hpp"
+
+namespace mcpfwd {
+
+const char* to_string(message_kind k) noexcept {
+  switch (k) {
+    case message_kind::request: return "request";
+    case message_kind::notification: return "notification";
+    case message_kind::response: return "response";
+    case message_kind::error: return "error";
+    case message_kind::batch: return "batch";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Validates one JSON-RPC object. On failure err.id is set when readable.
+bool classify_object(const json::value& v, message_info& out, classify_error& err) {
+  err.code = rpc_error::invalid_request;
+  const json::object* obj = v.if_object();
+  if (obj == nullptr) {
+    err.message = "Invalid Request: a JSON-RPC message must be an object";
+    return false;
+  }
+  const json::value* id = obj->if_contains("id");
+  if (id != nullptr && (id->is_string() || id->is_number() || id->is_null())) {
+    out.id = id->is_null() ? std::string() : json::serialize(*id);
+    err.id = out.id;
+  }
+  const json::value* ver = obj->if_contains("jsonrpc");
+  if (ver == nullptr || !ver->is_string() || ver->get_string() != "2.0") {
+    err.message = "Invalid Request: \"jsonrpc\" must be \"2.0\"";
+    return false;
+  }
+  if (id != nullptr && !(id->is_string() || id->is_number() || id->is_null())) {
+    err.message = "Invalid Request: \"id\" must be a string, a number or null";
+    return false;
+  }
+  const json::value* method = obj->if_contains("method");
+  const json::value* result = obj->if_contains("result");
+  const json::value* error = obj->if_contains("error");
+  if (method != nullptr) {
+    if (!method->is_string()) {
+      err.message = "Invalid Request: \"method\" must be a string";
+      return false;
+    }
+    if (result != nullptr || error != nullptr) {
+      err.message = "Invalid Request: a request cannot carry \"result\" or \"error\"";
+      return false;
+    }
+    if (const json::value* params = obj->if_contains("params");
+        params != nullptr && !params->is_object() && !params->is_array()) {
+      err.message = "Invalid Request: \"params\" must be an object or an array";
+      return false;
+    }
+    out.method = std::string(method->get_string());
+    if (id == nullptr) {
+      out.kind = message_kind::notification;
+    } else if (id->is_null()) {
+      err.message = "Invalid Request: a request id must not be null";
+      return false;
+    } else {
+      out.kind = message_kind::request;
+    }
+    return true;
+  }
+  if (result != nullptr && error != nullptr) {
+    err.message = "Invalid Request: a response cannot carry both \"result\" and \"error\"";
+    return false;
+  }
+  if (id == nullptr) {
+    err.message = "Invalid Request: no \"method\", and no \"id\" for a response";
+    return false;
+  }
+  if (result != nullptr) {
+    if (id->is_null()) {
+      err.message = "Invalid Request: a result must answer a non-null id";
+      return false;
+    }
+    out.kind = message_kind::response;
+    return true;
+  }
+  if (error != nullptr) {
+    const json::object* e = error->if_object();
+    if (e == nullptr || !e->contains("code") || !(*e).at("code").is_int64() ||
+        !e->contains("message") || !(*e).at("message").is_string()) {
+      err.message =
+          "Invalid Request: \"error\" must be an object with integer \"code\" and string "
+          "\"message\"";
+      return false;
+    }
+    out.kind = message_kind::error;
+    return true;
+  }
+  err.message = "Invalid Request: no \"method\", \"result\" or \"error\"";
+  return false;
+}
+
+}  // namespace
+
+bool classify(std::string line, message& out, classify_error& err) {
+  // A stack buffer serves most messages without touching the heap; bigger
+  // ones spill into the monotonic resource's upstream allocations.
+  std::array<unsigned char, 4096> buf;
+  json::monotonic_resource mr(buf.data(), buf.size());
+  json::parse_options opt;
+  opt.max_depth = 64;
+  error_code ec;
+  json::value v = json::parse(line, ec, &mr, opt);
+  if (ec) {
+    err.code = rpc_error::parse_error;
+    err.id.clear();
+    err.message = "Parse error: " + ec.message();
+    return false;
+  }
+  out.batch.clear();
+  out.info = message_info{};
+  if (const json::array* arr = v.if_array()) {
+    if (arr->empty()) {
+      err.code = rpc_error::invalid_request;
+      err.id.clear();
+      err.message = "Invalid Request: empty batch";
+      return false;
+    }
+    out.batch.reserve(arr->size());
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      message_info mi;
+      classify_error e;
+      if (!classify_object((*arr)[i], mi, e)) {
+        err = std::move(e);
+        err.id.clear();
+        err.message += " (batch element " + std::to_string(i) + ")";
+        return false;
+      }
+      out.batch.push_back(std::move(mi));
+    }
+    out.info.kind = message_kind::batch;
+  } else if (!classify_object(v, out.info, err)) {
+    return false;
+  }
+  out.raw = std::move(line);
+  return true;
+}
+
+std::string make_error_response(std::string_view id_json, int code, std::string_view text) {
+  std::string s;
+  s.reserve(64 + text.size());
+  s += R"({"jsonrpc":"2.0","id":)";
+  s += id_json.empty() ? std::string_view("null") : id_json;
+  s += R"(,"error":{"code":)";
+  s += std::to_string(code);
+  s += R"(,"message":)";
+  s += json::serialize(json::string_view(text.data(), text.size()));
+  s += "}}";
+  return s;
+}
+
+}  // namespace mcpfwd

@@ -1,0 +1,60 @@
+// One JSON-RPC 2.0 message: the raw bytes as received plus what routing
+// needs. The bytes are what gets forwarded; the parse happens once, here.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mcpfwd {
+
+enum class message_kind : std::uint8_t {
+  request,       // method + id
+  notification,  // method, no id
+  response,      // id + result
+  error,         // id (possibly null) + error
+  batch          // a JSON array of the above (2025-03-26)
+};
+
+const char* to_string(message_kind k) noexcept;
+
+// What routing needs to know about one message (or one element of a batch).
+struct message_info {
+  message_kind kind = message_kind::notification;
+  // The id exactly as JSON text ("7", "\"abc\""), empty when there is none.
+  // Used as the key of the in-flight table and echoed into error responses.
+  std::string id;
+  std::string method;  // requests and notifications
+};
+
+struct message {
+  std::string raw;  // the bytes as received, without the line terminator
+  message_info info;
+  std::vector<message_info> batch;  // elements when info.kind == batch
+};
+
+// Why a line is not a valid message. The codes are JSON-RPC's.
+struct classify_error {
+  int code = 0;         // -32700 parse error, -32600 invalid request
+  std::string id;       // the id as JSON text when it could be read, else ""
+  std::string message;  // human-readable detail
+};
+
+// Classify one line. On success fills `out` (taking the bytes of `line`)
+// and returns true; otherwise fills `err` and returns false. Strings must be
+// valid UTF-8 (invalid UTF-8 is a parse error).
+bool classify(std::string line, message& out, classify_error& err);
+
+// Serialize a JSON-RPC error response. `id_json` is the id as JSON text, or
+// empty for null. The result has no trailing newline.
+std::string make_error_response(std::string_view id_json, int code, std::string_view text);
+
+namespace rpc_error {
+inline constexpr int parse_error = -32700;
+inline constexpr int invalid_request = -32600;
+inline constexpr int method_not_found = -32601;
+inline constexpr int internal_error = -32603;
+inline constexpr int upstream_error = -32000;  // server error range: upstream failed
+}  // namespace rpc_error
+
+}  // namespace mcpfwd

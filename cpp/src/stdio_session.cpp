@@ -1,0 +1,343 @@
+#include "stdio_session.hpp"
+
+#include <signal.h>
+
+#include <vector>
+
+#include "errors.hpp"
+
+namespace mcpfwd {
+
+const char* to_string(stdio_session::state s) noexcept {
+  switch (s) {
+    case stdio_session::state::starting: return "starting";
+    case stdio_session::state::ready: return "ready";
+    case stdio_session::state::draining: return "draining";
+    case stdio_session::state::closed: return "closed";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t max_stderr_line = 64 * 1024;
+// Outbox high-water marks: a producer waits (backpressure) beyond this.
+constexpr std::size_t outbox_high_water = 1u << 20;
+
+// Collects what one feed() produced, so the reader can act on it with
+// co_await (backpressure) after the synchronous framing step.
+struct collected : line_framer::sink {
+  struct item {
+    std::string line;
+    std::size_t oversize = 0;  // > 0: an oversize line of at least this many bytes
+  };
+  std::vector<item> items;
+  void on_line(std::string line) override { items.push_back({std::move(line), 0}); }
+  void on_oversize(std::size_t n) override { items.push_back({{}, n == 0 ? 1 : n}); }
+};
+
+bool blank(const std::string& s) {
+  return s.find_first_not_of(" \t\r") == std::string::npos;
+}
+
+std::string preview(const std::string& s) {
+  constexpr std::size_t n = 200;
+  return s.size() <= n ? s : s.substr(0, n) + "...";
+}
+
+}  // namespace
+
+stdio_session::stdio_session(net::any_io_executor ex, const spawn_options& spawn, int in_fd,
+                             int out_fd, stdio_session_options opts, const logger& log,
+                             done_fn done)
+    : strand_(net::make_strand(ex)),
+      opts_(opts),
+      log_(log),
+      done_(std::move(done)),
+      client_in_(strand_, in_fd),
+      client_out_(strand_, out_fd),
+      child_(std::make_unique<child_process>(strand_, spawn)),
+      upstream_pid_(child_->pid()),
+      to_client_(client_out_, outbox_high_water),
+      to_server_(child_->in(), outbox_high_water),
+      client_framer_(opts.max_message_bytes),
+      server_framer_(opts.max_message_bytes),
+      stderr_framer_(max_stderr_line),
+      stdout_closed_(strand_),
+      client_flushed_(strand_),
+      child_exited_(strand_) {}
+
+stdio_session::~stdio_session() = default;
+
+void stdio_session::start() {
+  auto self = shared_from_this();
+  auto detached = [](std::exception_ptr) {};
+  state_ = state::ready;
+  log_.debug("upstream server started, pid " + std::to_string(upstream_pid_));
+  net::co_spawn(
+      strand_, [self]() { return self->read_client(); }, detached);
+  net::co_spawn(
+      strand_, [self]() { return self->read_server(); }, detached);
+  net::co_spawn(
+      strand_, [self]() { return self->read_stderr(); }, detached);
+  net::co_spawn(
+      strand_, [self]() { return self->to_server_.run(); }, detached);
+  net::co_spawn(
+      strand_, [self]() { return self->to_client_.run(); },
+      [self](std::exception_ptr) { self->client_flushed_.notify(); });
+  net::co_spawn(
+      strand_, [self]() { return self->supervise(); },
+      [self](std::exception_ptr e) {
+        if (e) {
+          self->log_.error("internal error in session supervisor");
+          self->exit_code_ = 70;
+          self->state_ = state::closed;
+          if (self->done_) self->done_(70);
+        }
+      });
+}
+
+void stdio_session::stop() {
+  if (stop_requested_.exchange(true)) return;
+  net::post(strand_, [self = shared_from_this()] { self->begin_shutdown("stop requested"); });
+}
+
+void stdio_session::reply_error(const std::string& id, int code, const std::string& text) {
+  std::string frame = make_error_response(id, code, text);
+  frame += '\n';
+  counters_.s2c_messages.fetch_add(1, std::memory_order_relaxed);
+  counters_.s2c_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
+  to_client_.push(std::move(frame));
+}
+
+net::awaitable<void> stdio_session::read_client() {
+  std::vector<char> buf(read_chunk);
+  collected got;
+  for (;;) {
+    auto [ec, n] =
+        co_await client_in_.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+    if (n > 0) {
+      got.items.clear();
+      client_framer_.feed(std::string_view(buf.data(), n), got);
+      for (auto& it : got.items) {
+        if (it.oversize > 0) {
+          counters_.oversize.fetch_add(1, std::memory_order_relaxed);
+          log_.warn("client message over " + std::to_string(opts_.max_message_bytes) +
+                    " bytes discarded");
+          reply_error({}, rpc_error::invalid_request,
+                      "Invalid Request: message exceeds the maximum size of " +
+                          std::to_string(opts_.max_message_bytes) + " bytes");
+        } else {
+          co_await handle_client_line(std::move(it.line));
+        }
+      }
+    }
+    if (ec) {
+      if (ec != net::error::operation_aborted && !shutting_down_) {
+        // An unterminated last line still counts as a message.
+        if (std::string rest = client_framer_.take_partial(); !rest.empty())
+          co_await handle_client_line(std::move(rest));
+        log_.debug(ec == net::error::eof ? "client closed its input"
+                                         : "client input failed: " + ec.message());
+      }
+      break;
+    }
+  }
+  begin_shutdown("client closed its input");
+}
+
+net::awaitable<void> stdio_session::handle_client_line(std::string line) {
+  if (blank(line)) co_return;
+  message msg;
+  classify_error err;
+  if (!classify(std::move(line), msg, err)) {
+    (err.code == rpc_error::parse_error ? counters_.parse_errors : counters_.invalid)
+        .fetch_add(1, std::memory_order_relaxed);
+    log_.warn("rejected client message: " + err.message);
+    reply_error(err.id, err.code, err.message);
+    co_return;
+  }
+  auto track = [this](const message_info& mi) {
+    if (mi.kind == message_kind::request) in_flight_[mi.id] = mi.method;
+  };
+  if (msg.info.kind == message_kind::batch) {
+    for (const auto& mi : msg.batch) track(mi);
+  } else {
+    track(msg.info);
+  }
+  counters_.in_flight.store(in_flight_.size(), std::memory_order_relaxed);
+  if (log_.enabled(log_level::trace))
+    log_.trace(std::string("client -> server ") + to_string(msg.info.kind) + " " + msg.info.method +
+               " id=" + msg.info.id);
+  msg.raw += '\n';
+  counters_.c2s_messages.fetch_add(1, std::memory_order_relaxed);
+  counters_.c2s_bytes.fetch_add(msg.raw.size(), std::memory_order_relaxed);
+  co_await to_server_.push_wait(std::move(msg.raw));
+}
+
+std::string stdio_session::handle_server_line(std::string line) {
+  if (blank(line)) return {};
+  message msg;
+  classify_error err;
+  if (!classify(line, msg, err)) {
+    counters_.server_invalid.fetch_add(1, std::memory_order_relaxed);
+    log_.warn("dropped a line from the server that is not JSON-RPC (" + err.message +
+              "): " + preview(line));
+    return {};
+  }
+  auto untrack = [this](const message_info& mi) {
+    if (mi.kind == message_kind::response || mi.kind == message_kind::error)
+      in_flight_.erase(mi.id);
+  };
+  if (msg.info.kind == message_kind::batch) {
+    for (const auto& mi : msg.batch) untrack(mi);
+  } else {
+    untrack(msg.info);
+  }
+  counters_.in_flight.store(in_flight_.size(), std::memory_order_relaxed);
+  msg.raw += '\n';
+  counters_.s2c_messages.fetch_add(1, std::memory_order_relaxed);
+  counters_.s2c_bytes.fetch_add(msg.raw.size(), std::memory_order_relaxed);
+  return std::move(msg.raw);
+}
+
+net::awaitable<void> stdio_session::read_server() {
+  std::vector<char> buf(read_chunk);
+  collected got;
+  for (;;) {
+    auto [ec, n] =
+        co_await child_->out().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+    if (n > 0) {
+      got.items.clear();
+      server_framer_.feed(std::string_view(buf.data(), n), got);
+      for (auto& it : got.items) {
+        if (it.oversize > 0) {
+          counters_.server_oversize.fetch_add(1, std::memory_order_relaxed);
+          log_.warn("dropped a server message over " + std::to_string(opts_.max_message_bytes) +
+                    " bytes");
+        } else if (std::string frame = handle_server_line(std::move(it.line)); !frame.empty()) {
+          // Waits while the client is not keeping up: backpressure to the server.
+          co_await to_client_.push_wait(std::move(frame));
+        }
+      }
+    }
+    if (ec) break;
+  }
+  if (std::string rest = server_framer_.take_partial(); !rest.empty())
+    to_client_.push(handle_server_line(std::move(rest)));
+  stdout_closed_.notify();
+}
+
+net::awaitable<void> stdio_session::read_stderr() {
+  std::vector<char> buf(16 * 1024);
+  collected got;
+  for (;;) {
+    auto [ec, n] =
+        co_await child_->err().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+    if (n > 0) {
+      got.items.clear();
+      stderr_framer_.feed(std::string_view(buf.data(), n), got);
+      for (auto& it : got.items) {
+        if (it.oversize > 0)
+          log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]");
+        else
+          log_.server_line(it.line);
+      }
+    }
+    if (ec) break;
+  }
+  if (std::string rest = stderr_framer_.take_partial(); !rest.empty()) log_.server_line(rest);
+}
+
+void stdio_session::begin_shutdown(const char* why) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (state_ != state::closed) state_ = state::draining;
+  log_.debug(std::string("shutting down: ") + why);
+  error_code ignored;
+  client_in_.close(ignored);        // stop reading; cancels a pending read
+  to_server_.close_when_drained();  // the server sees EOF on its stdin
+  net::co_spawn(
+      strand_, [self = shared_from_this()] { return self->escalate(); }, [](std::exception_ptr) {});
+}
+
+net::awaitable<void> stdio_session::escalate() {
+  // (GCC 12 miscompiles co_await inside an if-condition with a converted
+  // argument: keep awaits in plain statements.)
+  const std::chrono::steady_clock::duration grace = opts_.shutdown_grace;
+  bool exited = co_await child_exited_.wait_for(grace);
+  if (exited) co_return;
+  log_.info("upstream server still running " + std::to_string(opts_.shutdown_grace.count()) +
+            " ms after its stdin closed: sending SIGTERM");
+  child_->signal_group(SIGTERM);
+  exited = co_await child_exited_.wait_for(grace);
+  if (exited) co_return;
+  log_.warn("upstream server ignored SIGTERM: sending SIGKILL");
+  child_->signal_group(SIGKILL);
+}
+
+void stdio_session::fail_in_flight(const std::string& reason) {
+  for (const auto& [id, method] : in_flight_) reply_error(id, rpc_error::upstream_error, reason);
+  in_flight_.clear();
+  counters_.in_flight.store(0, std::memory_order_relaxed);
+}
+
+net::awaitable<void> stdio_session::supervise() {
+  exit_status st = co_await child_->async_wait();
+  child_exited_.notify();
+  const bool server_first = !shutting_down_;
+  // Whatever the server wrote before exiting is still in the pipe: forward
+  // it before answering the requests it left behind. A grandchild may hold
+  // the pipe open, so this wait is bounded.
+  const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+  const bool drained = co_await stdout_closed_.wait_for(drain);
+  if (!drained) log_.warn("upstream stdout still open after the server exited; not waiting for it");
+  error_code ignored;
+  child_->out().cancel(ignored);
+  child_->err().cancel(ignored);
+  if (server_first)
+    log_.warn("upstream server (pid " + std::to_string(upstream_pid_) + ") " + st.describe());
+  else
+    log_.debug("upstream server " + st.describe());
+  fail_in_flight("upstream server " + st.describe() + " before responding");
+  begin_shutdown("upstream server exited");
+  to_client_.close_when_drained();
+  const std::chrono::steady_clock::duration grace = opts_.shutdown_grace;
+  const bool flushed = co_await client_flushed_.wait_for(grace);
+  if (!flushed) log_.warn("client is not reading: giving up on undelivered messages");
+  // Nothing may outlive the session: a grandchild holding the server's stdin
+  // or a client that stopped reading would otherwise keep a write pending.
+  child_->in().close(ignored);
+  client_out_.close(ignored);
+  const int code = server_first ? st.as_proxy_exit_code() : 0;
+  exit_code_ = code;
+  state_ = state::closed;
+  log_.info("session stats: " + stats_json());
+  if (done_) done_(code);
+}
+
+std::string stdio_session::stats_json() const {
+  auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  json::object o;
+  o["state"] = to_string(state_.load());
+  o["upstream_pid"] = upstream_pid_;
+  const int ec = exit_code_.load();
+  if (ec >= 0)
+    o["exit_code"] = ec;
+  else
+    o["exit_code"] = nullptr;
+  o["client_to_server"] = {{"messages", ld(counters_.c2s_messages)},
+                           {"bytes", ld(counters_.c2s_bytes)}};
+  o["server_to_client"] = {{"messages", ld(counters_.s2c_messages)},
+                           {"bytes", ld(counters_.s2c_bytes)}};
+  o["errors"] = {{"parse", ld(counters_.parse_errors)},
+                 {"invalid", ld(counters_.invalid)},
+                 {"oversize", ld(counters_.oversize)},
+                 {"server_invalid", ld(counters_.server_invalid)},
+                 {"server_oversize", ld(counters_.server_oversize)}};
+  o["in_flight"] = ld(counters_.in_flight);
+  return json::serialize(o);
+}
+
+}  // namespace mcpfwd

@@ -1,0 +1,101 @@
+// The single-session stdio proxy: one MCP client on a pair of descriptors
+// (the host that launched us) and one spawned upstream server, forwarding
+// newline-delimited JSON-RPC both ways as raw bytes.
+//
+// Everything below runs on one strand; only stop() and stats() may be called
+// from other threads.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "child_process.hpp"
+#include "event.hpp"
+#include "line_framer.hpp"
+#include "logger.hpp"
+#include "message.hpp"
+#include "net.hpp"
+#include "pipe_writer.hpp"
+
+namespace mcpfwd {
+
+struct session_counters {
+  std::atomic<std::uint64_t> c2s_messages{0}, c2s_bytes{0};
+  std::atomic<std::uint64_t> s2c_messages{0}, s2c_bytes{0};
+  std::atomic<std::uint64_t> parse_errors{0}, invalid{0}, oversize{0};
+  std::atomic<std::uint64_t> server_invalid{0}, server_oversize{0};
+  std::atomic<std::uint64_t> in_flight{0};
+};
+
+struct stdio_session_options {
+  std::size_t max_message_bytes = 4u << 20;
+  std::chrono::milliseconds shutdown_grace{2000};
+};
+
+class stdio_session : public std::enable_shared_from_this<stdio_session> {
+ public:
+  enum class state : std::uint8_t { starting, ready, draining, closed };
+  // Called once, on the strand, when the session has ended and the server
+  // has been reaped, with the exit code the proxy should report.
+  using done_fn = std::function<void(int exit_code)>;
+
+  // Spawns the server (throws api_error on failure). in_fd/out_fd are owned
+  // by the session from here on (already dup()ed by the caller).
+  stdio_session(net::any_io_executor ex, const spawn_options& spawn, int in_fd, int out_fd,
+                stdio_session_options opts, const logger& log, done_fn done);
+  ~stdio_session();
+
+  void start();
+  void stop();  // any thread; idempotent: graceful shutdown
+
+  pid_t upstream_pid() const noexcept { return upstream_pid_; }
+  state current_state() const noexcept { return state_.load(); }
+  const session_counters& counters() const noexcept { return counters_; }
+  std::string stats_json() const;
+
+ private:
+  struct client_sink;
+  struct server_sink;
+  struct stderr_sink;
+
+  net::awaitable<void> read_client();
+  net::awaitable<void> read_server();
+  net::awaitable<void> read_stderr();
+  net::awaitable<void> supervise();
+  net::awaitable<void> escalate();
+  net::awaitable<void> handle_client_line(std::string line);
+  // The frame to forward to the client, or "" when the line is dropped.
+  std::string handle_server_line(std::string line);
+  void begin_shutdown(const char* why);
+  void fail_in_flight(const std::string& reason);
+  void reply_error(const std::string& id, int code, const std::string& text);
+
+  net::strand<net::any_io_executor> strand_;
+  stdio_session_options opts_;
+  const logger& log_;
+  done_fn done_;
+  // Declared before child_: they own the client descriptors even if the
+  // spawn throws.
+  net::posix::stream_descriptor client_in_, client_out_;
+  std::unique_ptr<child_process> child_;
+  pid_t upstream_pid_;
+  pipe_writer<net::posix::stream_descriptor> to_client_, to_server_;
+  line_framer client_framer_, server_framer_, stderr_framer_;
+  event stdout_closed_;   // the server's stdout reached EOF
+  event client_flushed_;  // the writer to the client has finished
+  event child_exited_;    // the server has been reaped
+  bool shutting_down_ = false;
+  std::atomic<state> state_{state::starting};
+  std::atomic<int> exit_code_{-1};
+  std::atomic<bool> stop_requested_{false};
+  std::unordered_map<std::string, std::string> in_flight_;  // id json -> method
+  session_counters counters_;
+};
+
+const char* to_string(stdio_session::state s) noexcept;
+
+}  // namespace mcpfwd

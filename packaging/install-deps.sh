@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Idempotent dependency installer for mcpfwd (Debian 12).
+# Usage: packaging/install-deps.sh [--build] [--test]
+#   --build  Debian packages needed to build the C++ core, C ABI and Python module
+#   --test   plus PyPI and npm packages the test suites use (mcp SDK, pytest, server-everything)
+# With no flag both are installed. Every step checks first and does nothing when
+# the dependency is already present, so running it twice is cheap.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+want_build=0 want_test=0
+for a in "$@"; do
+  case "$a" in
+    --build) want_build=1 ;;
+    --test) want_test=1 ;;
+    *) echo "install-deps: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+[ $# -eq 0 ] && { want_build=1; want_test=1; }
+
+log() { echo "[install-deps] $*" >&2; }
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+# Only the versioned *1.81-dev names: the unversioned ones are 1.74 and conflict.
+DEB_BUILD=(build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-filesystem1.81-dev
+  libssl-dev catch2 clang-format python3-dev)
+DEB_TEST=(procps)
+
+missing=()
+pkgs=()
+[ $want_build = 1 ] && pkgs+=("${DEB_BUILD[@]}")
+[ $want_test = 1 ] && pkgs+=("${DEB_TEST[@]}")
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages: all present"
+fi
+
+PY="${PYTHON:-python3}"
+if [ $want_test = 1 ] || [ $want_build = 1 ]; then
+  # PyPI: the build backend for `pip install .`, and the test tools. Pinned to
+  # known-good lower bounds; pip skips what is already satisfied.
+  req="$here/requirements-test.txt"
+  # pip itself skips what is already satisfied (about 2 s when nothing is missing).
+  log "PyPI packages from $req"
+  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$req"
+fi
+
+if [ $want_test = 1 ]; then
+  # npm: the reference MCP server, installed into a project-local prefix.
+  npm_dir="$root/tests/node"
+  if [ ! -x "$npm_dir/node_modules/.bin/mcp-server-everything" ]; then
+    log "installing npm packages into $npm_dir"
+    (cd "$npm_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  else
+    log "npm packages: all present"
+  fi
+fi
+log "done"

@@ -1,0 +1,97 @@
+/* Tests of the C ABI's documented guarantees, compiled as C99. */
+#include <mcpfwd/mcpfwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures = 0;
+#define CHECK(cond)                                                   \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                     \
+    }                                                                 \
+  } while (0)
+
+static int freed = 0;
+static void free_ud(void *ud) { freed += (ud == &freed); }
+
+int main(void) {
+  mcpfwd_config *cfg = NULL;
+  mcpfwd_proxy *p = NULL;
+  char *stats = NULL;
+  int fds[2], code = -1;
+  const char *argv_cat[] = {"cat"};
+  const char *argv_bad[] = {"/nonexistent/mcp-server"};
+
+  /* version: macro and runtime agree */
+  CHECK(mcpfwd_version() == MCPFWD_VERSION_NUMBER);
+  CHECK(strcmp(mcpfwd_version_string(), MCPFWD_VERSION_STRING) == 0);
+  CHECK(MCPFWD_VERSION_AT_LEAST(0, 0, 1));
+
+  /* status text is static and never NULL */
+  CHECK(strcmp(mcpfwd_status_str(MCPFWD_OK), "ok") == 0);
+  CHECK(mcpfwd_status_str((mcpfwd_status)12345) != NULL);
+  CHECK(mcpfwd_last_error() != NULL);
+
+  /* free(NULL) is fine */
+  mcpfwd_config_free(NULL);
+  mcpfwd_proxy_free(NULL);
+  mcpfwd_string_free(NULL);
+
+  /* NULL out-parameters and bad values fail with text */
+  CHECK(mcpfwd_config_new(NULL) == MCPFWD_E_INVALID_ARG);
+  CHECK(strlen(mcpfwd_last_error()) > 0);
+  CHECK(mcpfwd_config_new(&cfg) == MCPFWD_OK);
+  CHECK(strcmp(mcpfwd_last_error(), "") == 0);
+  CHECK(mcpfwd_config_set_downstream_stdio(cfg, -1, 1) == MCPFWD_E_INVALID_ARG);
+  CHECK(mcpfwd_config_set_max_message_bytes(cfg, 3) == MCPFWD_E_INVALID_ARG);
+  CHECK(mcpfwd_config_set_upstream_command(cfg, 0, argv_cat) == MCPFWD_E_INVALID_ARG);
+
+  /* a config without upstream cannot make a proxy; *out is NULL on failure */
+  p = (mcpfwd_proxy *)&freed;
+  CHECK(mcpfwd_proxy_new(&p, cfg) == MCPFWD_E_INVALID_ARG);
+  CHECK(p == NULL);
+  CHECK(strstr(mcpfwd_last_error(), "upstream") != NULL);
+
+  /* a command that does not exist fails at start with an I/O status */
+  CHECK(pipe(fds) == 0);
+  CHECK(mcpfwd_config_set_downstream_stdio(cfg, fds[0], fds[1]) == MCPFWD_OK);
+  CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_bad) == MCPFWD_OK);
+  CHECK(mcpfwd_config_set_log_level(cfg, MCPFWD_LOG_OFF) == MCPFWD_OK);
+  CHECK(mcpfwd_proxy_new(&p, cfg) == MCPFWD_OK);
+  CHECK(mcpfwd_proxy_wait(p, 0, &code) == MCPFWD_E_STATE);
+  CHECK(mcpfwd_proxy_start(p) == MCPFWD_E_IO);
+  CHECK(strstr(mcpfwd_last_error(), "/nonexistent/mcp-server") != NULL);
+  mcpfwd_proxy_free(p);
+  p = NULL;
+
+  /* a real run with `cat` as the "server" (it echoes requests back, which
+     the proxy forwards as the server's messages); stop ends it with 0 and
+     the user_data destructor runs exactly once, in free */
+  CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_cat) == MCPFWD_OK);
+  CHECK(mcpfwd_config_set_user_data(cfg, &freed, free_ud) == MCPFWD_OK);
+  CHECK(mcpfwd_config_set_shutdown_grace_ms(cfg, 200) == MCPFWD_OK);
+  CHECK(mcpfwd_proxy_new(&p, cfg) == MCPFWD_OK);
+  mcpfwd_config_free(cfg); /* the proxy copied it */
+  cfg = NULL;
+  CHECK(mcpfwd_proxy_start(p) == MCPFWD_OK);
+  CHECK(mcpfwd_proxy_start(p) == MCPFWD_E_STATE);
+  CHECK(mcpfwd_proxy_wait(p, 10, &code) == MCPFWD_E_TIMEOUT);
+  CHECK(mcpfwd_proxy_stats_json(p, &stats) == MCPFWD_OK);
+  CHECK(stats != NULL && strstr(stats, "\"upstream_pid\"") != NULL);
+  mcpfwd_string_free(stats);
+  CHECK(mcpfwd_proxy_stop(p) == MCPFWD_OK);
+  CHECK(mcpfwd_proxy_stop(p) == MCPFWD_OK); /* idempotent */
+  CHECK(mcpfwd_proxy_wait(p, 10000, &code) == MCPFWD_OK);
+  CHECK(code == 0);
+  CHECK(freed == 0);
+  mcpfwd_proxy_free(p);
+  CHECK(freed == 1);
+  close(fds[0]);
+  close(fds[1]);
+
+  if (failures == 0) printf("capi_c_test: all checks passed\n");
+  return failures == 0 ? 0 : 1;
+}

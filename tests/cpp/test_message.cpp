@@ -1,0 +1,133 @@
+#include <catch2/catch.hpp>
+
+#include "message.hpp"
+
+using namespace mcpfwd;
+
+namespace {
+struct result {
+  bool ok;
+  message msg;
+  classify_error err;
+};
+result run(std::string s) {
+  result r;
+  r.ok = classify(std::move(s), r.msg, r.err);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("a request is classified with its id and method, bytes kept", "[message]") {
+  const std::string raw = R"({"jsonrpc":"2.0", "id":7,"method":"tools/call" ,"params":{}})";
+  auto r = run(raw);
+  REQUIRE(r.ok);
+  CHECK(r.msg.info.kind == message_kind::request);
+  CHECK(r.msg.info.id == "7");
+  CHECK(r.msg.info.method == "tools/call");
+  CHECK(r.msg.raw == raw);  // unchanged, odd spacing included
+}
+
+TEST_CASE("string ids keep their JSON spelling", "[message]") {
+  auto r = run(R"({"jsonrpc":"2.0","id":"a\"b","method":"ping"})");
+  REQUIRE(r.ok);
+  CHECK(r.msg.info.id == R"("a\"b")");
+}
+
+TEST_CASE("notifications, responses and errors are told apart", "[message]") {
+  SECTION("notification") {
+    auto r = run(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+    REQUIRE(r.ok);
+    CHECK(r.msg.info.kind == message_kind::notification);
+    CHECK(r.msg.info.id.empty());
+  }
+  SECTION("response") {
+    auto r = run(R"({"jsonrpc":"2.0","id":"x","result":{}})");
+    REQUIRE(r.ok);
+    CHECK(r.msg.info.kind == message_kind::response);
+  }
+  SECTION("error response, also with a null id") {
+    auto r = run(R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad"}})");
+    REQUIRE(r.ok);
+    CHECK(r.msg.info.kind == message_kind::error);
+  }
+}
+
+TEST_CASE("malformed JSON is a parse error with a null id", "[message]") {
+  for (const char* s : {"{", "not json", R"({"jsonrpc":"2.0",})", "\x80\x81"}) {
+    auto r = run(s);
+    CHECK_FALSE(r.ok);
+    CHECK(r.err.code == rpc_error::parse_error);
+    CHECK(r.err.id.empty());
+  }
+}
+
+TEST_CASE("invalid UTF-8 inside a string is a parse error", "[message][utf8]") {
+  auto r = run("{\"jsonrpc\":\"2.0\",\"method\":\"x\xff\"}");
+  CHECK_FALSE(r.ok);
+  CHECK(r.err.code == rpc_error::parse_error);
+}
+
+TEST_CASE("valid UTF-8 passes and is kept byte for byte", "[message][utf8]") {
+  const std::string raw =
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\",\"params\":{\"t\":\"h\xc3\xa9llo "
+      "\xf0\x9f\x98\x80\"}}";
+  auto r = run(raw);
+  REQUIRE(r.ok);
+  CHECK(r.msg.raw == raw);
+}
+
+TEST_CASE("JSON that is not JSON-RPC is an invalid request", "[message]") {
+  SECTION("not an object") {
+    auto r = run("42");
+    CHECK_FALSE(r.ok);
+    CHECK(r.err.code == rpc_error::invalid_request);
+  }
+  SECTION("wrong version") {
+    auto r = run(R"({"jsonrpc":"1.0","id":1,"method":"x"})");
+    CHECK_FALSE(r.ok);
+    CHECK(r.err.code == rpc_error::invalid_request);
+    CHECK(r.err.id == "1");  // readable id is echoed
+  }
+  SECTION("no method, result or error") {
+    auto r = run(R"({"jsonrpc":"2.0","id":7})");
+    CHECK_FALSE(r.ok);
+    CHECK(r.err.id == "7");
+  }
+  SECTION("method not a string") {
+    auto r = run(R"({"jsonrpc":"2.0","id":1,"method":5})");
+    CHECK_FALSE(r.ok);
+  }
+  SECTION("request with a null id") {
+    auto r = run(R"({"jsonrpc":"2.0","id":null,"method":"x"})");
+    CHECK_FALSE(r.ok);
+  }
+  SECTION("both result and error") {
+    auto r = run(R"({"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":""}})");
+    CHECK_FALSE(r.ok);
+  }
+  SECTION("params not structured") {
+    auto r = run(R"({"jsonrpc":"2.0","id":1,"method":"x","params":3})");
+    CHECK_FALSE(r.ok);
+  }
+}
+
+TEST_CASE("batches are classified element by element", "[message][batch]") {
+  auto r = run(R"([{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"}])");
+  REQUIRE(r.ok);
+  CHECK(r.msg.info.kind == message_kind::batch);
+  REQUIRE(r.msg.batch.size() == 2);
+  CHECK(r.msg.batch[0].kind == message_kind::request);
+  CHECK(r.msg.batch[1].kind == message_kind::notification);
+
+  CHECK_FALSE(run("[]").ok);
+  auto bad = run(R"([{"jsonrpc":"2.0","id":1,"method":"a"}, 3])");
+  CHECK_FALSE(bad.ok);
+  CHECK(bad.err.code == rpc_error::invalid_request);
+}
+
+TEST_CASE("error responses are single-line JSON-RPC", "[message]") {
+  CHECK(make_error_response("", -32700, "Parse error") ==
+        R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}})");
+  CHECK(make_error_response(R"("x")", -32000, "line\nbreak \"q\"") ==
+        R"({"jsonrpc":"2.0","id":"x","error":{"code":-32000,"message":"line\nbreak \"q\""}})");
+}
