@@ -85,7 +85,16 @@ void stdio_session::start() {
       strand_, [self]() { return self->to_server_.run(); }, detached);
   net::co_spawn(
       strand_, [self]() { return self->to_client_.run(); },
-      [self](std::exception_ptr) { self->client_flushed_.notify(); });
+      [self](std::exception_ptr) {
+        self->client_flushed_.notify();
+        // The client stopped reading (its end of our output is closed):
+        // nobody is left to answer, so end the session.
+        if (self->to_client_.failed()) {
+          self->log_.warn("cannot write to the client (" + self->to_client_.error().message() +
+                          "): shutting down");
+          self->begin_shutdown("client output closed");
+        }
+      });
   net::co_spawn(
       strand_, [self]() { return self->supervise(); },
       [self](std::exception_ptr e) {
@@ -106,8 +115,7 @@ void stdio_session::stop() {
 void stdio_session::reply_error(const std::string& id, int code, const std::string& text) {
   std::string frame = make_error_response(id, code, text);
   frame += '\n';
-  counters_.s2c_messages.fetch_add(1, std::memory_order_relaxed);
-  counters_.s2c_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
+  counters_.proxy_replies.fetch_add(1, std::memory_order_relaxed);
   to_client_.push(std::move(frame));
 }
 
@@ -285,6 +293,7 @@ void stdio_session::fail_in_flight(const std::string& reason) {
 
 net::awaitable<void> stdio_session::supervise() {
   exit_status st = co_await child_->async_wait();
+  upstream_status_ = st.raw;
   child_exited_.notify();
   const bool server_first = !shutting_down_;
   // Whatever the server wrote before exiting is still in the pipe: forward
@@ -336,7 +345,12 @@ std::string stdio_session::stats_json() const {
                  {"oversize", ld(counters_.oversize)},
                  {"server_invalid", ld(counters_.server_invalid)},
                  {"server_oversize", ld(counters_.server_oversize)}};
+  o["proxy_replies"] = ld(counters_.proxy_replies);
   o["in_flight"] = ld(counters_.in_flight);
+  if (const int raw = upstream_status_.load(); raw >= 0)
+    o["upstream_exit"] = exit_status{raw}.describe();
+  else
+    o["upstream_exit"] = nullptr;
   return json::serialize(o);
 }
 

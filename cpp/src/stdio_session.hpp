@@ -28,6 +28,7 @@ struct session_counters {
   std::atomic<std::uint64_t> s2c_messages{0}, s2c_bytes{0};
   std::atomic<std::uint64_t> parse_errors{0}, invalid{0}, oversize{0};
   std::atomic<std::uint64_t> server_invalid{0}, server_oversize{0};
+  std::atomic<std::uint64_t> proxy_replies{0};  // error responses mcpfwd wrote itself
   std::atomic<std::uint64_t> in_flight{0};
 };
 
@@ -91,6 +92,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session> {
   bool shutting_down_ = false;
   std::atomic<state> state_{state::starting};
   std::atomic<int> exit_code_{-1};
+  std::atomic<int> upstream_status_{-1};  // raw wait status once reaped
   std::atomic<bool> stop_requested_{false};
   std::unordered_map<std::string, std::string> in_flight_;  // id json -> method
   session_counters counters_;

@@ -6,16 +6,18 @@
 #include <unistd.h>
 
 static int failures = 0;
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                     \
-    }                                                                 \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
 static int freed = 0;
-static void free_ud(void *ud) { freed += (ud == &freed); }
+static void free_ud(void *ud) {
+  freed += (ud == &freed);
+}
 
 int main(void) {
   mcpfwd_config *cfg = NULL;

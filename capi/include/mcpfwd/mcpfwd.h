@@ -115,8 +115,8 @@ typedef enum mcpfwd_log_level {
  * Thread safety: called on a proxy I/O thread; must not block; may call
  * mcpfwd_proxy_stop and nothing else of this library.
  */
-typedef void (*mcpfwd_log_cb)(mcpfwd_log_level level, const char *source,
-                              const char *text, size_t len, void *user_data);
+typedef void (*mcpfwd_log_cb)(mcpfwd_log_level level, const char *source, const char *text,
+                              size_t len, void *user_data);
 
 /** Destructor for user_data, run exactly once after the last callback. */
 typedef void (*mcpfwd_free_cb)(void *user_data);
@@ -186,9 +186,12 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config *cfg, mcpfwd_
 MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log_cb cb);
 
 /**
- * The pointer passed to every callback, and its destructor. The proxy made
+ * The pointer passed to every callback, and its destructor. Each proxy made
  * from this config runs free_fn(user_data) exactly once, in mcpfwd_proxy_free
  * after the last callback has returned (free_fn may be NULL).
+ * Ownership: user_data passes to a proxy only when mcpfwd_proxy_new succeeds;
+ * if it fails, the caller still owns it. A config with a free_fn should make
+ * one proxy: two proxies from it would both run free_fn on the same pointer.
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_user_data(mcpfwd_config *cfg, void *user_data,
@@ -220,7 +223,8 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy **out, const mcpfwd_confi
 MCPFWD_API mcpfwd_status mcpfwd_proxy_start(mcpfwd_proxy *p);
 
 /**
- * Ask the proxy to shut down gracefully and return at once: the server's
+ * Ask the proxy to shut down gracefully and return at once (it only posts a
+ * request to the I/O thread and never waits for it): the server's
  * stdin is closed, then SIGTERM and SIGKILL follow after the grace periods;
  * requests still in flight are answered with a JSON-RPC error. Idempotent.
  * Thread safety: any thread, including from inside a callback.
@@ -244,7 +248,8 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_wait(mcpfwd_proxy *p, int timeout_ms, int 
  * Counters as a JSON object (schema in docs/c-api.md): messages and bytes
  * each way, errors by kind, requests in flight, the upstream pid and state.
  * @param out receives an owned string; release it with mcpfwd_string_free.
- * Thread safety: any thread (the snapshot is taken consistently).
+ * Thread safety: any thread; does not wait for the I/O thread (counters are
+ * atomics read in place, so values taken mid-message may differ by one).
  */
 MCPFWD_API mcpfwd_status mcpfwd_proxy_stats_json(mcpfwd_proxy *p, char **out);
 

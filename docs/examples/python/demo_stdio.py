@@ -1,0 +1,121 @@
+"""mcpfwd demo: a real MCP client talks to demo_server.py through mcpfwd --stdio.
+
+    python docs/examples/python/demo_stdio.py
+
+The mcpfwd binary is $MCPFWD_BIN, else `mcpfwd` on PATH, else the repository's
+build/dev/bin/mcpfwd.  The client (the official MCP Python SDK) launches
+
+    mcpfwd --stdio --log-level info -- python demo_server.py
+
+exactly as an MCP host would launch any stdio server, runs a short session
+and prints what happened, then the traffic counts from mcpfwd's closing
+`session stats:` log line.  Exits 0 on success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from pydantic import AnyUrl
+
+HERE = Path(__file__).resolve().parent
+STATS_PREFIX = "mcpfwd: info: session stats: "
+
+
+def find_mcpfwd() -> str:
+    env = os.environ.get("MCPFWD_BIN")
+    if env:
+        return env
+    on_path = shutil.which("mcpfwd")
+    if on_path:
+        return on_path
+    built = HERE.parents[2] / "build" / "dev" / "bin" / "mcpfwd"
+    if built.is_file():
+        return str(built)
+    sys.exit("demo_stdio: mcpfwd not found: set MCPFWD_BIN or put mcpfwd on PATH")
+
+
+def show(label: str, text: str) -> None:
+    print(f"  {label:<14} {text}")
+
+
+def content_text(result) -> str:
+    return " ".join(getattr(c, "text", f"<{c.type}>") for c in result.content)
+
+
+async def session(params: StdioServerParameters, errlog) -> None:
+    async with stdio_client(params, errlog=errlog) as (read, write):
+        async with ClientSession(read, write) as s:
+            init = await s.initialize()
+            print(f"connected to '{init.serverInfo.name}' (MCP {init.protocolVersion}) through mcpfwd")
+
+            print("\ntools/list")
+            for tool in (await s.list_tools()).tools:
+                show(tool.name, tool.description or "")
+
+            print("\ntools/call")
+            calls = [("add_note", {"title": "mcpfwd", "text": "Forwards MCP stdio byte for byte."}),
+                     ("list_notes", {}),
+                     ("search_notes", {"query": "MCP"})]
+            for name, args in calls:
+                result = await s.call_tool(name, args)
+                if result.isError:
+                    raise RuntimeError(f"{name} failed: {content_text(result)}")
+                shown = content_text(result)
+                if result.structuredContent is not None:  # FastMCP wraps plain returns as {"result": ...}
+                    shown = json.dumps(result.structuredContent.get("result", result.structuredContent),
+                                       ensure_ascii=False)
+                show(name, f"{json.dumps(args, ensure_ascii=False)} -> {shown}")
+
+            print("\nresources")
+            for res in (await s.list_resources()).resources:
+                show("listed", f"{res.uri} ({res.mimeType})")
+            for tmpl in (await s.list_resource_templates()).resourceTemplates:
+                show("template", tmpl.uriTemplate)
+            note = await s.read_resource(AnyUrl("notes://mcpfwd"))
+            show("read", f"notes://mcpfwd -> {note.contents[0].text!r}")
+
+            print("\nprompts")
+            for prompt in (await s.list_prompts()).prompts:
+                show("listed", f"{prompt.name}({', '.join(a.name for a in prompt.arguments or [])})")
+            got = await s.get_prompt("review_note", {"title": "mcpfwd"})
+            first = got.messages[0]
+            show("get", f"review_note -> {first.role}: {first.content.text.splitlines()[0]}")
+
+
+def main() -> int:
+    mcpfwd = find_mcpfwd()
+    params = StdioServerParameters(
+        command=mcpfwd,
+        args=["--stdio", "--log-level", "info", "--", sys.executable, str(HERE / "demo_server.py")],
+    )
+    print(f"$ {mcpfwd} {' '.join(params.args)}\n")
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
+        anyio.run(session, params, errlog)
+        errlog.seek(0)
+        log = errlog.read()
+
+    stats_lines = [ln for ln in log.splitlines() if ln.startswith(STATS_PREFIX)]
+    if len(stats_lines) != 1:
+        print("\nno session stats line in mcpfwd's stderr:\n" + log, file=sys.stderr)
+        return 1
+    stats = json.loads(stats_lines[0][len(STATS_PREFIX):])
+    c2s, s2c = stats["client_to_server"], stats["server_to_client"]
+    print("\nmcpfwd session stats")
+    show("client->server", f"{c2s['messages']} messages, {c2s['bytes']} bytes")
+    show("server->client", f"{s2c['messages']} messages, {s2c['bytes']} bytes")
+    show("errors", ", ".join(f"{k}={v}" for k, v in stats["errors"].items()))
+    show("upstream", f"pid {stats['upstream_pid']}, exit code {stats['exit_code']}, state {stats['state']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

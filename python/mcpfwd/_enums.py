@@ -1,0 +1,61 @@
+"""Status codes and log levels, mirroring the C API's enums."""
+
+from __future__ import annotations
+
+import enum
+
+from . import _mcpfwd
+
+__all__ = ["LogLevel", "Status"]
+
+
+class Status(enum.IntEnum):
+    """A status code of the C API (``mcpfwd_status``): 0 is success, failures are negative."""
+
+    OK = _mcpfwd.STATUS_OK
+    INVALID_ARG = _mcpfwd.STATUS_INVALID_ARG
+    NOMEM = _mcpfwd.STATUS_NOMEM
+    STATE = _mcpfwd.STATUS_STATE
+    IO = _mcpfwd.STATUS_IO
+    TIMEOUT = _mcpfwd.STATUS_TIMEOUT
+    CALLBACK = _mcpfwd.STATUS_CALLBACK
+    INTERNAL = _mcpfwd.STATUS_INTERNAL
+
+    @property
+    def description(self) -> str:
+        """The library's description of this status (``mcpfwd_status_str``)."""
+        return _mcpfwd.status_str(int(self))
+
+
+class LogLevel(enum.IntEnum):
+    """Log levels (``mcpfwd_log_level``), from most to least verbose."""
+
+    TRACE = _mcpfwd.LOG_TRACE
+    DEBUG = _mcpfwd.LOG_DEBUG
+    INFO = _mcpfwd.LOG_INFO
+    WARN = _mcpfwd.LOG_WARN
+    ERROR = _mcpfwd.LOG_ERROR
+    OFF = _mcpfwd.LOG_OFF
+
+    @classmethod
+    def parse(cls, value: LogLevel | str | int) -> LogLevel:
+        """Accept a LogLevel, its value, or its name in any case ("info"; "warning" for WARN).
+
+        Raises ValueError for anything else.
+        """
+        if isinstance(value, str):
+            name = value.strip().upper()
+            if name == "WARNING":
+                name = "WARN"
+            try:
+                return cls[name]
+            except KeyError:
+                names = ", ".join(m.name.lower() for m in cls)
+                raise ValueError(
+                    f"unknown log level {value!r} (expected one of {names})"
+                ) from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(
+                f"log level must be a LogLevel, str or int, not {type(value).__name__}"
+            )
+        return cls(value)

@@ -1,0 +1,44 @@
+"""Low-level binding of the mcpfwd C API (python/src/module.cpp). Use the mcpfwd package."""
+
+from typing import Callable, Optional, Sequence, Tuple
+
+__version__: str
+
+STATUS_OK: int
+STATUS_INVALID_ARG: int
+STATUS_NOMEM: int
+STATUS_STATE: int
+STATUS_IO: int
+STATUS_TIMEOUT: int
+STATUS_CALLBACK: int
+STATUS_INTERNAL: int
+
+LOG_TRACE: int
+LOG_DEBUG: int
+LOG_INFO: int
+LOG_WARN: int
+LOG_ERROR: int
+LOG_OFF: int
+
+def version() -> str: ...
+def version_number() -> int: ...
+def status_str(status: int) -> str: ...
+
+class _Proxy:
+    def __init__(
+        self,
+        *,
+        upstream: Sequence[str],
+        stdio: Optional[Tuple[int, int]] = None,
+        max_message_bytes: Optional[int] = None,
+        shutdown_grace_ms: Optional[int] = None,
+        log_level: Optional[int] = None,
+        on_log: Optional[Callable[[int, str, str], object]] = None,
+    ) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def wait(self, timeout_ms: int = -1) -> Optional[int]: ...
+    def stats_json(self) -> str: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...

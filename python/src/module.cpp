@@ -1,0 +1,468 @@
+// mcpfwd._mcpfwd: a thin pybind11 module over the mcpfwd C ABI (mcpfwd/mcpfwd.h) only.
+//
+// The Pythonic API (mcpfwd.Proxy, mcpfwd.Status, the exception classes) lives in the Python
+// package; this module exposes the C functions almost one to one:
+//   version(), version_number(), status_str(), STATUS_* and LOG_* constants, __version__,
+//   and _Proxy, a handle that owns one mcpfwd_proxy.
+//
+// Threading rules (docs/threading.md, STYLE.md section 3):
+//  - Every call that can block or wait on the proxy's I/O threads (start, stop, wait,
+//    stats_json, close) runs with the GIL released; otherwise a log callback waiting for the
+//    GIL on an I/O thread deadlocks against it.
+//  - mcpfwd_last_error() is read right after the failing call, still without the GIL, and
+//    copied before the GIL is taken back.
+//  - The log trampoline runs on an I/O thread: it takes the GIL, calls Python, and never lets
+//    a Python or C++ exception cross into C (Python errors go to sys.unraisablehook).
+//  - The callable is owned by a heap object passed as user_data; the library destroys it
+//    through log_sink_free after the last callback, and that drops the reference under the GIL.
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "mcpfwd/mcpfwd.h"
+
+namespace py = pybind11;
+
+namespace {
+
+#if PY_VERSION_HEX >= 0x030D0000
+bool py_finalizing() noexcept {
+  return Py_IsFinalizing() != 0;
+}
+#else
+bool py_finalizing() noexcept {
+  return _Py_IsFinalizing() != 0;
+}
+#endif
+
+// Nesting depth of log callbacks on this thread. Inside a callback the C ABI allows only
+// mcpfwd_proxy_stop, so the other methods refuse instead of deadlocking the I/O thread.
+thread_local int tl_callback_depth = 0;
+
+// Raise the mcpfwd exception for a failed call: mcpfwd._errors.error_from_status picks the
+// subclass (InvalidArgumentError, IoError, ...). Requires the GIL.
+[[noreturn]] void throw_status(int status, const std::string& message) {
+  py::object factory = py::module_::import("mcpfwd._errors").attr("error_from_status");
+  py::object exc = factory(status, message);
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  throw py::error_already_set();
+}
+
+// The outcome of one C call, with mcpfwd_last_error() copied while still on the calling thread
+// and before anything else could overwrite it.
+struct call_result {
+  mcpfwd_status status = MCPFWD_OK;
+  std::string error;
+};
+
+call_result record(mcpfwd_status status) {
+  call_result r;
+  r.status = status;
+  if (status != MCPFWD_OK) {
+    r.error = mcpfwd_last_error();
+  }
+  return r;
+}
+
+void check(const call_result& r) {
+  if (r.status != MCPFWD_OK) {
+    throw_status(static_cast<int>(r.status), r.error);
+  }
+}
+
+// For calls that do not block (config setters, proxy_new): keeps the GIL.
+void check(mcpfwd_status status) {
+  check(record(status));
+}
+
+// ----------------------------------------------------------------------------- log callback
+
+// user_data of a proxy with a log callback. Owns one reference to the Python callable.
+struct log_sink {
+  py::object callback;
+};
+
+extern "C" void log_trampoline(mcpfwd_log_level level, const char* source, const char* text,
+                               size_t len, void* user_data) noexcept {
+  auto* sink = static_cast<log_sink*>(user_data);
+  if (sink == nullptr || py_finalizing()) {
+    return;  // taking the GIL now would end this (non-Python) thread
+  }
+  try {
+    py::gil_scoped_acquire gil;
+    struct depth_guard {
+      depth_guard() noexcept { ++tl_callback_depth; }
+      ~depth_guard() { --tl_callback_depth; }
+      depth_guard(const depth_guard&) = delete;
+      depth_guard& operator=(const depth_guard&) = delete;
+    } depth;
+    try {
+      // Server stderr need not be UTF-8: never fail on it.
+      py::object line = py::reinterpret_steal<py::object>(
+          PyUnicode_DecodeUTF8(text, static_cast<Py_ssize_t>(len), "replace"));
+      if (!line) {
+        throw py::error_already_set();
+      }
+      py::str src(source != nullptr ? source : "");
+      sink->callback(static_cast<int>(level), src, line);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable(sink->callback);
+    } catch (const std::exception& e) {
+      // A C++ error while calling into Python (e.g. bad_alloc): report it the same way.
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+      PyErr_WriteUnraisable(sink->callback.ptr());
+    }
+  } catch (...) {
+    // Nothing may cross into C.
+  }
+}
+
+extern "C" void log_sink_free(void* user_data) noexcept {
+  auto* sink = static_cast<log_sink*>(user_data);
+  if (sink == nullptr) {
+    return;
+  }
+  try {
+    if (py_finalizing()) {
+      // The interpreter is going away; dropping the reference is no longer possible.
+      sink->callback.release();
+      delete sink;
+      return;
+    }
+    // mcpfwd_proxy_free runs this on the thread that called close(), which released the GIL.
+    py::gil_scoped_acquire gil;
+    delete sink;
+  } catch (...) {
+  }
+}
+
+// ------------------------------------------------------------------------------------ proxy
+
+// The native handle plus what is needed to free it safely while other Python threads may be
+// inside stop()/stats_json()/wait() on it with the GIL released. Shared with the thread that
+// frees the proxy when close() is called from inside a callback.
+struct handle_state {
+  std::mutex mutex;
+  std::condition_variable idle;
+  mcpfwd_proxy* proxy = nullptr;
+  int users = 0;           // calls in progress on proxy
+  bool exclusive = false;  // a start() or wait() is in progress (one thread per proxy)
+  bool closing = false;    // close() began: no new calls
+};
+
+// Stop, wait until no call uses the handle any more, free it. Runs without the GIL.
+void finish_close(const std::shared_ptr<handle_state>& st, mcpfwd_proxy* proxy) {
+  (void)mcpfwd_proxy_stop(proxy);  // lets a wait() in another thread return
+  {
+    std::unique_lock<std::mutex> lock(st->mutex);
+    st->idle.wait(lock, [&] { return st->users == 0; });
+  }
+  mcpfwd_proxy_free(proxy);  // joins the I/O threads, then runs log_sink_free
+  std::lock_guard<std::mutex> lock(st->mutex);
+  st->proxy = nullptr;
+}
+
+class py_proxy {
+ public:
+  py_proxy(const std::vector<std::string>& upstream,
+           const std::optional<std::pair<int, int>>& stdio,
+           const std::optional<std::uint64_t>& max_message_bytes,
+           const std::optional<std::uint32_t>& shutdown_grace_ms,
+           const std::optional<int>& log_level, const py::object& on_log)
+      : state_(std::make_shared<handle_state>()) {
+    mcpfwd_config* raw = nullptr;
+    check(mcpfwd_config_new(&raw));
+    std::unique_ptr<mcpfwd_config, decltype(&mcpfwd_config_free)> cfg(raw, &mcpfwd_config_free);
+
+    std::vector<const char*> argv;
+    argv.reserve(upstream.size());
+    for (const std::string& arg : upstream) {
+      argv.push_back(arg.c_str());
+    }
+    check(mcpfwd_config_set_upstream_command(cfg.get(), argv.size(), argv.data()));
+
+    if (stdio) {
+      check(mcpfwd_config_set_downstream_stdio(cfg.get(), stdio->first, stdio->second));
+    }
+    if (max_message_bytes) {
+      if (*max_message_bytes > SIZE_MAX) {
+        throw_status(MCPFWD_E_INVALID_ARG, "max_message_bytes is too large");
+      }
+      check(
+          mcpfwd_config_set_max_message_bytes(cfg.get(), static_cast<size_t>(*max_message_bytes)));
+    }
+    if (shutdown_grace_ms) {
+      check(mcpfwd_config_set_shutdown_grace_ms(cfg.get(), *shutdown_grace_ms));
+    }
+    if (log_level) {
+      // Only values of the enum may be converted to it.
+      if (*log_level < MCPFWD_LOG_TRACE || *log_level > MCPFWD_LOG_OFF) {
+        throw_status(MCPFWD_E_INVALID_ARG, "log_level must be between LOG_TRACE and LOG_OFF, got " +
+                                               std::to_string(*log_level));
+      }
+      check(mcpfwd_config_set_log_level(cfg.get(), static_cast<mcpfwd_log_level>(*log_level)));
+    }
+
+    std::unique_ptr<log_sink> sink;
+    if (!on_log.is_none()) {
+      if (PyCallable_Check(on_log.ptr()) == 0) {
+        throw py::type_error("on_log must be callable or None");
+      }
+      sink = std::make_unique<log_sink>(log_sink{on_log});
+      check(mcpfwd_config_set_log_cb(cfg.get(), &log_trampoline));
+      check(mcpfwd_config_set_user_data(cfg.get(), sink.get(), &log_sink_free));
+    }
+
+    mcpfwd_proxy* proxy = nullptr;
+    // Does not block and runs no callback: keeps the GIL. On failure no proxy exists, so
+    // nobody runs log_sink_free and `sink` is deleted here (with the GIL held).
+    check(mcpfwd_proxy_new(&proxy, cfg.get()));
+    sink.release();  // owned by the proxy now: mcpfwd_proxy_free runs log_sink_free
+    state_->proxy = proxy;
+  }
+
+  py_proxy(const py_proxy&) = delete;
+  py_proxy& operator=(const py_proxy&) = delete;
+
+  ~py_proxy() {
+    try {
+      close();
+    } catch (...) {
+    }
+  }
+
+  void start() {
+    use u(*this, "start", /*exclusive=*/true);
+    call_result r;
+    {
+      py::gil_scoped_release nogil;
+      r = record(mcpfwd_proxy_start(u.proxy()));
+    }
+    check(r);
+  }
+
+  // Idempotent; a no-op on a closed proxy. Allowed from any thread and from a callback.
+  void stop() {
+    if (closed()) {
+      return;
+    }
+    use u(*this, "stop", /*exclusive=*/false, /*allowed_in_callback=*/true);
+    call_result r;
+    {
+      py::gil_scoped_release nogil;
+      r = record(mcpfwd_proxy_stop(u.proxy()));
+    }
+    check(r);
+  }
+
+  // Returns the exit code, or None if the proxy still runs after timeout_ms (negative: no
+  // limit). Waits in short slices so that signal handlers (Ctrl-C) run in between.
+  std::optional<int> wait(int timeout_ms) {
+    using clock = std::chrono::steady_clock;
+    constexpr int slice_ms = 100;
+    use u(*this, "wait", /*exclusive=*/true);
+    const auto deadline = clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+    for (;;) {
+      int slice = slice_ms;
+      if (timeout_ms >= 0) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+        slice = static_cast<int>(std::clamp<long long>(left, 0, slice_ms));
+      }
+      int exit_code = 0;
+      call_result r;
+      {
+        py::gil_scoped_release nogil;
+        const mcpfwd_status s = mcpfwd_proxy_wait(u.proxy(), slice, &exit_code);
+        r = s == MCPFWD_E_TIMEOUT ? call_result{s, {}} : record(s);
+      }
+      if (r.status == MCPFWD_OK) {
+        return exit_code;
+      }
+      if (r.status != MCPFWD_E_TIMEOUT) {
+        check(r);
+      }
+      if (timeout_ms >= 0 && clock::now() >= deadline) {
+        return std::nullopt;
+      }
+      if (PyErr_CheckSignals() != 0) {
+        throw py::error_already_set();
+      }
+    }
+  }
+
+  std::string stats_json() {
+    use u(*this, "stats_json", /*exclusive=*/false);
+    call_result r;
+    std::string json;
+    {
+      py::gil_scoped_release nogil;
+      char* out = nullptr;
+      r = record(mcpfwd_proxy_stats_json(u.proxy(), &out));
+      if (out != nullptr) {
+        std::unique_ptr<char, decltype(&mcpfwd_string_free)> owned(out, &mcpfwd_string_free);
+        if (r.status == MCPFWD_OK) {
+          json = owned.get();
+        }
+      }
+    }
+    check(r);
+    return json;
+  }
+
+  // Stop, join and free the proxy; idempotent. Waits for calls in progress in other threads
+  // (a wait() there returns once the proxy has stopped).
+  void close() {
+    std::shared_ptr<handle_state> st = state_;
+    mcpfwd_proxy* proxy = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(st->mutex);
+      if (st->closing || st->proxy == nullptr) {
+        return;
+      }
+      st->closing = true;
+      proxy = st->proxy;
+    }
+    if (tl_callback_depth > 0) {
+      // Inside a log callback (for instance the last reference to the proxy was dropped
+      // there): mcpfwd_proxy_free would join the very thread we are on. Stop now, free on
+      // a helper thread once the callback has returned.
+      (void)mcpfwd_proxy_stop(proxy);
+      std::thread([st, proxy] { finish_close(st, proxy); }).detach();
+      return;
+    }
+    py::gil_scoped_release nogil;
+    finish_close(st, proxy);
+  }
+
+  bool closed() {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->closing || state_->proxy == nullptr;
+  }
+
+ private:
+  // Registers a call in progress on the handle (GIL held on entry and exit).
+  class use {
+   public:
+    use(py_proxy& self, const char* what, bool exclusive, bool allowed_in_callback = false)
+        : st_(self.state_.get()), exclusive_(exclusive) {
+      if (tl_callback_depth > 0 && !allowed_in_callback) {
+        throw_status(MCPFWD_E_STATE,
+                     std::string(what) + "() cannot be called from inside a log callback");
+      }
+      const char* refused = nullptr;
+      {
+        // No Python (and so no exception) while the mutex is held: pybind11's lock order.
+        std::lock_guard<std::mutex> lock(st_->mutex);
+        if (st_->closing || st_->proxy == nullptr) {
+          refused = "() on a closed proxy";
+        } else if (exclusive_ && st_->exclusive) {
+          refused = "() while start() or wait() runs in another thread";
+        } else {
+          st_->exclusive = st_->exclusive || exclusive_;
+          proxy_ = st_->proxy;
+          ++st_->users;
+        }
+      }
+      if (refused != nullptr) {
+        throw_status(MCPFWD_E_STATE, std::string(what) + refused);
+      }
+    }
+    use(const use&) = delete;
+    use& operator=(const use&) = delete;
+    ~use() {
+      std::lock_guard<std::mutex> lock(st_->mutex);
+      if (exclusive_) {
+        st_->exclusive = false;
+      }
+      if (--st_->users == 0) {
+        st_->idle.notify_all();
+      }
+    }
+    mcpfwd_proxy* proxy() const { return proxy_; }
+
+   private:
+    handle_state* st_;
+    bool exclusive_;
+    mcpfwd_proxy* proxy_ = nullptr;
+  };
+
+  std::shared_ptr<handle_state> state_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_mcpfwd, m) {
+  m.doc() = "Low-level binding of the mcpfwd C API. Use the mcpfwd package instead.";
+
+  // The module was compiled against one header; refuse a library of another major version.
+  const std::uint32_t runtime = mcpfwd_version();
+  if ((runtime >> 16) != MCPFWD_VERSION_MAJOR) {
+    throw py::import_error(std::string("mcpfwd: module built for libmcpfwd ") +
+                           MCPFWD_VERSION_STRING + " but loaded " + mcpfwd_version_string());
+  }
+
+  m.attr("__version__") = MCPFWD_VERSION_STRING;
+
+  m.def(
+      "version", [] { return std::string(mcpfwd_version_string()); },
+      "The runtime library version, \"MAJOR.MINOR.PATCH\".");
+  m.def(
+      "version_number", [] { return mcpfwd_version(); },
+      "The runtime library version as (major << 16) | (minor << 8) | patch.");
+  m.def(
+      "status_str",
+      [](int status) {
+        // Only values within the enum's range may be converted to it; anything else is
+        // unknown anyway.
+        if (status < -128 || status > 127) {
+          status = 1;
+        }
+        return std::string(mcpfwd_status_str(static_cast<mcpfwd_status>(status)));
+      },
+      py::arg("status"), "Describe a status code (static text).");
+
+  m.attr("STATUS_OK") = static_cast<int>(MCPFWD_OK);
+  m.attr("STATUS_INVALID_ARG") = static_cast<int>(MCPFWD_E_INVALID_ARG);
+  m.attr("STATUS_NOMEM") = static_cast<int>(MCPFWD_E_NOMEM);
+  m.attr("STATUS_STATE") = static_cast<int>(MCPFWD_E_STATE);
+  m.attr("STATUS_IO") = static_cast<int>(MCPFWD_E_IO);
+  m.attr("STATUS_TIMEOUT") = static_cast<int>(MCPFWD_E_TIMEOUT);
+  m.attr("STATUS_CALLBACK") = static_cast<int>(MCPFWD_E_CALLBACK);
+  m.attr("STATUS_INTERNAL") = static_cast<int>(MCPFWD_E_INTERNAL);
+
+  m.attr("LOG_TRACE") = static_cast<int>(MCPFWD_LOG_TRACE);
+  m.attr("LOG_DEBUG") = static_cast<int>(MCPFWD_LOG_DEBUG);
+  m.attr("LOG_INFO") = static_cast<int>(MCPFWD_LOG_INFO);
+  m.attr("LOG_WARN") = static_cast<int>(MCPFWD_LOG_WARN);
+  m.attr("LOG_ERROR") = static_cast<int>(MCPFWD_LOG_ERROR);
+  m.attr("LOG_OFF") = static_cast<int>(MCPFWD_LOG_OFF);
+
+  py::class_<py_proxy>(m, "_Proxy", "One mcpfwd_proxy handle. Use mcpfwd.Proxy instead.")
+      .def(py::init<const std::vector<std::string>&, const std::optional<std::pair<int, int>>&,
+                    const std::optional<std::uint64_t>&, const std::optional<std::uint32_t>&,
+                    const std::optional<int>&, const py::object&>(),
+           py::kw_only(), py::arg("upstream"), py::arg("stdio") = py::none(),
+           py::arg("max_message_bytes") = py::none(), py::arg("shutdown_grace_ms") = py::none(),
+           py::arg("log_level") = py::none(), py::arg("on_log") = py::none())
+      .def("start", &py_proxy::start, "Spawn the upstream server and start forwarding.")
+      .def("stop", &py_proxy::stop, "Ask the proxy to shut down; returns at once. Idempotent.")
+      .def("wait", &py_proxy::wait, py::arg("timeout_ms") = -1,
+           "Wait for the proxy to finish: its exit code, or None on timeout.")
+      .def("stats_json", &py_proxy::stats_json, "Counters as a JSON object.")
+      .def("close", &py_proxy::close, "Stop, join and free the proxy. Idempotent.")
+      .def_property_readonly("closed", &py_proxy::closed);
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Run every test suite of mcpfwd, from a fresh clone on Debian 12:
+#   ./test.sh
+# Installs what is missing (packaging/install-deps.sh), builds (Release, via
+# `pip install .`), runs the Catch2 + C ABI tests (ctest) and the Python
+# suites (pytest), then repeats the native and end-to-end suites under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Ends with one summary line.
+#   MCPFWD_SANITIZE=0 ./test.sh   skips the sanitizer pass
+set -uo pipefail
+cd "$(dirname "$0")"
+root="$(pwd)"
+PY="${PYTHON:-python3}"
+export PYTHON="$PY"
+passed=0 failed=0 failed_names=()
+
+step() {  # step NAME COMMAND...
+  local name="$1"; shift
+  echo
+  echo "=== $name ==="
+  local t0=$(date +%s)
+  if "$@"; then
+    passed=$((passed + 1)); echo "=== $name: PASS ($(( $(date +%s) - t0 )) s) ==="
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); echo "=== $name: FAIL ($(( $(date +%s) - t0 )) s) ==="
+  fi
+}
+
+finish() {
+  echo
+  echo "================ summary ================"
+  [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+  echo "suites: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit $?
+}
+
+step "install dependencies" packaging/install-deps.sh || true
+[ "$failed" -eq 0 ] || finish
+step "build (Release) and pip install" packaging/build.sh
+[ "$failed" -eq 0 ] || finish
+
+export MCPFWD_BIN="$root/build/release/bin/mcpfwd"
+step "ctest (Catch2 unit tests, C ABI test in C)" \
+  ctest --test-dir build/release --output-on-failure --timeout 120
+step "pytest (end-to-end with the MCP Python SDK, Python package)" \
+  "$PY" -m pytest tests/python
+
+if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
+  step "build (ASan+UBSan)" bash -c '
+    cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMCPFWD_SANITIZE_ADDRESS=ON \
+      -DMCPFWD_BUILD_TESTS=ON -DMCPFWD_BUILD_PYTHON=OFF >/dev/null && ninja -C build/asan'
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  step "ctest under ASan+UBSan" ctest --test-dir build/asan --output-on-failure --timeout 300
+  # The end-to-end suites drive the sanitized CLI (the in-process binding
+  # tests need a sanitized Python and are skipped here).
+  MCPFWD_BIN="$root/build/asan/bin/mcpfwd" \
+    step "pytest end-to-end under ASan+UBSan" "$PY" -m pytest tests/python -m "not inprocess"
+fi
+finish

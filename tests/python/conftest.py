@@ -1,0 +1,461 @@
+"""Shared fixtures and helpers for the mcpfwd end-to-end tests.
+
+The binary under test comes from $MCPFWD_BIN, else the first existing
+``build/*/bin/mcpfwd`` under the repository root, else ``mcpfwd`` on PATH.
+If none exists the tests fail (never skip) with a message saying so.
+
+``ProxyProcess`` runs ``mcpfwd`` with pipes and reads its stdout and stderr
+on background threads, so every read has a timeout and no test can hang on
+a pipe.  It also finds the upstream server's pid (mcpfwd's child) through
+/proc so tests can prove no process outlives the session.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVERS_DIR = REPO_ROOT / "tests" / "servers"
+FASTMCP_SERVER = SERVERS_DIR / "fastmcp_server.py"
+RAW_SERVER = SERVERS_DIR / "raw_server.py"
+EVERYTHING_JS = (REPO_ROOT / "tests" / "node" / "node_modules" / "@modelcontextprotocol"
+                 / "server-everything" / "dist" / "index.js")
+
+STATS_PREFIX = "mcpfwd: info: session stats: "
+# what ASan/LSan/TSan/UBSan builds of mcpfwd print when they find something
+SANITIZER_RX = re.compile(r"^(?!server: )(?:==\d+==ERROR: |WARNING: ThreadSanitizer"
+                          r"|SUMMARY: \w+Sanitizer|.*runtime error: )")
+
+
+def _become_subreaper() -> None:
+    """Make this process adopt orphaned descendants (Linux PR_SET_CHILD_SUBREAPER).
+
+    A child that mcpfwd leaves behind then becomes our child instead of
+    pid 1's (which on some sandboxes never reaps), so teardown can kill and
+    reap it and a test can tell "leaked" from "gone".
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+_become_subreaper()
+
+
+# --------------------------------------------------------------------------
+# locating things
+
+
+def find_mcpfwd() -> str:
+    env = os.environ.get("MCPFWD_BIN")
+    if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            pytest.fail(f"MCPFWD_BIN={env!r} is not an executable file", pytrace=False)
+        return env
+    candidates = sorted(glob.glob(str(REPO_ROOT / "build" / "*" / "bin" / "mcpfwd")))
+    dev = str(REPO_ROOT / "build" / "dev" / "bin" / "mcpfwd")
+    if dev in candidates:  # the default preset first
+        candidates.remove(dev)
+        candidates.insert(0, dev)
+    for cand in candidates:
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    found = shutil.which("mcpfwd")
+    if found:
+        return found
+    pytest.fail(
+        "mcpfwd binary not found: set MCPFWD_BIN, or build it so that "
+        f"{REPO_ROOT}/build/<preset>/bin/mcpfwd exists, or put mcpfwd on PATH",
+        pytrace=False,
+    )
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def mcpfwd_bin() -> str:
+    return find_mcpfwd()
+
+
+@pytest.fixture(scope="session")
+def fastmcp_server_cmd() -> list[str]:
+    return [sys.executable, str(FASTMCP_SERVER)]
+
+
+@pytest.fixture(scope="session")
+def raw_server_cmd() -> list[str]:
+    """argv of raw_server.py; append its options (see its docstring)."""
+    return [sys.executable, str(RAW_SERVER)]
+
+
+@pytest.fixture(scope="session")
+def everything_cmd() -> list[str]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH (needed for @modelcontextprotocol/server-everything)",
+                    pytrace=False)
+    if not EVERYTHING_JS.is_file():
+        pytest.fail(f"{EVERYTHING_JS} missing: run `npm ci` in {REPO_ROOT / 'tests' / 'node'}",
+                    pytrace=False)
+    return [node, str(EVERYTHING_JS), "stdio"]
+
+
+# --------------------------------------------------------------------------
+# /proc helpers
+
+
+def proc_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, ppid, starttime) of pid, or None when /proc/<pid> is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # the command name may contain spaces and parentheses: split after the last ')'
+    rest = data[data.rindex(")") + 2:].split()
+    return rest[0], int(rest[1]), int(rest[19])
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of pid (all threads), via /proc/<pid>/task/*/children or a /proc scan."""
+    kids: set[int] = set()
+    files = glob.glob(f"/proc/{pid}/task/*/children")
+    if files:
+        for path in files:
+            try:
+                with open(path) as f:
+                    kids.update(int(x) for x in f.read().split())
+            except OSError:
+                pass
+        return sorted(kids)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = proc_stat(int(entry))
+            if st is not None and st[1] == pid:
+                kids.add(int(entry))
+    return sorted(kids)
+
+
+class Tracked:
+    """A pid plus its start time, so pid reuse is never mistaken for survival."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        st = proc_stat(pid)
+        self.starttime = st[2] if st else None
+
+    def status(self) -> str:
+        """'gone', 'zombie' or 'running'."""
+        st = proc_stat(self.pid)
+        if st is None or st[2] != self.starttime:
+            return "gone"
+        return "zombie" if st[0] == "Z" else "running"
+
+
+def wait_gone(tracked: list[Tracked], timeout: float = 10.0) -> dict[int, str]:
+    """Wait until every tracked process is gone; return {pid: status} of those that are not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = {t.pid: t.status() for t in tracked}
+        left = {p: s for p, s in left.items() if s != "gone"}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def reap_leftovers(tracked: list[Tracked]) -> None:
+    """Kill and reap (when adopted by us) anything still around. Teardown only."""
+    me = os.getpid()
+    for t in tracked:
+        if t.status() == "running":
+            try:
+                os.kill(t.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 5
+    for t in tracked:
+        while t.status() != "gone" and time.monotonic() < deadline:
+            st = proc_stat(t.pid)
+            if st is not None and st[1] == me and st[0] == "Z":
+                try:
+                    os.waitpid(t.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------
+# the process wrapper
+
+
+class ProxyProcess:
+    """mcpfwd (or any command) with piped stdio and threaded, timed reads."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        self.pid = self.proc.pid
+        self._out: queue.Queue[bytes | None] = queue.Queue()
+        self._err_lines: list[str] = []
+        self._err_cond = threading.Condition()
+        self._err_done = False
+        self.tracked: dict[int, Tracked] = {}
+        self._t_out = threading.Thread(target=self._pump_out, daemon=True)
+        self._t_err = threading.Thread(target=self._pump_err, daemon=True)
+        self._t_out.start()
+        self._t_err.start()
+
+    # ---- readers
+    def _pump_out(self) -> None:
+        assert self.proc.stdout is not None
+        for line in iter(self.proc.stdout.readline, b""):
+            self._out.put(line)
+        self._out.put(None)
+
+    def _pump_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in iter(self.proc.stderr.readline, b""):
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            with self._err_cond:
+                self._err_lines.append(text)
+                self._err_cond.notify_all()
+        with self._err_cond:
+            self._err_done = True
+            self._err_cond.notify_all()
+
+    # ---- writing
+    def send(self, data: bytes | str, newline: bool = True) -> None:
+        """Write one raw line (a newline is appended unless newline=False)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if newline:
+            data += b"\n"
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def send_json(self, obj: Any) -> None:
+        self.send(json.dumps(obj, separators=(",", ":")))
+
+    def close_stdin(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    # ---- reading stdout
+    def read_line(self, timeout: float = 10.0) -> bytes:
+        """Next stdout line, raw bytes including its '\\n'. Fails on timeout or EOF."""
+        try:
+            line = self._out.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(
+                f"no stdout line from mcpfwd within {timeout}s; stderr tail:\n{self.stderr_tail()}"
+            ) from None
+        if line is None:
+            self._out.put(None)  # stay at EOF
+            raise AssertionError(f"mcpfwd closed stdout (EOF); stderr tail:\n{self.stderr_tail()}")
+        return line
+
+    def read_json(self, timeout: float = 10.0) -> Any:
+        line = self.read_line(timeout)
+        assert line.endswith(b"\n")
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise AssertionError(f"mcpfwd wrote a non-JSON stdout line: {line[:300]!r}") from None
+
+    def read_until_id(self, msg_id: Any, timeout: float = 10.0) -> tuple[Any, list[Any]]:
+        """Read messages until the response with ``msg_id``; return (it, the ones before it)."""
+        deadline = time.monotonic() + timeout
+        before = []
+        while True:
+            msg = self.read_json(max(0.01, deadline - time.monotonic()))
+            if isinstance(msg, dict) and "method" not in msg and msg.get("id") == msg_id \
+                    and type(msg.get("id")) is type(msg_id):
+                return msg, before
+            before.append(msg)
+
+    def request(self, method: str, params: Any = None, msg_id: Any = 1, timeout: float = 10.0) -> Any:
+        """Send a request, return its response (fails if any other message arrives first)."""
+        req: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+        if params is not None:
+            req["params"] = params
+        self.send_json(req)
+        msg, before = self.read_until_id(msg_id, timeout)
+        assert before == [], f"unexpected messages before response {msg_id}: {before}"
+        return msg
+
+    def expect_no_output(self, quiet: float = 0.3) -> None:
+        """Assert nothing arrives on stdout for ``quiet`` seconds."""
+        try:
+            line = self._out.get(timeout=quiet)
+        except queue.Empty:
+            return
+        if line is None:
+            self._out.put(None)
+            return
+        raise AssertionError(f"unexpected stdout line from mcpfwd: {line[:300]!r}")
+
+    def read_eof(self, timeout: float = 10.0) -> list[bytes]:
+        """Read stdout until EOF; return the lines seen on the way."""
+        deadline = time.monotonic() + timeout
+        lines = []
+        while True:
+            try:
+                line = self._out.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"mcpfwd stdout not closed within {timeout}s") from None
+            if line is None:
+                self._out.put(None)
+                return lines
+            lines.append(line)
+
+    # ---- stderr
+    def stderr_lines(self) -> list[str]:
+        with self._err_cond:
+            return list(self._err_lines)
+
+    def stderr_tail(self, n: int = 30) -> str:
+        return "\n".join(self.stderr_lines()[-n:])
+
+    def wait_stderr(self, pattern: str, timeout: float = 10.0) -> str:
+        """Wait for a stderr line matching regex ``pattern``; return it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._err_cond:
+            while True:
+                for line in self._err_lines:
+                    if rx.search(line):
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._err_done:
+                    break
+                self._err_cond.wait(remaining)
+            for line in self._err_lines:
+                if rx.search(line):
+                    return line
+        raise AssertionError(f"no stderr line matching {pattern!r} within {timeout}s; "
+                             f"tail:\n{self.stderr_tail()}")
+
+    def stats(self) -> dict[str, Any]:
+        """The JSON of the `session stats:` line (call after exit)."""
+        self._t_err.join(10)
+        found = [ln for ln in self.stderr_lines() if ln.startswith(STATS_PREFIX)]
+        assert len(found) == 1, (f"expected exactly one '{STATS_PREFIX}' line, got {len(found)}; "
+                                 f"tail:\n{self.stderr_tail()}")
+        return json.loads(found[0][len(STATS_PREFIX):])
+
+    # ---- process
+    def child_pids(self) -> list[int]:
+        """mcpfwd's current children; each is remembered for leak checks."""
+        kids = children_of(self.pid)
+        for k in kids:
+            if k not in self.tracked:
+                self.tracked[k] = Tracked(k)
+        return kids
+
+    def wait_child(self, timeout: float = 10.0) -> int:
+        """Wait until mcpfwd has exactly one child and return its pid."""
+        deadline = time.monotonic() + timeout
+        while True:
+            kids = self.child_pids()
+            if len(kids) == 1:
+                return kids[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected one child of mcpfwd, found {kids}")
+            time.sleep(0.02)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Wait for exit and return the exit status (negative: killed by signal)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"mcpfwd did not exit within {timeout}s; stderr tail:\n"
+                                 f"{self.stderr_tail()}") from None
+        self._t_err.join(10)
+        self._t_out.join(10)
+        return rc
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def assert_children_gone(self, timeout: float = 10.0) -> None:
+        """Every child seen so far must be gone (not running, not an unreaped zombie)."""
+        left = wait_gone(list(self.tracked.values()), timeout)
+        descr = {pid: ("still running (leaked)" if s == "running" else "zombie (never reaped)")
+                 for pid, s in left.items()}
+        assert not left, f"upstream processes outlived mcpfwd: {descr}"
+
+    def cleanup(self) -> None:
+        """Kill whatever is left and close every pipe; never raises."""
+        if self.proc.poll() is None:
+            self.child_pids()
+            self.proc.kill()
+        self.close_stdin()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._t_out.join(5)
+        self._t_err.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        reap_leftovers(list(self.tracked.values()))
+
+
+@pytest.fixture
+def start_proxy(mcpfwd_bin):
+    """Factory: start_proxy(upstream_argv, *options) -> ProxyProcess running
+
+    ``mcpfwd --stdio <options> -- <upstream_argv>``.  Everything it started is
+    killed and reaped at teardown.
+    """
+    started: list[ProxyProcess] = []
+
+    def start(upstream: list[str], *options: str, env: dict[str, str] | None = None) -> ProxyProcess:
+        p = ProxyProcess([mcpfwd_bin, "--stdio", *options, "--", *upstream], env=env)
+        started.append(p)
+        return p
+
+    yield start
+    reports = []
+    for p in started:
+        p.cleanup()
+        reports += [ln for ln in p.stderr_lines() if SANITIZER_RX.search(ln)]
+    if reports:
+        pytest.fail("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports[:20]), pytrace=False)
+
+
+@pytest.fixture
+def run_process():
+    """Factory: run_process(argv) -> ProxyProcess for an arbitrary command (cleaned up)."""
+    started: list[ProxyProcess] = []
+
+    def start(argv: list[str], env: dict[str, str] | None = None) -> ProxyProcess:
+        p = ProxyProcess(argv, env=env)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.cleanup()
