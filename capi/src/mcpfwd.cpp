@@ -180,6 +180,96 @@ mcpfwd_status mcpfwd_config_set_user_data(mcpfwd_config* cfg, void* user_data,
   return ok();
 }
 
+mcpfwd_status mcpfwd_config_set_listen(mcpfwd_config* cfg, const char* host, uint16_t port) {
+  MCPFWD_REQUIRE(cfg != nullptr && host != nullptr && host[0] != '\0', "cfg or host is NULL/empty");
+  return guarded([&] {
+    cfg->core.listen_host = host;
+    cfg->core.listen_port = port;
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_set_max_sessions(mcpfwd_config* cfg, uint32_t n) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(n >= 1, "max sessions must be at least 1");
+  cfg->core.max_sessions = n;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_idle_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(ms >= 1, "idle timeout must be at least 1 ms");
+  cfg->core.idle_timeout = std::chrono::milliseconds(ms);
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_request_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->core.request_timeout = std::chrono::milliseconds(ms);
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config* cfg, const char* origin) {
+  MCPFWD_REQUIRE(cfg != nullptr && origin != nullptr && origin[0] != '\0', "origin is NULL/empty");
+  return guarded([&] {
+    cfg->core.allowed_origins.emplace_back(origin);
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_set_auth_token(mcpfwd_config* cfg, const char* token) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return guarded([&] {
+    cfg->core.auth_token = token ? token : "";
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_set_io_threads(mcpfwd_config* cfg, uint32_t n) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(n <= 256, "at most 256 I/O threads");
+  cfg->core.io_threads = n;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_proxy_url(mcpfwd_proxy* p, char** out) {
+  if (out != nullptr) *out = nullptr;
+  MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
+  return guarded([&] {
+    *out = dup_string(p->core->url());
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_proxy_sessions_json(mcpfwd_proxy* p, char** out) {
+  if (out != nullptr) *out = nullptr;
+  MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
+  return guarded([&] {
+    *out = dup_string(p->core->sessions_json());
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy* p, const char* id, char** out) {
+  if (out != nullptr) *out = nullptr;
+  MCPFWD_REQUIRE(p != nullptr && out != nullptr && id != nullptr, "proxy, id or out is NULL");
+  return guarded([&] {
+    std::string s = p->core->session_json(id);
+    if (s.empty()) return set_error(MCPFWD_E_INVALID_ARG, std::string("no session ") + id);
+    *out = dup_string(s);
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy* p, const char* id) {
+  MCPFWD_REQUIRE(p != nullptr && id != nullptr, "proxy or id is NULL");
+  return guarded([&] {
+    if (!p->core->close_session(id))
+      return set_error(MCPFWD_E_INVALID_ARG, std::string("no session ") + id);
+    return ok();
+  });
+}
+
 mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
   if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
   *out = nullptr;

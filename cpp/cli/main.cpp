@@ -23,12 +23,22 @@ namespace {
 
 constexpr const char* usage_text =
     "usage: mcpfwd --stdio [options] -- SERVER_COMMAND [ARGS...]\n"
+    "       mcpfwd --listen HOST:PORT [options] -- SERVER_COMMAND [ARGS...]\n"
     "\n"
-    "Forward the Model Context Protocol between the MCP client that launched\n"
-    "mcpfwd (on stdin/stdout) and SERVER_COMMAND, spawned without a shell.\n"
+    "Forward the Model Context Protocol between MCP clients and SERVER_COMMAND,\n"
+    "spawned without a shell: one client on stdin/stdout (--stdio), or many\n"
+    "clients over Streamable HTTP at http://HOST:PORT/mcp, each session with its\n"
+    "own server process (--listen; port 0 picks one; the URL is printed on stdout).\n"
     "\n"
     "options:\n"
     "  --stdio                    serve one client on stdin/stdout (single-session mode)\n"
+    "  --listen HOST:PORT         serve Streamable HTTP (bind 127.0.0.1 unless you mean it)\n"
+    "  --max-sessions N           HTTP: most sessions at once (default 1000)\n"
+    "  --idle-timeout-ms N        HTTP: close sessions idle this long (default 1800000)\n"
+    "  --request-timeout-ms N     HTTP: answer with an error after N ms (default 0: never)\n"
+    "  --allow-origin ORIGIN      HTTP: allow this Origin (repeatable; default: localhost)\n"
+    "  --auth-token-env VAR       HTTP: require 'Authorization: Bearer $VAR' on every request\n"
+    "  --io-threads N             HTTP: I/O threads (default: one per core)\n"
     "  --max-message-bytes N      largest JSON-RPC message accepted (default 4194304)\n"
     "  --shutdown-grace-ms N      wait this long after closing the server's stdin, and\n"
     "                             again after SIGTERM, before SIGKILL (default 2000)\n"
@@ -75,6 +85,13 @@ int main(int argc, char** argv) {
   uint32_t grace_ms = 0;
   bool have_max = false, have_grace = false;
   mcpfwd_log_level level = MCPFWD_LOG_INFO;
+  std::string listen_host;
+  uint16_t listen_port = 0;
+  bool have_listen = false;
+  uint32_t max_sessions = 0, idle_ms = 0, request_ms = 0, io_threads = 0;
+  bool have_max_sessions = false, have_idle = false, have_request = false, have_threads = false;
+  std::vector<const char*> origins;
+  const char* token_env = nullptr;
 
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -88,6 +105,33 @@ int main(int argc, char** argv) {
       break;
     } else if (a == "--stdio") {
       stdio = true;
+    } else if (a == "--listen") {
+      const char* v = value(a);
+      std::string_view hp = v ? v : "";
+      auto colon = hp.rfind(':');
+      if (colon == std::string_view::npos || !parse_number(hp.substr(colon + 1), listen_port))
+        return usage_error("--listen needs HOST:PORT, e.g. 127.0.0.1:8931");
+      listen_host = std::string(hp.substr(0, colon));
+      if (listen_host.size() > 2 && listen_host.front() == '[' && listen_host.back() == ']')
+        listen_host = listen_host.substr(1, listen_host.size() - 2);
+      have_listen = true;
+    } else if (a == "--max-sessions" || a == "--idle-timeout-ms" || a == "--request-timeout-ms" ||
+               a == "--io-threads") {
+      const char* v = value(a);
+      uint32_t n = 0;
+      if (!v || !parse_number(std::string_view(v), n))
+        return usage_error(std::string(a) + " needs a number");
+      if (a == "--max-sessions") max_sessions = n, have_max_sessions = true;
+      if (a == "--idle-timeout-ms") idle_ms = n, have_idle = true;
+      if (a == "--request-timeout-ms") request_ms = n, have_request = true;
+      if (a == "--io-threads") io_threads = n, have_threads = true;
+    } else if (a == "--allow-origin") {
+      const char* v = value(a);
+      if (!v) return usage_error("--allow-origin needs an origin");
+      origins.push_back(v);
+    } else if (a == "--auth-token-env") {
+      token_env = value(a);
+      if (!token_env) return usage_error("--auth-token-env needs a variable name");
     } else if (a == "--max-message-bytes") {
       const char* v = value(a);
       if (!v || !parse_number(v, max_bytes))
@@ -119,7 +163,7 @@ int main(int argc, char** argv) {
       return usage_error("unknown option '" + std::string(a) + "'");
     }
   }
-  if (!stdio) return usage_error("choose a mode: --stdio");
+  if (stdio == have_listen) return usage_error("choose one mode: --stdio or --listen HOST:PORT");
   if (server.empty()) return usage_error("give the server command after '--'");
 
   // A host that goes away must not kill us with SIGPIPE: writes fail instead.
@@ -137,8 +181,32 @@ int main(int argc, char** argv) {
   mcpfwd_status st = mcpfwd_config_new(&raw_cfg);
   if (st != MCPFWD_OK) return fail("config", st);
   std::unique_ptr<mcpfwd_config, config_deleter> cfg(raw_cfg);
-  if ((st = mcpfwd_config_set_downstream_stdio(cfg.get(), 0, 1)) != MCPFWD_OK)
+  if (stdio && (st = mcpfwd_config_set_downstream_stdio(cfg.get(), 0, 1)) != MCPFWD_OK)
     return fail("stdio", st);
+  if (have_listen) {
+    if ((st = mcpfwd_config_set_listen(cfg.get(), listen_host.c_str(), listen_port)) != MCPFWD_OK)
+      return fail("--listen", st);
+    if (have_max_sessions &&
+        (st = mcpfwd_config_set_max_sessions(cfg.get(), max_sessions)) != MCPFWD_OK)
+      return fail("--max-sessions", st);
+    if (have_idle && (st = mcpfwd_config_set_idle_timeout_ms(cfg.get(), idle_ms)) != MCPFWD_OK)
+      return fail("--idle-timeout-ms", st);
+    if (have_request &&
+        (st = mcpfwd_config_set_request_timeout_ms(cfg.get(), request_ms)) != MCPFWD_OK)
+      return fail("--request-timeout-ms", st);
+    if (have_threads && (st = mcpfwd_config_set_io_threads(cfg.get(), io_threads)) != MCPFWD_OK)
+      return fail("--io-threads", st);
+    for (const char* o : origins)
+      if ((st = mcpfwd_config_add_allowed_origin(cfg.get(), o)) != MCPFWD_OK)
+        return fail("--allow-origin", st);
+    if (token_env) {
+      const char* tok = std::getenv(token_env);
+      if (!tok || !*tok)
+        return usage_error(std::string("--auth-token-env: $") + token_env + " is empty or unset");
+      if ((st = mcpfwd_config_set_auth_token(cfg.get(), tok)) != MCPFWD_OK)
+        return fail("--auth-token-env", st);
+    }
+  }
   if ((st = mcpfwd_config_set_upstream_command(cfg.get(), server.size(), server.data())) !=
       MCPFWD_OK)
     return fail("server command", st);
@@ -154,6 +222,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<mcpfwd_proxy, proxy_deleter> proxy(raw_proxy);
   cfg.reset();
   if ((st = mcpfwd_proxy_start(proxy.get())) != MCPFWD_OK) return fail("start", st);
+  if (have_listen) {  // the URL is the one line on stdout: scripts read it
+    char* url = nullptr;
+    if (mcpfwd_proxy_url(proxy.get(), &url) == MCPFWD_OK) {
+      std::printf("%s\n", url);
+      std::fflush(stdout);
+    }
+    mcpfwd_string_free(url);
+  }
 
   std::atomic<bool> done{false};
   std::thread signals([&] {

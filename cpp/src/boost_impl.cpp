@@ -3,3 +3,4 @@
 // Debian's static Boost archives are not PIC).
 #include <boost/asio/impl/src.hpp>
 #include <boost/json/src.hpp>
+#include <boost/url/src.hpp>

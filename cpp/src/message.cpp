@@ -59,6 +59,17 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
       return false;
     }
     out.method = std::string(method->get_string());
+    if (const json::value* params = obj->if_contains("params"); params && params->is_object()) {
+      const json::object& po = params->get_object();
+      const json::value* tok = nullptr;
+      if (id == nullptr) {
+        tok = po.if_contains("progressToken");
+      } else if (const json::value* meta = po.if_contains("_meta"); meta && meta->is_object()) {
+        tok = meta->get_object().if_contains("progressToken");
+      }
+      if (tok != nullptr && (tok->is_string() || tok->is_number()))
+        out.progress_token = json::serialize(*tok);
+    }
     if (id == nullptr) {
       out.kind = message_kind::notification;
     } else if (id->is_null()) {

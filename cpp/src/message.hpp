@@ -25,6 +25,9 @@ struct message_info {
   // Used as the key of the in-flight table and echoed into error responses.
   std::string id;
   std::string method;  // requests and notifications
+  // Requests: params._meta.progressToken; notifications/progress:
+  // params.progressToken. As JSON text, empty when absent.
+  std::string progress_token;
 };
 
 struct message {

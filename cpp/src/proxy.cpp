@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "errors.hpp"
+#include "http_server.hpp"
 #include "stdio_session.hpp"
 
 namespace mcpfwd {
@@ -79,13 +81,27 @@ int pipe_front(int fd, bool reading, std::vector<std::thread>& pumps) {
   return ours;
 }
 
+// A proxy with many sessions holds several descriptors per session: raise
+// the soft limit to the hard limit once, at start.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 }  // namespace
 
 proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink) {
   if (cfg_.upstream.argv.empty() || cfg_.upstream.argv[0].empty())
     throw api_error(errc::invalid_arg, "no upstream server command configured");
-  if (cfg_.stdio_in < 0 || cfg_.stdio_out < 0)
-    throw api_error(errc::invalid_arg, "no downstream configured (set the stdio descriptors)");
+  if ((cfg_.stdio_in < 0 || cfg_.stdio_out < 0) && cfg_.listen_host.empty())
+    throw api_error(errc::invalid_arg,
+                    "no downstream configured (set the stdio descriptors or a listen address)");
+  if (cfg_.stdio_in >= 0 && !cfg_.listen_host.empty())
+    throw api_error(errc::invalid_arg, "choose one downstream: stdio or a listen address");
+  if (cfg_.max_sessions == 0) throw api_error(errc::invalid_arg, "max sessions must be at least 1");
   if (cfg_.max_message_bytes < 64)
     throw api_error(errc::invalid_arg, "max message size must be at least 64 bytes");
 }
@@ -99,6 +115,10 @@ void proxy::start() {
   {
     std::lock_guard lk(m_);
     if (started_) throw api_error(errc::state, "proxy already started");
+  }
+  if (!cfg_.listen_host.empty()) {
+    start_http();
+    return;
   }
   int in = dup_cloexec(cfg_.stdio_in, "stdio input");
   int out = -1;
@@ -122,27 +142,71 @@ void proxy::start() {
     started_ = true;
   }
   session_->start();
+  run_threads(1);
+}
+
+void proxy::run_threads(unsigned n) {
   work_.emplace(ioc_.get_executor());
-  threads_.emplace_back([this] {
-    block_sigpipe();
-    for (;;) {
-      try {
-        ioc_.run();
-        break;
-      } catch (const std::exception& e) {
-        log_.error(std::string("internal error on I/O thread: ") + e.what());
+  for (unsigned i = 0; i < n; ++i) {
+    threads_.emplace_back([this] {
+      block_sigpipe();
+      for (;;) {
+        try {
+          ioc_.run();
+          break;
+        } catch (const std::exception& e) {
+          log_.error(std::string("internal error on I/O thread: ") + e.what());
+        }
       }
-    }
-  });
+    });
+  }
+}
+
+void proxy::start_http() {
+  http_server_options ho;
+  ho.host = cfg_.listen_host;
+  ho.port = cfg_.listen_port;
+  ho.max_sessions = cfg_.max_sessions;
+  ho.idle_timeout = cfg_.idle_timeout;
+  ho.allowed_origins = cfg_.allowed_origins;
+  ho.auth_token = cfg_.auth_token;
+  ho.session.max_message_bytes = cfg_.max_message_bytes;
+  ho.session.shutdown_grace = cfg_.shutdown_grace;
+  ho.session.request_timeout = cfg_.request_timeout;
+  raise_fd_limit();
+  auto srv = std::make_shared<http_server>(ioc_, std::move(ho), cfg_.upstream, log_);
+  {
+    std::lock_guard lk(m_);
+    http_ = srv;
+    started_ = true;
+  }
+  srv->start();
+  log_.info("listening on " + srv->url());
+  unsigned n =
+      cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  run_threads(n);
 }
 
 void proxy::stop() noexcept {
   std::shared_ptr<stdio_session> s;
+  std::shared_ptr<http_server> h;
   {
     std::lock_guard lk(m_);
     s = session_;
+    h = http_;
   }
   if (s) s->stop();
+  if (h) {
+    try {
+      // Once every session has finished, idle keep-alive connections are all
+      // that is left: stop the io_context so the threads can be joined.
+      h->shutdown([this] {
+        finished(0);
+        ioc_.stop();
+      });
+    } catch (...) {
+    }
+  }
 }
 
 void proxy::finished(int code) {
@@ -183,13 +247,56 @@ void proxy::join() noexcept {
   {
     std::lock_guard lk(m_);
     session_.reset();  // closes our pipe ends, so pump threads see EOF
+    http_.reset();
   }
   for (auto& t : pumps_)
     if (t.joinable()) t.join();
   pumps_.clear();
 }
 
+std::string proxy::url() const {
+  std::lock_guard lk(m_);
+  return http_ ? http_->url() : std::string();
+}
+
+std::string proxy::sessions_json() const {
+  std::shared_ptr<http_server> h;
+  {
+    std::lock_guard lk(m_);
+    h = http_;
+  }
+  return h ? h->sessions_json() : std::string("[]");
+}
+
+std::string proxy::session_json(const std::string& id) const {
+  std::shared_ptr<http_server> h;
+  {
+    std::lock_guard lk(m_);
+    h = http_;
+  }
+  return h ? h->session_json(id) : std::string();
+}
+
+bool proxy::close_session(const std::string& id) {
+  std::shared_ptr<http_server> h;
+  {
+    std::lock_guard lk(m_);
+    h = http_;
+  }
+  return h && h->close_session(id);
+}
+
 std::string proxy::stats_json() const {
+  {
+    std::lock_guard lk(m_);
+    if (http_) {
+      json::object o;
+      o["mode"] = "http";
+      o["url"] = http_->url();
+      o["sessions"] = http_->session_count();
+      return json::serialize(o);
+    }
+  }
   std::shared_ptr<stdio_session> s;
   {
     std::lock_guard lk(m_);

@@ -18,6 +18,7 @@
 namespace mcpfwd {
 
 class stdio_session;
+class http_server;
 
 struct proxy_config {
   spawn_options upstream;             // the server command
@@ -26,6 +27,15 @@ struct proxy_config {
   std::chrono::milliseconds shutdown_grace{2000};
   log_level level = log_level::info;
   logger::sink_fn log_sink;  // empty: standard error
+  // Streamable HTTP mode (when listen_host is not empty): many sessions.
+  std::string listen_host;
+  std::uint16_t listen_port = 0;
+  std::size_t max_sessions = 1000;
+  std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
+  std::chrono::milliseconds request_timeout{0};
+  std::vector<std::string> allowed_origins;
+  std::string auth_token;
+  unsigned io_threads = 0;  // 0: the number of cores (HTTP mode); stdio mode uses 1
 };
 
 class proxy {
@@ -44,11 +54,18 @@ class proxy {
   // Throws api_error(errc::state) if never started.
   std::optional<int> wait(std::optional<std::chrono::milliseconds> timeout);
   std::string stats_json() const;
+  // HTTP mode only (empty / "[]" otherwise).
+  std::string url() const;
+  std::string sessions_json() const;
+  std::string session_json(const std::string& id) const;
+  bool close_session(const std::string& id);
   // Joins the I/O threads (after the session finished, or forcing it).
   void join() noexcept;
 
  private:
   void finished(int code);
+  void start_http();
+  void run_threads(unsigned n);
 
   proxy_config cfg_;
   logger log_;
@@ -57,6 +74,7 @@ class proxy {
   std::vector<std::thread> threads_;
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
   std::shared_ptr<stdio_session> session_;
+  std::shared_ptr<http_server> http_;
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, done_ = false;

@@ -459,3 +459,46 @@ def run_process():
     yield start
     for p in started:
         p.cleanup()
+
+
+# --------------------------------------------------------------------------
+# Streamable HTTP mode (mcpfwd --listen): see http_helpers.py
+
+
+@pytest.fixture
+def http_proxy(mcpfwd_bin):
+    """Factory: http_proxy(server_argv, *options, env=None) -> HttpProxy running
+
+    ``mcpfwd --listen 127.0.0.1:0 <options> -- <server_argv>``, with ``.url``
+    (read from its first stdout line), ``.proc`` and ``.stderr_text()``.
+    Teardown sends SIGTERM and requires exit status 0 within 20 s, no child
+    process left behind and no sanitizer report in stderr.
+    """
+    from http_helpers import HttpProxy
+
+    started: list[HttpProxy] = []
+
+    def start(server: list[str], *options: str, env: dict[str, str] | None = None) -> HttpProxy:
+        p = HttpProxy([mcpfwd_bin, "--listen", "127.0.0.1:0", *options, "--", *server], env=env)
+        started.append(p)
+        return p
+
+    yield start
+    problems = []
+    for p in started:
+        try:
+            if p.proc.poll() is None:
+                rc = p.stop(20)
+                if rc != 0:
+                    problems.append(f"mcpfwd exited with status {rc} after SIGTERM "
+                                    f"(expected 0); stderr tail:\n{p.stderr_tail()}")
+            p.assert_children_gone(10)
+        except AssertionError as e:
+            problems.append(str(e))
+        finally:
+            p.cleanup()
+        reports = p.sanitizer_reports()
+        if reports:
+            problems.append("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports[:20]))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

@@ -197,6 +197,38 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log
 MCPFWD_API mcpfwd_status mcpfwd_config_set_user_data(mcpfwd_config *cfg, void *user_data,
                                                      mcpfwd_free_cb free_fn);
 
+/**
+ * Serve many MCP clients over Streamable HTTP at http://host:port/mcp, each
+ * session with its own spawned upstream server (instead of stdio). Port 0
+ * picks a free port; read the URL with mcpfwd_proxy_url after start.
+ * @param host an IP address to bind, e.g. "127.0.0.1" (the safe default)
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_listen(mcpfwd_config *cfg, const char *host,
+                                                  uint16_t port);
+
+/** Most sessions at once (default 1000); beyond it initialize gets 503. */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_max_sessions(mcpfwd_config *cfg, uint32_t n);
+
+/** Close sessions idle this long (default 1800000 ms), never one with a stream open or a
+ * request in flight. */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_idle_timeout_ms(mcpfwd_config *cfg, uint32_t ms);
+
+/** Answer a request with a JSON-RPC error if upstream has not answered it within ms
+ * (default 0: no limit). */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_request_timeout_ms(mcpfwd_config *cfg, uint32_t ms);
+
+/** Allow this Origin (exact match, "*" for any). Without any, only http(s) origins on
+ * localhost, 127.0.0.1 and [::1] are allowed. Requests without Origin are allowed. */
+MCPFWD_API mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config *cfg, const char *origin);
+
+/** Require "Authorization: Bearer <token>" on every HTTP request (NULL or "": none). The
+ * token is never passed to the upstream. */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_auth_token(mcpfwd_config *cfg, const char *token);
+
+/** I/O threads of an HTTP proxy (default 0: one per core). */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_io_threads(mcpfwd_config *cfg, uint32_t n);
+
 /* ----------------------------------------------------------------- proxy */
 
 /** A running (or runnable) proxy. */
@@ -252,6 +284,38 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_wait(mcpfwd_proxy *p, int timeout_ms, int 
  * atomics read in place, so values taken mid-message may differ by one).
  */
 MCPFWD_API mcpfwd_status mcpfwd_proxy_stats_json(mcpfwd_proxy *p, char **out);
+
+/**
+ * The endpoint URL of an HTTP proxy ("http://127.0.0.1:43123/mcp").
+ * @param out receives an owned string ("" in stdio mode); mcpfwd_string_free.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_url(mcpfwd_proxy *p, char **out);
+
+/**
+ * The sessions of an HTTP proxy as a JSON array of session objects:
+ * {"id","state","created_ms","last_activity_ms","upstream":{"kind","pid"},
+ *  "client_to_server":{"messages","bytes"},"server_to_client":{...},
+ *  "in_flight","open_streams","errors","dropped","upstream_exit"}.
+ * @param out receives an owned string; release with mcpfwd_string_free.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_sessions_json(mcpfwd_proxy *p, char **out);
+
+/**
+ * One session as a JSON object (schema as above).
+ * @return MCPFWD_E_INVALID_ARG if there is no session with that id.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy *p, const char *id, char **out);
+
+/**
+ * Close one session: its in-flight requests get a JSON-RPC error, its upstream
+ * is terminated, and its id answers 404 from now on. Returns at once.
+ * @return MCPFWD_E_INVALID_ARG if there is no session with that id.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy *p, const char *id);
 
 /**
  * Stop the proxy if it runs, wait for it to finish, join its threads, then

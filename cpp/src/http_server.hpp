@@ -1,0 +1,72 @@
+// The Streamable HTTP listener and the session registry: accepts
+// connections, checks Origin / bearer token / path / method / headers before
+// anything is allocated, admits new sessions up to max_sessions, routes the
+// rest to their session by Mcp-Session-Id, and reaps idle sessions.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "http_session.hpp"
+
+namespace mcpfwd {
+
+struct http_server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::size_t max_sessions = 1000;
+  std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
+  std::vector<std::string> allowed_origins;  // empty: localhost origins only
+  std::string auth_token;                    // empty: no token required
+  http_session_options session;
+};
+
+class http_server : public std::enable_shared_from_this<http_server> {
+ public:
+  // Binds and listens at once (throws api_error(errc::io) on failure).
+  http_server(net::io_context& ioc, http_server_options opts, spawn_options upstream,
+              const logger& log);
+  void start();
+  // Stop accepting and close every session; `on_done` runs once all
+  // sessions have finished (upstreams reaped). Any thread.
+  void shutdown(std::function<void()> on_done);
+
+  std::string url() const;
+  std::string sessions_json() const;
+  // Empty when there is no such session.
+  std::string session_json(const std::string& id) const;
+  bool close_session(const std::string& id);
+  std::size_t session_count() const;
+
+ private:
+  net::awaitable<void> accept_loop();
+  net::awaitable<void> serve_connection(net::ip::tcp::socket sock);
+  net::awaitable<void> reap_loop();
+  std::shared_ptr<http_session> find(const std::string& id) const;
+  void on_session_event(const std::string& id, const std::string& reason);
+  bool origin_allowed(std::string_view origin) const;
+
+  net::io_context& ioc_;
+  http_server_options opts_;
+  spawn_options upstream_;
+  const logger& log_;
+  net::ip::tcp::acceptor acceptor_;
+  net::steady_timer reaper_;
+  std::uint16_t bound_port_ = 0;
+
+  mutable std::mutex m_;
+  std::unordered_map<std::string, std::shared_ptr<http_session>> sessions_;  // routable
+  std::size_t live_ = 0;  // admitted and not yet finished
+  std::size_t starting_ =
+      0;  // admitted, upstream being spawned  // admitted and not yet finished (includes draining)
+  bool stopping_ = false;
+  std::function<void()> on_done_;
+};
+
+}  // namespace mcpfwd

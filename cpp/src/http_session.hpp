@@ -1,0 +1,116 @@
+// One Streamable HTTP session: a downstream MCP client known by its
+// Mcp-Session-Id, bound to its own upstream server process.
+//
+// All state lives on the session's strand. HTTP exchanges that concern the
+// session (POST, GET stream, DELETE) are run on that strand by the listener
+// (co_spawn onto strand(), awaited by the connection), so the socket is only
+// ever touched by one coroutine at a time and session code takes no locks.
+// Counters are atomics so snapshots can be read from any thread.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include "child_process.hpp"
+#include "event.hpp"
+#include "line_framer.hpp"
+#include "logger.hpp"
+#include "message.hpp"
+#include "net.hpp"
+#include "pipe_writer.hpp"
+
+namespace mcpfwd {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using http_request = http::request<http::string_body>;
+
+struct http_session_options {
+  std::size_t max_message_bytes = 4u << 20;
+  std::chrono::milliseconds shutdown_grace{2000};
+  std::chrono::milliseconds request_timeout{0};  // 0: none
+  std::size_t buffer_limit = 1024;               // undelivered server messages kept
+};
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  enum class state : std::uint8_t { starting, ready, draining, closed };
+  using closed_fn = std::function<void(const std::string& id, const std::string& reason)>;
+
+  // Spawns the upstream (throws api_error on failure).
+  http_session(net::any_io_executor ex, std::string id, const spawn_options& spawn,
+               http_session_options opts, const logger& log, closed_fn on_closed);
+  ~http_session();
+
+  const std::string& id() const noexcept { return id_; }
+  net::strand<net::any_io_executor>& strand() noexcept { return strand_; }
+  void start();
+
+  // Run on strand(): answer one HTTP request of this session on `stream`.
+  // `msg` is the already-classified body for POST.
+  net::awaitable<void> serve_post(beast::tcp_stream& stream, const http_request& req, message msg,
+                                  bool accept_sse, bool is_initialize);
+  net::awaitable<void> serve_get(beast::tcp_stream& stream, const http_request& req);
+  net::awaitable<void> serve_delete(beast::tcp_stream& stream, const http_request& req);
+
+  // Any thread: end the session (upstream terminated). Idempotent.
+  void close(std::string reason);
+
+  // Any thread: lock-free reads for the registry.
+  state current_state() const noexcept { return state_.load(); }
+  bool idle_for(std::chrono::steady_clock::duration d) const noexcept;
+  std::string snapshot_json() const;  // any thread
+
+ private:
+  struct waiter;  // one POST waiting for its response(s) or one GET stream
+  net::awaitable<void> read_server();
+  net::awaitable<void> read_stderr();
+  net::awaitable<void> supervise();
+  net::awaitable<void> escalate();
+  void route(message msg);  // a message from the server
+  void deliver(const std::shared_ptr<waiter>& w, std::string json);
+  void do_close(const std::string& reason);
+  void touch() noexcept;
+  template <class Body>
+  void stamp(http::response<Body>& res, int version, bool keep_alive) const;
+
+  net::strand<net::any_io_executor> strand_;
+  std::string id_;
+  http_session_options opts_;
+  const logger& log_;
+  closed_fn on_closed_;
+  std::unique_ptr<child_process> child_;
+  pid_t upstream_pid_;
+  pipe_writer<net::posix::stream_descriptor> to_server_;
+  line_framer server_framer_, stderr_framer_;
+  event child_exited_;
+  std::shared_ptr<waiter> get_stream_;                              // the open GET stream
+  std::list<std::shared_ptr<waiter>> posts_;                        // POSTs in flight, oldest first
+  std::unordered_map<std::string, std::shared_ptr<waiter>> by_id_;  // request id -> its POST
+  std::unordered_map<std::string, std::shared_ptr<waiter>> by_token_;  // progress token -> its POST
+  std::deque<std::string> buffer_;  // server messages with no stream to go to
+  bool closing_ = false;
+  std::string close_reason_;
+
+  const std::chrono::system_clock::time_point created_;
+  std::atomic<std::int64_t> last_activity_ns_;
+  std::atomic<state> state_{state::starting};
+  std::atomic<std::uint64_t> c2s_messages_{0}, c2s_bytes_{0}, s2c_messages_{0}, s2c_bytes_{0};
+  std::atomic<std::uint64_t> errors_{0}, dropped_{0};
+  std::atomic<std::uint32_t> in_flight_{0}, open_streams_{0};
+  std::atomic<int> upstream_status_{-1};
+};
+
+const char* to_string(http_session::state s) noexcept;
+
+}  // namespace mcpfwd
