@@ -42,7 +42,11 @@ def upstream_pid_of(proxy, pipe: str) -> int:
 def test_fifty_concurrent_sessions_each_with_its_own_server(http_proxy, raw_server_cmd):
     proxy = http_proxy(raw_server_cmd)
     start = threading.Barrier(N_SESSIONS, timeout=30)
-    mapped = threading.Barrier(N_SESSIONS + 1, timeout=60)
+    # The children are listed by the barrier's action, i.e. before any worker
+    # is released to DELETE its session (listing after the release raced).
+    alive: list[int] = []
+    mapped = threading.Barrier(N_SESSIONS + 1, timeout=60,
+                               action=lambda: alive.extend(proxy.child_pids()))
 
     def one_session(n: int) -> dict[str, Any]:
         try:
@@ -81,9 +85,8 @@ def test_fifty_concurrent_sessions_each_with_its_own_server(http_proxy, raw_serv
         futures = [pool.submit(one_session, n) for n in range(N_SESSIONS)]
         try:
             mapped.wait()
-            alive = proxy.child_pids()
         except threading.BrokenBarrierError:
-            alive = []
+            pass
         results = [f.result(timeout=90) for f in futures]
     elapsed = time.monotonic() - t0
     sids = {r["sid"] for r in results}
