@@ -18,7 +18,6 @@ const char* to_string(http_session::state s) noexcept {
 
 namespace {
 
-constexpr std::size_t outbox_high_water = 1u << 20;
 constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto keepalive_every = std::chrono::seconds(15);
 
@@ -30,13 +29,6 @@ std::int64_t steady_ns() {
 std::int64_t wall_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
-
-struct collected : line_framer::sink {
-  std::vector<std::string> lines;
-  std::size_t oversize = 0;
-  void on_line(std::string l) override { lines.push_back(std::move(l)); }
-  void on_oversize(std::size_t) override { ++oversize; }
-};
 
 std::string sse_event(const std::string& json) {
   std::string ev;
@@ -70,12 +62,8 @@ http_session::http_session(net::any_io_executor ex, std::string id, const spawn_
       opts_(opts),
       log_(log),
       on_closed_(std::move(on_closed)),
-      child_(std::make_unique<child_process>(strand_, spawn)),
-      upstream_pid_(child_->pid()),
-      to_server_(child_->in(), outbox_high_water),
-      server_framer_(opts.max_message_bytes),
-      stderr_framer_(64 * 1024),
-      child_exited_(strand_),
+      upstream_(strand_, spawn, opts.max_message_bytes, log, "session " + id_ + ": "),
+      upstream_pid_(upstream_.pid()),
       created_(std::chrono::system_clock::now()),
       last_activity_ns_(steady_ns()) {}
 
@@ -85,12 +73,7 @@ void http_session::start() {
   auto self = shared_from_this();
   auto detached = [](std::exception_ptr) {};
   state_ = state::ready;
-  net::co_spawn(
-      strand_, [self] { return self->read_server(); }, detached);
-  net::co_spawn(
-      strand_, [self] { return self->read_stderr(); }, detached);
-  net::co_spawn(
-      strand_, [self] { return self->to_server_.run(); }, detached);
+  upstream_.start(self, *this);
   net::co_spawn(
       strand_, [self] { return self->supervise(); }, detached);
 }
@@ -152,7 +135,7 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
   const std::size_t n_requests = w->ids.size();
   in_flight_.fetch_add(static_cast<std::uint32_t>(n_requests));
   msg.raw += '\n';
-  co_await to_server_.push_wait(std::move(msg.raw));
+  co_await upstream_.input().push_wait(std::move(msg.raw));
 
   if (n_requests == 0) {  // notifications and responses only
     http::response<http::empty_body> res{http::status::accepted, req.version()};
@@ -215,7 +198,7 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
                                 "upstream request timed out after " +
                                     std::to_string(opts_.request_timeout.count()) + " ms"));
         // Tell the server to stop working on it.
-        to_server_.push(
+        upstream_.input().push(
             R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" + id +
             R"(,"reason":"timed out in mcpfwd"}})" + "\n");
       }
@@ -391,20 +374,7 @@ void http_session::do_close(const std::string& reason) {
     get_stream_->done = true;
     get_stream_->notify();
   }
-  to_server_.close_when_drained();
-  net::co_spawn(
-      strand_, [self = shared_from_this()] { return self->escalate(); }, [](std::exception_ptr) {});
-}
-
-net::awaitable<void> http_session::escalate() {
-  const std::chrono::steady_clock::duration grace = opts_.shutdown_grace;
-  bool exited = co_await child_exited_.wait_for(grace);
-  if (exited) co_return;
-  child_->signal_group(SIGTERM);
-  exited = co_await child_exited_.wait_for(grace);
-  if (exited) co_return;
-  log_.warn("session " + id_ + ": upstream ignored SIGTERM: sending SIGKILL");
-  child_->signal_group(SIGKILL);
+  upstream_.stop(opts_.shutdown_grace, shared_from_this());
 }
 
 void http_session::route(message msg) {
@@ -452,69 +422,30 @@ void http_session::route(message msg) {
   }
 }
 
-net::awaitable<void> http_session::read_server() {
-  std::vector<char> buf(64 * 1024);
-  collected got;
-  for (;;) {
-    auto [ec, n] =
-        co_await child_->out().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
-    if (n > 0) {
-      got.lines.clear();
-      got.oversize = 0;
-      server_framer_.feed(std::string_view(buf.data(), n), got);
-      if (got.oversize) {
-        errors_.fetch_add(got.oversize, std::memory_order_relaxed);
-        log_.warn("session " + id_ + ": dropped a server message over the size limit");
-      }
-      for (auto& line : got.lines) {
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        message msg;
-        classify_error err;
-        if (!classify(std::move(line), msg, err)) {
-          errors_.fetch_add(1, std::memory_order_relaxed);
-          log_.warn("session " + id_ + ": dropped a server line that is not JSON-RPC (" +
-                    err.message + ")");
-          continue;
-        }
-        route(std::move(msg));
-      }
-    }
-    if (ec) break;
-  }
+net::awaitable<void> http_session::on_server_message(message msg) {
+  route(std::move(msg));
+  co_return;
 }
 
-net::awaitable<void> http_session::read_stderr() {
-  std::vector<char> buf(16 * 1024);
-  collected got;
-  for (;;) {
-    auto [ec, n] =
-        co_await child_->err().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
-    if (n > 0) {
-      got.lines.clear();
-      stderr_framer_.feed(std::string_view(buf.data(), n), got);
-      for (auto& l : got.lines) log_.server_line(l);
-    }
-    if (ec) break;
-  }
+void http_session::on_server_rejected(const classify_error* err, std::string_view) {
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  log_.warn("session " + id_ + ": " +
+            (err ? "dropped a server line that is not JSON-RPC (" + err->message + ")"
+                 : std::string("dropped a server message over the size limit")));
 }
 
 net::awaitable<void> http_session::supervise() {
-  exit_status st = co_await child_->async_wait();
+  // What the server wrote before exiting is routed first.
+  const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+  exit_status st = co_await upstream_.wait_exit(drain);
   upstream_status_ = st.raw;
-  child_exited_.notify();
-  // Let what the server wrote before exiting be routed first.
-  net::steady_timer t(strand_, std::chrono::milliseconds(50));
-  co_await t.async_wait(net::as_tuple(net::use_awaitable));
   if (!closing_) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     log_.warn("session " + id_ + ": upstream server (pid " + std::to_string(upstream_pid_) + ") " +
               st.describe());
     do_close("upstream server " + st.describe() + " before responding");
   }
-  error_code ignored;
-  child_->out().cancel(ignored);
-  child_->err().cancel(ignored);
-  child_->in().close(ignored);
+  upstream_.close_pipes();
   state_ = state::closed;
   log_.info("session " + id_ + " closed (" + close_reason_ + "): " + snapshot_json());
   if (on_closed_) on_closed_(id_, {});  // empty reason: finished, upstream reaped

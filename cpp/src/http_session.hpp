@@ -21,13 +21,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
-#include "child_process.hpp"
 #include "event.hpp"
 #include "line_framer.hpp"
 #include "logger.hpp"
 #include "message.hpp"
 #include "net.hpp"
 #include "pipe_writer.hpp"
+#include "stdio_upstream.hpp"
 
 namespace mcpfwd {
 
@@ -42,7 +42,8 @@ struct http_session_options {
   std::size_t buffer_limit = 1024;               // undelivered server messages kept
 };
 
-class http_session : public std::enable_shared_from_this<http_session> {
+class http_session : public std::enable_shared_from_this<http_session>,
+                     private stdio_upstream::sink {
  public:
   enum class state : std::uint8_t { starting, ready, draining, closed };
   using closed_fn = std::function<void(const std::string& id, const std::string& reason)>;
@@ -50,7 +51,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // Spawns the upstream (throws api_error on failure).
   http_session(net::any_io_executor ex, std::string id, const spawn_options& spawn,
                http_session_options opts, const logger& log, closed_fn on_closed);
-  ~http_session();
+  ~http_session() override;
 
   const std::string& id() const noexcept { return id_; }
   net::strand<net::any_io_executor>& strand() noexcept { return strand_; }
@@ -73,10 +74,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
  private:
   struct waiter;  // one POST waiting for its response(s) or one GET stream
-  net::awaitable<void> read_server();
-  net::awaitable<void> read_stderr();
   net::awaitable<void> supervise();
-  net::awaitable<void> escalate();
+  // stdio_upstream::sink
+  net::awaitable<void> on_server_message(message msg) override;
+  void on_server_rejected(const classify_error* err, std::string_view line) override;
   void route(message msg);  // a message from the server
   void deliver(const std::shared_ptr<waiter>& w, std::string json);
   void do_close(const std::string& reason);
@@ -89,11 +90,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   http_session_options opts_;
   const logger& log_;
   closed_fn on_closed_;
-  std::unique_ptr<child_process> child_;
+  stdio_upstream upstream_;
   pid_t upstream_pid_;
-  pipe_writer<net::posix::stream_descriptor> to_server_;
-  line_framer server_framer_, stderr_framer_;
-  event child_exited_;
   std::shared_ptr<waiter> get_stream_;                              // the open GET stream
   std::list<std::shared_ptr<waiter>> posts_;                        // POSTs in flight, oldest first
   std::unordered_map<std::string, std::shared_ptr<waiter>> by_id_;  // request id -> its POST

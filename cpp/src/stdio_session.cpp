@@ -21,7 +21,6 @@ const char* to_string(stdio_session::state s) noexcept {
 namespace {
 
 constexpr std::size_t read_chunk = 64 * 1024;
-constexpr std::size_t max_stderr_line = 64 * 1024;
 // Outbox high-water marks: a producer waits (backpressure) beyond this.
 constexpr std::size_t outbox_high_water = 1u << 20;
 
@@ -41,9 +40,9 @@ bool blank(const std::string& s) {
   return s.find_first_not_of(" \t\r") == std::string::npos;
 }
 
-std::string preview(const std::string& s) {
+std::string preview(std::string_view s) {
   constexpr std::size_t n = 200;
-  return s.size() <= n ? s : s.substr(0, n) + "...";
+  return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "...";
 }
 
 }  // namespace
@@ -57,16 +56,11 @@ stdio_session::stdio_session(net::any_io_executor ex, const spawn_options& spawn
       done_(std::move(done)),
       client_in_(strand_, in_fd),
       client_out_(strand_, out_fd),
-      child_(std::make_unique<child_process>(strand_, spawn)),
-      upstream_pid_(child_->pid()),
+      upstream_(strand_, spawn, opts.max_message_bytes, log, ""),
+      upstream_pid_(upstream_.pid()),
       to_client_(client_out_, outbox_high_water),
-      to_server_(child_->in(), outbox_high_water),
       client_framer_(opts.max_message_bytes),
-      server_framer_(opts.max_message_bytes),
-      stderr_framer_(max_stderr_line),
-      stdout_closed_(strand_),
-      client_flushed_(strand_),
-      child_exited_(strand_) {}
+      client_flushed_(strand_) {}
 
 stdio_session::~stdio_session() = default;
 
@@ -77,12 +71,7 @@ void stdio_session::start() {
   log_.debug("upstream server started, pid " + std::to_string(upstream_pid_));
   net::co_spawn(
       strand_, [self]() { return self->read_client(); }, detached);
-  net::co_spawn(
-      strand_, [self]() { return self->read_server(); }, detached);
-  net::co_spawn(
-      strand_, [self]() { return self->read_stderr(); }, detached);
-  net::co_spawn(
-      strand_, [self]() { return self->to_server_.run(); }, detached);
+  upstream_.start(self, *this);
   net::co_spawn(
       strand_, [self]() { return self->to_client_.run(); },
       [self](std::exception_ptr) {
@@ -181,19 +170,22 @@ net::awaitable<void> stdio_session::handle_client_line(std::string line) {
   msg.raw += '\n';
   counters_.c2s_messages.fetch_add(1, std::memory_order_relaxed);
   counters_.c2s_bytes.fetch_add(msg.raw.size(), std::memory_order_relaxed);
-  co_await to_server_.push_wait(std::move(msg.raw));
+  co_await upstream_.input().push_wait(std::move(msg.raw));
 }
 
-std::string stdio_session::handle_server_line(std::string line) {
-  if (blank(line)) return {};
-  message msg;
-  classify_error err;
-  if (!classify(line, msg, err)) {
-    counters_.server_invalid.fetch_add(1, std::memory_order_relaxed);
-    log_.warn("dropped a line from the server that is not JSON-RPC (" + err.message +
-              "): " + preview(line));
-    return {};
+void stdio_session::on_server_rejected(const classify_error* err, std::string_view line) {
+  if (err == nullptr) {
+    counters_.server_oversize.fetch_add(1, std::memory_order_relaxed);
+    log_.warn("dropped a server message over " + std::to_string(opts_.max_message_bytes) +
+              " bytes");
+    return;
   }
+  counters_.server_invalid.fetch_add(1, std::memory_order_relaxed);
+  log_.warn("dropped a line from the server that is not JSON-RPC (" + err->message +
+            "): " + preview(line));
+}
+
+net::awaitable<void> stdio_session::on_server_message(message msg) {
   auto untrack = [this](const message_info& mi) {
     if (mi.kind == message_kind::response || mi.kind == message_kind::error)
       in_flight_.erase(mi.id);
@@ -207,55 +199,8 @@ std::string stdio_session::handle_server_line(std::string line) {
   msg.raw += '\n';
   counters_.s2c_messages.fetch_add(1, std::memory_order_relaxed);
   counters_.s2c_bytes.fetch_add(msg.raw.size(), std::memory_order_relaxed);
-  return std::move(msg.raw);
-}
-
-net::awaitable<void> stdio_session::read_server() {
-  std::vector<char> buf(read_chunk);
-  collected got;
-  for (;;) {
-    auto [ec, n] =
-        co_await child_->out().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
-    if (n > 0) {
-      got.items.clear();
-      server_framer_.feed(std::string_view(buf.data(), n), got);
-      for (auto& it : got.items) {
-        if (it.oversize > 0) {
-          counters_.server_oversize.fetch_add(1, std::memory_order_relaxed);
-          log_.warn("dropped a server message over " + std::to_string(opts_.max_message_bytes) +
-                    " bytes");
-        } else if (std::string frame = handle_server_line(std::move(it.line)); !frame.empty()) {
-          // Waits while the client is not keeping up: backpressure to the server.
-          co_await to_client_.push_wait(std::move(frame));
-        }
-      }
-    }
-    if (ec) break;
-  }
-  if (std::string rest = server_framer_.take_partial(); !rest.empty())
-    to_client_.push(handle_server_line(std::move(rest)));
-  stdout_closed_.notify();
-}
-
-net::awaitable<void> stdio_session::read_stderr() {
-  std::vector<char> buf(16 * 1024);
-  collected got;
-  for (;;) {
-    auto [ec, n] =
-        co_await child_->err().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
-    if (n > 0) {
-      got.items.clear();
-      stderr_framer_.feed(std::string_view(buf.data(), n), got);
-      for (auto& it : got.items) {
-        if (it.oversize > 0)
-          log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]");
-        else
-          log_.server_line(it.line);
-      }
-    }
-    if (ec) break;
-  }
-  if (std::string rest = stderr_framer_.take_partial(); !rest.empty()) log_.server_line(rest);
+  // Waits while the client is not keeping up: backpressure to the server.
+  co_await to_client_.push_wait(std::move(msg.raw));
 }
 
 void stdio_session::begin_shutdown(const char* why) {
@@ -264,25 +209,8 @@ void stdio_session::begin_shutdown(const char* why) {
   if (state_ != state::closed) state_ = state::draining;
   log_.debug(std::string("shutting down: ") + why);
   error_code ignored;
-  client_in_.close(ignored);        // stop reading; cancels a pending read
-  to_server_.close_when_drained();  // the server sees EOF on its stdin
-  net::co_spawn(
-      strand_, [self = shared_from_this()] { return self->escalate(); }, [](std::exception_ptr) {});
-}
-
-net::awaitable<void> stdio_session::escalate() {
-  // (GCC 12 miscompiles co_await inside an if-condition with a converted
-  // argument: keep awaits in plain statements.)
-  const std::chrono::steady_clock::duration grace = opts_.shutdown_grace;
-  bool exited = co_await child_exited_.wait_for(grace);
-  if (exited) co_return;
-  log_.info("upstream server still running " + std::to_string(opts_.shutdown_grace.count()) +
-            " ms after its stdin closed: sending SIGTERM");
-  child_->signal_group(SIGTERM);
-  exited = co_await child_exited_.wait_for(grace);
-  if (exited) co_return;
-  log_.warn("upstream server ignored SIGTERM: sending SIGKILL");
-  child_->signal_group(SIGKILL);
+  client_in_.close(ignored);  // stop reading; cancels a pending read
+  upstream_.stop(opts_.shutdown_grace, shared_from_this());
 }
 
 void stdio_session::fail_in_flight(const std::string& reason) {
@@ -292,19 +220,13 @@ void stdio_session::fail_in_flight(const std::string& reason) {
 }
 
 net::awaitable<void> stdio_session::supervise() {
-  exit_status st = co_await child_->async_wait();
-  upstream_status_ = st.raw;
-  child_exited_.notify();
-  const bool server_first = !shutting_down_;
-  // Whatever the server wrote before exiting is still in the pipe: forward
-  // it before answering the requests it left behind. A grandchild may hold
-  // the pipe open, so this wait is bounded.
+  // Whatever the server wrote before exiting is still in the pipe: it is
+  // forwarded before the requests it left behind are answered.
   const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
-  const bool drained = co_await stdout_closed_.wait_for(drain);
-  if (!drained) log_.warn("upstream stdout still open after the server exited; not waiting for it");
-  error_code ignored;
-  child_->out().cancel(ignored);
-  child_->err().cancel(ignored);
+  exit_status st = co_await upstream_.wait_exit(drain);
+  upstream_status_ = st.raw;
+  const bool server_first = !shutting_down_;
+  upstream_.close_pipes();
   if (server_first)
     log_.warn("upstream server (pid " + std::to_string(upstream_pid_) + ") " + st.describe());
   else
@@ -315,9 +237,9 @@ net::awaitable<void> stdio_session::supervise() {
   const std::chrono::steady_clock::duration grace = opts_.shutdown_grace;
   const bool flushed = co_await client_flushed_.wait_for(grace);
   if (!flushed) log_.warn("client is not reading: giving up on undelivered messages");
-  // Nothing may outlive the session: a grandchild holding the server's stdin
-  // or a client that stopped reading would otherwise keep a write pending.
-  child_->in().close(ignored);
+  // Nothing may outlive the session: a client that stopped reading would
+  // otherwise keep a write pending.
+  error_code ignored;
   client_out_.close(ignored);
   const int code = server_first ? st.as_proxy_exit_code() : 0;
   exit_code_ = code;

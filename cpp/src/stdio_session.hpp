@@ -13,13 +13,13 @@
 #include <string>
 #include <unordered_map>
 
-#include "child_process.hpp"
 #include "event.hpp"
 #include "line_framer.hpp"
 #include "logger.hpp"
 #include "message.hpp"
 #include "net.hpp"
 #include "pipe_writer.hpp"
+#include "stdio_upstream.hpp"
 
 namespace mcpfwd {
 
@@ -37,7 +37,8 @@ struct stdio_session_options {
   std::chrono::milliseconds shutdown_grace{2000};
 };
 
-class stdio_session : public std::enable_shared_from_this<stdio_session> {
+class stdio_session : public std::enable_shared_from_this<stdio_session>,
+                      private stdio_upstream::sink {
  public:
   enum class state : std::uint8_t { starting, ready, draining, closed };
   // Called once, on the strand, when the session has ended and the server
@@ -48,7 +49,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session> {
   // by the session from here on (already dup()ed by the caller).
   stdio_session(net::any_io_executor ex, const spawn_options& spawn, int in_fd, int out_fd,
                 stdio_session_options opts, const logger& log, done_fn done);
-  ~stdio_session();
+  ~stdio_session() override;
 
   void start();
   void stop();  // any thread; idempotent: graceful shutdown
@@ -59,18 +60,12 @@ class stdio_session : public std::enable_shared_from_this<stdio_session> {
   std::string stats_json() const;
 
  private:
-  struct client_sink;
-  struct server_sink;
-  struct stderr_sink;
-
   net::awaitable<void> read_client();
-  net::awaitable<void> read_server();
-  net::awaitable<void> read_stderr();
   net::awaitable<void> supervise();
-  net::awaitable<void> escalate();
+  // stdio_upstream::sink
+  net::awaitable<void> on_server_message(message msg) override;
+  void on_server_rejected(const classify_error* err, std::string_view line) override;
   net::awaitable<void> handle_client_line(std::string line);
-  // The frame to forward to the client, or "" when the line is dropped.
-  std::string handle_server_line(std::string line);
   void begin_shutdown(const char* why);
   void fail_in_flight(const std::string& reason);
   void reply_error(const std::string& id, int code, const std::string& text);
@@ -79,16 +74,14 @@ class stdio_session : public std::enable_shared_from_this<stdio_session> {
   stdio_session_options opts_;
   const logger& log_;
   done_fn done_;
-  // Declared before child_: they own the client descriptors even if the
+  // Declared before upstream_: they own the client descriptors even if the
   // spawn throws.
   net::posix::stream_descriptor client_in_, client_out_;
-  std::unique_ptr<child_process> child_;
+  stdio_upstream upstream_;
   pid_t upstream_pid_;
-  pipe_writer<net::posix::stream_descriptor> to_client_, to_server_;
-  line_framer client_framer_, server_framer_, stderr_framer_;
-  event stdout_closed_;   // the server's stdout reached EOF
+  pipe_writer<net::posix::stream_descriptor> to_client_;
+  line_framer client_framer_;
   event client_flushed_;  // the writer to the client has finished
-  event child_exited_;    // the server has been reaped
   bool shutting_down_ = false;
   std::atomic<state> state_{state::starting};
   std::atomic<int> exit_code_{-1};

@@ -1,0 +1,146 @@
+#include "stdio_upstream.hpp"
+
+#include <signal.h>
+
+#include <vector>
+
+namespace mcpfwd {
+
+namespace {
+
+constexpr std::size_t outbox_high_water = 1u << 20;
+constexpr std::size_t max_stderr_line = 64 * 1024;
+
+// Collects what one feed() produced, so the reader can act on it with
+// co_await after the synchronous framing step.
+struct collected : line_framer::sink {
+  struct item {
+    std::string line;
+    bool oversize = false;
+  };
+  std::vector<item> items;
+  void on_line(std::string line) override { items.push_back({std::move(line), false}); }
+  void on_oversize(std::size_t) override { items.push_back({{}, true}); }
+};
+
+bool blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
+}  // namespace
+
+stdio_upstream::stdio_upstream(const net::strand<net::any_io_executor>& strand,
+                               const spawn_options& spawn, std::size_t max_message_bytes,
+                               const logger& log, std::string log_prefix)
+    : log_(log),
+      prefix_(std::move(log_prefix)),
+      child_(strand, spawn),
+      pid_(child_.pid()),
+      to_server_(child_.in(), outbox_high_water),
+      stdout_framer_(max_message_bytes),
+      stderr_framer_(max_stderr_line),
+      stdout_closed_(strand),
+      exited_(strand) {}
+
+void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
+  const auto ex = child_.out().get_executor();
+  auto detached = [owner](std::exception_ptr) {};
+  net::co_spawn(ex, to_server_.run(), detached);
+  net::co_spawn(ex, read_stdout(out), detached);
+  net::co_spawn(ex, relay_stderr(), detached);
+}
+
+net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
+  std::vector<char> buf(64 * 1024);
+  collected got;
+  auto handle = [&](std::string line) -> net::awaitable<void> {
+    if (blank(line)) co_return;
+    message msg;
+    classify_error err;
+    if (!classify(line, msg, err)) {
+      out.on_server_rejected(&err, line);
+      co_return;
+    }
+    co_await out.on_server_message(std::move(msg));
+  };
+  for (;;) {
+    auto [ec, n] =
+        co_await child_.out().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+    if (n > 0) {
+      got.items.clear();
+      stdout_framer_.feed(std::string_view(buf.data(), n), got);
+      for (auto& it : got.items) {
+        if (it.oversize)
+          out.on_server_rejected(nullptr, {});
+        else
+          co_await handle(std::move(it.line));
+      }
+    }
+    if (ec) break;
+  }
+  if (std::string rest = stdout_framer_.take_partial(); !rest.empty())
+    co_await handle(std::move(rest));
+  stdout_closed_.notify();
+}
+
+net::awaitable<void> stdio_upstream::relay_stderr() {
+  std::vector<char> buf(16 * 1024);
+  collected got;
+  for (;;) {
+    auto [ec, n] =
+        co_await child_.err().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
+    if (n > 0) {
+      got.items.clear();
+      stderr_framer_.feed(std::string_view(buf.data(), n), got);
+      for (auto& it : got.items) {
+        if (it.oversize)
+          log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]");
+        else
+          log_.server_line(it.line);
+      }
+    }
+    if (ec) break;
+  }
+  if (std::string rest = stderr_framer_.take_partial(); !rest.empty()) log_.server_line(rest);
+}
+
+void stdio_upstream::stop(std::chrono::milliseconds grace, std::shared_ptr<void> owner) {
+  if (stopping_) return;
+  stopping_ = true;
+  to_server_.close_when_drained();  // the server sees EOF on its stdin
+  net::co_spawn(child_.out().get_executor(), escalate(grace), [owner](std::exception_ptr) {});
+}
+
+net::awaitable<void> stdio_upstream::escalate(std::chrono::milliseconds grace_ms) {
+  // (GCC 12 miscompiles co_await inside an if-condition with a converted
+  // argument: keep awaits in plain statements.)
+  const std::chrono::steady_clock::duration grace = grace_ms;
+  bool exited = co_await exited_.wait_for(grace);
+  if (exited) co_return;
+  log_.info(prefix_ + "upstream server still running " + std::to_string(grace_ms.count()) +
+            " ms after its stdin closed: sending SIGTERM");
+  child_.signal_group(SIGTERM);
+  exited = co_await exited_.wait_for(grace);
+  if (exited) co_return;
+  log_.warn(prefix_ + "upstream server ignored SIGTERM: sending SIGKILL");
+  child_.signal_group(SIGKILL);
+}
+
+net::awaitable<exit_status> stdio_upstream::wait_exit(std::chrono::steady_clock::duration drain) {
+  exit_status st = co_await child_.async_wait();
+  exited_.notify();
+  const bool drained = co_await stdout_closed_.wait_for(drain);
+  if (!drained)
+    log_.warn(prefix_ + "upstream stdout still open after the server exited; not waiting for it");
+  co_return st;
+}
+
+void stdio_upstream::close_pipes() noexcept {
+  error_code ignored;
+  child_.out().cancel(ignored);
+  child_.err().cancel(ignored);
+  // A grandchild holding the server's stdin open must not keep a write pending.
+  child_.in().close(ignored);
+}
+
+}  // namespace mcpfwd
