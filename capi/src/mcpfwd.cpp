@@ -15,6 +15,7 @@
 struct mcpfwd_config {
   mcpfwd::proxy_config core;
   mcpfwd_log_cb log_cb = nullptr;
+  mcpfwd_event_cb event_cb = nullptr;
   void* user_data = nullptr;
   mcpfwd_free_cb user_free = nullptr;
 };
@@ -33,9 +34,25 @@ struct mcpfwd_proxy {
   std::unique_ptr<mcpfwd::proxy> core;
 };
 
+struct mcpfwd_event {
+  mcpfwd_event_type type;
+  const std::string* session_id;
+  const std::string* detail;
+};
+
 namespace {
 
 thread_local std::string last_error;
+// True while this thread runs a user callback: the functions a callback must
+// not call then fail with MCPFWD_E_STATE instead of deadlocking.
+thread_local bool in_callback = false;
+
+struct callback_scope {
+  callback_scope() { in_callback = true; }
+  ~callback_scope() { in_callback = false; }
+  callback_scope(const callback_scope&) = delete;
+  callback_scope& operator=(const callback_scope&) = delete;
+};
 
 mcpfwd_status set_error(mcpfwd_status s, const std::string& text) {
   try {
@@ -66,6 +83,12 @@ mcpfwd_status guarded(F&& f) noexcept {
     return set_error(MCPFWD_E_INTERNAL, "internal error: unknown exception");
   }
 }
+
+#define MCPFWD_NOT_IN_CALLBACK()                                \
+  if (in_callback)                                              \
+  return set_error(MCPFWD_E_STATE,                              \
+                   "only mcpfwd_event_* and mcpfwd_proxy_stop " \
+                   "may be called from inside a callback")
 
 #define MCPFWD_REQUIRE(cond, text) \
   if (!(cond)) return set_error(MCPFWD_E_INVALID_ARG, text)
@@ -172,6 +195,25 @@ mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config* cfg, mcpfwd_log_cb cb) {
   return ok();
 }
 
+mcpfwd_status mcpfwd_config_set_event_cb(mcpfwd_config* cfg, mcpfwd_event_cb cb) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->event_cb = cb;
+  return ok();
+}
+
+mcpfwd_event_type mcpfwd_event_get_type(const mcpfwd_event* ev) {
+  return ev->type;
+}
+
+const char* mcpfwd_event_session_id(const mcpfwd_event* ev) {
+  return ev->session_id->c_str();
+}
+
+const char* mcpfwd_event_detail(const mcpfwd_event* ev, size_t* len) {
+  if (len != nullptr) *len = ev->detail->size();
+  return ev->detail->data();
+}
+
 mcpfwd_status mcpfwd_config_set_user_data(mcpfwd_config* cfg, void* user_data,
                                           mcpfwd_free_cb free_fn) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
@@ -233,6 +275,7 @@ mcpfwd_status mcpfwd_config_set_io_threads(mcpfwd_config* cfg, uint32_t n) {
 }
 
 mcpfwd_status mcpfwd_proxy_url(mcpfwd_proxy* p, char** out) {
+  MCPFWD_NOT_IN_CALLBACK();
   if (out != nullptr) *out = nullptr;
   MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
   return guarded([&] {
@@ -242,6 +285,7 @@ mcpfwd_status mcpfwd_proxy_url(mcpfwd_proxy* p, char** out) {
 }
 
 mcpfwd_status mcpfwd_proxy_sessions_json(mcpfwd_proxy* p, char** out) {
+  MCPFWD_NOT_IN_CALLBACK();
   if (out != nullptr) *out = nullptr;
   MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
   return guarded([&] {
@@ -251,6 +295,7 @@ mcpfwd_status mcpfwd_proxy_sessions_json(mcpfwd_proxy* p, char** out) {
 }
 
 mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy* p, const char* id, char** out) {
+  MCPFWD_NOT_IN_CALLBACK();
   if (out != nullptr) *out = nullptr;
   MCPFWD_REQUIRE(p != nullptr && out != nullptr && id != nullptr, "proxy, id or out is NULL");
   return guarded([&] {
@@ -262,6 +307,7 @@ mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy* p, const char* id, char** 
 }
 
 mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy* p, const char* id) {
+  MCPFWD_NOT_IN_CALLBACK();
   MCPFWD_REQUIRE(p != nullptr && id != nullptr, "proxy or id is NULL");
   return guarded([&] {
     if (!p->core->close_session(id))
@@ -281,7 +327,18 @@ mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
       mcpfwd_log_cb cb = cfg->log_cb;
       void* ud = cfg->user_data;
       core.log_sink = [cb, ud](mcpfwd::log_level l, const char* source, std::string_view text) {
+        callback_scope scope;
         cb(static_cast<mcpfwd_log_level>(l), source, text.data(), text.size(), ud);
+      };
+    }
+    if (cfg->event_cb != nullptr) {
+      mcpfwd_event_cb cb = cfg->event_cb;
+      void* ud = cfg->user_data;
+      core.on_event = [cb, ud](mcpfwd::event_kind k, const std::string& id,
+                               const std::string& detail) {
+        const mcpfwd_event ev{static_cast<mcpfwd_event_type>(k), &id, &detail};
+        callback_scope scope;
+        return cb(&ev, ud) == 0;
       };
     }
     p->core = std::make_unique<mcpfwd::proxy>(std::move(core));
@@ -295,6 +352,7 @@ mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
 }
 
 mcpfwd_status mcpfwd_proxy_start(mcpfwd_proxy* p) {
+  MCPFWD_NOT_IN_CALLBACK();
   MCPFWD_REQUIRE(p != nullptr, "proxy is NULL");
   return guarded([&] {
     p->core->start();
@@ -309,6 +367,7 @@ mcpfwd_status mcpfwd_proxy_stop(mcpfwd_proxy* p) {
 }
 
 mcpfwd_status mcpfwd_proxy_wait(mcpfwd_proxy* p, int timeout_ms, int* exit_code) {
+  MCPFWD_NOT_IN_CALLBACK();
   MCPFWD_REQUIRE(p != nullptr, "proxy is NULL");
   return guarded([&] {
     std::optional<std::chrono::milliseconds> t;
@@ -321,6 +380,7 @@ mcpfwd_status mcpfwd_proxy_wait(mcpfwd_proxy* p, int timeout_ms, int* exit_code)
 }
 
 mcpfwd_status mcpfwd_proxy_stats_json(mcpfwd_proxy* p, char** out) {
+  MCPFWD_NOT_IN_CALLBACK();
   if (out != nullptr) *out = nullptr;
   MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
   return guarded([&] {
@@ -331,6 +391,10 @@ mcpfwd_status mcpfwd_proxy_stats_json(mcpfwd_proxy* p, char** out) {
 
 void mcpfwd_proxy_free(mcpfwd_proxy* p) {
   if (p == nullptr) return;
+  if (in_callback) {  // would join the thread running this very callback
+    set_error(MCPFWD_E_STATE, "mcpfwd_proxy_free called from inside a callback: ignored");
+    return;
+  }
   try {
     p->core.reset();  // stops, waits, joins: no callback runs after this
   } catch (...) {

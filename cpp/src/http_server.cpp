@@ -273,6 +273,9 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
         if (!admitted) {
           log_.warn("session limit reached (" + std::to_string(opts_.max_sessions) +
                     "): initialize rejected");
+          if (opts_.on_event)
+            opts_.on_event(event_kind::session_rejected, {},
+                           "session limit of " + std::to_string(opts_.max_sessions) + " reached");
           if (!co_await reply(
                   http::status::service_unavailable,
                   make_error_response(msg.info.id, rpc_error::upstream_error,
@@ -287,8 +290,8 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
           auto self = shared_from_this();
           sess = std::make_shared<http_session>(
               ioc_.get_executor(), new_session_id(), upstream_, opts_.session, log_,
-              [self](const std::string& id, const std::string& reason) {
-                self->on_session_event(id, reason);
+              [self](const std::string& id, const std::string& reason, bool finished) {
+                self->on_session_event(id, reason, finished);
               });
         } catch (const std::exception& e) {
           spawn_error = e.what();
@@ -314,6 +317,8 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
         }
         log_.info("session " + sess->id() + " opened");
         sess->start();
+        if (opts_.on_event && !opts_.on_event(event_kind::session_opened, sess->id(), {}))
+          sess->close("session refused by the event callback");
       } else {
         sess = find(sid);
         if (!sess) {
@@ -368,18 +373,18 @@ std::shared_ptr<http_session> http_server::find(const std::string& id) const {
   return it == sessions_.end() ? nullptr : it->second;
 }
 
-void http_server::on_session_event(const std::string& id, const std::string& reason) {
+void http_server::on_session_event(const std::string& id, const std::string& reason,
+                                   bool finished) {
   std::function<void()> done;
   {
     std::lock_guard lk(m_);
-    if (!reason.empty()) {  // closing: no longer routable
-      sessions_.erase(id);
-      return;
-    }
-    sessions_.erase(id);  // finished (also covers a close that raced)
+    sessions_.erase(id);  // closing: no longer routable
+    if (!finished) return;
     if (live_ > 0) --live_;
     if (stopping_ && live_ == 0) done = std::move(on_done_);
   }
+  // User code runs with no lock of ours held.
+  if (opts_.on_event) opts_.on_event(event_kind::session_closed, id, reason);
   if (done) done();
 }
 

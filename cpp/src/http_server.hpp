@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "events.hpp"
 #include "http_session.hpp"
 
 namespace mcpfwd {
@@ -25,6 +26,7 @@ struct http_server_options {
   std::vector<std::string> allowed_origins;  // empty: localhost origins only
   std::string auth_token;                    // empty: no token required
   http_session_options session;
+  event_fn on_event;  // may be empty
 };
 
 class http_server : public std::enable_shared_from_this<http_server> {
@@ -49,7 +51,7 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::awaitable<void> serve_connection(net::ip::tcp::socket sock);
   net::awaitable<void> reap_loop();
   std::shared_ptr<http_session> find(const std::string& id) const;
-  void on_session_event(const std::string& id, const std::string& reason);
+  void on_session_event(const std::string& id, const std::string& reason, bool finished);
   bool origin_allowed(std::string_view origin) const;
 
   net::io_context& ioc_;

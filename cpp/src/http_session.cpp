@@ -359,7 +359,7 @@ void http_session::do_close(const std::string& reason) {
   closing_ = true;
   close_reason_ = reason;
   state_ = state::draining;
-  if (on_closed_) on_closed_(id_, reason);  // from now on the id answers 404
+  if (on_closed_) on_closed_(id_, reason, false);  // from now on the id answers 404
   for (auto& w : posts_) {
     for (const auto& id : w->ids)
       w->responses.push_back(make_error_response(id, rpc_error::upstream_error, reason));
@@ -379,6 +379,20 @@ void http_session::do_close(const std::string& reason) {
 
 void http_session::route(message msg) {
   touch();
+  if (msg.info.kind == message_kind::batch) {
+    // A server's batch (2025-03-26), e.g. the answers to a client's batch:
+    // each element goes where it belongs. Re-serializing is fine here; the
+    // hot path (single messages) keeps the raw bytes.
+    const json::value v = json::parse(msg.raw);
+    const json::array& arr = v.as_array();
+    for (std::size_t i = 0; i < arr.size() && i < msg.batch.size(); ++i) {
+      message one;
+      one.raw = json::serialize(arr[i]);
+      one.info = std::move(msg.batch[i]);
+      route(std::move(one));
+    }
+    return;
+  }
   const message_info& mi = msg.info;
   if (mi.kind == message_kind::response || mi.kind == message_kind::error) {
     auto it = by_id_.find(mi.id);
@@ -448,7 +462,7 @@ net::awaitable<void> http_session::supervise() {
   upstream_.close_pipes();
   state_ = state::closed;
   log_.info("session " + id_ + " closed (" + close_reason_ + "): " + snapshot_json());
-  if (on_closed_) on_closed_(id_, {});  // empty reason: finished, upstream reaped
+  if (on_closed_) on_closed_(id_, close_reason_, true);  // upstream reaped
 }
 
 std::string http_session::snapshot_json() const {

@@ -46,7 +46,10 @@ class http_session : public std::enable_shared_from_this<http_session>,
                      private stdio_upstream::sink {
  public:
   enum class state : std::uint8_t { starting, ready, draining, closed };
-  using closed_fn = std::function<void(const std::string& id, const std::string& reason)>;
+  // Called twice: when the session starts closing (finished = false: its id
+  // must stop routing) and when its upstream has been reaped (finished = true).
+  using closed_fn =
+      std::function<void(const std::string& id, const std::string& reason, bool finished)>;
 
   // Spawns the upstream (throws api_error on failure).
   http_session(net::any_io_executor ex, std::string id, const spawn_options& spawn,

@@ -134,9 +134,11 @@ void proxy::start() {
   stdio_session_options so;
   so.max_message_bytes = cfg_.max_message_bytes;
   so.shutdown_grace = cfg_.shutdown_grace;
+  so.on_event = cfg_.on_event;
   // The session takes the descriptors, and closes them even if spawning fails.
-  session_ = std::make_shared<stdio_session>(ioc_.get_executor(), cfg_.upstream, in, out, so, log_,
-                                             [this](int code) { finished(code); });
+  session_ =
+      std::make_shared<stdio_session>(ioc_.get_executor(), cfg_.upstream, in, out, so, log_,
+                                      [this](int code, const std::string&) { finished(code); });
   {
     std::lock_guard lk(m_);
     started_ = true;
@@ -173,6 +175,7 @@ void proxy::start_http() {
   ho.session.max_message_bytes = cfg_.max_message_bytes;
   ho.session.shutdown_grace = cfg_.shutdown_grace;
   ho.session.request_timeout = cfg_.request_timeout;
+  ho.on_event = cfg_.on_event;
   raise_fd_limit();
   auto srv = std::make_shared<http_server>(ioc_, std::move(ho), cfg_.upstream, log_);
   {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "events.hpp"
 #include "logger.hpp"
 #include "net.hpp"
 
@@ -36,6 +37,7 @@ struct proxy_config {
   std::vector<std::string> allowed_origins;
   std::string auth_token;
   unsigned io_threads = 0;  // 0: the number of cores (HTTP mode); stdio mode uses 1
+  event_fn on_event;        // session events; may be empty
 };
 
 class proxy {

@@ -72,6 +72,12 @@ void stdio_session::start() {
   net::co_spawn(
       strand_, [self]() { return self->read_client(); }, detached);
   upstream_.start(self, *this);
+  if (opts_.on_event) {
+    net::post(strand_, [self] {
+      if (!self->opts_.on_event(event_kind::session_opened, "stdio", {}))
+        self->begin_shutdown("session refused by the event callback");
+    });
+  }
   net::co_spawn(
       strand_, [self]() { return self->to_client_.run(); },
       [self](std::exception_ptr) {
@@ -91,7 +97,7 @@ void stdio_session::start() {
           self->log_.error("internal error in session supervisor");
           self->exit_code_ = 70;
           self->state_ = state::closed;
-          if (self->done_) self->done_(70);
+          if (self->done_) self->done_(70, "internal error");
         }
       });
 }
@@ -206,6 +212,7 @@ net::awaitable<void> stdio_session::on_server_message(message msg) {
 void stdio_session::begin_shutdown(const char* why) {
   if (shutting_down_) return;
   shutting_down_ = true;
+  end_reason_ = why;
   if (state_ != state::closed) state_ = state::draining;
   log_.debug(std::string("shutting down: ") + why);
   error_code ignored;
@@ -226,6 +233,7 @@ net::awaitable<void> stdio_session::supervise() {
   exit_status st = co_await upstream_.wait_exit(drain);
   upstream_status_ = st.raw;
   const bool server_first = !shutting_down_;
+  if (server_first) end_reason_ = "upstream server " + st.describe();
   upstream_.close_pipes();
   if (server_first)
     log_.warn("upstream server (pid " + std::to_string(upstream_pid_) + ") " + st.describe());
@@ -245,7 +253,8 @@ net::awaitable<void> stdio_session::supervise() {
   exit_code_ = code;
   state_ = state::closed;
   log_.info("session stats: " + stats_json());
-  if (done_) done_(code);
+  if (opts_.on_event) opts_.on_event(event_kind::session_closed, "stdio", end_reason_);
+  if (done_) done_(code, end_reason_);
 }
 
 std::string stdio_session::stats_json() const {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "event.hpp"
+#include "events.hpp"
 #include "line_framer.hpp"
 #include "logger.hpp"
 #include "message.hpp"
@@ -35,6 +36,7 @@ struct session_counters {
 struct stdio_session_options {
   std::size_t max_message_bytes = 4u << 20;
   std::chrono::milliseconds shutdown_grace{2000};
+  event_fn on_event;  // session "stdio" opened / closed; may be empty
 };
 
 class stdio_session : public std::enable_shared_from_this<stdio_session>,
@@ -43,7 +45,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>,
   enum class state : std::uint8_t { starting, ready, draining, closed };
   // Called once, on the strand, when the session has ended and the server
   // has been reaped, with the exit code the proxy should report.
-  using done_fn = std::function<void(int exit_code)>;
+  using done_fn = std::function<void(int exit_code, const std::string& reason)>;
 
   // Spawns the server (throws api_error on failure). in_fd/out_fd are owned
   // by the session from here on (already dup()ed by the caller).
@@ -83,6 +85,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>,
   line_framer client_framer_;
   event client_flushed_;  // the writer to the client has finished
   bool shutting_down_ = false;
+  std::string end_reason_;  // why the session ended
   std::atomic<state> state_{state::starting};
   std::atomic<int> exit_code_{-1};
   std::atomic<int> upstream_status_{-1};  // raw wait status once reaped

@@ -19,6 +19,29 @@ static void free_ud(void *ud) {
   freed += (ud == &freed);
 }
 
+/* Event callback state: what arrived, and what the API said from inside. */
+static int opened = 0, closed = 0, state_inside = 0, stop_inside = 0;
+static char close_reason[256];
+static int on_event(const mcpfwd_event *ev, void *ud) {
+  mcpfwd_proxy *p = *(mcpfwd_proxy **)ud;
+  char *s = NULL;
+  size_t len = 0;
+  const char *detail = mcpfwd_event_detail(ev, &len);
+  if (strcmp(mcpfwd_event_session_id(ev), "stdio") != 0) return 0;
+  if (mcpfwd_event_get_type(ev) == MCPFWD_EVENT_SESSION_OPENED) {
+    ++opened;
+    /* only event accessors and stop are allowed in here */
+    state_inside = mcpfwd_proxy_stats_json(p, &s) == MCPFWD_E_STATE && s == NULL;
+    stop_inside = mcpfwd_proxy_stop(p) == MCPFWD_OK;
+  } else if (mcpfwd_event_get_type(ev) == MCPFWD_EVENT_SESSION_CLOSED) {
+    ++closed;
+    if (len >= sizeof close_reason) len = sizeof close_reason - 1;
+    memcpy(close_reason, detail, len);
+    close_reason[len] = '\0';
+  }
+  return 0;
+}
+
 int main(void) {
   mcpfwd_config *cfg = NULL;
   mcpfwd_proxy *p = NULL;
@@ -93,6 +116,33 @@ int main(void) {
   CHECK(freed == 1);
   close(fds[0]);
   close(fds[1]);
+
+  /* events: opened then closed, in order, on the proxy's thread; inside the
+     callback only accessors and stop work (stop ends this session) */
+  {
+    mcpfwd_proxy *ep = NULL;
+    CHECK(pipe(fds) == 0);
+    CHECK(mcpfwd_config_new(&cfg) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_downstream_stdio(cfg, fds[0], fds[1]) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_cat) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_log_level(cfg, MCPFWD_LOG_OFF) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_shutdown_grace_ms(cfg, 200) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_event_cb(cfg, on_event) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_user_data(cfg, &ep, NULL) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&ep, cfg) == MCPFWD_OK);
+    mcpfwd_config_free(cfg);
+    cfg = NULL;
+    CHECK(mcpfwd_proxy_start(ep) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_wait(ep, 10000, &code) == MCPFWD_OK); /* stopped from the callback */
+    CHECK(code == 0);
+    mcpfwd_proxy_free(ep);
+    CHECK(opened == 1 && closed == 1);
+    CHECK(state_inside == 1);
+    CHECK(stop_inside == 1);
+    CHECK(strstr(close_reason, "stop") != NULL);
+    close(fds[0]);
+    close(fds[1]);
+  }
 
   if (failures == 0) printf("capi_c_test: all checks passed\n");
   return failures == 0 ? 0 : 1;

@@ -189,11 +189,7 @@ BATCH_SERVER = SERVERS_DIR / "batch_server.py"
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("reply", [
-    pytest.param("array", marks=pytest.mark.xfail(
-        strict=True, reason="known gap: a server's batch (JSON array) reply is not yet routed "
-                            "element by element back to the waiting POST")),
-    "lines"])
+@pytest.mark.parametrize("reply", ["array", "lines"])
 def test_batch(http_proxy, reply):
     """2025-03-26 batches; the server answers a batch with one array line or line by line."""
     proxy = http_proxy([sys.executable, str(BATCH_SERVER), "--batch-reply", reply])

@@ -121,6 +121,41 @@ typedef void (*mcpfwd_log_cb)(mcpfwd_log_level level, const char *source, const 
 /** Destructor for user_data, run exactly once after the last callback. */
 typedef void (*mcpfwd_free_cb)(void *user_data);
 
+/* ---------------------------------------------------------------- events */
+
+/** What happened to a session. Append-only. */
+typedef enum mcpfwd_event_type {
+  MCPFWD_EVENT_SESSION_OPENED = 1,  /**< a session exists, its upstream is spawned */
+  MCPFWD_EVENT_SESSION_CLOSED = 2,  /**< a session ended, its upstream is reaped; detail: why */
+  MCPFWD_EVENT_SESSION_REJECTED = 3 /**< an initialize was refused (limit); detail: why */
+} mcpfwd_event_type;
+
+/** One event; borrowed by the callback, valid only during the call. */
+typedef struct mcpfwd_event mcpfwd_event;
+
+/**
+ * Receives session events.
+ * @return 0 to go on; nonzero on MCPFWD_EVENT_SESSION_OPENED closes that
+ *         session at once (its id answers 404). Ignored for other events.
+ * Thread safety: called on a proxy I/O thread, never under a lock of the
+ * library; one session's events are ordered (opened before closed); with
+ * several I/O threads different sessions' events may overlap. Must not
+ * block. Inside it only mcpfwd_event_* and mcpfwd_proxy_stop may be called;
+ * other proxy functions return MCPFWD_E_STATE.
+ */
+typedef int (*mcpfwd_event_cb)(const mcpfwd_event *ev, void *user_data);
+
+/** The event's type. */
+MCPFWD_API mcpfwd_event_type mcpfwd_event_get_type(const mcpfwd_event *ev);
+
+/** The session id (borrowed, NUL-terminated; "stdio" in stdio mode, "" for a
+ * rejection, which has no session). Never NULL. */
+MCPFWD_API const char *mcpfwd_event_session_id(const mcpfwd_event *ev);
+
+/** Human-readable detail (the close reason, the rejection cause; may be
+ * empty). Borrowed, not NUL-terminated: its length goes to *len. */
+MCPFWD_API const char *mcpfwd_event_detail(const mcpfwd_event *ev, size_t *len);
+
 /* ---------------------------------------------------------------- config */
 
 /** Proxy configuration: an opaque object set through typed setters. */
@@ -184,6 +219,12 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config *cfg, mcpfwd_
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log_cb cb);
+
+/**
+ * Deliver session events to cb (NULL: none).
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_event_cb(mcpfwd_config *cfg, mcpfwd_event_cb cb);
 
 /**
  * The pointer passed to every callback, and its destructor. Each proxy made
@@ -320,6 +361,8 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy *p, const char 
 /**
  * Stop the proxy if it runs, wait for it to finish, join its threads, then
  * run the user_data destructor. No callback runs after this returns.
+ * Called from inside a callback it does nothing (it would join the thread
+ * running that callback) and sets mcpfwd_last_error().
  * NULL is accepted.
  * Thread safety: one thread per proxy; must not be called from a callback.
  */

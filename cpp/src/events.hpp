@@ -1,0 +1,19 @@
+// Session lifecycle events, delivered to the embedding application (the C
+// ABI's event callback). Called on I/O threads, never under a lock of ours.
+#pragma once
+#include <functional>
+#include <string>
+
+namespace mcpfwd {
+
+enum class event_kind : int {
+  session_opened = 1,    // a session exists and its upstream was spawned
+  session_closed = 2,    // a session ended and its upstream was reaped; detail: the reason
+  session_rejected = 3,  // an initialize was refused (session limit); detail: why
+};
+
+// Returns false to abort: on session_opened the session is closed at once.
+using event_fn =
+    std::function<bool(event_kind, const std::string& session_id, const std::string& detail)>;
+
+}  // namespace mcpfwd
