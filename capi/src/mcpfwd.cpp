@@ -251,6 +251,12 @@ mcpfwd_status mcpfwd_config_set_request_timeout_ms(mcpfwd_config* cfg, uint32_t 
   return ok();
 }
 
+mcpfwd_status mcpfwd_config_set_drain_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->core.drain_timeout = std::chrono::milliseconds(ms);
+  return ok();
+}
+
 mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config* cfg, const char* origin) {
   MCPFWD_REQUIRE(cfg != nullptr && origin != nullptr && origin[0] != '\0', "origin is NULL/empty");
   return guarded([&] {

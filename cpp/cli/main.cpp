@@ -36,6 +36,8 @@ constexpr const char* usage_text =
     "  --max-sessions N           HTTP: most sessions at once (default 1000)\n"
     "  --idle-timeout-ms N        HTTP: close sessions idle this long (default 1800000)\n"
     "  --request-timeout-ms N     HTTP: answer with an error after N ms (default 0: never)\n"
+    "  --drain-timeout-ms N       HTTP: at shutdown, wait this long for requests in flight\n"
+    "                             (default 5000)\n"
     "  --allow-origin ORIGIN      HTTP: allow this Origin (repeatable; default: localhost)\n"
     "  --auth-token-env VAR       HTTP: require 'Authorization: Bearer $VAR' on every request\n"
     "  --io-threads N             HTTP: I/O threads (default: one per core)\n"
@@ -88,8 +90,9 @@ int main(int argc, char** argv) {
   std::string listen_host;
   uint16_t listen_port = 0;
   bool have_listen = false;
-  uint32_t max_sessions = 0, idle_ms = 0, request_ms = 0, io_threads = 0;
-  bool have_max_sessions = false, have_idle = false, have_request = false, have_threads = false;
+  uint32_t max_sessions = 0, idle_ms = 0, request_ms = 0, io_threads = 0, drain_ms = 0;
+  bool have_max_sessions = false, have_idle = false, have_request = false, have_threads = false,
+       have_drain = false;
   std::vector<const char*> origins;
   const char* token_env = nullptr;
 
@@ -116,7 +119,7 @@ int main(int argc, char** argv) {
         listen_host = listen_host.substr(1, listen_host.size() - 2);
       have_listen = true;
     } else if (a == "--max-sessions" || a == "--idle-timeout-ms" || a == "--request-timeout-ms" ||
-               a == "--io-threads") {
+               a == "--drain-timeout-ms" || a == "--io-threads") {
       const char* v = value(a);
       uint32_t n = 0;
       if (!v || !parse_number(std::string_view(v), n))
@@ -125,6 +128,7 @@ int main(int argc, char** argv) {
       if (a == "--idle-timeout-ms") idle_ms = n, have_idle = true;
       if (a == "--request-timeout-ms") request_ms = n, have_request = true;
       if (a == "--io-threads") io_threads = n, have_threads = true;
+      if (a == "--drain-timeout-ms") drain_ms = n, have_drain = true;
     } else if (a == "--allow-origin") {
       const char* v = value(a);
       if (!v) return usage_error("--allow-origin needs an origin");
@@ -194,6 +198,8 @@ int main(int argc, char** argv) {
     if (have_request &&
         (st = mcpfwd_config_set_request_timeout_ms(cfg.get(), request_ms)) != MCPFWD_OK)
       return fail("--request-timeout-ms", st);
+    if (have_drain && (st = mcpfwd_config_set_drain_timeout_ms(cfg.get(), drain_ms)) != MCPFWD_OK)
+      return fail("--drain-timeout-ms", st);
     if (have_threads && (st = mcpfwd_config_set_io_threads(cfg.get(), io_threads)) != MCPFWD_OK)
       return fail("--io-threads", st);
     for (const char* o : origins)

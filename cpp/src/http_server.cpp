@@ -230,6 +230,13 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
         break;
       continue;
     }
+    if (stopping_flag_) {  // draining: new work is refused, in-flight work finishes
+      co_await reply(http::status::service_unavailable,
+                     make_error_response({}, rpc_error::upstream_error,
+                                         "Service Unavailable: the proxy is shutting down"),
+                     true, [](auto& res) { res.set(http::field::retry_after, "5"); });
+      break;
+    }
     std::string sid;
     if (auto s = req.find("Mcp-Session-Id"); s != req.end()) sid = std::string(s->value());
     const std::string accept = [&] {
@@ -418,6 +425,7 @@ void http_server::shutdown(std::function<void()> on_done) {
     std::lock_guard lk(m_);
     if (stopping_) return;
     stopping_ = true;
+    stopping_flag_ = true;
     on_done_ = std::move(on_done);
     for (auto& [id, s] : sessions_) all.push_back(s);
     now = live_ == 0;
@@ -427,7 +435,7 @@ void http_server::shutdown(std::function<void()> on_done) {
     self->acceptor_.close(ignored);
   });
   net::post(reaper_.get_executor(), [self = shared_from_this()] { self->reaper_.cancel(); });
-  for (auto& s : all) s->close("proxy shutting down");
+  for (auto& s : all) s->drain(opts_.drain_timeout);
   if (now) {
     std::function<void()> done;
     {

@@ -23,8 +23,9 @@ struct http_server_options {
   std::uint16_t port = 0;
   std::size_t max_sessions = 1000;
   std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
-  std::vector<std::string> allowed_origins;  // empty: localhost origins only
-  std::string auth_token;                    // empty: no token required
+  std::chrono::milliseconds drain_timeout{5000};  // at shutdown, for requests in flight
+  std::vector<std::string> allowed_origins;       // empty: localhost origins only
+  std::string auth_token;                         // empty: no token required
   http_session_options session;
   event_fn on_event;  // may be empty
 };
@@ -68,6 +69,7 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::size_t starting_ =
       0;  // admitted, upstream being spawned  // admitted and not yet finished (includes draining)
   bool stopping_ = false;
+  std::atomic<bool> stopping_flag_{false};  // stopping_, readable without the lock
   std::function<void()> on_done_;
 };
 

@@ -217,6 +217,9 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
   }
   posts_.remove(w);
   touch();
+  // The last request of a draining session has been answered: close now
+  // (after this response is written, below, since closing does not touch it).
+  if (draining_ && posts_.empty()) do_close("proxy shutting down");
   if (broken) co_return;  // the client is gone; the session carries on
 
   std::string body;
@@ -352,6 +355,24 @@ net::awaitable<void> http_session::serve_delete(beast::tcp_stream& stream,
 
 void http_session::close(std::string reason) {
   net::post(strand_, [self = shared_from_this(), r = std::move(reason)] { self->do_close(r); });
+}
+
+void http_session::drain(std::chrono::milliseconds deadline) {
+  net::post(strand_, [self = shared_from_this(), deadline] {
+    if (self->closing_ || self->draining_) return;
+    self->draining_ = true;
+    self->state_ = state::draining;
+    if (self->posts_.empty()) {
+      self->do_close("proxy shutting down");
+      return;
+    }
+    self->log_.info("session " + self->id_ + ": waiting up to " + std::to_string(deadline.count()) +
+                    " ms for " + std::to_string(self->in_flight_.load()) + " request(s) in flight");
+    auto t = std::make_shared<net::steady_timer>(self->strand_, deadline);
+    t->async_wait([self, t](error_code) {
+      self->do_close("proxy shutting down: the drain deadline passed before the upstream answered");
+    });
+  });
 }
 
 void http_session::do_close(const std::string& reason) {

@@ -69,6 +69,9 @@ class http_session : public std::enable_shared_from_this<http_session>,
 
   // Any thread: end the session (upstream terminated). Idempotent.
   void close(std::string reason);
+  // Any thread: let the requests in flight finish, then close; close anyway
+  // (answering what is left with a JSON-RPC error) once `deadline` passes.
+  void drain(std::chrono::milliseconds deadline);
 
   // Any thread: lock-free reads for the registry.
   state current_state() const noexcept { return state_.load(); }
@@ -101,6 +104,7 @@ class http_session : public std::enable_shared_from_this<http_session>,
   std::unordered_map<std::string, std::shared_ptr<waiter>> by_token_;  // progress token -> its POST
   std::deque<std::string> buffer_;  // server messages with no stream to go to
   bool closing_ = false;
+  bool draining_ = false;
   std::string close_reason_;
 
   const std::chrono::system_clock::time_point created_;

@@ -170,6 +170,7 @@ void proxy::start_http() {
   ho.port = cfg_.listen_port;
   ho.max_sessions = cfg_.max_sessions;
   ho.idle_timeout = cfg_.idle_timeout;
+  ho.drain_timeout = cfg_.drain_timeout;
   ho.allowed_origins = cfg_.allowed_origins;
   ho.auth_token = cfg_.auth_token;
   ho.session.max_message_bytes = cfg_.max_message_bytes;

@@ -34,6 +34,7 @@ struct proxy_config {
   std::size_t max_sessions = 1000;
   std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
   std::chrono::milliseconds request_timeout{0};
+  std::chrono::milliseconds drain_timeout{5000};
   std::vector<std::string> allowed_origins;
   std::string auth_token;
   unsigned io_threads = 0;  // 0: the number of cores (HTTP mode); stdio mode uses 1

@@ -14,9 +14,11 @@ requires exit status 0, no child left behind and no sanitizer report.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
+import signal
 import sys
 import time
 
@@ -34,6 +36,7 @@ from http_helpers import (
     init_request,
     raw_exchange,
     rpc,
+    split_url,
     wait_until,
 )
 
@@ -780,3 +783,50 @@ def test_helpers_parse_sse():
     assert evs == [{"id": "1", "event": "message", "data": ""},
                    {"event": "message", "data": "{\"a\":\n1}"},
                    {"event": "message", "data": "{\"b\":2}"}]
+
+
+@pytest.mark.timeout(40)
+def test_shutdown_drains_requests_in_flight(http_proxy, raw_server_cmd):
+    """SIGTERM: a request the server answers within --drain-timeout-ms gets
+    its real answer; one it never answers gets a JSON-RPC error naming the
+    drain deadline; new requests are refused with 503; then mcpfwd exits 0
+    with every child gone."""
+    proxy = http_proxy(raw_server_cmd, "--drain-timeout-ms", "1500")
+    a, _ = new_session(proxy)
+    b, _ = new_session(proxy)
+    slow = InFlight(a, rpc("raw/sleep", {"seconds": 0.5}, 31))
+    held = InFlight(b, rpc("raw/hold", None, 32))
+    host, port, path = split_url(proxy.url)
+    keep = http.client.HTTPConnection(host, port, timeout=10)  # a keep-alive connection
+    hdrs = {**a.headers(accept=ACCEPT_BOTH), "Content-Type": "application/json"}
+    keep.request("POST", path, json.dumps(rpc("ping", None, 30)), hdrs)
+    first = keep.getresponse()
+    first.read()
+    assert first.status == 200
+    try:
+        time.sleep(0.2)
+        proxy.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        keep.request("POST", path, json.dumps(rpc("ping", None, 34)), hdrs)
+        refused = keep.getresponse()
+        body = json.loads(refused.read())
+        assert refused.status == 503 and refused.getheader("Retry-After"), refused.status
+        assert "shutting down" in body["error"]["message"], body
+        # New work is refused: the listener is closed (connection refused),
+        # and a request on an open keep-alive connection would get 503.
+        try:
+            late = a.post(rpc("ping", None, 33))
+            assert late.status == 503, late
+        except ConnectionRefusedError:
+            pass
+        answered = slow.result(10).response()
+        assert answered["id"] == 31 and answered["result"]["method"] == "raw/sleep", answered
+        failed = held.result(10).response()
+        assert failed["id"] == 32 and failed["error"]["code"] == -32000, failed
+        assert "drain deadline" in failed["error"]["message"], failed
+        assert proxy.stop(15) == 0
+        proxy.assert_children_gone(10)
+    finally:
+        keep.close()
+        slow.close()
+        held.close()

@@ -20,6 +20,7 @@ Special methods (params in brackets)
                one notification "notifications/padding" at least N bytes
                long; then answer normally
   raw/hold     never answer (keeps the request in flight)
+  raw/sleep    {"seconds":S}  sleep S seconds, then answer as for any request
   raw/stderr   {"lines":N, "width":W}  write N lines to stderr (of W extra
                characters each when W is given), then answer
   raw/history  answer {"lines":[every raw line received before this one]}
@@ -127,6 +128,8 @@ def main() -> None:
         p = params if isinstance(params, dict) else {}
         if method == "raw/hold":
             continue
+        if method == "raw/sleep":
+            time.sleep(float(p.get("seconds", 0)))
         if method == "raw/exit":
             die(int(p.get("code", 0)), 0)
         if method == "raw/kill":

@@ -259,6 +259,10 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_idle_timeout_ms(mcpfwd_config *cfg, u
  * (default 0: no limit). */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_request_timeout_ms(mcpfwd_config *cfg, uint32_t ms);
 
+/** At shutdown, let requests in flight finish for up to ms (default 5000); what is
+ * left then is answered with a JSON-RPC error. New requests get 503 meanwhile. */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_drain_timeout_ms(mcpfwd_config *cfg, uint32_t ms);
+
 /** Allow this Origin (exact match, "*" for any). Without any, only http(s) origins on
  * localhost, 127.0.0.1 and [::1] are allowed. Requests without Origin are allowed. */
 MCPFWD_API mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config *cfg, const char *origin);
