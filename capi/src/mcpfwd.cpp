@@ -312,6 +312,16 @@ mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy* p, const char* id, char** 
   });
 }
 
+mcpfwd_status mcpfwd_proxy_status_text(mcpfwd_proxy* p, char** out) {
+  MCPFWD_NOT_IN_CALLBACK();
+  if (out != nullptr) *out = nullptr;
+  MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
+  return guarded([&] {
+    *out = dup_string(p->core->status_text());
+    return ok();
+  });
+}
+
 mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy* p, const char* id) {
   MCPFWD_NOT_IN_CALLBACK();
   MCPFWD_REQUIRE(p != nullptr && id != nullptr, "proxy or id is NULL");

@@ -48,6 +48,7 @@ constexpr const char* usage_text =
     "  --version                  print the version and exit\n"
     "  -h, --help                 print this help and exit\n"
     "\n"
+    "SIGUSR1 prints a table of the sessions on stderr; SIGINT/SIGTERM shut down.\n"
     "Logs go to stderr, never stdout: mcpfwd's own lines start with 'mcpfwd: ',\n"
     "the server's stderr lines are relayed prefixed with 'server: '.\n"
     "Exit status: 0 when the client ended the session (EOF, SIGINT, SIGTERM);\n"
@@ -179,6 +180,7 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGUSR1);  // print the session table on stderr
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   mcpfwd_config* raw_cfg = nullptr;
@@ -242,7 +244,13 @@ int main(int argc, char** argv) {
     const timespec tick{0, 100 * 1000 * 1000};
     while (!done.load()) {
       int sig = sigtimedwait(&sigs, nullptr, &tick);
-      if (sig > 0) mcpfwd_proxy_stop(proxy.get());  // graceful: same path as client EOF
+      if (sig == SIGUSR1) {
+        char* table = nullptr;
+        if (mcpfwd_proxy_status_text(proxy.get(), &table) == MCPFWD_OK) std::fputs(table, stderr);
+        mcpfwd_string_free(table);
+      } else if (sig > 0) {
+        mcpfwd_proxy_stop(proxy.get());  // graceful: same path as client EOF
+      }
     }
   });
   int code = 0;

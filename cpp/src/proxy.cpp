@@ -290,6 +290,46 @@ bool proxy::close_session(const std::string& id) {
   return h && h->close_session(id);
 }
 
+namespace {
+std::string pad(std::string s, std::size_t w) {
+  if (s.size() < w) s.append(w - s.size(), ' ');
+  return s;
+}
+std::string seconds_since_ms(std::int64_t then_ms) {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return std::to_string(std::max<std::int64_t>(0, now - then_ms) / 1000) + "s";
+}
+}  // namespace
+
+std::string proxy::status_text() const {
+  std::shared_ptr<http_server> h;
+  {
+    std::lock_guard lk(m_);
+    h = http_;
+  }
+  if (!h) return "stdio session: " + stats_json() + "\n";
+  const json::value all = json::parse(h->sessions_json());
+  std::string out = std::to_string(all.as_array().size()) + " session(s) at " + h->url() + "\n";
+  out += pad("SESSION", 34) + pad("STATE", 10) + pad("PID", 9) + pad("AGE", 8) + pad("IDLE", 8) +
+         pad("MSG IN", 9) + pad("MSG OUT", 9) + pad("IN FLIGHT", 11) + pad("STREAMS", 9) +
+         "ERRORS\n";
+  for (const auto& v : all.as_array()) {
+    const json::object& o = v.as_object();
+    auto num = [&](const json::value& x) { return std::to_string(x.to_number<std::int64_t>()); };
+    out += pad(std::string(o.at("id").as_string()), 34) +
+           pad(std::string(o.at("state").as_string()), 10) +
+           pad(num(o.at("upstream").at("pid")), 9) +
+           pad(seconds_since_ms(o.at("created_ms").to_number<std::int64_t>()), 8) +
+           pad(seconds_since_ms(o.at("last_activity_ms").to_number<std::int64_t>()), 8) +
+           pad(num(o.at("client_to_server").at("messages")), 9) +
+           pad(num(o.at("server_to_client").at("messages")), 9) + pad(num(o.at("in_flight")), 11) +
+           pad(num(o.at("open_streams")), 9) + num(o.at("errors")) + "\n";
+  }
+  return out;
+}
+
 std::string proxy::stats_json() const {
   {
     std::lock_guard lk(m_);

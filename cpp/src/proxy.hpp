@@ -62,6 +62,8 @@ class proxy {
   std::string sessions_json() const;
   std::string session_json(const std::string& id) const;
   bool close_session(const std::string& id);
+  // A human-readable table of the proxy and its sessions (format not stable).
+  std::string status_text() const;
   // Joins the I/O threads (after the session finished, or forcing it).
   void join() noexcept;
 

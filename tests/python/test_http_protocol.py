@@ -830,3 +830,15 @@ def test_shutdown_drains_requests_in_flight(http_proxy, raw_server_cmd):
         keep.close()
         slow.close()
         held.close()
+
+
+@pytest.mark.timeout(30)
+def test_sigusr1_prints_the_session_table(http_proxy, raw_server_cmd):
+    proxy = http_proxy(raw_server_cmd)
+    (a, pid_a), (b, pid_b) = new_session(proxy), new_session(proxy)
+    proxy.proc.send_signal(signal.SIGUSR1)
+    proxy.wait_stderr(r"^2 session\(s\) at " + proxy.url.replace(".", r"\."))
+    proxy.wait_stderr(r"^SESSION +STATE +PID")
+    for s, pid in ((a, pid_a), (b, pid_b)):
+        proxy.wait_stderr(rf"^{s.sid} +ready +{pid} ")
+    ping_ok(a)  # the proxy carries on

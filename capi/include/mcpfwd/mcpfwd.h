@@ -355,6 +355,15 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_sessions_json(mcpfwd_proxy *p, char **out)
 MCPFWD_API mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy *p, const char *id, char **out);
 
 /**
+ * A human-readable table of the proxy and its sessions, one line per session
+ * (what the CLI prints on SIGUSR1). For people: the format may change; parse
+ * mcpfwd_proxy_sessions_json instead.
+ * @param out receives an owned string; release with mcpfwd_string_free.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_status_text(mcpfwd_proxy *p, char **out);
+
+/**
  * Close one session: its in-flight requests get a JSON-RPC error, its upstream
  * is terminated, and its id answers 404 from now on. Returns at once.
  * @return MCPFWD_E_INVALID_ARG if there is no session with that id.
