@@ -4,8 +4,10 @@
 # Installs what is missing (packaging/install-deps.sh), builds (Release, via
 # `pip install .`), runs the Catch2 + C ABI tests (ctest) and the Python
 # suites (pytest), then repeats the native and end-to-end suites under
-# AddressSanitizer + UndefinedBehaviorSanitizer. Ends with one summary line.
-#   MCPFWD_SANITIZE=0 ./test.sh   skips the sanitizer pass
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the native and the
+# multi-session HTTP suites (concurrency included) under ThreadSanitizer.
+# Ends with one summary line.
+#   MCPFWD_SANITIZE=0 ./test.sh   skips the sanitizer passes
 set -uo pipefail
 cd "$(dirname "$0")"
 root="$(pwd)"
@@ -56,5 +58,18 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   # tests need a sanitized Python and are skipped here).
   MCPFWD_BIN="$root/build/asan/bin/mcpfwd" \
     step "pytest end-to-end under ASan+UBSan" "$PY" -m pytest tests/python -m "not inprocess"
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+
+  step "build (TSan)" bash -c '
+    cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMCPFWD_SANITIZE_THREAD=ON \
+      -DMCPFWD_BUILD_TESTS=ON -DMCPFWD_BUILD_PYTHON=OFF >/dev/null && ninja -C build/tsan'
+  export TSAN_OPTIONS="second_deadlock_stack=1"
+  step "ctest under TSan" ctest --test-dir build/tsan --output-on-failure --timeout 300
+  # A TSan report in mcpfwd's stderr fails the test that drove it.
+  MCPFWD_BIN="$root/build/tsan/bin/mcpfwd" \
+    step "pytest HTTP suites (50 concurrent sessions included) under TSan" \
+    "$PY" -m pytest tests/python/test_http_concurrency.py tests/python/test_http_sdk.py \
+      tests/python/test_http_protocol.py -m "not inprocess"
+  unset TSAN_OPTIONS
 fi
 finish
