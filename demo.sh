@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Show mcpfwd at work, from a fresh clone on Debian 12:
 #   ./demo.sh
-# Installs what is missing, builds, then a real MCP client (the official MCP
-# Python SDK) launches `mcpfwd --stdio -- python demo_server.py` — a small
-# FastMCP server shipped in docs/examples/python — calls its tools, reads a
-# resource, gets a prompt, and prints what crossed the proxy.
+# Installs what is missing, builds, then:
+#  1. stdio: a real MCP client (the official MCP Python SDK) launches
+#     `mcpfwd --stdio -- python demo_server.py` — a small FastMCP server shipped
+#     in docs/examples/python — calls its tools, reads a resource, gets a
+#     prompt, and prints what crossed the proxy;
+#  2. HTTP: `mcpfwd --listen 127.0.0.1:0 -- python demo_server.py` serves 8 SDK
+#     clients at once, each with its own server process, and prints mcpfwd's
+#     session table.
 set -euo pipefail
 cd "$(dirname "$0")"
 packaging/install-deps.sh
 packaging/build.sh
 export MCPFWD_BIN="$PWD/build/release/bin/mcpfwd"
-exec "${PYTHON:-python3}" docs/examples/python/demo_stdio.py
+echo "=== 1. single-session stdio mode ==="
+"${PYTHON:-python3}" docs/examples/python/demo_stdio.py
+echo
+echo "=== 2. multi-session Streamable HTTP mode ==="
+exec "${PYTHON:-python3}" docs/examples/python/demo_http.py 8
