@@ -336,8 +336,7 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
         }
       }
       const bool sse = accepts(accept, "text/event-stream");
-      co_await net::co_spawn(sess->strand(),
-                             sess->serve_post(stream, req, std::move(msg), sse, is_init),
+      co_await net::co_spawn(sess->strand(), sess->serve_post(stream, req, std::move(msg), sse),
                              net::use_awaitable);
     } else {
       if (sid.empty()) {

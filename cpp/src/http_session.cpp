@@ -96,8 +96,7 @@ void http_session::stamp(http::response<Body>& res, int, bool keep_alive) const 
 }
 
 net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const http_request& req,
-                                              message msg, bool accept_sse, bool is_initialize) {
-  (void)is_initialize;
+                                              message msg, bool accept_sse) {
   touch();
   c2s_messages_.fetch_add(1, std::memory_order_relaxed);
   c2s_bytes_.fetch_add(msg.raw.size(), std::memory_order_relaxed);

@@ -63,7 +63,7 @@ class http_session : public std::enable_shared_from_this<http_session>,
   // Run on strand(): answer one HTTP request of this session on `stream`.
   // `msg` is the already-classified body for POST.
   net::awaitable<void> serve_post(beast::tcp_stream& stream, const http_request& req, message msg,
-                                  bool accept_sse, bool is_initialize);
+                                  bool accept_sse);
   net::awaitable<void> serve_get(beast::tcp_stream& stream, const http_request& req);
   net::awaitable<void> serve_delete(beast::tcp_stream& stream, const http_request& req);
 
