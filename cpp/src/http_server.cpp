@@ -51,6 +51,36 @@ bool accepts(std::string_view accept, std::string_view type) {
          accept.find("*/*") != std::string_view::npos;
 }
 
+// Writes a complete (non-streaming) answer; true if the connection stays open.
+net::awaitable<bool> write_reply(
+    beast::tcp_stream& stream, const http_request& req, http::status st, std::string body,
+    bool close = false, std::function<void(http::response<http::string_body>&)> extra = {}) {
+  http::response<http::string_body> res{st, req.version() ? req.version() : 11};
+  res.set(http::field::server, "mcpfwd");
+  if (!body.empty()) res.set(http::field::content_type, "application/json");
+  if (extra) extra(res);
+  res.body() = std::move(body);
+  res.keep_alive(!close && req.keep_alive());
+  res.prepare_payload();
+  stream.expires_after(std::chrono::seconds(30));
+  auto [ec, n] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+  (void)n;
+  co_return !ec && res.keep_alive();
+}
+
+// The value of one query parameter (no percent-decoding: session ids are hex).
+std::string_view query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    if (kv.size() > name.size() && kv.substr(0, name.size()) == name && kv[name.size()] == '=')
+      return kv.substr(name.size() + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
 }  // namespace
 
 http_server::http_server(net::io_context& ioc, http_server_options opts, spawn_options upstream,
@@ -156,19 +186,8 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
     if (rec == http::error::end_of_stream || rec == net::error::eof) break;
     http_request req;
     auto reply = [&](http::status st, std::string body, bool close = false,
-                     std::function<void(http::response<http::string_body>&)> extra = {})
-        -> net::awaitable<bool> {
-      http::response<http::string_body> res{st, req.version() ? req.version() : 11};
-      res.set(http::field::server, "mcpfwd");
-      if (!body.empty()) res.set(http::field::content_type, "application/json");
-      if (extra) extra(res);
-      res.body() = std::move(body);
-      res.keep_alive(!close && req.keep_alive());
-      res.prepare_payload();
-      stream.expires_after(std::chrono::seconds(30));
-      auto [ec, n] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
-      (void)n;
-      co_return !ec && res.keep_alive();
+                     std::function<void(http::response<http::string_body>&)> extra = {}) {
+      return write_reply(stream, req, st, std::move(body), close, std::move(extra));
     };
     if (rec == http::error::body_limit) {
       co_await reply(
@@ -204,11 +223,20 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
       }
     }
     std::string_view target = req.target();
-    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    std::string_view query;
+    if (auto q = target.find('?'); q != std::string_view::npos) {
+      query = target.substr(q + 1);
+      target = target.substr(0, q);
+    }
+    if (target == "/sse" || target == "/messages") {  // legacy HTTP+SSE (2024-11-05)
+      const bool keep = co_await serve_legacy(stream, req, target == "/sse", query);
+      if (!keep) break;
+      continue;
+    }
     if (target != "/mcp") {
-      if (!co_await reply(
-              http::status::not_found,
-              make_error_response({}, rpc_error::invalid_request, "Not found: use /mcp")))
+      if (!co_await reply(http::status::not_found,
+                          make_error_response({}, rpc_error::invalid_request,
+                                              "Not found: use /mcp (or /sse for HTTP+SSE)")))
         break;
       continue;
     }
@@ -265,67 +293,20 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
             break;
           continue;
         }
-        // Admission: reserve a slot before spawning anything.
-        bool admitted = false;
-        {
-          std::lock_guard lk(m_);
-          // Sessions still draining (upstream being terminated) do not count:
-          // their end is bounded by the shutdown grace periods.
-          if (!stopping_ && sessions_.size() + starting_ < opts_.max_sessions) {
-            ++live_;
-            ++starting_;
-            admitted = true;
-          }
-        }
-        if (!admitted) {
-          log_.warn("session limit reached (" + std::to_string(opts_.max_sessions) +
-                    "): initialize rejected");
-          if (opts_.on_event)
-            opts_.on_event(event_kind::session_rejected, {},
-                           "session limit of " + std::to_string(opts_.max_sessions) + " reached");
-          if (!co_await reply(
-                  http::status::service_unavailable,
-                  make_error_response(msg.info.id, rpc_error::upstream_error,
-                                      "Too many sessions: the proxy is at its limit of " +
-                                          std::to_string(opts_.max_sessions)),
-                  false, [](auto& res) { res.set(http::field::retry_after, "5"); }))
-            break;
-          continue;
-        }
-        std::string spawn_error;
-        try {
-          auto self = shared_from_this();
-          sess = std::make_shared<http_session>(
-              ioc_.get_executor(), new_session_id(), upstream_, opts_.session, log_,
-              [self](const std::string& id, const std::string& reason, bool finished) {
-                self->on_session_event(id, reason, finished);
-              });
-        } catch (const std::exception& e) {
-          spawn_error = e.what();
-        }
+        http::status fail_status{};
+        std::string fail_text;
+        sess = open_session(fail_status, fail_text);
         if (!sess) {
-          {
-            std::lock_guard lk(m_);
-            --live_;
-            --starting_;
-          }
-          log_.error("cannot start a session: " + spawn_error);
           if (!co_await reply(
-                  http::status::bad_gateway,
-                  make_error_response(msg.info.id, rpc_error::upstream_error,
-                                      "Cannot start the upstream server: " + spawn_error)))
+                  fail_status,
+                  make_error_response(msg.info.id, rpc_error::upstream_error, fail_text), false,
+                  [&](auto& res) {
+                    if (fail_status == http::status::service_unavailable)
+                      res.set(http::field::retry_after, "5");
+                  }))
             break;
           continue;
         }
-        {
-          std::lock_guard lk(m_);
-          --starting_;
-          sessions_.emplace(sess->id(), sess);
-        }
-        log_.info("session " + sess->id() + " opened");
-        sess->start();
-        if (opts_.on_event && !opts_.on_event(event_kind::session_opened, sess->id(), {}))
-          sess->close("session refused by the event callback");
       } else {
         sess = find(sid);
         if (!sess) {
@@ -371,6 +352,111 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
   }
   error_code ignored;
   stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<bool> http_server::serve_legacy(beast::tcp_stream& stream, http_request& req,
+                                               bool sse_endpoint, std::string_view query) {
+  const auto method = req.method();
+  if (sse_endpoint) {
+    if (method != http::verb::get)
+      co_return co_await write_reply(
+          stream, req, http::status::method_not_allowed,
+          make_error_response({}, rpc_error::invalid_request, "Method not allowed: GET /sse"),
+          false, [](auto& res) { res.set(http::field::allow, "GET"); });
+    http::status fail_status{};
+    std::string fail_text;
+    auto sess = open_session(fail_status, fail_text);
+    if (!sess)
+      co_return co_await write_reply(stream, req, fail_status,
+                                     make_error_response({}, rpc_error::upstream_error, fail_text),
+                                     false, [&](auto& res) {
+                                       if (fail_status == http::status::service_unavailable)
+                                         res.set(http::field::retry_after, "5");
+                                     });
+    co_await net::co_spawn(
+        sess->strand(), sess->serve_legacy_stream(stream, req, "/messages?sessionId=" + sess->id()),
+        net::use_awaitable);
+    co_return false;  // the stream ended: close the connection
+  }
+  if (method != http::verb::post)
+    co_return co_await write_reply(
+        stream, req, http::status::method_not_allowed,
+        make_error_response({}, rpc_error::invalid_request, "Method not allowed: POST /messages"),
+        false, [](auto& res) { res.set(http::field::allow, "POST"); });
+  const std::string sid(query_param(query, "sessionId"));
+  if (sid.empty())
+    co_return co_await write_reply(
+        stream, req, http::status::bad_request,
+        make_error_response({}, rpc_error::invalid_request,
+                            "Bad Request: the sessionId query parameter is required"));
+  auto sess = find(sid);
+  if (!sess)
+    co_return co_await write_reply(stream, req, http::status::not_found,
+                                   make_error_response({}, -32001, "Session not found"));
+  message msg;
+  classify_error err;
+  if (!classify(std::move(req.body()), msg, err))
+    co_return co_await write_reply(stream, req, http::status::bad_request,
+                                   make_error_response(err.id, err.code, err.message));
+  co_await net::co_spawn(sess->strand(), sess->serve_post(stream, req, std::move(msg), false),
+                         net::use_awaitable);
+  co_return req.keep_alive();
+}
+
+std::shared_ptr<http_session> http_server::open_session(http::status& fail_status,
+                                                        std::string& fail_text) {
+  // Admission: reserve a slot before spawning anything.
+  bool admitted = false;
+  {
+    std::lock_guard lk(m_);
+    // Sessions still draining (upstream being terminated) do not count:
+    // their end is bounded by the shutdown grace periods.
+    if (!stopping_ && sessions_.size() + starting_ < opts_.max_sessions) {
+      ++live_;
+      ++starting_;
+      admitted = true;
+    }
+  }
+  if (!admitted) {
+    log_.warn("session limit reached (" + std::to_string(opts_.max_sessions) +
+              "): new session rejected");
+    if (opts_.on_event)
+      opts_.on_event(event_kind::session_rejected, {},
+                     "session limit of " + std::to_string(opts_.max_sessions) + " reached");
+    fail_status = http::status::service_unavailable;
+    fail_text =
+        "Too many sessions: the proxy is at its limit of " + std::to_string(opts_.max_sessions);
+    return nullptr;
+  }
+  std::shared_ptr<http_session> sess;
+  try {
+    auto self = shared_from_this();
+    sess = std::make_shared<http_session>(
+        ioc_.get_executor(), new_session_id(), upstream_, opts_.session, log_,
+        [self](const std::string& id, const std::string& reason, bool finished) {
+          self->on_session_event(id, reason, finished);
+        });
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard lk(m_);
+      --live_;
+      --starting_;
+    }
+    log_.error(std::string("cannot start a session: ") + e.what());
+    fail_status = http::status::bad_gateway;
+    fail_text = std::string("Cannot start the upstream server: ") + e.what();
+    return nullptr;
+  }
+  {
+    std::lock_guard lk(m_);
+    --starting_;
+    sessions_.emplace(sess->id(), sess);
+  }
+  log_.info("session " + sess->id() + " opened");
+  sess->start();
+  if (opts_.on_event && !opts_.on_event(event_kind::session_opened, sess->id(), {}))
+    sess->close("session refused by the event callback");
+  return sess;
 }
 
 std::shared_ptr<http_session> http_server::find(const std::string& id) const {

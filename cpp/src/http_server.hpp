@@ -51,6 +51,13 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve_connection(net::ip::tcp::socket sock);
   net::awaitable<void> reap_loop();
+  // Legacy HTTP+SSE: GET /sse opens a session, POST /messages?sessionId=
+  // feeds it. True if the connection stays open.
+  net::awaitable<bool> serve_legacy(beast::tcp_stream& stream, http_request& req, bool sse_endpoint,
+                                    std::string_view query);
+  // Admit and spawn a new session; on failure null, with the HTTP status and
+  // the reason to answer.
+  std::shared_ptr<http_session> open_session(http::status& fail_status, std::string& fail_text);
   std::shared_ptr<http_session> find(const std::string& id) const;
   void on_session_event(const std::string& id, const std::string& reason, bool finished);
   bool origin_allowed(std::string_view origin) const;

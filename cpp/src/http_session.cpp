@@ -131,6 +131,19 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
     co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
     co_return;
   }
+  if (legacy_) {
+    // HTTP+SSE: accepted now; the answers flow on the session's stream.
+    for (const auto& id : w->ids) by_id_.erase(id);
+    if (!w->token.empty()) by_token_.erase(w->token);
+    msg.raw += '\n';
+    co_await upstream_.input().push_wait(std::move(msg.raw));
+    http::response<http::empty_body> res{http::status::accepted, req.version()};
+    stamp(res, req.version(), keep_alive);
+    res.prepare_payload();
+    stream.expires_after(write_timeout);
+    co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+    co_return;
+  }
   const std::size_t n_requests = w->ids.size();
   in_flight_.fetch_add(static_cast<std::uint32_t>(n_requests));
   msg.raw += '\n';
@@ -251,6 +264,20 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
 }
 
 net::awaitable<void> http_session::serve_get(beast::tcp_stream& stream, const http_request& req) {
+  co_await stream_out(stream, req, {});
+}
+
+net::awaitable<void> http_session::serve_legacy_stream(beast::tcp_stream& stream,
+                                                       const http_request& req,
+                                                       std::string endpoint) {
+  legacy_ = true;
+  co_await stream_out(stream, req, "event: endpoint\ndata: " + endpoint + "\n\n");
+  // In HTTP+SSE the session lives as long as its stream.
+  do_close("the SSE client disconnected");
+}
+
+net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const http_request& req,
+                                              std::string prelude) {
   touch();
   if (get_stream_) {  // the newest GET stream wins; the old one ends cleanly
     get_stream_->done = true;
@@ -273,6 +300,13 @@ net::awaitable<void> http_session::serve_get(beast::tcp_stream& stream, const ht
   auto [hec, hn] = co_await http::async_write_header(stream, sr, net::as_tuple(net::use_awaitable));
   (void)hn;
   bool ok = !hec;
+  if (ok && !prelude.empty()) {
+    stream.expires_after(write_timeout);
+    auto [pec, pn] = co_await net::async_write(stream, http::make_chunk(net::buffer(prelude)),
+                                               net::as_tuple(net::use_awaitable));
+    (void)pn;
+    ok = !pec;
+  }
   // Notice a client that goes away while the stream is quiet: the client
   // sends nothing on this connection, so a read completes only when it closes.
   auto watcher_done = std::make_shared<event>(strand_);
@@ -414,6 +448,19 @@ void http_session::route(message msg) {
     return;
   }
   const message_info& mi = msg.info;
+  if (legacy_) {
+    if (get_stream_) {
+      get_stream_->q.push_back(std::move(msg.raw));
+      get_stream_->notify();
+    } else {
+      buffer_.push_back(std::move(msg.raw));
+      if (buffer_.size() > opts_.buffer_limit) {
+        buffer_.pop_front();
+        dropped_.fetch_add(1);
+      }
+    }
+    return;
+  }
   if (mi.kind == message_kind::response || mi.kind == message_kind::error) {
     auto it = by_id_.find(mi.id);
     if (it == by_id_.end()) {

@@ -65,6 +65,11 @@ class http_session : public std::enable_shared_from_this<http_session>,
   net::awaitable<void> serve_post(beast::tcp_stream& stream, const http_request& req, message msg,
                                   bool accept_sse);
   net::awaitable<void> serve_get(beast::tcp_stream& stream, const http_request& req);
+  // Legacy HTTP+SSE (2024-11-05): this session's one event stream. It starts
+  // with the `endpoint` event naming where to POST; every server message,
+  // responses included, goes out on it; the session ends when it closes.
+  net::awaitable<void> serve_legacy_stream(beast::tcp_stream& stream, const http_request& req,
+                                           std::string endpoint);
   net::awaitable<void> serve_delete(beast::tcp_stream& stream, const http_request& req);
 
   // Any thread: end the session (upstream terminated). Idempotent.
@@ -81,6 +86,8 @@ class http_session : public std::enable_shared_from_this<http_session>,
  private:
   struct waiter;  // one POST waiting for its response(s) or one GET stream
   net::awaitable<void> supervise();
+  net::awaitable<void> stream_out(beast::tcp_stream& stream, const http_request& req,
+                                  std::string prelude);
   // stdio_upstream::sink
   net::awaitable<void> on_server_message(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
@@ -105,6 +112,7 @@ class http_session : public std::enable_shared_from_this<http_session>,
   std::deque<std::string> buffer_;  // server messages with no stream to go to
   bool closing_ = false;
   bool draining_ = false;
+  bool legacy_ = false;  // HTTP+SSE: POSTs get 202, everything flows on the one stream
   std::string close_reason_;
 
   const std::chrono::system_clock::time_point created_;
