@@ -26,7 +26,7 @@ SUDO=""
 DEB_BUILD=(build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-filesystem1.81-dev
   libssl-dev catch2 clang-format python3-dev)
-DEB_TEST=(procps)
+DEB_TEST=(procps abigail-tools)
 
 missing=()
 pkgs=()
