@@ -16,6 +16,7 @@ struct mcpfwd_config {
   mcpfwd::proxy_config core;
   mcpfwd_log_cb log_cb = nullptr;
   mcpfwd_event_cb event_cb = nullptr;
+  mcpfwd_message_cb message_cb = nullptr;
   void* user_data = nullptr;
   mcpfwd_free_cb user_free = nullptr;
 };
@@ -38,6 +39,12 @@ struct mcpfwd_event {
   mcpfwd_event_type type;
   const std::string* session_id;
   const std::string* detail;
+};
+
+struct mcpfwd_message {
+  mcpfwd_direction dir;
+  const std::string* session_id;
+  std::string_view bytes;
 };
 
 namespace {
@@ -84,10 +91,10 @@ mcpfwd_status guarded(F&& f) noexcept {
   }
 }
 
-#define MCPFWD_NOT_IN_CALLBACK()                                \
-  if (in_callback)                                              \
-  return set_error(MCPFWD_E_STATE,                              \
-                   "only mcpfwd_event_* and mcpfwd_proxy_stop " \
+#define MCPFWD_NOT_IN_CALLBACK()                                                  \
+  if (in_callback)                                                                \
+  return set_error(MCPFWD_E_STATE,                                                \
+                   "only mcpfwd_event_*, mcpfwd_message_* and mcpfwd_proxy_stop " \
                    "may be called from inside a callback")
 
 #define MCPFWD_REQUIRE(cond, text) \
@@ -199,6 +206,25 @@ mcpfwd_status mcpfwd_config_set_event_cb(mcpfwd_config* cfg, mcpfwd_event_cb cb)
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
   cfg->event_cb = cb;
   return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_message_cb(mcpfwd_config* cfg, mcpfwd_message_cb cb) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->message_cb = cb;
+  return ok();
+}
+
+mcpfwd_direction mcpfwd_message_direction(const mcpfwd_message* m) {
+  return m->dir;
+}
+
+const char* mcpfwd_message_session_id(const mcpfwd_message* m) {
+  return m->session_id->c_str();
+}
+
+const char* mcpfwd_message_bytes(const mcpfwd_message* m, size_t* len) {
+  if (len != nullptr) *len = m->bytes.size();
+  return m->bytes.data();
 }
 
 mcpfwd_event_type mcpfwd_event_get_type(const mcpfwd_event* ev) {
@@ -355,6 +381,15 @@ mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
         const mcpfwd_event ev{static_cast<mcpfwd_event_type>(k), &id, &detail};
         callback_scope scope;
         return cb(&ev, ud) == 0;
+      };
+    }
+    if (cfg->message_cb != nullptr) {
+      mcpfwd_message_cb cb = cfg->message_cb;
+      void* ud = cfg->user_data;
+      core.on_message = [cb, ud](mcpfwd::direction d, const std::string& id, std::string_view raw) {
+        const mcpfwd_message m{static_cast<mcpfwd_direction>(d), &id, raw};
+        callback_scope scope;
+        return cb(&m, ud) == 0;
       };
     }
     p->core = std::make_unique<mcpfwd::proxy>(std::move(core));

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace mcpfwd {
 
@@ -15,5 +16,16 @@ enum class event_kind : int {
 // Returns false to abort: on session_opened the session is closed at once.
 using event_fn =
     std::function<bool(event_kind, const std::string& session_id, const std::string& detail)>;
+
+}  // namespace mcpfwd
+
+namespace mcpfwd {
+
+enum class direction : int { client_to_server = 1, server_to_client = 2 };
+
+// Sees each forwarded message (raw bytes, no newline) of a session. Returns
+// false to abort that session. Runs on the session's strand: keep it short.
+using message_fn =
+    std::function<bool(direction, const std::string& session_id, std::string_view raw)>;
 
 }  // namespace mcpfwd

@@ -98,6 +98,8 @@ void http_session::stamp(http::response<Body>& res, int, bool keep_alive) const 
 net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const http_request& req,
                                               message msg, bool accept_sse) {
   touch();
+  if (opts_.on_message && !closing_ && !opts_.on_message(direction::client_to_server, id_, msg.raw))
+    do_close("session aborted by the message callback");  // answered 404 below
   c2s_messages_.fetch_add(1, std::memory_order_relaxed);
   c2s_bytes_.fetch_add(msg.raw.size(), std::memory_order_relaxed);
 
@@ -504,6 +506,11 @@ void http_session::route(message msg) {
 }
 
 net::awaitable<void> http_session::on_server_message(message msg) {
+  if (opts_.on_message && !closing_ &&
+      !opts_.on_message(direction::server_to_client, id_, msg.raw)) {
+    do_close("session aborted by the message callback");
+    co_return;
+  }
   route(std::move(msg));
   co_return;
 }

@@ -22,6 +22,7 @@
 #include <boost/beast/http.hpp>
 
 #include "event.hpp"
+#include "events.hpp"
 #include "line_framer.hpp"
 #include "logger.hpp"
 #include "message.hpp"
@@ -40,6 +41,7 @@ struct http_session_options {
   std::chrono::milliseconds shutdown_grace{2000};
   std::chrono::milliseconds request_timeout{0};  // 0: none
   std::size_t buffer_limit = 1024;               // undelivered server messages kept
+  message_fn on_message;                         // sees every message; may be empty
 };
 
 class http_session : public std::enable_shared_from_this<http_session>,

@@ -135,6 +135,7 @@ void proxy::start() {
   so.max_message_bytes = cfg_.max_message_bytes;
   so.shutdown_grace = cfg_.shutdown_grace;
   so.on_event = cfg_.on_event;
+  so.on_message = cfg_.on_message;
   // The session takes the descriptors, and closes them even if spawning fails.
   session_ =
       std::make_shared<stdio_session>(ioc_.get_executor(), cfg_.upstream, in, out, so, log_,
@@ -177,6 +178,7 @@ void proxy::start_http() {
   ho.session.shutdown_grace = cfg_.shutdown_grace;
   ho.session.request_timeout = cfg_.request_timeout;
   ho.on_event = cfg_.on_event;
+  ho.session.on_message = cfg_.on_message;
   raise_fd_limit();
   auto srv = std::make_shared<http_server>(ioc_, std::move(ho), cfg_.upstream, log_);
   {

@@ -39,6 +39,7 @@ struct proxy_config {
   std::string auth_token;
   unsigned io_threads = 0;  // 0: the number of cores (HTTP mode); stdio mode uses 1
   event_fn on_event;        // session events; may be empty
+  message_fn on_message;    // every forwarded message; may be empty
 };
 
 class proxy {

@@ -173,6 +173,10 @@ net::awaitable<void> stdio_session::handle_client_line(std::string line) {
   if (log_.enabled(log_level::trace))
     log_.trace(std::string("client -> server ") + to_string(msg.info.kind) + " " + msg.info.method +
                " id=" + msg.info.id);
+  if (opts_.on_message && !opts_.on_message(direction::client_to_server, "stdio", msg.raw)) {
+    begin_shutdown("session aborted by the message callback");
+    co_return;
+  }
   msg.raw += '\n';
   counters_.c2s_messages.fetch_add(1, std::memory_order_relaxed);
   counters_.c2s_bytes.fetch_add(msg.raw.size(), std::memory_order_relaxed);
@@ -192,6 +196,10 @@ void stdio_session::on_server_rejected(const classify_error* err, std::string_vi
 }
 
 net::awaitable<void> stdio_session::on_server_message(message msg) {
+  if (opts_.on_message && !opts_.on_message(direction::server_to_client, "stdio", msg.raw)) {
+    begin_shutdown("session aborted by the message callback");
+    co_return;
+  }
   auto untrack = [this](const message_info& mi) {
     if (mi.kind == message_kind::response || mi.kind == message_kind::error)
       in_flight_.erase(mi.id);

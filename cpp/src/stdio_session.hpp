@@ -36,7 +36,8 @@ struct session_counters {
 struct stdio_session_options {
   std::size_t max_message_bytes = 4u << 20;
   std::chrono::milliseconds shutdown_grace{2000};
-  event_fn on_event;  // session "stdio" opened / closed; may be empty
+  event_fn on_event;      // session "stdio" opened / closed; may be empty
+  message_fn on_message;  // sees every message; may be empty
 };
 
 class stdio_session : public std::enable_shared_from_this<stdio_session>,

@@ -19,6 +19,19 @@ static void free_ud(void *ud) {
   freed += (ud == &freed);
 }
 
+/* Message hook state: both directions seen, with the session id and bytes. */
+static int msg_c2s = 0, msg_s2c = 0, msg_bytes_ok = 0;
+static int on_message(const mcpfwd_message *m, void *ud) {
+  size_t len = 0;
+  const char *bytes = mcpfwd_message_bytes(m, &len);
+  (void)ud;
+  if (strcmp(mcpfwd_message_session_id(m), "stdio") != 0) return 0;
+  if (mcpfwd_message_direction(m) == MCPFWD_CLIENT_TO_SERVER) ++msg_c2s;
+  if (mcpfwd_message_direction(m) == MCPFWD_SERVER_TO_CLIENT) ++msg_s2c;
+  msg_bytes_ok += len == 34 && memcmp(bytes, "{\"jsonrpc\":\"2.0\",\"method\":\"hello\"}", 34) == 0;
+  return 0;
+}
+
 /* Event callback state: what arrived, and what the API said from inside. */
 static int opened = 0, closed = 0, state_inside = 0, stop_inside = 0;
 static char close_reason[256];
@@ -142,6 +155,33 @@ int main(void) {
     CHECK(strstr(close_reason, "stop") != NULL);
     close(fds[0]);
     close(fds[1]);
+  }
+
+  /* the message hook sees the notification going to `cat` and coming back */
+  {
+    mcpfwd_proxy *mp = NULL;
+    int to_proxy[2], from_proxy[2];
+    const char line[] = "{\"jsonrpc\":\"2.0\",\"method\":\"hello\"}\n";
+    char buf[256];
+    CHECK(pipe(to_proxy) == 0 && pipe(from_proxy) == 0);
+    CHECK(mcpfwd_config_new(&cfg) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_downstream_stdio(cfg, to_proxy[0], from_proxy[1]) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_cat) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_log_level(cfg, MCPFWD_LOG_OFF) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_message_cb(cfg, on_message) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&mp, cfg) == MCPFWD_OK);
+    mcpfwd_config_free(cfg);
+    cfg = NULL;
+    CHECK(mcpfwd_proxy_start(mp) == MCPFWD_OK);
+    close(to_proxy[0]); /* the proxy has its own copies */
+    close(from_proxy[1]);
+    CHECK(write(to_proxy[1], line, sizeof line - 1) == (ssize_t)(sizeof line - 1));
+    CHECK(read(from_proxy[0], buf, sizeof buf) == (ssize_t)(sizeof line - 1));
+    close(to_proxy[1]); /* client EOF ends the session */
+    CHECK(mcpfwd_proxy_wait(mp, 10000, &code) == MCPFWD_OK && code == 0);
+    mcpfwd_proxy_free(mp);
+    close(from_proxy[0]);
+    CHECK(msg_c2s == 1 && msg_s2c == 1 && msg_bytes_ok == 2);
   }
 
   if (failures == 0) printf("capi_c_test: all checks passed\n");

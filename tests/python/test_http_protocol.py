@@ -387,7 +387,8 @@ def test_other_methods_405_with_allow(http_proxy, raw_server_cmd):
 @pytest.mark.timeout(30)
 def test_other_paths_404_and_spawn_nothing(http_proxy, raw_server_cmd):
     proxy = http_proxy(raw_server_cmd)
-    for path in ("/", "/mcpx", "/mcp/x", "/other", "/MCP", "/sse", "/messages"):
+    # (/sse and /messages are the legacy HTTP+SSE endpoints: test_sse_downstream.py)
+    for path in ("/", "/mcpx", "/mcp/x", "/other", "/MCP", "/ssex", "/messages/x"):
         r = http_request(proxy.url, "POST", init_request(), {"Accept": ACCEPT_BOTH}, path=path)
         assert r.status == 404, (path, r)
         r = http_request(proxy.url, "GET", None, {"Accept": "text/event-stream"}, path=path)

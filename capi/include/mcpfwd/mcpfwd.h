@@ -140,7 +140,7 @@ typedef struct mcpfwd_event mcpfwd_event;
  * Thread safety: called on a proxy I/O thread, never under a lock of the
  * library; one session's events are ordered (opened before closed); with
  * several I/O threads different sessions' events may overlap. Must not
- * block. Inside it only mcpfwd_event_* and mcpfwd_proxy_stop may be called;
+ * block. Inside it only mcpfwd_event_*, mcpfwd_message_* and mcpfwd_proxy_stop may be called;
  * other proxy functions return MCPFWD_E_STATE.
  */
 typedef int (*mcpfwd_event_cb)(const mcpfwd_event *ev, void *user_data);
@@ -155,6 +155,38 @@ MCPFWD_API const char *mcpfwd_event_session_id(const mcpfwd_event *ev);
 /** Human-readable detail (the close reason, the rejection cause; may be
  * empty). Borrowed, not NUL-terminated: its length goes to *len. */
 MCPFWD_API const char *mcpfwd_event_detail(const mcpfwd_event *ev, size_t *len);
+
+/* -------------------------------------------------------------- messages */
+
+/** Which way a message goes. */
+typedef enum mcpfwd_direction {
+  MCPFWD_CLIENT_TO_SERVER = 1,
+  MCPFWD_SERVER_TO_CLIENT = 2
+} mcpfwd_direction;
+
+/** One forwarded JSON-RPC message; borrowed, valid only during the callback. */
+typedef struct mcpfwd_message mcpfwd_message;
+
+/**
+ * Sees each message a session forwards, before it is forwarded (a message
+ * mcpfwd rejects as invalid is not shown).
+ * @return 0 to go on; nonzero drops this message and closes its session.
+ * Thread safety: called on the session's I/O thread, in order for one
+ * session; it is on the forwarding path, so keep it short and never block.
+ * Inside it only mcpfwd_message_*, mcpfwd_event_* and mcpfwd_proxy_stop may
+ * be called.
+ */
+typedef int (*mcpfwd_message_cb)(const mcpfwd_message *m, void *user_data);
+
+/** The message's direction. */
+MCPFWD_API mcpfwd_direction mcpfwd_message_direction(const mcpfwd_message *m);
+
+/** The session id (borrowed, NUL-terminated; "stdio" in stdio mode). */
+MCPFWD_API const char *mcpfwd_message_session_id(const mcpfwd_message *m);
+
+/** The message's bytes as received (no newline), not NUL-terminated; the
+ * length goes to *len. Borrowed for the call. */
+MCPFWD_API const char *mcpfwd_message_bytes(const mcpfwd_message *m, size_t *len);
 
 /* ---------------------------------------------------------------- config */
 
@@ -225,6 +257,12 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_event_cb(mcpfwd_config *cfg, mcpfwd_event_cb cb);
+
+/**
+ * Show every forwarded message to cb (NULL: none). Costs nothing when unset.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_message_cb(mcpfwd_config *cfg, mcpfwd_message_cb cb);
 
 /**
  * The pointer passed to every callback, and its destructor. Each proxy made
