@@ -30,13 +30,31 @@ std::int64_t wall_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::string sse_event(const std::string& json) {
+// One SSE event; `id` (without the "id: " field name) may be empty.
+std::string sse_event(const std::string& json, std::string_view id = {}) {
   std::string ev;
-  ev.reserve(json.size() + 24);
+  ev.reserve(json.size() + 48);
+  if (!id.empty()) {
+    ev += "id: ";
+    ev += id;
+    ev += '\n';
+  }
   ev += "event: message\ndata: ";
   ev += json;
   ev += "\n\n";
   return ev;
+}
+
+// Event ids of the GET stream are "g<seq>" (seq counts per session from 1).
+// Returns 0 when `id` is not one of ours.
+std::uint64_t parse_get_event_id(std::string_view id) {
+  if (id.size() < 2 || id[0] != 'g') return 0;
+  std::uint64_t v = 0;
+  for (char c : id.substr(1)) {
+    if (c < '0' || c > '9' || v > (UINT64_MAX - 9) / 10) return 0;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
 }
 
 }  // namespace
@@ -288,6 +306,27 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   auto w = std::make_shared<waiter>(strand_);
   get_stream_ = w;
   open_streams_.fetch_add(1);
+  // Resumption (Streamable HTTP only): events sent after Last-Event-ID are
+  // sent again, with their ids, from the bounded replay buffer; then what
+  // was never sent.
+  std::vector<std::pair<std::uint64_t, std::string>> replay;
+  if (!legacy_) {
+    if (auto h = req.find("Last-Event-ID"); h != req.end()) {
+      const std::uint64_t last = parse_get_event_id(h->value());
+      if (last > 0) {
+        for (const auto& [seq, json] : sent_)
+          if (seq > last) replay.emplace_back(seq, json);
+        const std::uint64_t oldest = sent_.empty() ? get_seq_ + 1 : sent_.front().first;
+        if (last + 1 < oldest) {
+          const std::uint64_t lost = oldest - last - 1;
+          dropped_.fetch_add(lost);
+          log_.warn("session " + id_ + ": resumed after event g" + std::to_string(last) + " but " +
+                    std::to_string(lost) + " later event(s) are beyond the replay buffer of " +
+                    std::to_string(replay_limit) + ": resending what is kept");
+        }
+      }
+    }
+  }
   for (auto& m : buffer_) w->q.push_back(std::move(m));
   buffer_.clear();
 
@@ -308,6 +347,14 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
                                                net::as_tuple(net::use_awaitable));
     (void)pn;
     ok = !pec;
+  }
+  for (std::size_t i = 0; ok && i < replay.size(); ++i) {
+    const std::string ev = sse_event(replay[i].second, "g" + std::to_string(replay[i].first));
+    stream.expires_after(write_timeout);
+    auto [rec, rn] = co_await net::async_write(stream, http::make_chunk(net::buffer(ev)),
+                                               net::as_tuple(net::use_awaitable));
+    (void)rn;
+    ok = !rec;
   }
   // Notice a client that goes away while the stream is quiet: the client
   // sends nothing on this connection, so a read completes only when it closes.
@@ -334,7 +381,8 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
     while (!w->q.empty() && ok) {
       std::string j = std::move(w->q.front());
       w->q.pop_front();
-      const std::string ev = sse_event(j);
+      const std::uint64_t seq = legacy_ ? 0 : get_seq_ + 1;
+      const std::string ev = seq ? sse_event(j, "g" + std::to_string(seq)) : sse_event(j);
       stream.expires_after(write_timeout);
       auto [ec, n] = co_await net::async_write(stream, http::make_chunk(net::buffer(ev)),
                                                net::as_tuple(net::use_awaitable));
@@ -346,6 +394,11 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
       } else {
         s2c_messages_.fetch_add(1, std::memory_order_relaxed);
         s2c_bytes_.fetch_add(j.size(), std::memory_order_relaxed);
+        if (seq) {  // written: kept for a client that resumes after losing it
+          get_seq_ = seq;
+          sent_.emplace_back(seq, std::move(j));
+          if (sent_.size() > replay_limit) sent_.pop_front();
+        }
       }
     }
     if (!ok || w->done) break;

@@ -112,6 +112,10 @@ class http_session : public std::enable_shared_from_this<http_session>,
   std::unordered_map<std::string, std::shared_ptr<waiter>> by_id_;  // request id -> its POST
   std::unordered_map<std::string, std::shared_ptr<waiter>> by_token_;  // progress token -> its POST
   std::deque<std::string> buffer_;  // server messages with no stream to go to
+  // GET stream events already written, for Last-Event-ID resumption.
+  static constexpr std::size_t replay_limit = 256;
+  std::deque<std::pair<std::uint64_t, std::string>> sent_;
+  std::uint64_t get_seq_ = 0;
   bool closing_ = false;
   bool draining_ = false;
   bool legacy_ = false;  // HTTP+SSE: POSTs get 202, everything flows on the one stream
