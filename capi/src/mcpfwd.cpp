@@ -120,6 +120,7 @@ const char* mcpfwd_status_str(mcpfwd_status s) {
     case MCPFWD_E_IO: return "I/O error";
     case MCPFWD_E_TIMEOUT: return "timed out";
     case MCPFWD_E_CALLBACK: return "aborted by callback";
+    case MCPFWD_E_NOT_FOUND: return "not found";
     case MCPFWD_E_INTERNAL: return "internal error";
   }
   return "unknown status";
@@ -332,7 +333,7 @@ mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy* p, const char* id, char** 
   MCPFWD_REQUIRE(p != nullptr && out != nullptr && id != nullptr, "proxy, id or out is NULL");
   return guarded([&] {
     std::string s = p->core->session_json(id);
-    if (s.empty()) return set_error(MCPFWD_E_INVALID_ARG, std::string("no session ") + id);
+    if (s.empty()) return set_error(MCPFWD_E_NOT_FOUND, std::string("no session ") + id);
     *out = dup_string(s);
     return ok();
   });
@@ -353,7 +354,7 @@ mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy* p, const char* id) {
   MCPFWD_REQUIRE(p != nullptr && id != nullptr, "proxy or id is NULL");
   return guarded([&] {
     if (!p->core->close_session(id))
-      return set_error(MCPFWD_E_INVALID_ARG, std::string("no session ") + id);
+      return set_error(MCPFWD_E_NOT_FOUND, std::string("no session ") + id);
     return ok();
   });
 }

@@ -13,6 +13,7 @@ enum class errc : int {
   io = -4,
   timeout = -5,
   callback = -6,
+  not_found = -7,
   internal = -99
 };
 

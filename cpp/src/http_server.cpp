@@ -470,8 +470,15 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
   std::function<void()> done;
   {
     std::lock_guard lk(m_);
-    sessions_.erase(id);  // closing: no longer routable
-    if (!finished) return;
+    if (!finished) {  // closing: no longer routable, still inspectable
+      if (auto it = sessions_.find(id); it != sessions_.end()) {
+        closing_.emplace(id, std::move(it->second));
+        sessions_.erase(it);
+      }
+      return;
+    }
+    sessions_.erase(id);
+    closing_.erase(id);
     if (live_ > 0) --live_;
     if (stopping_ && live_ == 0) done = std::move(on_done_);
   }
@@ -536,6 +543,7 @@ std::string http_server::sessions_json() const {
   {
     std::lock_guard lk(m_);
     for (auto& [id, s] : sessions_) all.push_back(s);
+    for (auto& [id, s] : closing_) all.push_back(s);
   }
   std::string out = "[";
   for (std::size_t i = 0; i < all.size(); ++i) {
@@ -547,13 +555,20 @@ std::string http_server::sessions_json() const {
 }
 
 std::string http_server::session_json(const std::string& id) const {
-  auto s = find(id);
+  std::shared_ptr<http_session> s = find(id);
+  if (!s) {
+    std::lock_guard lk(m_);
+    if (auto it = closing_.find(id); it != closing_.end()) s = it->second;
+  }
   return s ? s->snapshot_json() : std::string();
 }
 
 bool http_server::close_session(const std::string& id) {
   auto s = find(id);
-  if (!s) return false;
+  if (!s) {  // already closing is fine: closing is idempotent
+    std::lock_guard lk(m_);
+    return closing_.count(id) > 0;
+  }
   s->close("session closed by the operator");
   return true;
 }

@@ -72,6 +72,9 @@ class http_server : public std::enable_shared_from_this<http_server> {
 
   mutable std::mutex m_;
   std::unordered_map<std::string, std::shared_ptr<http_session>> sessions_;  // routable
+  // Closing (no longer routable: their id answers 404) until their upstream
+  // is reaped; still listed by inspection, in state "draining".
+  std::unordered_map<std::string, std::shared_ptr<http_session>> closing_;
   std::size_t live_ = 0;  // admitted and not yet finished
   std::size_t starting_ =
       0;  // admitted, upstream being spawned  // admitted and not yet finished (includes draining)

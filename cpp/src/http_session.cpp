@@ -83,7 +83,8 @@ http_session::http_session(net::any_io_executor ex, std::string id, const spawn_
       upstream_(strand_, spawn, opts.max_message_bytes, log, "session " + id_ + ": "),
       upstream_pid_(upstream_.pid()),
       created_(std::chrono::system_clock::now()),
-      last_activity_ns_(steady_ns()) {}
+      last_activity_ns_(steady_ns()),
+      last_activity_ms_(wall_ms(created_)) {}
 
 http_session::~http_session() = default;
 
@@ -97,7 +98,8 @@ void http_session::start() {
 }
 
 void http_session::touch() noexcept {
-  last_activity_ns_.store(steady_ns());
+  last_activity_ns_.store(steady_ns(), std::memory_order_relaxed);
+  last_activity_ms_.store(wall_ms(std::chrono::system_clock::now()), std::memory_order_relaxed);
 }
 
 bool http_session::idle_for(std::chrono::steady_clock::duration d) const noexcept {
@@ -598,8 +600,7 @@ std::string http_session::snapshot_json() const {
   o["id"] = id_;
   o["state"] = to_string(state_.load());
   o["created_ms"] = wall_ms(created_);
-  const auto idle_ns = steady_ns() - last_activity_ns_.load();
-  o["last_activity_ms"] = wall_ms(std::chrono::system_clock::now()) - idle_ns / 1'000'000;
+  o["last_activity_ms"] = last_activity_ms_.load(std::memory_order_relaxed);
   o["upstream"] = {{"kind", "stdio"}, {"pid", upstream_pid_}};
   o["client_to_server"] = {{"messages", ld(c2s_messages_)}, {"bytes", ld(c2s_bytes_)}};
   o["server_to_client"] = {{"messages", ld(s2c_messages_)}, {"bytes", ld(s2c_bytes_)}};

@@ -122,7 +122,8 @@ class http_session : public std::enable_shared_from_this<http_session>,
   std::string close_reason_;
 
   const std::chrono::system_clock::time_point created_;
-  std::atomic<std::int64_t> last_activity_ns_;
+  std::atomic<std::int64_t> last_activity_ns_;  // steady clock, for idleness
+  std::atomic<std::int64_t> last_activity_ms_;  // wall clock, for display
   std::atomic<state> state_{state::starting};
   std::atomic<std::uint64_t> c2s_messages_{0}, c2s_bytes_{0}, s2c_messages_{0}, s2c_bytes_{0};
   std::atomic<std::uint64_t> errors_{0}, dropped_{0};

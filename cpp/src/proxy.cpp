@@ -187,7 +187,8 @@ void proxy::start_http() {
     started_ = true;
   }
   srv->start();
-  log_.info("listening on " + srv->url());
+  // Logged from an I/O thread, as every log callback is.
+  net::post(ioc_, [this, url = srv->url()] { log_.info("listening on " + url); });
   unsigned n =
       cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
   run_threads(n);

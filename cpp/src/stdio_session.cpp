@@ -68,7 +68,9 @@ void stdio_session::start() {
   auto self = shared_from_this();
   auto detached = [](std::exception_ptr) {};
   state_ = state::ready;
-  log_.debug("upstream server started, pid " + std::to_string(upstream_pid_));
+  net::post(strand_, [self] {
+    self->log_.debug("upstream server started, pid " + std::to_string(self->upstream_pid_));
+  });
   net::co_spawn(
       strand_, [self]() { return self->read_client(); }, detached);
   upstream_.start(self, *this);

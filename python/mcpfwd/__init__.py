@@ -4,8 +4,15 @@ Python bindings of the mcpfwd C library::
 
     import mcpfwd
 
+    # one client on stdin/stdout
     with mcpfwd.Proxy(upstream=["python", "server.py"], stdio=(0, 1)) as proxy:
         code = proxy.wait()
+
+    # many clients over Streamable HTTP, one server process per session
+    with mcpfwd.Proxy(upstream=["python", "server.py"], listen=("127.0.0.1", 0)) as proxy:
+        print(proxy.url)              # http://127.0.0.1:PORT/mcp
+        for s in proxy.sessions():
+            print(s.id, s.upstream_pid, s.messages_in)
 
 The command-line proxy is installed as the ``mcpfwd`` console script.
 """
@@ -20,11 +27,13 @@ from ._errors import (
     InvalidArgumentError,
     IoError,
     NoMemoryError,
+    NotFoundError,
     StateError,
     WaitTimeoutError,
 )
 from ._mcpfwd import __version__
-from ._proxy import FdLike, LogCallback, Proxy
+from ._proxy import FdLike, ListenAddress, LogCallback, Proxy, Seconds
+from ._session import SessionInfo
 
 __all__ = [
     "CallbackError",
@@ -33,10 +42,14 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "IoError",
+    "ListenAddress",
     "LogCallback",
     "LogLevel",
     "NoMemoryError",
+    "NotFoundError",
     "Proxy",
+    "Seconds",
+    "SessionInfo",
     "StateError",
     "Status",
     "WaitTimeoutError",
@@ -52,7 +65,9 @@ for _cls in (
     IoError,
     LogLevel,
     NoMemoryError,
+    NotFoundError,
     Proxy,
+    SessionInfo,
     StateError,
     Status,
     WaitTimeoutError,

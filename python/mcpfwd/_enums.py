@@ -19,6 +19,7 @@ class Status(enum.IntEnum):
     IO = _mcpfwd.STATUS_IO
     TIMEOUT = _mcpfwd.STATUS_TIMEOUT
     CALLBACK = _mcpfwd.STATUS_CALLBACK
+    NOT_FOUND = _mcpfwd.STATUS_NOT_FOUND
     INTERNAL = _mcpfwd.STATUS_INTERNAL
 
     @property

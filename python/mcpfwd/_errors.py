@@ -17,6 +17,7 @@ __all__ = [
     "InvalidArgumentError",
     "IoError",
     "NoMemoryError",
+    "NotFoundError",
     "StateError",
     "WaitTimeoutError",
     "error_from_status",
@@ -87,6 +88,15 @@ class CallbackError(Error):
     default_status = Status.CALLBACK
 
 
+class NotFoundError(Error, KeyError):
+    """No such session: an unknown id, or one that has finished (``MCPFWD_E_NOT_FOUND``)."""
+
+    default_status = Status.NOT_FOUND
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.message
+
+
 class InternalError(Error):
     """A bug in mcpfwd (``MCPFWD_E_INTERNAL``): please report it with the message."""
 
@@ -102,6 +112,7 @@ _BY_STATUS: dict[int, type[Error]] = {
         IoError,
         WaitTimeoutError,
         CallbackError,
+        NotFoundError,
         InternalError,
     )
 }

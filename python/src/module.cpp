@@ -7,8 +7,9 @@
 //
 // Threading rules (docs/threading.md, STYLE.md section 3):
 //  - Every call that can block or wait on the proxy's I/O threads (start, stop, wait,
-//    stats_json, close) runs with the GIL released; otherwise a log callback waiting for the
-//    GIL on an I/O thread deadlocks against it.
+//    stats_json, url, sessions_json, session_json, close_session, close) runs with the GIL
+//    released; otherwise a log callback waiting for the GIL on an I/O thread deadlocks against
+//    it.
 //  - mcpfwd_last_error() is read right after the failing call, still without the GIL, and
 //    copied before the GIL is taken back.
 //  - The log trampoline runs on an I/O thread: it takes the GIL, calls Python, and never lets
@@ -86,6 +87,30 @@ void check(const call_result& r) {
 // For calls that do not block (config setters, proxy_new): keeps the GIL.
 void check(mcpfwd_status status) {
   check(record(status));
+}
+
+// A string for the C ABI, which takes NUL-terminated text: an embedded NUL would silently cut
+// it short (a different session id, a shorter token), so it is refused. Requires the GIL.
+const char* c_text(const std::string& s, const char* what) {
+  if (s.find('\0') != std::string::npos) {
+    throw_status(MCPFWD_E_INVALID_ARG, std::string(what) + " must not contain a NUL character");
+  }
+  return s.c_str();
+}
+
+// Runs fn(char** out) (a C function handing out an owned string) and copies the string.
+// Runs without the GIL; the caller checks the result with the GIL held.
+template <class Fn>
+call_result owned_string_call(Fn&& fn, std::string& text) {
+  char* out = nullptr;
+  call_result r = record(fn(&out));
+  if (out != nullptr) {
+    std::unique_ptr<char, decltype(&mcpfwd_string_free)> owned(out, &mcpfwd_string_free);
+    if (r.status == MCPFWD_OK) {
+      text = owned.get();
+    }
+  }
+  return r;
 }
 
 // ----------------------------------------------------------------------------- log callback
@@ -179,9 +204,16 @@ class py_proxy {
  public:
   py_proxy(const std::vector<std::string>& upstream,
            const std::optional<std::pair<int, int>>& stdio,
+           const std::optional<std::pair<std::string, int>>& listen,
            const std::optional<std::uint64_t>& max_message_bytes,
            const std::optional<std::uint32_t>& shutdown_grace_ms,
-           const std::optional<int>& log_level, const py::object& on_log)
+           const std::optional<int>& log_level, const py::object& on_log,
+           const std::optional<std::uint32_t>& max_sessions,
+           const std::optional<std::uint32_t>& idle_timeout_ms,
+           const std::optional<std::uint32_t>& request_timeout_ms,
+           const std::optional<std::vector<std::string>>& allowed_origins,
+           const std::optional<std::string>& auth_token,
+           const std::optional<std::uint32_t>& io_threads)
       : state_(std::make_shared<handle_state>()) {
     mcpfwd_config* raw = nullptr;
     check(mcpfwd_config_new(&raw));
@@ -190,12 +222,40 @@ class py_proxy {
     std::vector<const char*> argv;
     argv.reserve(upstream.size());
     for (const std::string& arg : upstream) {
-      argv.push_back(arg.c_str());
+      argv.push_back(c_text(arg, "upstream arguments"));
     }
     check(mcpfwd_config_set_upstream_command(cfg.get(), argv.size(), argv.data()));
 
     if (stdio) {
       check(mcpfwd_config_set_downstream_stdio(cfg.get(), stdio->first, stdio->second));
+    }
+    if (listen) {
+      if (listen->second < 0 || listen->second > 65535) {
+        throw_status(MCPFWD_E_INVALID_ARG, "listen port must be between 0 and 65535, got " +
+                                               std::to_string(listen->second));
+      }
+      check(mcpfwd_config_set_listen(cfg.get(), c_text(listen->first, "listen host"),
+                                     static_cast<std::uint16_t>(listen->second)));
+    }
+    if (max_sessions) {
+      check(mcpfwd_config_set_max_sessions(cfg.get(), *max_sessions));
+    }
+    if (idle_timeout_ms) {
+      check(mcpfwd_config_set_idle_timeout_ms(cfg.get(), *idle_timeout_ms));
+    }
+    if (request_timeout_ms) {
+      check(mcpfwd_config_set_request_timeout_ms(cfg.get(), *request_timeout_ms));
+    }
+    if (allowed_origins) {
+      for (const std::string& origin : *allowed_origins) {
+        check(mcpfwd_config_add_allowed_origin(cfg.get(), c_text(origin, "allowed origins")));
+      }
+    }
+    if (auth_token) {
+      check(mcpfwd_config_set_auth_token(cfg.get(), c_text(*auth_token, "auth_token")));
+    }
+    if (io_threads) {
+      check(mcpfwd_config_set_io_threads(cfg.get(), *io_threads));
     }
     if (max_message_bytes) {
       if (*max_message_bytes > SIZE_MAX) {
@@ -310,17 +370,64 @@ class py_proxy {
     std::string json;
     {
       py::gil_scoped_release nogil;
-      char* out = nullptr;
-      r = record(mcpfwd_proxy_stats_json(u.proxy(), &out));
-      if (out != nullptr) {
-        std::unique_ptr<char, decltype(&mcpfwd_string_free)> owned(out, &mcpfwd_string_free);
-        if (r.status == MCPFWD_OK) {
-          json = owned.get();
-        }
-      }
+      r = owned_string_call([&](char** out) { return mcpfwd_proxy_stats_json(u.proxy(), out); },
+                            json);
     }
     check(r);
     return json;
+  }
+
+  // The endpoint URL of an HTTP proxy ("" in stdio mode and before start).
+  std::string url() {
+    use u(*this, "url", /*exclusive=*/false);
+    call_result r;
+    std::string text;
+    {
+      py::gil_scoped_release nogil;
+      r = owned_string_call([&](char** out) { return mcpfwd_proxy_url(u.proxy(), out); }, text);
+    }
+    check(r);
+    return text;
+  }
+
+  std::string sessions_json() {
+    use u(*this, "sessions_json", /*exclusive=*/false);
+    call_result r;
+    std::string json;
+    {
+      py::gil_scoped_release nogil;
+      r = owned_string_call([&](char** out) { return mcpfwd_proxy_sessions_json(u.proxy(), out); },
+                            json);
+    }
+    check(r);
+    return json;
+  }
+
+  // InvalidArgumentError when there is no session with that id.
+  std::string session_json(const std::string& id) {
+    const char* cid = c_text(id, "session id");
+    use u(*this, "session_json", /*exclusive=*/false);
+    call_result r;
+    std::string json;
+    {
+      py::gil_scoped_release nogil;
+      r = owned_string_call(
+          [&](char** out) { return mcpfwd_proxy_session_json(u.proxy(), cid, out); }, json);
+    }
+    check(r);
+    return json;
+  }
+
+  // InvalidArgumentError when there is no session with that id. Returns at once.
+  void close_session(const std::string& id) {
+    const char* cid = c_text(id, "session id");
+    use u(*this, "close_session", /*exclusive=*/false);
+    call_result r;
+    {
+      py::gil_scoped_release nogil;
+      r = record(mcpfwd_proxy_close_session(u.proxy(), cid));
+    }
+    check(r);
   }
 
   // Stop, join and free the proxy; idempotent. Waits for calls in progress in other threads
@@ -442,6 +549,7 @@ PYBIND11_MODULE(_mcpfwd, m) {
   m.attr("STATUS_IO") = static_cast<int>(MCPFWD_E_IO);
   m.attr("STATUS_TIMEOUT") = static_cast<int>(MCPFWD_E_TIMEOUT);
   m.attr("STATUS_CALLBACK") = static_cast<int>(MCPFWD_E_CALLBACK);
+  m.attr("STATUS_NOT_FOUND") = static_cast<int>(MCPFWD_E_NOT_FOUND);
   m.attr("STATUS_INTERNAL") = static_cast<int>(MCPFWD_E_INTERNAL);
 
   m.attr("LOG_TRACE") = static_cast<int>(MCPFWD_LOG_TRACE);
@@ -453,16 +561,32 @@ PYBIND11_MODULE(_mcpfwd, m) {
 
   py::class_<py_proxy>(m, "_Proxy", "One mcpfwd_proxy handle. Use mcpfwd.Proxy instead.")
       .def(py::init<const std::vector<std::string>&, const std::optional<std::pair<int, int>>&,
+                    const std::optional<std::pair<std::string, int>>&,
                     const std::optional<std::uint64_t>&, const std::optional<std::uint32_t>&,
-                    const std::optional<int>&, const py::object&>(),
+                    const std::optional<int>&, const py::object&,
+                    const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&,
+                    const std::optional<std::uint32_t>&,
+                    const std::optional<std::vector<std::string>>&,
+                    const std::optional<std::string>&, const std::optional<std::uint32_t>&>(),
            py::kw_only(), py::arg("upstream"), py::arg("stdio") = py::none(),
-           py::arg("max_message_bytes") = py::none(), py::arg("shutdown_grace_ms") = py::none(),
-           py::arg("log_level") = py::none(), py::arg("on_log") = py::none())
+           py::arg("listen") = py::none(), py::arg("max_message_bytes") = py::none(),
+           py::arg("shutdown_grace_ms") = py::none(), py::arg("log_level") = py::none(),
+           py::arg("on_log") = py::none(), py::arg("max_sessions") = py::none(),
+           py::arg("idle_timeout_ms") = py::none(), py::arg("request_timeout_ms") = py::none(),
+           py::arg("allowed_origins") = py::none(), py::arg("auth_token") = py::none(),
+           py::arg("io_threads") = py::none())
       .def("start", &py_proxy::start, "Spawn the upstream server and start forwarding.")
       .def("stop", &py_proxy::stop, "Ask the proxy to shut down; returns at once. Idempotent.")
       .def("wait", &py_proxy::wait, py::arg("timeout_ms") = -1,
            "Wait for the proxy to finish: its exit code, or None on timeout.")
       .def("stats_json", &py_proxy::stats_json, "Counters as a JSON object.")
+      .def("url", &py_proxy::url, "The endpoint URL of an HTTP proxy (\"\" in stdio mode).")
+      .def("sessions_json", &py_proxy::sessions_json,
+           "The sessions of an HTTP proxy as a JSON array.")
+      .def("session_json", &py_proxy::session_json, py::arg("id"),
+           "One session as a JSON object; InvalidArgumentError if there is no such session.")
+      .def("close_session", &py_proxy::close_session, py::arg("id"),
+           "Close one session; InvalidArgumentError if there is no such session.")
       .def("close", &py_proxy::close, "Stop, join and free the proxy. Idempotent.")
       .def_property_readonly("closed", &py_proxy::closed);
 }

@@ -184,6 +184,34 @@ int main(void) {
     CHECK(msg_c2s == 1 && msg_s2c == 1 && msg_bytes_ok == 2);
   }
 
+  /* HTTP mode: a URL, an empty session list, not-found for unknown ids */
+  {
+    mcpfwd_proxy *hp = NULL;
+    char *url = NULL, *list = NULL, *one = NULL;
+    CHECK(mcpfwd_config_new(&cfg) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_listen(cfg, "127.0.0.1", 0) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_cat) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_log_level(cfg, MCPFWD_LOG_OFF) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_max_sessions(cfg, 0) == MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_set_io_threads(cfg, 2) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&hp, cfg) == MCPFWD_OK);
+    mcpfwd_config_free(cfg);
+    cfg = NULL;
+    CHECK(mcpfwd_proxy_start(hp) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_url(hp, &url) == MCPFWD_OK);
+    CHECK(url != NULL && strncmp(url, "http://127.0.0.1:", 17) == 0 &&
+          strcmp(url + strlen(url) - 4, "/mcp") == 0);
+    CHECK(mcpfwd_proxy_sessions_json(hp, &list) == MCPFWD_OK && strcmp(list, "[]") == 0);
+    CHECK(mcpfwd_proxy_session_json(hp, "nope", &one) == MCPFWD_E_NOT_FOUND && one == NULL);
+    CHECK(mcpfwd_proxy_close_session(hp, "nope") == MCPFWD_E_NOT_FOUND);
+    CHECK(strcmp(mcpfwd_status_str(MCPFWD_E_NOT_FOUND), "not found") == 0);
+    mcpfwd_string_free(url);
+    mcpfwd_string_free(list);
+    CHECK(mcpfwd_proxy_stop(hp) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_wait(hp, 10000, &code) == MCPFWD_OK && code == 0);
+    mcpfwd_proxy_free(hp);
+  }
+
   if (failures == 0) printf("capi_c_test: all checks passed\n");
   return failures == 0 ? 0 : 1;
 }

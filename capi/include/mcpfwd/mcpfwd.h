@@ -54,6 +54,7 @@ typedef enum mcpfwd_status {
   MCPFWD_E_IO = -4,          /**< an operating-system call failed (spawn, pipe, socket) */
   MCPFWD_E_TIMEOUT = -5,     /**< a wait ran out of time */
   MCPFWD_E_CALLBACK = -6,    /**< a user callback asked to abort */
+  MCPFWD_E_NOT_FOUND = -7,   /**< no such session (unknown id, or it has finished) */
   MCPFWD_E_INTERNAL = -99    /**< a bug: please report it with mcpfwd_last_error() */
 } mcpfwd_status;
 
@@ -387,7 +388,7 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_sessions_json(mcpfwd_proxy *p, char **out)
 
 /**
  * One session as a JSON object (schema as above).
- * @return MCPFWD_E_INVALID_ARG if there is no session with that id.
+ * @return MCPFWD_E_NOT_FOUND if there is no session with that id.
  * Thread safety: any thread.
  */
 MCPFWD_API mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy *p, const char *id, char **out);
@@ -404,7 +405,7 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_status_text(mcpfwd_proxy *p, char **out);
 /**
  * Close one session: its in-flight requests get a JSON-RPC error, its upstream
  * is terminated, and its id answers 404 from now on. Returns at once.
- * @return MCPFWD_E_INVALID_ARG if there is no session with that id.
+ * @return MCPFWD_E_NOT_FOUND if there is no session with that id.
  * Thread safety: any thread.
  */
 MCPFWD_API mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy *p, const char *id);
