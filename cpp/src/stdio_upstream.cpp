@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <array>
+#include <span>
 #include <vector>
 
 namespace mcpfwd {
@@ -27,6 +29,36 @@ bool blank(std::string_view s) {
   return s.find_first_not_of(" \t\r") == std::string_view::npos;
 }
 
+// The read buffer of the current I/O thread. A function, not a thread_local
+// used in the coroutine itself: the compiler may keep a thread_local's
+// address across a co_await, and the coroutine may resume on another thread.
+[[gnu::noinline]] std::span<char> thread_read_buffer() {
+  thread_local std::array<char, 64 * 1024> buf;
+  return buf;
+}
+
+// Waits until `d` is readable, then reads what is there into the thread's
+// buffer: an idle session holds no read buffer of its own (that is most of
+// what an idle session would otherwise cost). The bytes are valid until the
+// next co_await.
+struct chunk {
+  std::string_view data;
+  error_code ec;
+};
+net::awaitable<chunk> read_ready(net::posix::stream_descriptor& d) {
+  for (;;) {
+    auto [wec] = co_await d.async_wait(net::posix::descriptor_base::wait_read,
+                                       net::as_tuple(net::use_awaitable));
+    if (wec) co_return chunk{{}, wec};
+    const std::span<char> buf = thread_read_buffer();
+    error_code ec;
+    const std::size_t n = d.read_some(net::buffer(buf.data(), buf.size()), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) continue;
+    if (ec) co_return chunk{{}, ec};
+    co_return chunk{std::string_view(buf.data(), n), {}};
+  }
+}
+
 }  // namespace
 
 stdio_upstream::stdio_upstream(const net::strand<net::any_io_executor>& strand,
@@ -43,6 +75,9 @@ stdio_upstream::stdio_upstream(const net::strand<net::any_io_executor>& strand,
       exited_(strand) {}
 
 void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
+  error_code ignored;  // the readers read only what is there (read_ready)
+  child_.out().non_blocking(true, ignored);
+  child_.err().non_blocking(true, ignored);
   const auto ex = child_.out().get_executor();
   auto detached = [owner](std::exception_ptr) {};
   net::co_spawn(ex, to_server_.run(), detached);
@@ -51,7 +86,6 @@ void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
 }
 
 net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
-  std::vector<char> buf(64 * 1024);
   collected got;
   auto handle = [&](std::string line) -> net::awaitable<void> {
     if (blank(line)) co_return;
@@ -64,11 +98,10 @@ net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
     co_await out.on_server_message(std::move(msg));
   };
   for (;;) {
-    auto [ec, n] =
-        co_await child_.out().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
-    if (n > 0) {
+    auto [data, ec] = co_await read_ready(child_.out());
+    if (!data.empty()) {
       got.items.clear();
-      stdout_framer_.feed(std::string_view(buf.data(), n), got);
+      stdout_framer_.feed(data, got);  // copies out of the thread's buffer
       for (auto& it : got.items) {
         if (it.oversize)
           out.on_server_rejected(nullptr, {});
@@ -84,14 +117,12 @@ net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
 }
 
 net::awaitable<void> stdio_upstream::relay_stderr() {
-  std::vector<char> buf(16 * 1024);
   collected got;
   for (;;) {
-    auto [ec, n] =
-        co_await child_.err().async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
-    if (n > 0) {
+    auto [data, ec] = co_await read_ready(child_.err());
+    if (!data.empty()) {
       got.items.clear();
-      stderr_framer_.feed(std::string_view(buf.data(), n), got);
+      stderr_framer_.feed(data, got);
       for (auto& it : got.items) {
         if (it.oversize)
           log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]");
