@@ -55,8 +55,9 @@ thread_local std::string last_error;
 thread_local bool in_callback = false;
 
 struct callback_scope {
+  bool outer = in_callback;  // callbacks may nest: restore, do not clear
   callback_scope() { in_callback = true; }
-  ~callback_scope() { in_callback = false; }
+  ~callback_scope() { in_callback = outer; }
   callback_scope(const callback_scope&) = delete;
   callback_scope& operator=(const callback_scope&) = delete;
 };

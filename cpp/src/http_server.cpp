@@ -454,8 +454,12 @@ std::shared_ptr<http_session> http_server::open_session(http::status& fail_statu
   }
   log_.info("session " + sess->id() + " opened");
   sess->start();
-  if (opts_.on_event && !opts_.on_event(event_kind::session_opened, sess->id(), {}))
+  if (opts_.on_event && !opts_.on_event(event_kind::session_opened, sess->id(), {})) {
     sess->close("session refused by the event callback");
+    fail_status = http::status::forbidden;
+    fail_text = "Forbidden: the session was refused by the embedding application";
+    return nullptr;
+  }
   return sess;
 }
 

@@ -349,7 +349,8 @@ std::string proxy::stats_json() const {
     std::lock_guard lk(m_);
     s = session_;
   }
-  if (!s) return R"({"state":"new"})";
+  if (!s)
+    return cfg_.listen_host.empty() ? R"({"state":"new"})" : R"({"mode":"http","state":"new"})";
   return s->stats_json();
 }
 

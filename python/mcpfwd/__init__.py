@@ -14,12 +14,20 @@ Python bindings of the mcpfwd C library::
         for s in proxy.sessions():
             print(s.id, s.upstream_pid, s.messages_in)
 
+    # session events and forwarded messages, as callbacks or (events) an async iterator
+    def on_message(m: mcpfwd.Message) -> None:
+        print(m.direction.name, m.session_id, m.json())
+
+    async with mcpfwd.Proxy(upstream=[...], listen=("127.0.0.1", 0), on_message=on_message) as p:
+        async for event in p.events():
+            print(event.kind.name, event.session_id, event.detail)
+
 The command-line proxy is installed as the ``mcpfwd`` console script.
 """
 
 from __future__ import annotations
 
-from ._enums import LogLevel, Status
+from ._enums import Direction, EventKind, LogLevel, Status
 from ._errors import (
     CallbackError,
     Error,
@@ -31,13 +39,27 @@ from ._errors import (
     StateError,
     WaitTimeoutError,
 )
+from ._events import Event, EventStream, Message
 from ._mcpfwd import __version__
-from ._proxy import FdLike, ListenAddress, LogCallback, Proxy, Seconds
+from ._proxy import (
+    EventCallback,
+    FdLike,
+    ListenAddress,
+    LogCallback,
+    MessageCallback,
+    Proxy,
+    Seconds,
+)
 from ._session import SessionInfo
 
 __all__ = [
     "CallbackError",
+    "Direction",
     "Error",
+    "Event",
+    "EventCallback",
+    "EventKind",
+    "EventStream",
     "FdLike",
     "InternalError",
     "InvalidArgumentError",
@@ -45,6 +67,8 @@ __all__ = [
     "ListenAddress",
     "LogCallback",
     "LogLevel",
+    "Message",
+    "MessageCallback",
     "NoMemoryError",
     "NotFoundError",
     "Proxy",
@@ -59,11 +83,16 @@ __all__ = [
 # Public classes print as mcpfwd.X (tracebacks, reprs, pickles), not as the private module.
 for _cls in (
     CallbackError,
+    Direction,
     Error,
+    Event,
+    EventKind,
+    EventStream,
     InternalError,
     InvalidArgumentError,
     IoError,
     LogLevel,
+    Message,
     NoMemoryError,
     NotFoundError,
     Proxy,

@@ -1,4 +1,5 @@
-"""Status codes and log levels, mirroring the C API's enums."""
+"""Status codes, log levels, event kinds and message directions, mirroring the C API's
+enums."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import enum
 
 from . import _mcpfwd
 
-__all__ = ["LogLevel", "Status"]
+__all__ = ["Direction", "EventKind", "LogLevel", "Status"]
 
 
 class Status(enum.IntEnum):
@@ -60,3 +61,21 @@ class LogLevel(enum.IntEnum):
                 f"log level must be a LogLevel, str or int, not {type(value).__name__}"
             )
         return cls(value)
+
+
+class EventKind(enum.IntEnum):
+    """What happened to a session (``mcpfwd_event_type``)."""
+
+    #: A session exists and its upstream server has been spawned.
+    OPENED = _mcpfwd.EVENT_SESSION_OPENED
+    #: A session ended and its upstream server has been reaped; the detail says why.
+    CLOSED = _mcpfwd.EVENT_SESSION_CLOSED
+    #: A new client's ``initialize`` was refused (the session limit); no session exists.
+    REJECTED = _mcpfwd.EVENT_SESSION_REJECTED
+
+
+class Direction(enum.IntEnum):
+    """Which way a forwarded message goes (``mcpfwd_direction``)."""
+
+    CLIENT_TO_SERVER = _mcpfwd.CLIENT_TO_SERVER
+    SERVER_TO_CLIENT = _mcpfwd.SERVER_TO_CLIENT

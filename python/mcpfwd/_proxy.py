@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import ipaddress
 import json
 import math
 import numbers
 import os
+import threading
 import weakref
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Callable, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Optional, Protocol, Sequence, Tuple, Union
 
 from . import _mcpfwd
-from ._enums import LogLevel
+from ._enums import Direction, EventKind, LogLevel
 from ._errors import InvalidArgumentError, NotFoundError
+from ._events import DEFAULT_EVENT_BUFFER, Event, EventStream, Message
 from ._session import SessionInfo
 
-__all__ = ["FdLike", "ListenAddress", "LogCallback", "Proxy", "Seconds"]
+__all__ = [
+    "EventCallback",
+    "FdLike",
+    "ListenAddress",
+    "LogCallback",
+    "MessageCallback",
+    "Proxy",
+    "Seconds",
+]
 
 _UINT32_MAX = 2**32 - 1
 _INT_MAX = 2**31 - 1
@@ -34,6 +45,14 @@ FdLike = Union[int, _SupportsFileno]
 #: ``on_log(level, source, text)``: ``source`` is ``"mcpfwd"`` for the proxy's own lines and
 #: ``"server"`` for lines the upstream server wrote to its stderr.
 LogCallback = Callable[[LogLevel, str, str], object]
+
+#: ``on_event(event)``: return False for an :attr:`EventKind.OPENED` event to close that
+#: session at once; None or True goes on (the return value of other events is ignored).
+EventCallback = Callable[[Event], Optional[bool]]
+
+#: ``on_message(message)``: return False to drop the message and close its session; None or
+#: True goes on.
+MessageCallback = Callable[[Message], Optional[bool]]
 
 #: Where an HTTP proxy listens: ``("127.0.0.1", 8931)`` or ``"127.0.0.1:8931"``
 #: (``"[::1]:8931"`` for IPv6). Port 0 picks a free port.
@@ -169,21 +188,35 @@ def _command(upstream: Sequence[str | os.PathLike[str]]) -> list[str]:
     return args
 
 
-class _LogDispatch:
-    """The callable the native proxy holds: forwards to the Proxy's ``on_log``.
+class _Dispatch:
+    """Base of the callables the native proxy holds: each forwards to one callback attribute
+    of the Proxy.
 
-    It refers to the Proxy only weakly, so ``on_log`` may reference the proxy (a bound method
+    They refer to the Proxy only weakly, so a callback may reference the proxy (a bound method
     of an object holding it) without creating a cycle the garbage collector cannot see.
     """
 
     __slots__ = ("_proxy",)
+    _attr: ClassVar[str]
 
     def __init__(self, proxy: Proxy) -> None:
         self._proxy = weakref.ref(proxy)
 
-    def __call__(self, level: int, source: str, text: str) -> None:
+    def _callback(self) -> Any:
         proxy = self._proxy()
-        callback = None if proxy is None else proxy._on_log
+        return None if proxy is None else getattr(proxy, self._attr)
+
+    def __repr__(self) -> str:
+        # Shown as "Exception ignored in: ..." when the callback raises.
+        return f"<mcpfwd.Proxy {self._attr.lstrip('_')}={self._callback()!r}>"
+
+
+class _LogDispatch(_Dispatch):
+    __slots__ = ()
+    _attr = "_on_log"
+
+    def __call__(self, level: int, source: str, text: str) -> None:
+        callback = self._callback()
         if callback is None:
             return
         try:
@@ -192,11 +225,75 @@ class _LogDispatch:
             log_level = LogLevel.TRACE if level < LogLevel.TRACE else LogLevel.ERROR
         callback(log_level, source, text)
 
-    def __repr__(self) -> str:
-        # Shown as "Exception ignored in: ..." when on_log raises.
-        proxy = self._proxy()
-        callback = None if proxy is None else proxy._on_log
-        return f"<mcpfwd.Proxy on_log={callback!r}>"
+
+class _Subscribers:
+    """The EventStreams of one proxy. Read lock-free from I/O threads (an immutable tuple,
+    replaced as a whole); changed under a lock."""
+
+    __slots__ = ("_lock", "_closed", "streams")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+        self.streams: tuple[weakref.ref[EventStream], ...] = ()
+
+    def add(self, stream: EventStream) -> None:
+        with self._lock:
+            if not self._closed:
+                live = tuple(ref for ref in self.streams if ref() is not None)
+                self.streams = (*live, weakref.ref(stream))
+                return
+        stream._end()  # the proxy is closed: nothing will come
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            refs, self.streams = self.streams, ()
+        for ref in refs:
+            stream = ref()
+            if stream is not None:
+                stream._end()
+
+
+class _EventDispatch(_Dispatch):
+    __slots__ = ("_subscribers",)
+    _attr = "_on_event"
+
+    def __init__(self, proxy: Proxy, subscribers: _Subscribers) -> None:
+        super().__init__(proxy)
+        self._subscribers = subscribers
+
+    def __call__(self, kind: int, session_id: str, detail: str) -> bool:
+        """False closes the session (for OPENED)."""
+        try:
+            event_kind = EventKind(kind)
+        except ValueError:  # a kind newer than this package: not delivered
+            return True
+        event = Event(event_kind, session_id, detail)
+        for ref in self._subscribers.streams:
+            stream = ref()
+            if stream is not None:
+                stream._put(event)
+        callback = self._callback()
+        if callback is None:
+            return True
+        return callback(event) is not False
+
+
+class _MessageDispatch(_Dispatch):
+    __slots__ = ()
+    _attr = "_on_message"
+
+    def __call__(self, direction: int, session_id: str, data: bytes) -> bool:
+        """False drops the message and closes its session."""
+        callback = self._callback()
+        if callback is None:
+            return True
+        try:
+            message = Message(Direction(direction), session_id, data)
+        except ValueError:  # a direction newer than this package: not shown
+            return True
+        return callback(message) is not False
 
 
 class Proxy:
@@ -230,6 +327,21 @@ class Proxy:
             ``"mcpfwd"`` for the proxy's own. It runs on a proxy I/O thread (in HTTP mode, on
             any of them, so possibly on several at once) and must not block. Exceptions it
             raises are reported through ``sys.unraisablehook`` and ignored.
+        on_event: ``on_event(event)`` receives every :class:`Event`: a session opened, closed
+            (with the reason) or was rejected. Returning False for an OPENED event closes that
+            session at once (its client's requests then fail); None or True goes on. Runs on
+            an I/O thread like ``on_log``; one session's events come in order. See also
+            :meth:`events`.
+        on_message: ``on_message(message)`` sees every JSON-RPC :class:`Message` a session
+            forwards, either way, before it is forwarded. Returning False drops the message
+            and closes its session; None or True goes on. It runs on the forwarding path of
+            the session's I/O thread (taking the GIL for every message): keep it short.
+            Without it nothing is spent on messages.
+
+    Exceptions raised by ``on_log``, ``on_event`` or ``on_message`` are reported through
+    ``sys.unraisablehook`` and count as "go on": they never close a session. Inside any of
+    them only :meth:`stop` (and :meth:`close`) may be called; the other methods raise
+    :class:`StateError`.
 
     HTTP mode only (passing any of them with ``stdio`` is an :class:`InvalidArgumentError`):
 
@@ -246,6 +358,8 @@ class Proxy:
         auth_token: require ``Authorization: Bearer <auth_token>`` on every request (HTTP 401
             otherwise). It is never passed to the upstream server.
         io_threads: I/O threads (library default: one per core).
+        drain_timeout: seconds shutdown lets requests in flight finish (library default 5.0);
+            what is left then is answered with a JSON-RPC error.
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
@@ -255,10 +369,15 @@ class Proxy:
     terminated and reaped, every thread joined). :meth:`close` is idempotent and also runs when
     the object is garbage collected and at interpreter exit.
 
+    In asyncio code, ``async with Proxy(...) as p:`` does the same with :meth:`start` and
+    :meth:`close` run in a worker thread (``asyncio.to_thread``), so the event loop is not
+    blocked; :meth:`events` gives the events as an asynchronous iterator.
+
     Thread safety: :meth:`stop`, :meth:`stats`, :meth:`sessions`, :meth:`session`,
-    :meth:`close_session` and :meth:`close` may be called from any thread (``stop`` also from
-    ``on_log``, the others not); :meth:`start` and :meth:`wait` from one thread at a time.
-    Every call into the library that can block releases the GIL.
+    :meth:`close_session`, :meth:`status_text`, :meth:`events` and :meth:`close` may be called
+    from any thread (``stop`` and ``close`` also from the callbacks, the others not);
+    :meth:`start` and :meth:`wait` from one thread at a time. Every call into the library that
+    can block releases the GIL.
     """
 
     def __init__(
@@ -277,8 +396,14 @@ class Proxy:
         allowed_origins: Sequence[str] | None = None,
         auth_token: str | None = None,
         io_threads: int | None = None,
+        on_event: EventCallback | None = None,
+        on_message: MessageCallback | None = None,
+        drain_timeout: Seconds | None = None,
     ) -> None:
         self._on_log = on_log
+        self._on_event = on_event
+        self._on_message = on_message
+        self._subscribers = _Subscribers()
         self._started = False
         self._url = ""
         self._upstream = _command(upstream)
@@ -306,6 +431,7 @@ class Proxy:
             "allowed_origins": allowed_origins,
             "auth_token": auth_token,
             "io_threads": io_threads,
+            "drain_timeout": drain_timeout,
         }
         if address is None:
             given = [name for name, value in http_only.items() if value is not None]
@@ -327,8 +453,13 @@ class Proxy:
         )
         level = None if log_level is None else int(LogLevel.parse(log_level))
 
-        if on_log is not None and not callable(on_log):
-            raise TypeError("on_log must be callable or None")
+        for name, callback in (
+            ("on_log", on_log),
+            ("on_event", on_event),
+            ("on_message", on_message),
+        ):
+            if callback is not None and not callable(callback):
+                raise TypeError(f"{name} must be callable or None")
 
         if auth_token is not None and not isinstance(auth_token, str):
             raise TypeError(f"auth_token must be str or None, not {type(auth_token).__name__}")
@@ -355,6 +486,13 @@ class Proxy:
             ),
             auth_token=auth_token,
             io_threads=None if io_threads is None else _count(io_threads, "io_threads"),
+            # Always: events() may be used without on_event. Sessions open and close rarely.
+            on_event=_EventDispatch(self, self._subscribers),
+            # Only when asked for: it is on the forwarding path of every message.
+            on_message=None if on_message is None else _MessageDispatch(self),
+            drain_timeout_ms=(
+                None if drain_timeout is None else _duration_ms(drain_timeout, "drain_timeout")
+            ),
         )
         _live.add(self)
 
@@ -379,7 +517,7 @@ class Proxy:
         closed, then SIGTERM and SIGKILL follow after the grace periods; in HTTP mode the proxy
         stops accepting and does this for every session (requests in flight are answered with
         a JSON-RPC error). Idempotent; a no-op on a closed proxy. Any thread, including from
-        ``on_log``."""
+        inside ``on_log``, ``on_event`` and ``on_message``."""
         self._native.stop()
 
     def wait(self, timeout: float | None = None) -> int | None:
@@ -451,6 +589,34 @@ class Proxy:
             raise KeyError(session_id) from None
         return SessionInfo.from_json(json.loads(text))
 
+    def status_text(self) -> str:
+        """A table of the proxy and its sessions for people (what the CLI prints on SIGUSR1):
+        one line per session with its id, state, pid, age, idle time, message counts, requests
+        in flight, streams and errors. The format may change: use :meth:`sessions` in code.
+
+        Raises:
+            StateError: the proxy is closed, or this runs inside a callback.
+        """
+        return self._native.status_text()
+
+    def events(self, maxsize: int = DEFAULT_EVENT_BUFFER) -> EventStream:
+        """The proxy's events from now on, as an asynchronous iterator::
+
+            async for event in proxy.events():
+                if event.kind is mcpfwd.EventKind.CLOSED:
+                    print(event.session_id, event.detail)
+
+        Events come from the proxy's I/O threads (through ``loop.call_soon_threadsafe``) and
+        are read on the event loop that first iterates. Up to ``maxsize`` of them wait for a
+        slow reader; beyond that the oldest are dropped and the next read emits a
+        :class:`RuntimeWarning`. Iteration ends when the proxy is closed (at once if it
+        already is); ``await stream.aclose()`` ends it earlier. Each call gives a new,
+        independent stream; ``on_event`` still receives every event too.
+        """
+        stream = EventStream(maxsize)
+        self._subscribers.add(stream)
+        return stream
+
     def close_session(self, session_id: str) -> None:
         """Close one session of an HTTP proxy and return at once: its requests in flight get a
         JSON-RPC error, its upstream server is terminated (stdin closed, then SIGTERM and
@@ -469,11 +635,15 @@ class Proxy:
     def close(self) -> None:
         """Stop the proxy if it runs, wait for its server(s) to exit, and release everything.
 
-        Idempotent. No ``on_log`` call happens after it returns (unless it is called from
-        inside ``on_log`` itself, where the release completes on a helper thread)."""
+        Idempotent. No callback runs after it returns (unless it is called from inside a
+        callback, where the release completes on a helper thread). Iterators from
+        :meth:`events` end once they have given the events that came before."""
         native = getattr(self, "_native", None)  # None if __init__ failed
         if native is not None:
             native.close()
+        subscribers = getattr(self, "_subscribers", None)
+        if subscribers is not None:
+            subscribers.close()
         _live.discard(self)
 
     @property
@@ -503,6 +673,25 @@ class Proxy:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    async def __aenter__(self) -> Proxy:
+        """``async with``: start (unless already started) in a worker thread."""
+        if not self._started:
+            try:
+                await asyncio.to_thread(self.start)
+            except BaseException:
+                await asyncio.to_thread(self.close)
+                raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close in a worker thread: the event loop keeps running while sessions drain."""
+        await asyncio.to_thread(self.close)
 
     def __del__(self) -> None:
         self.close()

@@ -2,20 +2,24 @@
 //
 // The Pythonic API (mcpfwd.Proxy, mcpfwd.Status, the exception classes) lives in the Python
 // package; this module exposes the C functions almost one to one:
-//   version(), version_number(), status_str(), STATUS_* and LOG_* constants, __version__,
-//   and _Proxy, a handle that owns one mcpfwd_proxy.
+//   version(), version_number(), status_str(), STATUS_*, LOG_*, EVENT_* and direction
+//   constants, __version__, and _Proxy, a handle that owns one mcpfwd_proxy.
 //
 // Threading rules (docs/threading.md, STYLE.md section 3):
 //  - Every call that can block or wait on the proxy's I/O threads (start, stop, wait,
-//    stats_json, url, sessions_json, session_json, close_session, close) runs with the GIL
-//    released; otherwise a log callback waiting for the GIL on an I/O thread deadlocks against
-//    it.
+//    stats_json, url, sessions_json, session_json, status_text, close_session, close) runs
+//    with the GIL released; otherwise a callback waiting for the GIL on an I/O thread
+//    deadlocks against it.
 //  - mcpfwd_last_error() is read right after the failing call, still without the GIL, and
 //    copied before the GIL is taken back.
-//  - The log trampoline runs on an I/O thread: it takes the GIL, calls Python, and never lets
-//    a Python or C++ exception cross into C (Python errors go to sys.unraisablehook).
-//  - The callable is owned by a heap object passed as user_data; the library destroys it
-//    through log_sink_free after the last callback, and that drops the reference under the GIL.
+//  - The trampolines (log, event, message) run on I/O threads: each takes the GIL, calls
+//    Python, holds no C++ lock meanwhile, and never lets a Python or C++ exception cross into
+//    C (Python errors go to sys.unraisablehook and count as "go on").
+//  - The C ABI has one user_data per proxy for all its callbacks: a heap `callbacks` object
+//    holding the three Python callables (each may be None). The library destroys it through
+//    callbacks_free after the last callback, and that drops the references under the GIL.
+//  - A C callback is registered only for a callable that is not None: the message hook is on
+//    the forwarding path and costs nothing when unset.
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -25,6 +29,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,9 +54,28 @@ bool py_finalizing() noexcept {
 }
 #endif
 
-// Nesting depth of log callbacks on this thread. Inside a callback the C ABI allows only
-// mcpfwd_proxy_stop, so the other methods refuse instead of deadlocking the I/O thread.
+// Nesting depth of callbacks on this thread, and the kind of the innermost one ("a log
+// callback", ...). Inside a callback the C ABI allows only mcpfwd_proxy_stop, so the other
+// methods refuse instead of deadlocking the I/O thread.
 thread_local int tl_callback_depth = 0;
+thread_local const char* tl_callback_kind = nullptr;
+
+class callback_scope {
+ public:
+  explicit callback_scope(const char* kind) noexcept : outer_(tl_callback_kind) {
+    ++tl_callback_depth;
+    tl_callback_kind = kind;
+  }
+  ~callback_scope() {
+    --tl_callback_depth;
+    tl_callback_kind = outer_;
+  }
+  callback_scope(const callback_scope&) = delete;
+  callback_scope& operator=(const callback_scope&) = delete;
+
+ private:
+  const char* outer_;
+};
 
 // Raise the mcpfwd exception for a failed call: mcpfwd._errors.error_from_status picks the
 // subclass (InvalidArgumentError, IoError, ...). Requires the GIL.
@@ -113,65 +137,134 @@ call_result owned_string_call(Fn&& fn, std::string& text) {
   return r;
 }
 
-// ----------------------------------------------------------------------------- log callback
+// -------------------------------------------------------------------------------- callbacks
 
-// user_data of a proxy with a log callback. Owns one reference to the Python callable.
-struct log_sink {
-  py::object callback;
+// user_data of a proxy with callbacks: one reference to each Python callable (None when that
+// callback is not registered). Never modified after the proxy is made.
+struct callbacks {
+  py::object on_log = py::none();
+  py::object on_event = py::none();
+  py::object on_message = py::none();
 };
 
-extern "C" void log_trampoline(mcpfwd_log_level level, const char* source, const char* text,
-                               size_t len, void* user_data) noexcept {
-  auto* sink = static_cast<log_sink*>(user_data);
-  if (sink == nullptr || py_finalizing()) {
-    return;  // taking the GIL now would end this (non-Python) thread
+// Text from the library that need not be UTF-8 (server stderr, close reasons quoting it):
+// never fails on it. Requires the GIL.
+py::str decode_lenient(const char* text, size_t len) {
+  py::object s = py::reinterpret_steal<py::object>(
+      PyUnicode_DecodeUTF8(text != nullptr ? text : "", static_cast<Py_ssize_t>(len), "replace"));
+  if (!s) {
+    throw py::error_already_set();
   }
+  return py::reinterpret_borrow<py::str>(s);
+}
+
+// Takes the GIL and runs call() (which calls fn); true if it returned False. A Python error
+// goes to sys.unraisablehook (with fn as the context) and counts as "go on". Never throws.
+// fn is only read here without the GIL (no reference count changes).
+template <class Call>
+bool run_hook(const py::object& fn, const char* kind, Call&& call) noexcept {
+  if (py_finalizing()) {
+    return false;  // taking the GIL now would end this (non-Python) thread
+  }
+  bool said_false = false;
   try {
     py::gil_scoped_acquire gil;
-    struct depth_guard {
-      depth_guard() noexcept { ++tl_callback_depth; }
-      ~depth_guard() { --tl_callback_depth; }
-      depth_guard(const depth_guard&) = delete;
-      depth_guard& operator=(const depth_guard&) = delete;
-    } depth;
+    callback_scope scope(kind);
     try {
-      // Server stderr need not be UTF-8: never fail on it.
-      py::object line = py::reinterpret_steal<py::object>(
-          PyUnicode_DecodeUTF8(text, static_cast<Py_ssize_t>(len), "replace"));
-      if (!line) {
-        throw py::error_already_set();
-      }
-      py::str src(source != nullptr ? source : "");
-      sink->callback(static_cast<int>(level), src, line);
+      py::object result = call();
+      said_false = result.ptr() == Py_False;
     } catch (py::error_already_set& e) {
-      e.discard_as_unraisable(sink->callback);
+      e.discard_as_unraisable(fn);
     } catch (const std::exception& e) {
       // A C++ error while calling into Python (e.g. bad_alloc): report it the same way.
       PyErr_SetString(PyExc_RuntimeError, e.what());
-      PyErr_WriteUnraisable(sink->callback.ptr());
+      PyErr_WriteUnraisable(fn.ptr());
     }
   } catch (...) {
     // Nothing may cross into C.
   }
+  return said_false;
 }
 
-extern "C" void log_sink_free(void* user_data) noexcept {
-  auto* sink = static_cast<log_sink*>(user_data);
-  if (sink == nullptr) {
+extern "C" void log_trampoline(mcpfwd_log_level level, const char* source, const char* text,
+                               size_t len, void* user_data) noexcept {
+  auto* cbs = static_cast<callbacks*>(user_data);
+  if (cbs == nullptr) {
+    return;
+  }
+  (void)run_hook(cbs->on_log, "a log callback", [&] {
+    // Server stderr need not be UTF-8: never fail on it.
+    py::str line = decode_lenient(text, len);
+    py::str src(source != nullptr ? source : "");
+    return cbs->on_log(static_cast<int>(level), src, line);
+  });
+}
+
+// on_event(type, session_id, detail): False on a SESSION_OPENED closes that session.
+extern "C" int event_trampoline(const mcpfwd_event* ev, void* user_data) noexcept {
+  auto* cbs = static_cast<callbacks*>(user_data);
+  if (cbs == nullptr || ev == nullptr) {
+    return 0;
+  }
+  const bool refuse = run_hook(cbs->on_event, "an event callback", [&] {
+    size_t len = 0;
+    const char* detail = mcpfwd_event_detail(ev, &len);
+    const char* id = mcpfwd_event_session_id(ev);
+    py::str sid = decode_lenient(id, id != nullptr ? std::strlen(id) : 0);
+    return cbs->on_event(static_cast<int>(mcpfwd_event_get_type(ev)), sid,
+                         decode_lenient(detail, len));
+  });
+  return refuse ? 1 : 0;
+}
+
+// on_message(direction, session_id, data): False drops the message and closes its session.
+// The bytes are copied: the message is borrowed for the call only.
+extern "C" int message_trampoline(const mcpfwd_message* m, void* user_data) noexcept {
+  auto* cbs = static_cast<callbacks*>(user_data);
+  if (cbs == nullptr || m == nullptr) {
+    return 0;
+  }
+  const bool abort = run_hook(cbs->on_message, "a message callback", [&] {
+    size_t len = 0;
+    const char* data = mcpfwd_message_bytes(m, &len);
+    const char* id = mcpfwd_message_session_id(m);
+    py::str sid = decode_lenient(id, id != nullptr ? std::strlen(id) : 0);
+    py::bytes copy(data != nullptr ? data : "", data != nullptr ? len : 0);
+    return cbs->on_message(static_cast<int>(mcpfwd_message_direction(m)), sid, copy);
+  });
+  return abort ? 1 : 0;
+}
+
+extern "C" void callbacks_free(void* user_data) noexcept {
+  auto* cbs = static_cast<callbacks*>(user_data);
+  if (cbs == nullptr) {
     return;
   }
   try {
     if (py_finalizing()) {
-      // The interpreter is going away; dropping the reference is no longer possible.
-      sink->callback.release();
-      delete sink;
+      // The interpreter is going away; dropping the references is no longer possible.
+      cbs->on_log.release();
+      cbs->on_event.release();
+      cbs->on_message.release();
+      delete cbs;
       return;
     }
     // mcpfwd_proxy_free runs this on the thread that called close(), which released the GIL.
     py::gil_scoped_acquire gil;
-    delete sink;
+    delete cbs;
   } catch (...) {
   }
+}
+
+// A Python callable for a C callback, or None. Requires the GIL.
+py::object optional_callable(const py::object& fn, const char* name) {
+  if (fn.is_none()) {
+    return py::none();
+  }
+  if (PyCallable_Check(fn.ptr()) == 0) {
+    throw py::type_error(std::string(name) + " must be callable or None");
+  }
+  return fn;
 }
 
 // ------------------------------------------------------------------------------------ proxy
@@ -195,7 +288,7 @@ void finish_close(const std::shared_ptr<handle_state>& st, mcpfwd_proxy* proxy) 
     std::unique_lock<std::mutex> lock(st->mutex);
     st->idle.wait(lock, [&] { return st->users == 0; });
   }
-  mcpfwd_proxy_free(proxy);  // joins the I/O threads, then runs log_sink_free
+  mcpfwd_proxy_free(proxy);  // joins the I/O threads, then runs callbacks_free
   std::lock_guard<std::mutex> lock(st->mutex);
   st->proxy = nullptr;
 }
@@ -213,7 +306,8 @@ class py_proxy {
            const std::optional<std::uint32_t>& request_timeout_ms,
            const std::optional<std::vector<std::string>>& allowed_origins,
            const std::optional<std::string>& auth_token,
-           const std::optional<std::uint32_t>& io_threads)
+           const std::optional<std::uint32_t>& io_threads, const py::object& on_event,
+           const py::object& on_message, const std::optional<std::uint32_t>& drain_timeout_ms)
       : state_(std::make_shared<handle_state>()) {
     mcpfwd_config* raw = nullptr;
     check(mcpfwd_config_new(&raw));
@@ -257,6 +351,9 @@ class py_proxy {
     if (io_threads) {
       check(mcpfwd_config_set_io_threads(cfg.get(), *io_threads));
     }
+    if (drain_timeout_ms) {
+      check(mcpfwd_config_set_drain_timeout_ms(cfg.get(), *drain_timeout_ms));
+    }
     if (max_message_bytes) {
       if (*max_message_bytes > SIZE_MAX) {
         throw_status(MCPFWD_E_INVALID_ARG, "max_message_bytes is too large");
@@ -276,21 +373,34 @@ class py_proxy {
       check(mcpfwd_config_set_log_level(cfg.get(), static_cast<mcpfwd_log_level>(*log_level)));
     }
 
-    std::unique_ptr<log_sink> sink;
-    if (!on_log.is_none()) {
-      if (PyCallable_Check(on_log.ptr()) == 0) {
-        throw py::type_error("on_log must be callable or None");
-      }
-      sink = std::make_unique<log_sink>(log_sink{on_log});
+    // One user_data for all callbacks of the proxy (the C ABI has one per proxy); a C
+    // callback only for a callable given, so an unset message hook costs nothing.
+    std::unique_ptr<callbacks> cbs = std::make_unique<callbacks>();
+    cbs->on_log = optional_callable(on_log, "on_log");
+    cbs->on_event = optional_callable(on_event, "on_event");
+    cbs->on_message = optional_callable(on_message, "on_message");
+    if (!cbs->on_log.is_none()) {
       check(mcpfwd_config_set_log_cb(cfg.get(), &log_trampoline));
-      check(mcpfwd_config_set_user_data(cfg.get(), sink.get(), &log_sink_free));
+    }
+    if (!cbs->on_event.is_none()) {
+      check(mcpfwd_config_set_event_cb(cfg.get(), &event_trampoline));
+    }
+    if (!cbs->on_message.is_none()) {
+      check(mcpfwd_config_set_message_cb(cfg.get(), &message_trampoline));
+    }
+    const bool any_callback =
+        !cbs->on_log.is_none() || !cbs->on_event.is_none() || !cbs->on_message.is_none();
+    if (any_callback) {
+      check(mcpfwd_config_set_user_data(cfg.get(), cbs.get(), &callbacks_free));
     }
 
     mcpfwd_proxy* proxy = nullptr;
     // Does not block and runs no callback: keeps the GIL. On failure no proxy exists, so
-    // nobody runs log_sink_free and `sink` is deleted here (with the GIL held).
+    // nobody runs callbacks_free and `cbs` is deleted here (with the GIL held).
     check(mcpfwd_proxy_new(&proxy, cfg.get()));
-    sink.release();  // owned by the proxy now: mcpfwd_proxy_free runs log_sink_free
+    if (any_callback) {
+      cbs.release();  // owned by the proxy now: mcpfwd_proxy_free runs callbacks_free
+    }
     state_->proxy = proxy;
   }
 
@@ -403,7 +513,7 @@ class py_proxy {
     return json;
   }
 
-  // InvalidArgumentError when there is no session with that id.
+  // NotFoundError when there is no session with that id.
   std::string session_json(const std::string& id) {
     const char* cid = c_text(id, "session id");
     use u(*this, "session_json", /*exclusive=*/false);
@@ -418,7 +528,21 @@ class py_proxy {
     return json;
   }
 
-  // InvalidArgumentError when there is no session with that id. Returns at once.
+  // The human-readable session table (format not stable).
+  std::string status_text() {
+    use u(*this, "status_text", /*exclusive=*/false);
+    call_result r;
+    std::string text;
+    {
+      py::gil_scoped_release nogil;
+      r = owned_string_call([&](char** out) { return mcpfwd_proxy_status_text(u.proxy(), out); },
+                            text);
+    }
+    check(r);
+    return text;
+  }
+
+  // NotFoundError when there is no session with that id. Returns at once.
   void close_session(const std::string& id) {
     const char* cid = c_text(id, "session id");
     use u(*this, "close_session", /*exclusive=*/false);
@@ -444,7 +568,7 @@ class py_proxy {
       proxy = st->proxy;
     }
     if (tl_callback_depth > 0) {
-      // Inside a log callback (for instance the last reference to the proxy was dropped
+      // Inside a callback (for instance the last reference to the proxy was dropped
       // there): mcpfwd_proxy_free would join the very thread we are on. Stop now, free on
       // a helper thread once the callback has returned.
       (void)mcpfwd_proxy_stop(proxy);
@@ -468,7 +592,8 @@ class py_proxy {
         : st_(self.state_.get()), exclusive_(exclusive) {
       if (tl_callback_depth > 0 && !allowed_in_callback) {
         throw_status(MCPFWD_E_STATE,
-                     std::string(what) + "() cannot be called from inside a log callback");
+                     std::string(what) + "() cannot be called from inside " +
+                         (tl_callback_kind != nullptr ? tl_callback_kind : "a callback"));
       }
       const char* refused = nullptr;
       {
@@ -559,6 +684,13 @@ PYBIND11_MODULE(_mcpfwd, m) {
   m.attr("LOG_ERROR") = static_cast<int>(MCPFWD_LOG_ERROR);
   m.attr("LOG_OFF") = static_cast<int>(MCPFWD_LOG_OFF);
 
+  m.attr("EVENT_SESSION_OPENED") = static_cast<int>(MCPFWD_EVENT_SESSION_OPENED);
+  m.attr("EVENT_SESSION_CLOSED") = static_cast<int>(MCPFWD_EVENT_SESSION_CLOSED);
+  m.attr("EVENT_SESSION_REJECTED") = static_cast<int>(MCPFWD_EVENT_SESSION_REJECTED);
+
+  m.attr("CLIENT_TO_SERVER") = static_cast<int>(MCPFWD_CLIENT_TO_SERVER);
+  m.attr("SERVER_TO_CLIENT") = static_cast<int>(MCPFWD_SERVER_TO_CLIENT);
+
   py::class_<py_proxy>(m, "_Proxy", "One mcpfwd_proxy handle. Use mcpfwd.Proxy instead.")
       .def(py::init<const std::vector<std::string>&, const std::optional<std::pair<int, int>>&,
                     const std::optional<std::pair<std::string, int>>&,
@@ -567,14 +699,16 @@ PYBIND11_MODULE(_mcpfwd, m) {
                     const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&,
                     const std::optional<std::uint32_t>&,
                     const std::optional<std::vector<std::string>>&,
-                    const std::optional<std::string>&, const std::optional<std::uint32_t>&>(),
+                    const std::optional<std::string>&, const std::optional<std::uint32_t>&,
+                    const py::object&, const py::object&, const std::optional<std::uint32_t>&>(),
            py::kw_only(), py::arg("upstream"), py::arg("stdio") = py::none(),
            py::arg("listen") = py::none(), py::arg("max_message_bytes") = py::none(),
            py::arg("shutdown_grace_ms") = py::none(), py::arg("log_level") = py::none(),
            py::arg("on_log") = py::none(), py::arg("max_sessions") = py::none(),
            py::arg("idle_timeout_ms") = py::none(), py::arg("request_timeout_ms") = py::none(),
            py::arg("allowed_origins") = py::none(), py::arg("auth_token") = py::none(),
-           py::arg("io_threads") = py::none())
+           py::arg("io_threads") = py::none(), py::arg("on_event") = py::none(),
+           py::arg("on_message") = py::none(), py::arg("drain_timeout_ms") = py::none())
       .def("start", &py_proxy::start, "Spawn the upstream server and start forwarding.")
       .def("stop", &py_proxy::stop, "Ask the proxy to shut down; returns at once. Idempotent.")
       .def("wait", &py_proxy::wait, py::arg("timeout_ms") = -1,
@@ -584,9 +718,11 @@ PYBIND11_MODULE(_mcpfwd, m) {
       .def("sessions_json", &py_proxy::sessions_json,
            "The sessions of an HTTP proxy as a JSON array.")
       .def("session_json", &py_proxy::session_json, py::arg("id"),
-           "One session as a JSON object; InvalidArgumentError if there is no such session.")
+           "One session as a JSON object; NotFoundError if there is no such session.")
+      .def("status_text", &py_proxy::status_text,
+           "The human-readable table of the proxy's sessions (format not stable).")
       .def("close_session", &py_proxy::close_session, py::arg("id"),
-           "Close one session; InvalidArgumentError if there is no such session.")
+           "Close one session; NotFoundError if there is no such session.")
       .def("close", &py_proxy::close, "Stop, join and free the proxy. Idempotent.")
       .def_property_readonly("closed", &py_proxy::closed);
 }

@@ -137,7 +137,8 @@ typedef struct mcpfwd_event mcpfwd_event;
 /**
  * Receives session events.
  * @return 0 to go on; nonzero on MCPFWD_EVENT_SESSION_OPENED closes that
- *         session at once (its id answers 404). Ignored for other events.
+ *         session at once (its upstream is terminated; the client's
+ *         initialize, or GET /sse, is answered 403). Ignored for other events.
  * Thread safety: called on a proxy I/O thread, never under a lock of the
  * library; one session's events are ordered (opened before closed); with
  * several I/O threads different sessions' events may overlap. Must not
