@@ -363,14 +363,16 @@ def test_console_script_execs_the_native_cli() -> None:
 
 
 def test_package_type_checks_with_mypy_strict() -> None:
-    """The package's annotations and the native module's stub (_mcpfwd.pyi) stay complete."""
+    """The package's annotations and the native module's stub (_mcpfwd.pyi) stay complete,
+    and the examples in docs/ type-check against them."""
     if importlib.util.find_spec("mypy") is None:
         pytest.fail(f"mypy is not installed for {sys.executable} (packaging/requirements-test.txt)")
     out = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", os.devnull, "python/mcpfwd"],
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", os.devnull, "python/mcpfwd",
+         "docs/examples/python"],
         capture_output=True,
         text=True,
-        timeout=25,
+        timeout=90,
         cwd=REPO_ROOT,
     )
     assert out.returncode == 0, out.stdout + out.stderr

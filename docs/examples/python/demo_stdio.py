@@ -20,10 +20,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.types import CallToolResult, TextContent, TextResourceContents
 from pydantic import AnyUrl
 
 HERE = Path(__file__).resolve().parent
@@ -47,11 +49,11 @@ def show(label: str, text: str) -> None:
     print(f"  {label:<14} {text}")
 
 
-def content_text(result) -> str:
-    return " ".join(getattr(c, "text", f"<{c.type}>") for c in result.content)
+def content_text(result: CallToolResult) -> str:
+    return " ".join(c.text if isinstance(c, TextContent) else f"<{c.type}>" for c in result.content)
 
 
-async def session(params: StdioServerParameters, errlog) -> None:
+async def session(params: StdioServerParameters, errlog: TextIO) -> None:
     async with stdio_client(params, errlog=errlog) as (read, write):
         async with ClientSession(read, write) as s:
             init = await s.initialize()
@@ -81,14 +83,17 @@ async def session(params: StdioServerParameters, errlog) -> None:
             for tmpl in (await s.list_resource_templates()).resourceTemplates:
                 show("template", tmpl.uriTemplate)
             note = await s.read_resource(AnyUrl("notes://mcpfwd"))
-            show("read", f"notes://mcpfwd -> {note.contents[0].text!r}")
+            body = note.contents[0]
+            text = body.text if isinstance(body, TextResourceContents) else "<binary>"
+            show("read", f"notes://mcpfwd -> {text!r}")
 
             print("\nprompts")
             for prompt in (await s.list_prompts()).prompts:
                 show("listed", f"{prompt.name}({', '.join(a.name for a in prompt.arguments or [])})")
             got = await s.get_prompt("review_note", {"title": "mcpfwd"})
             first = got.messages[0]
-            show("get", f"review_note -> {first.role}: {first.content.text.splitlines()[0]}")
+            said = first.content.text if isinstance(first.content, TextContent) else "<non-text>"
+            show("get", f"review_note -> {first.role}: {said.splitlines()[0]}")
 
 
 def main() -> int:
