@@ -132,6 +132,10 @@ net::awaitable<void> http_server::accept_loop() {
       co_await backoff.async_wait(net::as_tuple(net::use_awaitable));
       continue;
     }
+    // SSE answers go out as several small writes (header, events, last
+    // chunk): without TCP_NODELAY, Nagle + delayed ACK hold them ~40 ms.
+    error_code nd;
+    sock.set_option(net::ip::tcp::no_delay(true), nd);
     auto self = shared_from_this();
     auto ex = sock.get_executor();
     net::co_spawn(
