@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "errors.hpp"
 #include "proxy.hpp"
@@ -444,8 +445,14 @@ mcpfwd_status mcpfwd_proxy_stats_json(mcpfwd_proxy* p, char** out) {
 
 void mcpfwd_proxy_free(mcpfwd_proxy* p) {
   if (p == nullptr) return;
-  if (in_callback) {  // would join the thread running this very callback
-    set_error(MCPFWD_E_STATE, "mcpfwd_proxy_free called from inside a callback: ignored");
+  if (in_callback) {
+    // Joining here would join the thread running this very callback: hand
+    // the free to a thread of its own, which stops, joins and frees.
+    try {
+      std::thread([p] { mcpfwd_proxy_free(p); }).detach();
+    } catch (...) {
+      set_error(MCPFWD_E_NOMEM, "mcpfwd_proxy_free from a callback: cannot start a thread");
+    }
     return;
   }
   try {

@@ -32,6 +32,18 @@ static int on_message(const mcpfwd_message *m, void *ud) {
   return 0;
 }
 
+/* free from inside a callback: returns at once; the proxy goes away later */
+static int freed_from_cb = 0; /* set on the freeing thread: atomic access */
+static void free_from_cb_ud(void *ud) {
+  (void)ud;
+  __atomic_store_n(&freed_from_cb, 1, __ATOMIC_SEQ_CST);
+}
+static int free_in_callback(const mcpfwd_event *ev, void *ud) {
+  if (mcpfwd_event_get_type(ev) == MCPFWD_EVENT_SESSION_CLOSED)
+    mcpfwd_proxy_free(*(mcpfwd_proxy **)ud);
+  return 0;
+}
+
 /* Event callback state: what arrived, and what the API said from inside. */
 static int opened = 0, closed = 0, state_inside = 0, stop_inside = 0;
 static char close_reason[256];
@@ -210,6 +222,30 @@ int main(void) {
     CHECK(mcpfwd_proxy_stop(hp) == MCPFWD_OK);
     CHECK(mcpfwd_proxy_wait(hp, 10000, &code) == MCPFWD_OK && code == 0);
     mcpfwd_proxy_free(hp);
+  }
+
+  /* mcpfwd_proxy_free from inside a callback is safe: it frees on its own thread */
+  {
+    static mcpfwd_proxy *fp = NULL;
+    int i;
+    CHECK(pipe(fds) == 0);
+    CHECK(mcpfwd_config_new(&cfg) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_downstream_stdio(cfg, fds[0], fds[1]) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_cat) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_log_level(cfg, MCPFWD_LOG_OFF) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_shutdown_grace_ms(cfg, 200) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_event_cb(cfg, free_in_callback) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_user_data(cfg, &fp, free_from_cb_ud) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&fp, cfg) == MCPFWD_OK);
+    mcpfwd_config_free(cfg);
+    cfg = NULL;
+    CHECK(mcpfwd_proxy_start(fp) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_stop(fp) == MCPFWD_OK); /* CLOSED follows; the callback frees */
+    for (i = 0; i < 1000 && !__atomic_load_n(&freed_from_cb, __ATOMIC_SEQ_CST); ++i)
+      usleep(10 * 1000);
+    CHECK(__atomic_load_n(&freed_from_cb, __ATOMIC_SEQ_CST) == 1);
+    close(fds[0]);
+    close(fds[1]);
   }
 
   if (failures == 0) printf("capi_c_test: all checks passed\n");

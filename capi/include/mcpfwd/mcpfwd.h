@@ -414,10 +414,12 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy *p, const char 
 /**
  * Stop the proxy if it runs, wait for it to finish, join its threads, then
  * run the user_data destructor. No callback runs after this returns.
- * Called from inside a callback it does nothing (it would join the thread
- * running that callback) and sets mcpfwd_last_error().
+ * Called from inside a callback it returns at once and the same work is
+ * done on a thread of its own (joining here would join the thread running
+ * that callback); the user_data destructor then runs on that thread.
  * NULL is accepted.
- * Thread safety: one thread per proxy; must not be called from a callback.
+ * Thread safety: one thread per proxy (the handle must not be used again,
+ * from any thread, once free was called); may be called from a callback.
  */
 MCPFWD_API void mcpfwd_proxy_free(mcpfwd_proxy *p);
 
