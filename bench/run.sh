@@ -10,6 +10,7 @@
 #   BENCH_THROUGHPUT_CALLS=1000 calls per session in the throughput runs
 #   BENCH_IDLE_SESSIONS=200     idle sessions for the memory figure
 #   BENCH_SSE_CALLS=200         calls in the streamed-answer (SSE) runs
+#   BENCH_ONLY=upstream         run only (g), the HTTP-upstream figures
 # Every load run is bounded (loadgen --max-seconds, and `timeout` around it).
 set -euo pipefail
 
@@ -38,7 +39,15 @@ TMP=$(mktemp -d)
 PROXY_PID=
 IDLE_PID=
 PIN=
+UP_PID=
+SAMPLER_PID=
 cleanup() {
+  for p in "$SAMPLER_PID" "$UP_PID"; do
+    if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
+      kill -KILL "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
   if [[ -n $IDLE_PID ]] && kill -0 "$IDLE_PID" 2>/dev/null; then
     kill -TERM "$IDLE_PID" 2>/dev/null || true
     wait "$IDLE_PID" 2>/dev/null || true
@@ -117,6 +126,8 @@ BUSY_BEFORE=$(cpu_busy_pct)
 LOAD_BEFORE=$(loadavg)
 START=$(date +%s)
 
+ONLY=${BENCH_ONLY:-all}
+if [[ $ONLY == all ]]; then
 # (a) latency, 1 session: through the proxy (1 I/O thread) vs direct stdio.
 for r in $(seq "$REPEAT"); do
   say "latency run $r/$REPEAT"
@@ -194,6 +205,95 @@ record "sse_proxy" --url "$PROXY_URL" --sessions 1 --calls "$SSE_CALLS" --warmup
   --cpu-pid "$PROXY_PID"
 stop_proxy
 record "sse_direct" --direct --sessions 1 --calls "$SSE_CALLS" --warmup 10 -- "$SERVER" --notify 1
+fi
+
+# (g) An HTTP upstream. The upstream is itself a Streamable HTTP MCP server:
+# `mcpfwd --listen -- fast_server` (U), a fast native one, so what is measured
+# is the added hop. Direct: loadgen -> U. Through mcpfwd: loadgen -> P -> U,
+# where P is `mcpfwd --listen --upstream U` with its default pool (16).
+# While each run lasts, the TCP connections P holds to U are counted from
+# /proc/net/tcp (the most seen at once; GET streams included: one per session).
+start_upstream() {
+  : >"$TMP/up_url"
+  "$MCPFWD" --listen 127.0.0.1:0 --io-threads "$1" -- "$SERVER" >"$TMP/up_url" 2>>"$TMP/upstream.log" &
+  UP_PID=$!
+  for _ in $(seq 100); do
+    [[ -s $TMP/up_url ]] && break
+    sleep 0.1
+  done
+  UP_URL=$(head -n1 "$TMP/up_url")
+  [[ $UP_URL == http://127.0.0.1:*/mcp ]] || { echo "run.sh: no URL from the upstream mcpfwd" >&2; exit 1; }
+  UP_PORT=${UP_URL#http://127.0.0.1:}
+  UP_PORT=${UP_PORT%/mcp}
+}
+stop_upstream() {
+  kill -TERM "$UP_PID" 2>/dev/null || true
+  wait "$UP_PID" 2>/dev/null || true
+  UP_PID=
+}
+# count_conns PORT: established TCP connections whose remote port is PORT.
+count_conns() {
+  awk -v port="$(printf '%04X' "$1")" 'NR > 1 && $4 == "01" { split($3, a, ":"); if (a[2] == port) n++ } END { print n + 0 }'     /proc/net/tcp /proc/net/tcp6
+}
+start_sampler() {
+  : >"$TMP/conns"
+  ( max=0; while :; do c=$(count_conns "$UP_PORT"); (( c > max )) && max=$c && echo "$max" >"$TMP/conns"; sleep 0.1; done ) &
+  SAMPLER_PID=$!
+}
+stop_sampler() {
+  kill -KILL "$SAMPLER_PID" 2>/dev/null || true
+  wait "$SAMPLER_PID" 2>/dev/null || true
+  SAMPLER_PID=
+  UP_CONNS=$(cat "$TMP/conns" 2>/dev/null || echo 0)
+  UP_CONNS=${UP_CONNS:-0}
+}
+# record_up LABEL LOADGEN_ARGS...: record, plus the upstream connections seen.
+record_up() {
+  local label=$1
+  shift
+  start_sampler
+  record "$label" "$@"
+  stop_sampler
+  python3 -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; rows[-1]["up_conns"]=int(sys.argv[2]); open(sys.argv[1],"w").write("".join(json.dumps(r)+"\n" for r in rows))' \
+    "$RESULTS" "$UP_CONNS"
+}
+start_remote_proxy() {
+  local threads=$1
+  : >"$TMP/url"
+  "$MCPFWD" --listen 127.0.0.1:0 --io-threads "$threads" --upstream "$UP_URL" \
+    >"$TMP/url" 2>>"$TMP/proxy.log" &
+  PROXY_PID=$!
+  for _ in $(seq 100); do
+    [[ -s $TMP/url ]] && break
+    sleep 0.1
+  done
+  PROXY_URL=$(head -n1 "$TMP/url")
+  [[ $PROXY_URL == http://127.0.0.1:*/mcp ]] || { echo "run.sh: no URL from mcpfwd --upstream" >&2; exit 1; }
+}
+for r in $(seq "$REPEAT"); do
+  say "HTTP upstream: latency run $r/$REPEAT"
+  start_upstream 1
+  record "uplat_direct" --url "$UP_URL" --sessions 1 --calls "$LAT_CALLS" --warmup 500
+  start_remote_proxy 1
+  record_up "uplat_proxy" --url "$PROXY_URL" --sessions 1 --calls "$LAT_CALLS" --warmup 500 \
+    --cpu-pid "$PROXY_PID"
+  stop_proxy
+  stop_upstream
+  for s in 16 64; do
+    say "HTTP upstream: throughput, $s sessions, run $r/$REPEAT"
+    start_upstream "$CORES"
+    record "uptp_direct_$s" --url "$UP_URL" --sessions "$s" --calls "$TP_CALLS" --warmup 100
+    stop_upstream
+    for t in $(printf '%s\n' 1 "$CORES" | sort -un); do
+      start_upstream "$CORES"
+      start_remote_proxy "$t"
+      record_up "uptp_proxy_${s}_t$t" --url "$PROXY_URL" --sessions "$s" --calls "$TP_CALLS" \
+        --warmup 100 --cpu-pid "$PROXY_PID"
+      stop_proxy
+      stop_upstream
+    done
+  done
+done
 
 LOAD_AFTER=$(loadavg)
 ELAPSED=$(( $(date +%s) - START ))
@@ -209,6 +309,7 @@ def med(label, key):
 def f(x, d=1): return f"{x:,.{d}f}"
 reps = $REPEAT
 cores = $CORES
+only = "$ONLY"
 out = []
 p = out.append
 p("## mcpfwd benchmark results")
@@ -222,6 +323,39 @@ p("- CPU busy just before the run: $BUSY_BEFORE %; load average before / after: 
 if $BUSY_BEFORE > 10:
     p("- **warning: other work was using the CPUs when the run started; the numbers are noisy**")
 p("")
+def upstream_section():
+    threads = sorted({1, cores})
+    p("### (g) HTTP upstream: mcpfwd in front of a remote Streamable HTTP server")
+    p("")
+    p("Upstream: \`mcpfwd --listen -- fast_server\` (a native Streamable HTTP server). Direct: the "
+      "load generator talks to it. Through mcpfwd: \`mcpfwd --listen --upstream URL\` in between "
+      "(default pool of 16 connections). Upstream connections: the most TCP connections the "
+      "proxy held to the upstream at once during the run (one GET stream per session included).")
+    p("")
+    p("| sessions | path | req/s | p50 µs | p99 µs | mcpfwd CPU µs/req | upstream connections |")
+    p("|---:|---|---:|---:|---:|---:|---:|")
+    p(f"| 1 | direct | {f(med('uplat_direct','rps'),0)} | {f(med('uplat_direct','p50_us'))} | {f(med('uplat_direct','p99_us'))} | | |")
+    p(f"| 1 | through mcpfwd (io-threads 1) | {f(med('uplat_proxy','rps'),0)} | {f(med('uplat_proxy','p50_us'))} | {f(med('uplat_proxy','p99_us'))} | {f(med('uplat_proxy','pid_cpu_us_per_call'))} | {f(med('uplat_proxy','up_conns'),0)} |")
+    for s in (16, 64):
+        p(f"| {s} | direct | {f(med(f'uptp_direct_{s}','rps'),0)} | {f(med(f'uptp_direct_{s}','p50_us'),0)} | {f(med(f'uptp_direct_{s}','p99_us'),0)} | | |")
+        for t in threads:
+            lab = f"uptp_proxy_{s}_t{t}"
+            p(f"| {s} | through mcpfwd (io-threads {t}) | {f(med(lab,'rps'),0)} | {f(med(lab,'p50_us'),0)} | {f(med(lab,'p99_us'),0)} | {f(med(lab,'pid_cpu_us_per_call'))} | {f(med(lab,'up_conns'),0)} |")
+    added = med('uplat_proxy','p50_us') - med('uplat_direct','p50_us')
+    best = max(med(f"uptp_proxy_64_t{t}", "rps") for t in threads)
+    ratio = best / med("uptp_direct_64", "rps") * 100
+    p("")
+    p("| target | measured | met |")
+    p("|---|---:|---|")
+    p(f"| added latency p50 < 150 µs (1 session) | {f(added)} µs | {'yes' if added < 150 else 'no'} |")
+    p(f"| throughput ≥ 80 % of direct at 64 sessions | {f(ratio)} % ({f(best,0)} vs {f(med('uptp_direct_64','rps'),0)} req/s) | {'yes' if ratio >= 80 else 'no'} |")
+    p("")
+if only != "all":
+    upstream_section()
+    bad = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in rows)
+    p(f"All {sum(r.get('total_requests', 0) for r in rows):,} measured calls were checked: {bad} errors or mismatched answers.")
+    print("\n".join(out))
+    sys.exit(0)
 p(f"### (a) Latency, 1 session, $LAT_CALLS sequential calls (proxy: --io-threads 1)")
 p("")
 p("| path | p50 µs | p90 µs | p99 µs | max µs |")
@@ -311,6 +445,8 @@ else:
     p(f"| added latency p50 < 100 µs (1 session) | {f(added50)} µs | {'yes' if added50 < 100 else 'no'} |")
 p(f"| ≥ 20,000 req/s at 64 sessions | {f(best64, 0)} req/s | {'yes' if best64 >= 20000 else 'no'} |")
 p(f"| < 64 KiB per idle session | {f(per)} KiB | {'yes' if per < 64 else 'no'} |")
+p("")
+upstream_section()
 bad = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in rows)
 p("")
 p(f"All {sum(r.get('total_requests', 0) for r in rows):,} measured calls were checked: {bad} errors or mismatched answers.")

@@ -309,6 +309,75 @@ mcpfwd_status mcpfwd_config_set_io_threads(mcpfwd_config* cfg, uint32_t n) {
   return ok();
 }
 
+mcpfwd_status mcpfwd_config_set_upstream_url(mcpfwd_config* cfg, const char* url) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return guarded([&] {
+    cfg->core.remote.url = url ? url : "";
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_transport(mcpfwd_config* cfg,
+                                                   mcpfwd_upstream_transport t) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(
+      t == MCPFWD_UPSTREAM_AUTO || t == MCPFWD_UPSTREAM_STREAMABLE_HTTP || t == MCPFWD_UPSTREAM_SSE,
+      "unknown upstream transport");
+  cfg->core.remote.transport = static_cast<mcpfwd::upstream_transport>(t);
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_add_upstream_header(mcpfwd_config* cfg, const char* name,
+                                                const char* value) {
+  MCPFWD_REQUIRE(cfg != nullptr && name != nullptr && name[0] != '\0' && value != nullptr,
+                 "cfg, name or value is NULL/empty");
+  return guarded([&] {
+    cfg->core.remote.headers.emplace_back(name, value);
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_set_forward_authorization(mcpfwd_config* cfg, int on) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->core.remote.forward_authorization = on != 0;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_ca_file(mcpfwd_config* cfg, const char* path) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return guarded([&] {
+    cfg->core.remote.ca_file = path ? path : "";
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_insecure(mcpfwd_config* cfg, int on) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->core.remote.insecure = on != 0;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_pool_max(mcpfwd_config* cfg, uint32_t n) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(n >= 1 && n <= 65536, "the pool size must be between 1 and 65536");
+  cfg->core.remote.pool_max = n;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_connect_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(ms >= 1, "the connect timeout must be at least 1 ms");
+  cfg->core.remote.connect_timeout = std::chrono::milliseconds(ms);
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  MCPFWD_REQUIRE(ms >= 1, "the upstream timeout must be at least 1 ms");
+  cfg->core.remote.timeout = std::chrono::milliseconds(ms);
+  return ok();
+}
+
 mcpfwd_status mcpfwd_proxy_url(mcpfwd_proxy* p, char** out) {
   MCPFWD_NOT_IN_CALLBACK();
   if (out != nullptr) *out = nullptr;

@@ -1,6 +1,7 @@
 // mcpfwd — the command-line front end. A client of the C ABI like any other.
 //
-//   mcpfwd --stdio [options] -- SERVER_COMMAND [ARGS...]
+//   mcpfwd --stdio|--listen HOST:PORT [options] -- SERVER_COMMAND [ARGS...]
+//   mcpfwd --stdio|--listen HOST:PORT [options] --upstream URL
 #include <pthread.h>
 #include <signal.h>
 
@@ -15,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mcpfwd/mcpfwd.h"
@@ -24,11 +26,15 @@ namespace {
 constexpr const char* usage_text =
     "usage: mcpfwd --stdio [options] -- SERVER_COMMAND [ARGS...]\n"
     "       mcpfwd --listen HOST:PORT [options] -- SERVER_COMMAND [ARGS...]\n"
+    "       mcpfwd --stdio|--listen HOST:PORT [options] --upstream URL\n"
     "\n"
-    "Forward the Model Context Protocol between MCP clients and SERVER_COMMAND,\n"
-    "spawned without a shell: one client on stdin/stdout (--stdio), or many\n"
-    "clients over Streamable HTTP at http://HOST:PORT/mcp, each session with its\n"
-    "own server process (--listen; port 0 picks one; the URL is printed on stdout).\n"
+    "Forward the Model Context Protocol between MCP clients and an MCP server:\n"
+    "one client on stdin/stdout (--stdio), or many clients over Streamable HTTP at\n"
+    "http://HOST:PORT/mcp and legacy HTTP+SSE at /sse (--listen; port 0 picks one;\n"
+    "the URL is printed on stdout). Each session gets its own upstream: its own\n"
+    "SERVER_COMMAND process (spawned without a shell), or its own session on the\n"
+    "remote server at URL (Streamable HTTP or HTTP+SSE, over pooled keep-alive\n"
+    "connections, TLS verified against the system store).\n"
     "\n"
     "options:\n"
     "  --stdio                    serve one client on stdin/stdout (single-session mode)\n"
@@ -42,6 +48,18 @@ constexpr const char* usage_text =
     "  --auth-token-env VAR       HTTP: require 'Authorization: Bearer $VAR' on every request\n"
     "  --io-threads N             HTTP: I/O threads (default: one per core)\n"
     "  --max-message-bytes N      largest JSON-RPC message accepted (default 4194304)\n"
+    "  --upstream URL             the upstream is the remote MCP server at URL\n"
+    "  --upstream-transport T     auto, streamable-http or sse (default auto: POST, and\n"
+    "                             fall back to HTTP+SSE on 400/404/405)\n"
+    "  --upstream-header 'N: V'   send this header upstream (repeatable)\n"
+    "  --upstream-header-env N=VAR  send header N with the value of $VAR (repeatable)\n"
+    "  --forward-authorization    pass each client's Authorization header upstream\n"
+    "                             (default: never)\n"
+    "  --upstream-ca-file PATH    verify the upstream's certificate with these CAs\n"
+    "  --upstream-insecure        do not verify the upstream's certificate (warns)\n"
+    "  --upstream-pool-max N      keep-alive connections per upstream origin (default 16)\n"
+    "  --upstream-connect-timeout-ms N  TCP + TLS connect (default 10000)\n"
+    "  --upstream-timeout-ms N    wait this long for an answer to start (default 120000)\n"
     "  --shutdown-grace-ms N      wait this long after closing the server's stdin, and\n"
     "                             again after SIGTERM, before SIGKILL (default 2000)\n"
     "  --log-level LEVEL          trace, debug, info, warn, error or off (default info)\n"
@@ -96,6 +114,13 @@ int main(int argc, char** argv) {
        have_drain = false;
   std::vector<const char*> origins;
   const char* token_env = nullptr;
+  const char* upstream_url = nullptr;
+  const char* ca_file = nullptr;
+  int transport = -1;
+  bool forward_auth = false, insecure = false;
+  std::vector<std::pair<std::string, std::string>> headers;
+  uint32_t pool_max = 0, connect_ms = 0, upstream_ms = 0;
+  bool have_pool = false, have_connect = false, have_upstream_ms = false;
 
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -130,6 +155,56 @@ int main(int argc, char** argv) {
       if (a == "--request-timeout-ms") request_ms = n, have_request = true;
       if (a == "--io-threads") io_threads = n, have_threads = true;
       if (a == "--drain-timeout-ms") drain_ms = n, have_drain = true;
+    } else if (a == "--upstream") {
+      upstream_url = value(a);
+      if (!upstream_url) return usage_error("--upstream needs a URL");
+    } else if (a == "--upstream-transport") {
+      const char* v = value(a);
+      std::string_view t = v ? v : "";
+      if (t == "auto")
+        transport = MCPFWD_UPSTREAM_AUTO;
+      else if (t == "streamable-http")
+        transport = MCPFWD_UPSTREAM_STREAMABLE_HTTP;
+      else if (t == "sse")
+        transport = MCPFWD_UPSTREAM_SSE;
+      else
+        return usage_error("--upstream-transport must be auto, streamable-http or sse");
+    } else if (a == "--upstream-header") {
+      const char* v = value(a);
+      std::string_view h = v ? v : "";
+      auto colon = h.find(':');
+      if (colon == std::string_view::npos || colon == 0)
+        return usage_error("--upstream-header needs 'Name: value'");
+      std::string_view val = h.substr(colon + 1);
+      while (!val.empty() && (val.front() == ' ' || val.front() == '\t')) val.remove_prefix(1);
+      headers.emplace_back(std::string(h.substr(0, colon)), std::string(val));
+    } else if (a == "--upstream-header-env") {
+      const char* v = value(a);
+      std::string_view h = v ? v : "";
+      auto eq = h.find('=');
+      if (eq == std::string_view::npos || eq == 0 || eq + 1 == h.size())
+        return usage_error("--upstream-header-env needs NAME=VARIABLE");
+      const std::string var(h.substr(eq + 1));
+      const char* val = std::getenv(var.c_str());
+      if (!val || !*val)
+        return usage_error("--upstream-header-env: $" + var + " is empty or unset");
+      headers.emplace_back(std::string(h.substr(0, eq)), std::string(val));
+    } else if (a == "--forward-authorization") {
+      forward_auth = true;
+    } else if (a == "--upstream-insecure") {
+      insecure = true;
+    } else if (a == "--upstream-ca-file") {
+      ca_file = value(a);
+      if (!ca_file) return usage_error("--upstream-ca-file needs a path");
+    } else if (a == "--upstream-pool-max" || a == "--upstream-connect-timeout-ms" ||
+               a == "--upstream-timeout-ms") {
+      const char* v = value(a);
+      uint32_t n = 0;
+      if (!v || !parse_number(std::string_view(v), n))
+        return usage_error(std::string(a) + " needs a number");
+      if (a == "--upstream-pool-max") pool_max = n, have_pool = true;
+      if (a == "--upstream-connect-timeout-ms") connect_ms = n, have_connect = true;
+      if (a == "--upstream-timeout-ms") upstream_ms = n, have_upstream_ms = true;
     } else if (a == "--allow-origin") {
       const char* v = value(a);
       if (!v) return usage_error("--allow-origin needs an origin");
@@ -169,7 +244,10 @@ int main(int argc, char** argv) {
     }
   }
   if (stdio == have_listen) return usage_error("choose one mode: --stdio or --listen HOST:PORT");
-  if (server.empty()) return usage_error("give the server command after '--'");
+  if (server.empty() && !upstream_url)
+    return usage_error("give the server command after '--', or --upstream URL");
+  if (!server.empty() && upstream_url)
+    return usage_error("choose one upstream: a server command after '--' or --upstream URL");
 
   // A host that goes away must not kill us with SIGPIPE: writes fail instead.
   std::signal(SIGPIPE, SIG_IGN);
@@ -215,9 +293,34 @@ int main(int argc, char** argv) {
         return fail("--auth-token-env", st);
     }
   }
-  if ((st = mcpfwd_config_set_upstream_command(cfg.get(), server.size(), server.data())) !=
-      MCPFWD_OK)
+  if (upstream_url) {
+    if ((st = mcpfwd_config_set_upstream_url(cfg.get(), upstream_url)) != MCPFWD_OK)
+      return fail("--upstream", st);
+    if (transport >= 0 &&
+        (st = mcpfwd_config_set_upstream_transport(
+             cfg.get(), static_cast<mcpfwd_upstream_transport>(transport))) != MCPFWD_OK)
+      return fail("--upstream-transport", st);
+    for (const auto& [k, v] : headers)
+      if ((st = mcpfwd_config_add_upstream_header(cfg.get(), k.c_str(), v.c_str())) != MCPFWD_OK)
+        return fail("--upstream-header", st);
+    if ((st = mcpfwd_config_set_forward_authorization(cfg.get(), forward_auth)) != MCPFWD_OK)
+      return fail("--forward-authorization", st);
+    if ((st = mcpfwd_config_set_upstream_insecure(cfg.get(), insecure)) != MCPFWD_OK)
+      return fail("--upstream-insecure", st);
+    if (ca_file && (st = mcpfwd_config_set_upstream_ca_file(cfg.get(), ca_file)) != MCPFWD_OK)
+      return fail("--upstream-ca-file", st);
+    if (have_pool && (st = mcpfwd_config_set_upstream_pool_max(cfg.get(), pool_max)) != MCPFWD_OK)
+      return fail("--upstream-pool-max", st);
+    if (have_connect &&
+        (st = mcpfwd_config_set_upstream_connect_timeout_ms(cfg.get(), connect_ms)) != MCPFWD_OK)
+      return fail("--upstream-connect-timeout-ms", st);
+    if (have_upstream_ms &&
+        (st = mcpfwd_config_set_upstream_timeout_ms(cfg.get(), upstream_ms)) != MCPFWD_OK)
+      return fail("--upstream-timeout-ms", st);
+  } else if ((st = mcpfwd_config_set_upstream_command(cfg.get(), server.size(), server.data())) !=
+             MCPFWD_OK) {
     return fail("server command", st);
+  }
   if (have_max && (st = mcpfwd_config_set_max_message_bytes(cfg.get(), max_bytes)) != MCPFWD_OK)
     return fail("--max-message-bytes", st);
   if (have_grace && (st = mcpfwd_config_set_shutdown_grace_ms(cfg.get(), grace_ms)) != MCPFWD_OK)

@@ -83,11 +83,11 @@ std::string_view query_param(std::string_view query, std::string_view name) {
 
 }  // namespace
 
-http_server::http_server(net::io_context& ioc, http_server_options opts, spawn_options upstream,
-                         const logger& log)
+http_server::http_server(net::io_context& ioc, http_server_options opts,
+                         upstream_factory make_upstream, const logger& log)
     : ioc_(ioc),
       opts_(std::move(opts)),
-      upstream_(std::move(upstream)),
+      make_upstream_(std::move(make_upstream)),
       log_(log),
       acceptor_(net::make_strand(ioc)),
       reaper_(net::make_strand(ioc)) {
@@ -436,7 +436,7 @@ std::shared_ptr<http_session> http_server::open_session(http::status& fail_statu
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(), upstream_, opts_.session, log_,
+        ioc_.get_executor(), new_session_id(), make_upstream_, opts_.session, log_,
         [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
@@ -448,7 +448,7 @@ std::shared_ptr<http_session> http_server::open_session(http::status& fail_statu
     }
     log_.error(std::string("cannot start a session: ") + e.what());
     fail_status = http::status::bad_gateway;
-    fail_text = std::string("Cannot start the upstream server: ") + e.what();
+    fail_text = std::string("Cannot start the upstream: ") + e.what();
     return nullptr;
   }
   {

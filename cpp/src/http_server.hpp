@@ -33,7 +33,7 @@ struct http_server_options {
 class http_server : public std::enable_shared_from_this<http_server> {
  public:
   // Binds and listens at once (throws api_error(errc::io) on failure).
-  http_server(net::io_context& ioc, http_server_options opts, spawn_options upstream,
+  http_server(net::io_context& ioc, http_server_options opts, upstream_factory make_upstream,
               const logger& log);
   void start();
   // Stop accepting and close every session; `on_done` runs once all
@@ -64,7 +64,7 @@ class http_server : public std::enable_shared_from_this<http_server> {
 
   net::io_context& ioc_;
   http_server_options opts_;
-  spawn_options upstream_;
+  upstream_factory make_upstream_;
   const logger& log_;
   net::ip::tcp::acceptor acceptor_;
   net::steady_timer reaper_;

@@ -73,15 +73,15 @@ struct http_session::waiter {
   void notify() { wake.cancel(); }
 };
 
-http_session::http_session(net::any_io_executor ex, std::string id, const spawn_options& spawn,
-                           http_session_options opts, const logger& log, closed_fn on_closed)
+http_session::http_session(net::any_io_executor ex, std::string id,
+                           const upstream_factory& make_upstream, http_session_options opts,
+                           const logger& log, closed_fn on_closed)
     : strand_(net::make_strand(ex)),
       id_(std::move(id)),
       opts_(opts),
       log_(log),
       on_closed_(std::move(on_closed)),
-      upstream_(strand_, spawn, opts.max_message_bytes, log, "session " + id_ + ": "),
-      upstream_pid_(upstream_.pid()),
+      upstream_(make_upstream(strand_, "session " + id_ + ": ")),
       created_(std::chrono::system_clock::now()),
       last_activity_ns_(steady_ns()),
       last_activity_ms_(wall_ms(created_)) {}
@@ -92,7 +92,7 @@ void http_session::start() {
   auto self = shared_from_this();
   auto detached = [](std::exception_ptr) {};
   state_ = state::ready;
-  upstream_.start(self, *this);
+  upstream_->start(self, *this);
   net::co_spawn(
       strand_, [self] { return self->supervise(); }, detached);
 }
@@ -118,6 +118,8 @@ void http_session::stamp(http::response<Body>& res, int, bool keep_alive) const 
 net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const http_request& req,
                                               message msg, bool accept_sse) {
   touch();
+  if (auto auth = req.find(http::field::authorization); auth != req.end())
+    upstream_->set_client_authorization(auth->value());
   if (opts_.on_message && !closing_ && !opts_.on_message(direction::client_to_server, id_, msg.raw))
     do_close("session aborted by the message callback");  // answered 404 below
   c2s_messages_.fetch_add(1, std::memory_order_relaxed);
@@ -157,8 +159,7 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
     // HTTP+SSE: accepted now; the answers flow on the session's stream.
     for (const auto& id : w->ids) by_id_.erase(id);
     if (!w->token.empty()) by_token_.erase(w->token);
-    msg.raw += '\n';
-    co_await upstream_.input().push_wait(std::move(msg.raw));
+    co_await upstream_->send(std::move(msg));
     http::response<http::empty_body> res{http::status::accepted, req.version()};
     stamp(res, req.version(), keep_alive);
     res.prepare_payload();
@@ -168,8 +169,7 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
   }
   const std::size_t n_requests = w->ids.size();
   in_flight_.fetch_add(static_cast<std::uint32_t>(n_requests));
-  msg.raw += '\n';
-  co_await upstream_.input().push_wait(std::move(msg.raw));
+  co_await upstream_->send(std::move(msg));
 
   if (n_requests == 0) {  // notifications and responses only
     http::response<http::empty_body> res{http::status::accepted, req.version()};
@@ -232,9 +232,9 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
                                 "upstream request timed out after " +
                                     std::to_string(opts_.request_timeout.count()) + " ms"));
         // Tell the server to stop working on it.
-        upstream_.input().push(
+        upstream_->send_now(
             R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" + id +
-            R"(,"reason":"timed out in mcpfwd"}})" + "\n");
+            R"(,"reason":"timed out in mcpfwd"}})");
       }
       break;
     }
@@ -485,7 +485,7 @@ void http_session::do_close(const std::string& reason) {
     get_stream_->done = true;
     get_stream_->notify();
   }
-  upstream_.stop(opts_.shutdown_grace, shared_from_this());
+  upstream_->stop(opts_.shutdown_grace, shared_from_this());
 }
 
 void http_session::route(message msg) {
@@ -580,15 +580,14 @@ void http_session::on_server_rejected(const classify_error* err, std::string_vie
 net::awaitable<void> http_session::supervise() {
   // What the server wrote before exiting is routed first.
   const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
-  exit_status st = co_await upstream_.wait_exit(drain);
-  upstream_status_ = st.raw;
+  upstream_end end = co_await upstream_->wait_end(drain);
   if (!closing_) {
     errors_.fetch_add(1, std::memory_order_relaxed);
-    log_.warn("session " + id_ + ": upstream server (pid " + std::to_string(upstream_pid_) + ") " +
-              st.describe());
-    do_close("upstream server " + st.describe() + " before responding");
+    log_.warn("session " + id_ + ": " + end.description);
+    do_close(end.description + " before responding");
   }
-  upstream_.close_pipes();
+  upstream_->close();
+  upstream_end_ = std::move(end.status);
   state_ = state::closed;
   log_.info("session " + id_ + " closed (" + close_reason_ + "): " + snapshot_json());
   if (on_closed_) on_closed_(id_, close_reason_, true);  // upstream reaped
@@ -601,15 +600,15 @@ std::string http_session::snapshot_json() const {
   o["state"] = to_string(state_.load());
   o["created_ms"] = wall_ms(created_);
   o["last_activity_ms"] = last_activity_ms_.load(std::memory_order_relaxed);
-  o["upstream"] = {{"kind", "stdio"}, {"pid", upstream_pid_}};
+  o["upstream"] = upstream_->describe();
   o["client_to_server"] = {{"messages", ld(c2s_messages_)}, {"bytes", ld(c2s_bytes_)}};
   o["server_to_client"] = {{"messages", ld(s2c_messages_)}, {"bytes", ld(s2c_bytes_)}};
   o["in_flight"] = ld(in_flight_);
   o["open_streams"] = ld(open_streams_);
   o["errors"] = ld(errors_);
   o["dropped"] = ld(dropped_);
-  if (const int raw = upstream_status_.load(); raw >= 0)
-    o["upstream_exit"] = exit_status{raw}.describe();
+  if (state_.load() == state::closed)
+    o["upstream_exit"] = upstream_end_;
   else
     o["upstream_exit"] = nullptr;
   return json::serialize(o);

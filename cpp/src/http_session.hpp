@@ -28,7 +28,7 @@
 #include "message.hpp"
 #include "net.hpp"
 #include "pipe_writer.hpp"
-#include "stdio_upstream.hpp"
+#include "upstream.hpp"
 
 namespace mcpfwd {
 
@@ -44,8 +44,7 @@ struct http_session_options {
   message_fn on_message;                         // sees every message; may be empty
 };
 
-class http_session : public std::enable_shared_from_this<http_session>,
-                     private stdio_upstream::sink {
+class http_session : public std::enable_shared_from_this<http_session>, private upstream::sink {
  public:
   enum class state : std::uint8_t { starting, ready, draining, closed };
   // Called twice: when the session starts closing (finished = false: its id
@@ -53,8 +52,8 @@ class http_session : public std::enable_shared_from_this<http_session>,
   using closed_fn =
       std::function<void(const std::string& id, const std::string& reason, bool finished)>;
 
-  // Spawns the upstream (throws api_error on failure).
-  http_session(net::any_io_executor ex, std::string id, const spawn_options& spawn,
+  // Makes the upstream (throws api_error on failure).
+  http_session(net::any_io_executor ex, std::string id, const upstream_factory& make_upstream,
                http_session_options opts, const logger& log, closed_fn on_closed);
   ~http_session() override;
 
@@ -73,6 +72,9 @@ class http_session : public std::enable_shared_from_this<http_session>,
   net::awaitable<void> serve_legacy_stream(beast::tcp_stream& stream, const http_request& req,
                                            std::string endpoint);
   net::awaitable<void> serve_delete(beast::tcp_stream& stream, const http_request& req);
+  // The client's Authorization header (forwarded upstream only when the
+  // upstream was configured so). On strand().
+  void client_authorization(std::string_view value) { upstream_->set_client_authorization(value); }
 
   // Any thread: end the session (upstream terminated). Idempotent.
   void close(std::string reason);
@@ -90,7 +92,7 @@ class http_session : public std::enable_shared_from_this<http_session>,
   net::awaitable<void> supervise();
   net::awaitable<void> stream_out(beast::tcp_stream& stream, const http_request& req,
                                   std::string prelude);
-  // stdio_upstream::sink
+  // upstream::sink
   net::awaitable<void> on_server_message(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
   void route(message msg);  // a message from the server
@@ -105,8 +107,7 @@ class http_session : public std::enable_shared_from_this<http_session>,
   http_session_options opts_;
   const logger& log_;
   closed_fn on_closed_;
-  stdio_upstream upstream_;
-  pid_t upstream_pid_;
+  std::unique_ptr<upstream> upstream_;
   std::shared_ptr<waiter> get_stream_;                              // the open GET stream
   std::list<std::shared_ptr<waiter>> posts_;                        // POSTs in flight, oldest first
   std::unordered_map<std::string, std::shared_ptr<waiter>> by_id_;  // request id -> its POST
@@ -128,7 +129,7 @@ class http_session : public std::enable_shared_from_this<http_session>,
   std::atomic<std::uint64_t> c2s_messages_{0}, c2s_bytes_{0}, s2c_messages_{0}, s2c_bytes_{0};
   std::atomic<std::uint64_t> errors_{0}, dropped_{0};
   std::atomic<std::uint32_t> in_flight_{0}, open_streams_{0};
-  std::atomic<int> upstream_status_{-1};
+  std::string upstream_end_;  // how the upstream ended; set once, before state_ = closed
 };
 
 const char* to_string(http_session::state s) noexcept;

@@ -11,7 +11,9 @@
 
 #include "errors.hpp"
 #include "http_server.hpp"
+#include "http_upstream.hpp"
 #include "stdio_session.hpp"
+#include "stdio_upstream.hpp"
 
 namespace mcpfwd {
 
@@ -94,8 +96,11 @@ void raise_fd_limit() {
 }  // namespace
 
 proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink) {
-  if (cfg_.upstream.argv.empty() || cfg_.upstream.argv[0].empty())
-    throw api_error(errc::invalid_arg, "no upstream server command configured");
+  const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
+  if (!has_cmd && cfg_.remote.url.empty())
+    throw api_error(errc::invalid_arg, "no upstream configured (a server command or a URL)");
+  if (has_cmd && !cfg_.remote.url.empty())
+    throw api_error(errc::invalid_arg, "choose one upstream: a server command or a URL");
   if ((cfg_.stdio_in < 0 || cfg_.stdio_out < 0) && cfg_.listen_host.empty())
     throw api_error(errc::invalid_arg,
                     "no downstream configured (set the stdio descriptors or a listen address)");
@@ -104,6 +109,31 @@ proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log
   if (cfg_.max_sessions == 0) throw api_error(errc::invalid_arg, "max sessions must be at least 1");
   if (cfg_.max_message_bytes < 64)
     throw api_error(errc::invalid_arg, "max message size must be at least 64 bytes");
+  if (!cfg_.remote.url.empty()) {
+    cfg_.remote.max_message_bytes = cfg_.max_message_bytes;
+    client_ = std::make_shared<http_client>(ioc_.get_executor(), cfg_.remote, log_);
+  }
+}
+
+upstream_factory proxy::make_upstream_factory() {
+  if (client_) {
+    if (cfg_.remote.insecure)
+      net::post(ioc_, [this] {
+        log_.warn(
+            "WARNING: TLS certificate verification of the upstream is DISABLED "
+            "(insecure upstream option): anyone on the path can read and alter this "
+            "traffic. Use a CA file instead.");
+      });
+    return [client = client_, this](const net::strand<net::any_io_executor>& strand,
+                                    const std::string& prefix) -> std::unique_ptr<upstream> {
+      return std::make_unique<http_upstream>(strand, client, log_, prefix);
+    };
+  }
+  return [this](const net::strand<net::any_io_executor>& strand,
+                const std::string& prefix) -> std::unique_ptr<upstream> {
+    return std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes, log_,
+                                            prefix);
+  };
 }
 
 proxy::~proxy() {
@@ -137,9 +167,9 @@ void proxy::start() {
   so.on_event = cfg_.on_event;
   so.on_message = cfg_.on_message;
   // The session takes the descriptors, and closes them even if spawning fails.
-  session_ =
-      std::make_shared<stdio_session>(ioc_.get_executor(), cfg_.upstream, in, out, so, log_,
-                                      [this](int code, const std::string&) { finished(code); });
+  session_ = std::make_shared<stdio_session>(
+      ioc_.get_executor(), make_upstream_factory(), in, out, so, log_,
+      [this](int code, const std::string&) { finished(code); });
   {
     std::lock_guard lk(m_);
     started_ = true;
@@ -180,7 +210,7 @@ void proxy::start_http() {
   ho.on_event = cfg_.on_event;
   ho.session.on_message = cfg_.on_message;
   raise_fd_limit();
-  auto srv = std::make_shared<http_server>(ioc_, std::move(ho), cfg_.upstream, log_);
+  auto srv = std::make_shared<http_server>(ioc_, std::move(ho), make_upstream_factory(), log_);
   {
     std::lock_guard lk(m_);
     http_ = srv;
@@ -217,6 +247,7 @@ void proxy::stop() noexcept {
 }
 
 void proxy::finished(int code) {
+  if (client_) client_->shutdown();  // idle keep-alive connections
   {
     std::lock_guard lk(m_);
     done_ = true;
@@ -323,7 +354,9 @@ std::string proxy::status_text() const {
     auto num = [&](const json::value& x) { return std::to_string(x.to_number<std::int64_t>()); };
     out += pad(std::string(o.at("id").as_string()), 34) +
            pad(std::string(o.at("state").as_string()), 10) +
-           pad(num(o.at("upstream").at("pid")), 9) +
+           pad(o.at("upstream").as_object().contains("pid") ? num(o.at("upstream").at("pid"))
+                                                            : std::string("http"),
+               9) +
            pad(seconds_since_ms(o.at("created_ms").to_number<std::int64_t>()), 8) +
            pad(seconds_since_ms(o.at("last_activity_ms").to_number<std::int64_t>()), 8) +
            pad(num(o.at("client_to_server").at("messages")), 9) +
@@ -341,6 +374,7 @@ std::string proxy::stats_json() const {
       o["mode"] = "http";
       o["url"] = http_->url();
       o["sessions"] = http_->session_count();
+      if (client_) o["upstream_pool"] = client_->stats();
       return json::serialize(o);
     }
   }

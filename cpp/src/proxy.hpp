@@ -13,8 +13,10 @@
 
 #include "child_process.hpp"
 #include "events.hpp"
+#include "http_client.hpp"
 #include "logger.hpp"
 #include "net.hpp"
+#include "upstream.hpp"
 
 namespace mcpfwd {
 
@@ -22,7 +24,8 @@ class stdio_session;
 class http_server;
 
 struct proxy_config {
-  spawn_options upstream;             // the server command
+  spawn_options upstream;             // the server command (or:)
+  remote_options remote;              // a remote server, when remote.url is set
   int stdio_in = -1, stdio_out = -1;  // downstream stdio descriptors (borrowed)
   std::size_t max_message_bytes = 4u << 20;
   std::chrono::milliseconds shutdown_grace{2000};
@@ -70,6 +73,7 @@ class proxy {
 
  private:
   void finished(int code);
+  upstream_factory make_upstream_factory();
   void start_http();
   void run_threads(unsigned n);
 
@@ -81,6 +85,7 @@ class proxy {
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
   std::shared_ptr<stdio_session> session_;
   std::shared_ptr<http_server> http_;
+  std::shared_ptr<http_client> client_;  // remote upstream: the connection pool
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, done_ = false;

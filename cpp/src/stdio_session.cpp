@@ -47,8 +47,8 @@ std::string preview(std::string_view s) {
 
 }  // namespace
 
-stdio_session::stdio_session(net::any_io_executor ex, const spawn_options& spawn, int in_fd,
-                             int out_fd, stdio_session_options opts, const logger& log,
+stdio_session::stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream,
+                             int in_fd, int out_fd, stdio_session_options opts, const logger& log,
                              done_fn done)
     : strand_(net::make_strand(ex)),
       opts_(opts),
@@ -56,8 +56,8 @@ stdio_session::stdio_session(net::any_io_executor ex, const spawn_options& spawn
       done_(std::move(done)),
       client_in_(strand_, in_fd),
       client_out_(strand_, out_fd),
-      upstream_(strand_, spawn, opts.max_message_bytes, log, ""),
-      upstream_pid_(upstream_.pid()),
+      upstream_(make_upstream(strand_, "")),
+      upstream_info_(upstream_->describe()),
       to_client_(client_out_, outbox_high_water),
       client_framer_(opts.max_message_bytes),
       client_flushed_(strand_) {}
@@ -68,12 +68,11 @@ void stdio_session::start() {
   auto self = shared_from_this();
   auto detached = [](std::exception_ptr) {};
   state_ = state::ready;
-  net::post(strand_, [self] {
-    self->log_.debug("upstream server started, pid " + std::to_string(self->upstream_pid_));
-  });
+  net::post(strand_,
+            [self] { self->log_.debug("upstream: " + json::serialize(self->upstream_info_)); });
   net::co_spawn(
       strand_, [self]() { return self->read_client(); }, detached);
-  upstream_.start(self, *this);
+  upstream_->start(self, *this);
   if (opts_.on_event) {
     net::post(strand_, [self] {
       if (!self->opts_.on_event(event_kind::session_opened, "stdio", {}))
@@ -179,10 +178,9 @@ net::awaitable<void> stdio_session::handle_client_line(std::string line) {
     begin_shutdown("session aborted by the message callback");
     co_return;
   }
-  msg.raw += '\n';
   counters_.c2s_messages.fetch_add(1, std::memory_order_relaxed);
-  counters_.c2s_bytes.fetch_add(msg.raw.size(), std::memory_order_relaxed);
-  co_await upstream_.input().push_wait(std::move(msg.raw));
+  counters_.c2s_bytes.fetch_add(msg.raw.size() + 1, std::memory_order_relaxed);
+  co_await upstream_->send(std::move(msg));
 }
 
 void stdio_session::on_server_rejected(const classify_error* err, std::string_view line) {
@@ -227,7 +225,7 @@ void stdio_session::begin_shutdown(const char* why) {
   log_.debug(std::string("shutting down: ") + why);
   error_code ignored;
   client_in_.close(ignored);  // stop reading; cancels a pending read
-  upstream_.stop(opts_.shutdown_grace, shared_from_this());
+  upstream_->stop(opts_.shutdown_grace, shared_from_this());
 }
 
 void stdio_session::fail_in_flight(const std::string& reason) {
@@ -240,16 +238,15 @@ net::awaitable<void> stdio_session::supervise() {
   // Whatever the server wrote before exiting is still in the pipe: it is
   // forwarded before the requests it left behind are answered.
   const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
-  exit_status st = co_await upstream_.wait_exit(drain);
-  upstream_status_ = st.raw;
+  upstream_end end = co_await upstream_->wait_end(drain);
   const bool server_first = !shutting_down_;
-  if (server_first) end_reason_ = "upstream server " + st.describe();
-  upstream_.close_pipes();
+  if (server_first) end_reason_ = end.description;
+  upstream_->close();
   if (server_first)
-    log_.warn("upstream server (pid " + std::to_string(upstream_pid_) + ") " + st.describe());
+    log_.warn(end.description);
   else
-    log_.debug("upstream server " + st.describe());
-  fail_in_flight("upstream server " + st.describe() + " before responding");
+    log_.debug(end.description);
+  fail_in_flight(end.description + " before responding");
   begin_shutdown("upstream server exited");
   to_client_.close_when_drained();
   const std::chrono::steady_clock::duration grace = opts_.shutdown_grace;
@@ -259,7 +256,8 @@ net::awaitable<void> stdio_session::supervise() {
   // otherwise keep a write pending.
   error_code ignored;
   client_out_.close(ignored);
-  const int code = server_first ? st.as_proxy_exit_code() : 0;
+  const int code = server_first ? end.exit_code : 0;
+  upstream_end_ = std::move(end.status);
   exit_code_ = code;
   state_ = state::closed;
   log_.info("session stats: " + stats_json());
@@ -271,7 +269,11 @@ std::string stdio_session::stats_json() const {
   auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   json::object o;
   o["state"] = to_string(state_.load());
-  o["upstream_pid"] = upstream_pid_;
+  if (const auto* pid = upstream_info_.if_contains("pid"))
+    o["upstream_pid"] = *pid;
+  else
+    o["upstream_pid"] = nullptr;
+  o["upstream"] = upstream_info_;
   const int ec = exit_code_.load();
   if (ec >= 0)
     o["exit_code"] = ec;
@@ -288,8 +290,8 @@ std::string stdio_session::stats_json() const {
                  {"server_oversize", ld(counters_.server_oversize)}};
   o["proxy_replies"] = ld(counters_.proxy_replies);
   o["in_flight"] = ld(counters_.in_flight);
-  if (const int raw = upstream_status_.load(); raw >= 0)
-    o["upstream_exit"] = exit_status{raw}.describe();
+  if (state_.load() == state::closed)
+    o["upstream_exit"] = upstream_end_;
   else
     o["upstream_exit"] = nullptr;
   return json::serialize(o);

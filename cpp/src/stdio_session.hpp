@@ -20,7 +20,7 @@
 #include "message.hpp"
 #include "net.hpp"
 #include "pipe_writer.hpp"
-#include "stdio_upstream.hpp"
+#include "upstream.hpp"
 
 namespace mcpfwd {
 
@@ -40,24 +40,22 @@ struct stdio_session_options {
   message_fn on_message;  // sees every message; may be empty
 };
 
-class stdio_session : public std::enable_shared_from_this<stdio_session>,
-                      private stdio_upstream::sink {
+class stdio_session : public std::enable_shared_from_this<stdio_session>, private upstream::sink {
  public:
   enum class state : std::uint8_t { starting, ready, draining, closed };
   // Called once, on the strand, when the session has ended and the server
   // has been reaped, with the exit code the proxy should report.
   using done_fn = std::function<void(int exit_code, const std::string& reason)>;
 
-  // Spawns the server (throws api_error on failure). in_fd/out_fd are owned
+  // Makes the upstream (throws api_error on failure). in_fd/out_fd are owned
   // by the session from here on (already dup()ed by the caller).
-  stdio_session(net::any_io_executor ex, const spawn_options& spawn, int in_fd, int out_fd,
-                stdio_session_options opts, const logger& log, done_fn done);
+  stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream, int in_fd,
+                int out_fd, stdio_session_options opts, const logger& log, done_fn done);
   ~stdio_session() override;
 
   void start();
   void stop();  // any thread; idempotent: graceful shutdown
 
-  pid_t upstream_pid() const noexcept { return upstream_pid_; }
   state current_state() const noexcept { return state_.load(); }
   const session_counters& counters() const noexcept { return counters_; }
   std::string stats_json() const;
@@ -65,7 +63,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>,
  private:
   net::awaitable<void> read_client();
   net::awaitable<void> supervise();
-  // stdio_upstream::sink
+  // upstream::sink
   net::awaitable<void> on_server_message(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
   net::awaitable<void> handle_client_line(std::string line);
@@ -80,8 +78,8 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>,
   // Declared before upstream_: they own the client descriptors even if the
   // spawn throws.
   net::posix::stream_descriptor client_in_, client_out_;
-  stdio_upstream upstream_;
-  pid_t upstream_pid_;
+  std::unique_ptr<upstream> upstream_;
+  json::object upstream_info_;  // describe(), taken at start: stats_json reads it from any thread
   pipe_writer<net::posix::stream_descriptor> to_client_;
   line_framer client_framer_;
   event client_flushed_;  // the writer to the client has finished
@@ -89,7 +87,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>,
   std::string end_reason_;  // why the session ended
   std::atomic<state> state_{state::starting};
   std::atomic<int> exit_code_{-1};
-  std::atomic<int> upstream_status_{-1};  // raw wait status once reaped
+  std::string upstream_end_;  // how the upstream ended; set before state_ = closed
   std::atomic<bool> stop_requested_{false};
   std::unordered_map<std::string, std::string> in_flight_;  // id json -> method
   session_counters counters_;

@@ -157,16 +157,35 @@ net::awaitable<void> stdio_upstream::escalate(std::chrono::milliseconds grace_ms
   child_.signal_group(SIGKILL);
 }
 
-net::awaitable<exit_status> stdio_upstream::wait_exit(std::chrono::steady_clock::duration drain) {
+net::awaitable<upstream_end> stdio_upstream::wait_end(std::chrono::steady_clock::duration drain) {
   exit_status st = co_await child_.async_wait();
   exited_.notify();
   const bool drained = co_await stdout_closed_.wait_for(drain);
   if (!drained)
     log_.warn(prefix_ + "upstream stdout still open after the server exited; not waiting for it");
-  co_return st;
+  upstream_end end;
+  end.raw_status = st.raw;
+  end.status = st.describe();
+  end.description = "upstream server " + end.status;
+  end.exit_code = st.as_proxy_exit_code();
+  co_return end;
 }
 
-void stdio_upstream::close_pipes() noexcept {
+net::awaitable<void> stdio_upstream::send(message msg) {
+  msg.raw += '\n';
+  co_await to_server_.push_wait(std::move(msg.raw));
+}
+
+void stdio_upstream::send_now(std::string raw) {
+  raw += '\n';
+  to_server_.push(std::move(raw));
+}
+
+json::object stdio_upstream::describe() const {
+  return json::object{{"kind", "stdio"}, {"pid", pid_}};
+}
+
+void stdio_upstream::close() noexcept {
   error_code ignored;
   child_.out().cancel(ignored);
   child_.err().cancel(ignored);

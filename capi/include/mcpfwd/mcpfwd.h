@@ -227,6 +227,87 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_downstream_stdio(mcpfwd_config *cfg, 
 MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_command(mcpfwd_config *cfg, size_t argc,
                                                             const char *const *argv);
 
+/* ----------------------------------------------------------- remote upstream
+ * Instead of a server command, an upstream MCP server reached over HTTP:
+ * each downstream session gets its own session on it. Set either a command
+ * or a URL, not both. */
+
+/** How a remote upstream is spoken to. */
+typedef enum mcpfwd_upstream_transport {
+  /** POST initialize; HTTP 400, 404 or 405 means a legacy HTTP+SSE server. */
+  MCPFWD_UPSTREAM_AUTO = 0,
+  /** Streamable HTTP (protocol 2025-03-26 and later). */
+  MCPFWD_UPSTREAM_STREAMABLE_HTTP = 1,
+  /** Legacy HTTP+SSE (2024-11-05): GET the URL for the event stream. */
+  MCPFWD_UPSTREAM_SSE = 2
+} mcpfwd_upstream_transport;
+
+/**
+ * The upstream is the MCP server at this http:// or https:// URL (its MCP
+ * endpoint, e.g. "https://host/mcp", or the SSE endpoint of a legacy
+ * server, e.g. "http://host/sse"). Credentials in the URL are refused: use
+ * mcpfwd_config_add_upstream_header. NULL or "" clears it.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_url(mcpfwd_config *cfg, const char *url);
+
+/** The transport of a remote upstream (default MCPFWD_UPSTREAM_AUTO). One thread per config. */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_transport(mcpfwd_config *cfg,
+                                                              mcpfwd_upstream_transport t);
+
+/**
+ * Send this header on every request to the remote upstream (repeatable;
+ * e.g. "Authorization", "Bearer ..."). Host, Content-Length,
+ * Transfer-Encoding, Connection, Mcp-Session-Id, MCP-Protocol-Version and
+ * Last-Event-ID are mcpfwd's own and are refused when the proxy is created.
+ * Strings are copied. Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_add_upstream_header(mcpfwd_config *cfg, const char *name,
+                                                           const char *value);
+
+/**
+ * Forward each downstream client's own Authorization header to the remote
+ * upstream (default 0: never; the MCP specification forbids token
+ * passthrough, this is for test harnesses and trusted setups). A header set
+ * with mcpfwd_config_add_upstream_header takes precedence.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_forward_authorization(mcpfwd_config *cfg, int on);
+
+/**
+ * Verify the upstream's TLS certificate against this PEM file of CA
+ * certificates instead of the system store (NULL or "": the system store).
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_ca_file(mcpfwd_config *cfg, const char *path);
+
+/**
+ * Do not verify the upstream's TLS certificate (default 0). Logs a warning
+ * at start: anyone on the path can then read and alter the traffic.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_insecure(mcpfwd_config *cfg, int on);
+
+/**
+ * Most keep-alive connections per upstream origin that carry POSTs and
+ * DELETEs (default 16, at least 1); more exchanges wait in a queue. A
+ * session's long-lived GET stream uses a connection of its own.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_pool_max(mcpfwd_config *cfg, uint32_t n);
+
+/** Time allowed for the TCP connect plus TLS handshake to the upstream (default 10000 ms). */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_connect_timeout_ms(mcpfwd_config *cfg,
+                                                                       uint32_t ms);
+
+/**
+ * Time allowed for the upstream to start answering a request, queueing for
+ * a pooled connection included (default 120000 ms). A streamed answer may
+ * then take as long as it takes (see mcpfwd_config_set_request_timeout_ms).
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_timeout_ms(mcpfwd_config *cfg, uint32_t ms);
+
 /**
  * Largest JSON-RPC message accepted in either direction, in bytes
  * (default 4 MiB, at least 64). A longer client line is answered with a

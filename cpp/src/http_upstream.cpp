@@ -1,0 +1,764 @@
+#include "http_upstream.hpp"
+
+#include <algorithm>
+
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
+#include "sse_parser.hpp"
+
+namespace mcpfwd {
+
+namespace http = beast::http;
+using request_t = http::request<http::string_body>;
+using parser_t = http::response_parser<http::buffer_body>;
+
+namespace {
+
+constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t max_pending = 1024;
+constexpr std::size_t max_error_body = 64 * 1024;
+constexpr unsigned get_stream_attempts = 5;
+
+// Requests whose repetition changes nothing on the server: the only ones
+// sent again when a reused keep-alive connection fails under them.
+bool retry_safe(const message& m) {
+  if (m.info.kind != message_kind::request) return false;
+  static constexpr std::string_view safe[] = {"ping",
+                                              "tools/list",
+                                              "prompts/list",
+                                              "prompts/get",
+                                              "resources/list",
+                                              "resources/read",
+                                              "resources/templates/list",
+                                              "completion/complete"};
+  return std::find(std::begin(safe), std::end(safe), m.info.method) != std::end(safe);
+}
+
+std::vector<std::string> request_ids(const message& m) {
+  std::vector<std::string> ids;
+  if (m.info.kind == message_kind::batch) {
+    for (const auto& mi : m.batch)
+      if (mi.kind == message_kind::request) ids.push_back(mi.id);
+  } else if (m.info.kind == message_kind::request) {
+    ids.push_back(m.info.id);
+  }
+  return ids;
+}
+
+// Visible ASCII only (spec §Session Management), bounded.
+bool valid_session_id(std::string_view s) {
+  if (s.empty() || s.size() > 1024) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
+}
+
+std::string status_text(const parser_t& p) {
+  const auto& h = p.get();
+  std::string s = "HTTP " + std::to_string(h.result_int());
+  if (!h.reason().empty()) s += " " + std::string(h.reason());
+  return s;
+}
+
+bool is_event_stream(std::string_view ct) {
+  return ct.substr(0, ct.find(';')).find("text/event-stream") != std::string_view::npos;
+}
+
+std::string io_error_text(const error_code& ec, const remote_options& o) {
+  if (ec == beast::error::timeout)
+    return "upstream timed out: no answer within " + std::to_string(o.timeout.count()) + " ms";
+  if (ec == http::error::end_of_stream || ec == net::error::eof)
+    return "upstream closed the connection before answering";
+  return "upstream connection failed: " + ec.message();
+}
+
+net::awaitable<error_code> send_and_read_header(http_conn& c, request_t& req, parser_t& p,
+                                                std::chrono::milliseconds timeout) {
+  c.tcp().expires_after(timeout);
+  auto [wec, wn] = co_await c.with(
+      [&](auto& s) { return http::async_write(s, req, net::as_tuple(net::use_awaitable)); });
+  (void)wn;
+  if (wec) co_return wec;
+  auto [rec, rn] = co_await c.with([&](auto& s) {
+    return http::async_read_header(s, c.buffer, p, net::as_tuple(net::use_awaitable));
+  });
+  (void)rn;
+  c.tcp().expires_never();
+  co_return rec;
+}
+
+// Reads the next piece of the body into buf. n == 0 and no error happens
+// while only framing was read; check p.is_done() for the end.
+struct piece {
+  std::size_t n = 0;
+  error_code ec;
+};
+net::awaitable<piece> read_body_some(http_conn& c, parser_t& p, char* buf, std::size_t size) {
+  p.get().body().data = buf;
+  p.get().body().size = size;
+  auto [ec, used] = co_await c.with([&](auto& s) {
+    return http::async_read_some(s, c.buffer, p, net::as_tuple(net::use_awaitable));
+  });
+  (void)used;
+  if (ec == http::error::need_buffer) ec = {};
+  co_return piece{size - p.get().body().size, ec};
+}
+
+// The whole (small) body of an answer that is not a stream.
+struct body_result {
+  std::string body;
+  error_code ec;
+  bool too_big = false;
+};
+net::awaitable<body_result> read_body(http_conn& c, parser_t& p, std::size_t limit) {
+  body_result r;
+  std::vector<char> buf(read_chunk);
+  while (!p.is_done()) {
+    piece pc = co_await read_body_some(c, p, buf.data(), buf.size());
+    if (r.body.size() + pc.n > limit)
+      r.too_big = true;
+    else
+      r.body.append(buf.data(), pc.n);
+    if (pc.ec) {
+      r.ec = pc.ec;
+      break;
+    }
+  }
+  co_return r;
+}
+
+message make_message(std::string raw) {
+  message m;
+  classify_error err;
+  classify(std::move(raw), m, err);
+  return m;
+}
+
+}  // namespace
+
+// An exchange in progress. Registered in active_ so stop() can abort it.
+struct http_upstream::active {
+  http_upstream& owner;
+  http_conn* conn = nullptr;
+  std::vector<std::string> ids;
+  bool aborted = false;
+  std::list<active*>::iterator pos;
+  explicit active(http_upstream& u) : owner(u) {
+    owner.active_.push_front(this);
+    pos = owner.active_.begin();
+  }
+  ~active() { owner.active_.erase(pos); }
+  active(const active&) = delete;
+  active& operator=(const active&) = delete;
+};
+
+http_upstream::http_upstream(const net::strand<net::any_io_executor>& strand,
+                             std::shared_ptr<http_client> client, const logger& log,
+                             std::string log_prefix)
+    : strand_(strand),
+      client_(std::move(client)),
+      opts_(client_->options()),
+      log_(log),
+      prefix_(std::move(log_prefix)),
+      origin_(origin_of(client_->url())),
+      end_event_(strand),
+      retry_timer_(strand),
+      transport_(opts_.transport) {
+  const auto& u = client_->url();
+  target_ = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
+  if (u.has_query()) target_ += "?" + std::string(u.encoded_query());
+  shown_url_ = origin_.key() + std::string(u.encoded_path());
+}
+
+http_upstream::~http_upstream() = default;
+
+void http_upstream::spawn(net::awaitable<void> task) {
+  auto owner = owner_.lock();
+  if (!owner) return;
+  net::co_spawn(strand_, std::move(task), [owner](std::exception_ptr) {});
+}
+
+void http_upstream::start(std::shared_ptr<void> owner, sink& out) {
+  owner_ = owner;
+  sink_ = &out;
+}
+
+void http_upstream::set_client_authorization(std::string_view value) {
+  if (opts_.forward_authorization) client_auth_.assign(value);
+}
+
+json::object http_upstream::describe() const {
+  static constexpr const char* gs[] = {"none", "open", "unsupported", "failed"};
+  return json::object{{"kind", "http"},
+                      {"url", shown_url_},
+                      {"transport", to_string(transport_.load())},
+                      {"get_stream", gs[static_cast<int>(get_state_.load())]}};
+}
+
+// ---------------------------------------------------------------- sending
+
+net::awaitable<void> http_upstream::send(message msg) {
+  if (ended_ || stopping_) {
+    co_await fail(request_ids(msg), ended_ ? end_.description : "upstream session is closing");
+    co_return;
+  }
+  if (phase_ != phase::ready) {
+    if (pending_.size() >= max_pending) {
+      co_await fail(request_ids(msg), "upstream is not connected yet and " +
+                                          std::to_string(max_pending) + " messages are waiting");
+      co_return;
+    }
+    pending_.push_back(std::move(msg));
+    if (phase_ == phase::idle) {
+      phase_ = phase::connecting;
+      spawn(connect_phase());
+    }
+    co_return;
+  }
+  co_await dispatch(std::move(msg));
+}
+
+void http_upstream::send_now(std::string raw) {
+  message m = make_message(std::move(raw));
+  if (phase_ != phase::ready) {
+    if (!ended_ && !stopping_) pending_.push_back(std::move(m));
+    return;
+  }
+  spawn(dispatch(std::move(m)));
+}
+
+net::awaitable<void> http_upstream::dispatch(message msg) {
+  if (msg.info.kind == message_kind::notification && msg.info.method == "notifications/cancelled") {
+    // The request's answer stream is of no use any more: free its connection
+    // (after the cancellation itself has been delivered).
+    std::string id;
+    error_code ec;
+    const json::value v = json::parse(msg.raw, ec);
+    if (!ec && v.is_object()) {
+      if (const auto* params = v.as_object().if_contains("params"); params && params->is_object())
+        if (const auto* rid = params->as_object().if_contains("requestId"))
+          id = json::serialize(*rid);
+    }
+    co_await exchange(std::move(msg), false);
+    if (!id.empty()) abort_request(id);
+    co_return;
+  }
+  if (request_ids(msg).empty()) {
+    co_await exchange(std::move(msg), false);  // in order: wait for the 202
+    co_return;
+  }
+  auto owner = owner_.lock();
+  if (!owner) co_return;
+  net::co_spawn(
+      strand_,
+      [this, m = std::move(msg)]() mutable -> net::awaitable<void> {
+        co_await exchange(std::move(m), false);
+      },
+      [owner](std::exception_ptr) {});
+}
+
+net::awaitable<void> http_upstream::connect_phase() {
+  if (transport_.load() != upstream_transport::sse && !pending_.empty()) {
+    message first = std::move(pending_.front());
+    pending_.pop_front();
+    message copy = first;
+    const outcome oc = co_await exchange(std::move(copy), true);
+    if (oc == outcome::fallback) {
+      transport_ = upstream_transport::sse;
+      pending_.push_front(std::move(first));
+    } else {
+      if (transport_.load() == upstream_transport::auto_detect)
+        transport_ = upstream_transport::streamable_http;
+      if (oc == outcome::ok && !stopping_ && !ended_) spawn(get_stream());
+      co_await flush();
+      co_return;
+    }
+  }
+  co_await legacy_stream();
+}
+
+net::awaitable<void> http_upstream::flush() {
+  while (!pending_.empty()) {
+    message m = std::move(pending_.front());
+    pending_.pop_front();
+    if (ended_ || stopping_) {
+      co_await fail(request_ids(m), ended_ ? end_.description : "upstream session is closing");
+      continue;
+    }
+    co_await dispatch(std::move(m));
+  }
+  phase_ = phase::ready;
+}
+
+template <class Req>
+static void decorate(Req& req, const origin& o, const remote_options& opts,
+                     const std::string& client_auth) {
+  req.set(http::field::host, o.host_header);
+  req.set(http::field::user_agent, "mcpfwd");
+  bool has_auth = false;
+  for (const auto& [k, v] : opts.headers) {
+    req.set(k, v);
+    if (beast::iequals(k, "authorization")) has_auth = true;
+  }
+  // A configured Authorization wins over the client's own.
+  if (!has_auth && !client_auth.empty()) req.set(http::field::authorization, client_auth);
+  req.keep_alive(true);
+}
+
+net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool first) {
+  const std::vector<std::string> ids = request_ids(msg);
+  const bool is_request = !ids.empty();
+  const bool legacy = transport_.load() == upstream_transport::sse;
+  const origin& o = legacy ? endpoint_origin_ : origin_;
+  const bool is_init = msg.info.kind == message_kind::request && msg.info.method == "initialize";
+  if (is_init) init_id_ = msg.info.id;
+
+  request_t req{http::verb::post, legacy ? endpoint_target_ : target_, 11};
+  decorate(req, o, opts_, client_auth_);
+  req.set(http::field::content_type, "application/json");
+  req.set(http::field::accept, "application/json, text/event-stream");
+  if (!legacy) {
+    if (!session_id_.empty()) req.set("Mcp-Session-Id", session_id_);
+    if (!protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
+  }
+  const bool may_retry = retry_safe(msg);
+  req.body() = std::move(msg.raw);
+  req.prepare_payload();
+
+  active a(*this);
+  a.ids = ids;
+  conn_result cr;
+  std::optional<parser_t> p;
+  for (int attempt = 0;; ++attempt) {
+    cr = co_await client_->acquire(o, is_request);
+    if (!cr.conn) {
+      if (!stopping_) {
+        log_.warn(prefix_ + cr.error);
+        co_await fail(ids, cr.error);
+      }
+      co_return outcome::failed;
+    }
+    a.conn = cr.conn.get();
+    p.emplace();
+    p->body_limit(boost::none);
+    const error_code ec = co_await send_and_read_header(*cr.conn, req, *p, opts_.timeout);
+    if (!ec && !a.aborted) break;
+    a.conn = nullptr;
+    client_->release(std::move(cr.conn), is_request, false);
+    if (stopping_ || a.aborted) co_return outcome::failed;
+    const bool lost = ec == http::error::end_of_stream || ec == net::error::eof ||
+                      ec == net::error::connection_reset || ec == net::error::broken_pipe;
+    if (attempt == 0 && cr.reused && lost && may_retry) {
+      log_.debug(prefix_ + "a reused upstream connection failed (" + ec.message() +
+                 "): sending again on a fresh one");
+      continue;
+    }
+    const std::string why = io_error_text(ec, opts_);
+    log_.warn(prefix_ + why);
+    co_await fail(ids, why);
+    co_return outcome::failed;
+  }
+
+  http_conn& c = *cr.conn;
+  const unsigned status = p->get().result_int();
+  const std::string ctype(p->get()[http::field::content_type]);
+  bool reusable = p->get().keep_alive();
+  outcome result = outcome::ok;
+  std::vector<std::string> unanswered = ids;
+
+  if (is_init && !legacy) {
+    if (auto sid = p->get().find("Mcp-Session-Id"); sid != p->get().end()) {
+      if (valid_session_id(sid->value()))
+        session_id_.assign(sid->value());
+      else
+        log_.warn(prefix_ + "ignored an invalid Mcp-Session-Id from the upstream");
+    }
+  }
+
+  if (status >= 200 && status < 300 && is_event_stream(ctype)) {
+    // The answer streams: progress, server requests, then the response.
+    sse_parser sp(opts_.max_message_bytes);
+    std::vector<sse_event> evs;
+    std::vector<char> buf(read_chunk);
+    while (!p->is_done()) {
+      const piece pc = co_await read_body_some(c, *p, buf.data(), buf.size());
+      if (pc.n) {
+        evs.clear();
+        sp.feed(std::string_view(buf.data(), pc.n), evs);
+        for (auto& ev : evs) {
+          if (ev.oversize) {
+            sink_->on_server_rejected(nullptr, {});
+            continue;
+          }
+          if (!ev.type.empty() && ev.type != "message") continue;
+          if (ev.data.empty()) continue;  // a priming event
+          co_await deliver(std::move(ev.data), &unanswered);
+        }
+      }
+      if (pc.ec || a.aborted) {
+        reusable = false;
+        break;
+      }
+    }
+    if (!unanswered.empty() && !stopping_ && !a.aborted) {
+      // (Resuming with GET + Last-Event-ID is not done: the request fails.)
+      const std::string why = "upstream closed the response stream before answering";
+      log_.warn(prefix_ + why);
+      co_await fail(unanswered, why);
+    }
+  } else if (status >= 200 && status < 300) {
+    body_result b = co_await read_body(c, *p, opts_.max_message_bytes);
+    if (b.ec) reusable = false;
+    if (b.too_big) {
+      sink_->on_server_rejected(nullptr, {});
+    } else if (!legacy && b.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+      // (A legacy server's answers come on its stream; the POST's body,
+      // often "Accepted", is not a message.)
+      co_await deliver(std::move(b.body), &unanswered);
+    }
+    if (!unanswered.empty() && !legacy && !stopping_) {
+      const std::string why =
+          "upstream answered " + status_text(*p) +
+          (b.ec ? " and the connection failed (" + b.ec.message() + ")" : " without a response");
+      log_.warn(prefix_ + why);
+      co_await fail(unanswered, why);
+    }
+  } else {
+    body_result b = co_await read_body(c, *p, max_error_body);
+    if (b.ec || b.too_big) reusable = false;
+    if (first && is_init && transport_.load() == upstream_transport::auto_detect &&
+        session_id_.empty() && (status == 400 || status == 404 || status == 405)) {
+      fallback_note_ = "POST answered " + status_text(*p);
+      log_.debug(prefix_ + "upstream " + fallback_note_ +
+                 " to initialize: trying the legacy HTTP+SSE transport");
+      result = outcome::fallback;
+    } else {
+      std::string why = "upstream answered " + status_text(*p);
+      std::string detail = b.body.substr(0, 200);
+      std::replace_if(
+          detail.begin(), detail.end(), [](char ch) { return ch == '\r' || ch == '\n'; }, ' ');
+      if (!detail.empty()) why += ": " + detail;
+      const bool expired = status == 404 && (legacy || !session_id_.empty());
+      if (expired) why = "upstream session expired (HTTP 404): the client must initialize again";
+      if (!stopping_) {
+        log_.warn(prefix_ + why);
+        co_await fail(ids, why);
+        if (ids.empty() && !expired) log_.warn(prefix_ + "a message to the upstream was lost");
+      }
+      if (expired) finish(why, "session expired (HTTP 404)", 1);
+      result = outcome::failed;
+    }
+  }
+  a.conn = nullptr;
+  client_->release(std::move(cr.conn), is_request, reusable && p->is_done() && !a.aborted);
+  co_return result;
+}
+
+// ---------------------------------------------------------------- streams
+
+net::awaitable<void> http_upstream::get_stream() {
+  unsigned failures = 0;
+  std::string last_id;
+  std::chrono::milliseconds delay{1000};  // SSE `retry` changes it
+  while (!stopping_ && !ended_) {
+    conn_result cr = co_await client_->connect(origin_);
+    if (stopping_ || ended_) co_return;
+    bool got_events = false;
+    if (cr.conn) {
+      active a(*this);
+      a.conn = cr.conn.get();
+      request_t req{http::verb::get, target_, 11};
+      decorate(req, origin_, opts_, client_auth_);
+      req.set(http::field::accept, "text/event-stream");
+      if (!session_id_.empty()) req.set("Mcp-Session-Id", session_id_);
+      if (!protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
+      if (!last_id.empty()) req.set("Last-Event-ID", last_id);
+      parser_t p;
+      p.body_limit(boost::none);
+      const error_code ec = co_await send_and_read_header(*cr.conn, req, p, opts_.timeout);
+      if (stopping_ || ended_ || a.aborted) co_return;
+      if (!ec) {
+        const unsigned status = p.get().result_int();
+        if (status == 405) {
+          get_state_ = get_state::unsupported;
+          log_.debug(prefix_ + "the upstream offers no GET stream (HTTP 405)");
+          co_return;
+        }
+        if (status == 404 && !session_id_.empty()) {
+          const std::string why =
+              "upstream session expired (HTTP 404): the client must initialize again";
+          log_.warn(prefix_ + why);
+          finish(why, "session expired (HTTP 404)", 1);
+          co_return;
+        }
+        if (status != 200 || !is_event_stream(p.get()[http::field::content_type])) {
+          get_state_ = get_state::failed;
+          log_.warn(prefix_ + "the upstream's GET stream answered " + status_text(p) +
+                    ": server-initiated messages will not arrive");
+          co_return;
+        }
+        get_state_ = get_state::open;
+        sse_parser sp(opts_.max_message_bytes);
+        std::vector<sse_event> evs;
+        std::vector<char> buf(read_chunk);
+        while (!p.is_done()) {
+          const piece pc = co_await read_body_some(*cr.conn, p, buf.data(), buf.size());
+          if (pc.n) {
+            evs.clear();
+            sp.feed(std::string_view(buf.data(), pc.n), evs);
+            for (auto& ev : evs) {
+              got_events = true;
+              if (ev.oversize) {
+                sink_->on_server_rejected(nullptr, {});
+                continue;
+              }
+              if ((!ev.type.empty() && ev.type != "message") || ev.data.empty()) continue;
+              co_await deliver(std::move(ev.data), nullptr);
+            }
+          }
+          if (pc.ec || stopping_ || ended_ || a.aborted) break;
+        }
+        last_id = sp.last_event_id();
+        if (sp.retry_ms()) delay = std::chrono::milliseconds(*sp.retry_ms());
+        get_state_ = get_state::none;
+      }
+      cr.conn->close();
+    }
+    if (stopping_ || ended_) co_return;
+    failures = got_events ? 0 : failures + 1;
+    if (failures >= get_stream_attempts) {
+      get_state_ = get_state::failed;
+      log_.warn(prefix_ + "the upstream's GET stream failed " + std::to_string(failures) +
+                " times in a row (" + (cr.conn ? "it closed" : cr.error) +
+                "): giving up on server-initiated messages");
+      co_return;
+    }
+    // Reconnect after the delay the server asked for (SSE `retry`), else 1 s.
+    retry_timer_.expires_after(delay);
+    co_await retry_timer_.async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
+net::awaitable<void> http_upstream::legacy_stream() {
+  conn_result cr = co_await client_->connect(origin_);
+  if (!cr.conn) {
+    log_.warn(prefix_ + cr.error);
+    co_await fail_pending(cr.error);
+    finish(cr.error, "unreachable", 1);
+    co_return;
+  }
+  active a(*this);
+  a.conn = cr.conn.get();
+  request_t req{http::verb::get, target_, 11};
+  decorate(req, origin_, opts_, client_auth_);
+  req.set(http::field::accept, "text/event-stream");
+  parser_t p;
+  p.body_limit(boost::none);
+  const error_code ec = co_await send_and_read_header(*cr.conn, req, p, opts_.timeout);
+  std::string why;
+  if (ec) {
+    why = io_error_text(ec, opts_);
+  } else if (p.get().result_int() != 200 || !is_event_stream(p.get()[http::field::content_type])) {
+    why = "upstream speaks neither Streamable HTTP nor HTTP+SSE";
+    if (!fallback_note_.empty()) why += " (" + fallback_note_ + ")";
+    why += ": GET answered " + status_text(p);
+  }
+  if (!why.empty()) {
+    cr.conn->close();
+    if (stopping_ || a.aborted) {
+      finish("upstream session ended", "ended", 0);
+      co_return;
+    }
+    log_.warn(prefix_ + why);
+    co_await fail_pending(why);
+    finish(why, "failed", 1);
+    co_return;
+  }
+  bool have_endpoint = false;
+  sse_parser sp(opts_.max_message_bytes);
+  std::vector<sse_event> evs;
+  std::vector<char> buf(read_chunk);
+  while (!p.is_done()) {
+    const piece pc = co_await read_body_some(*cr.conn, p, buf.data(), buf.size());
+    if (pc.n) {
+      evs.clear();
+      sp.feed(std::string_view(buf.data(), pc.n), evs);
+      for (auto& ev : evs) {
+        if (ev.oversize) {
+          sink_->on_server_rejected(nullptr, {});
+          continue;
+        }
+        if (ev.type == "endpoint") {
+          if (have_endpoint) continue;
+          boost::urls::url dest;
+          auto ref = boost::urls::parse_uri_reference(ev.data);
+          std::string bad;
+          if (!ref) {
+            bad = "cannot parse the endpoint '" + ev.data + "'";
+          } else if (auto rv = boost::urls::resolve(client_->url(), *ref, dest); !rv) {
+            bad = "cannot resolve the endpoint '" + ev.data + "'";
+          } else {
+            origin eo;
+            try {
+              eo = origin_of(dest);
+            } catch (const std::exception& e) {
+              bad = e.what();
+            }
+            if (bad.empty() && eo.key() != origin_.key())
+              bad = "the endpoint '" + ev.data + "' is on another origin";
+            if (bad.empty()) {
+              endpoint_origin_ = eo;
+              endpoint_target_ =
+                  dest.encoded_path().empty() ? "/" : std::string(dest.encoded_path());
+              if (dest.has_query()) endpoint_target_ += "?" + std::string(dest.encoded_query());
+            }
+          }
+          if (!bad.empty()) {
+            why = "upstream SSE " + bad;
+            break;
+          }
+          have_endpoint = true;
+          log_.debug(prefix_ + "legacy SSE upstream: POSTing to " + endpoint_target_);
+          spawn(flush());
+          continue;
+        }
+        if ((!ev.type.empty() && ev.type != "message") || ev.data.empty()) continue;
+        co_await deliver(std::move(ev.data), nullptr);
+      }
+    }
+    if (!why.empty() || pc.ec || stopping_ || a.aborted) break;
+  }
+  cr.conn->close();
+  if (stopping_ || a.aborted) {
+    finish("upstream session ended", "ended", 0);
+    co_return;
+  }
+  if (why.empty())
+    why = have_endpoint ? "upstream closed its SSE stream (legacy HTTP+SSE session ended)"
+                        : "upstream closed its SSE stream before sending the endpoint event";
+  log_.warn(prefix_ + why);
+  if (!have_endpoint) co_await fail_pending(why);
+  finish(why, "SSE stream closed", 1);
+}
+
+// ---------------------------------------------------------------- results
+
+net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::string>* answered) {
+  message m;
+  classify_error err;
+  if (!classify(std::move(data), m, err)) {
+    sink_->on_server_rejected(&err, m.raw);
+    co_return;
+  }
+  auto seen = [&](const message_info& mi) {
+    if (mi.kind != message_kind::response && mi.kind != message_kind::error) return;
+    if (answered) std::erase(*answered, mi.id);
+    if (!init_id_.empty() && mi.id == init_id_) {
+      init_id_.clear();
+      if (mi.kind == message_kind::response) {
+        error_code ec;
+        const json::value v = json::parse(m.raw, ec);
+        if (!ec && v.is_object())
+          if (const auto* res = v.as_object().if_contains("result"); res && res->is_object())
+            if (const auto* pv = res->as_object().if_contains("protocolVersion");
+                pv && pv->is_string() && valid_session_id(pv->as_string()))
+              protocol_version_ = pv->as_string();
+      }
+    }
+  };
+  if (m.info.kind == message_kind::batch) {
+    for (const auto& mi : m.batch) seen(mi);
+  } else {
+    seen(m.info);
+  }
+  co_await sink_->on_server_message(std::move(m));
+}
+
+net::awaitable<void> http_upstream::fail(const std::vector<std::string>& ids,
+                                         const std::string& why) {
+  for (const auto& id : ids)
+    co_await sink_->on_server_message(
+        make_message(make_error_response(id, rpc_error::upstream_error, why)));
+}
+
+net::awaitable<void> http_upstream::fail_pending(const std::string& why) {
+  while (!pending_.empty()) {
+    message m = std::move(pending_.front());
+    pending_.pop_front();
+    co_await fail(request_ids(m), why);
+  }
+}
+
+void http_upstream::finish(std::string description, std::string status, int exit_code) {
+  if (ended_) return;
+  ended_ = true;
+  end_.description = std::move(description);
+  end_.status = std::move(status);
+  end_.exit_code = exit_code;
+  end_event_.notify();
+}
+
+void http_upstream::abort_request(const std::string& id) {
+  for (active* a : active_) {
+    if (std::find(a->ids.begin(), a->ids.end(), id) != a->ids.end()) {
+      a->aborted = true;
+      if (a->conn) a->conn->close();
+    }
+  }
+}
+
+void http_upstream::abort_all() noexcept {
+  for (active* a : active_) {
+    a->aborted = true;
+    if (a->conn) a->conn->close();
+  }
+  retry_timer_.cancel();
+}
+
+// ---------------------------------------------------------------- ending
+
+void http_upstream::stop(std::chrono::milliseconds grace, std::shared_ptr<void> owner) {
+  if (stopping_) return;
+  stopping_ = true;
+  owner_ = owner;
+  abort_all();
+  net::co_spawn(strand_, end_session(grace), [owner](std::exception_ptr) {});
+}
+
+net::awaitable<void> http_upstream::end_session(std::chrono::milliseconds grace) {
+  if (!ended_ && transport_.load() != upstream_transport::sse && !session_id_.empty()) {
+    // Tell the upstream the session is over (spec §Session Management 5).
+    conn_result cr = co_await client_->acquire(origin_, false);
+    if (cr.conn) {
+      request_t req{http::verb::delete_, target_, 11};
+      decorate(req, origin_, opts_, client_auth_);
+      req.set("Mcp-Session-Id", session_id_);
+      if (!protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
+      parser_t p;
+      p.body_limit(boost::none);
+      const error_code ec =
+          co_await send_and_read_header(*cr.conn, req, p, std::min(grace, opts_.timeout));
+      bool reusable = false;
+      if (!ec) {
+        log_.debug(prefix_ + "upstream session ended with DELETE: " + status_text(p));
+        body_result b = co_await read_body(*cr.conn, p, max_error_body);
+        reusable = !b.ec && p.is_done() && p.get().keep_alive();
+      } else {
+        log_.debug(prefix_ + "DELETE of the upstream session failed: " + ec.message());
+      }
+      client_->release(std::move(cr.conn), false, reusable);
+    }
+  }
+  finish("upstream session ended", "ended", 0);
+}
+
+net::awaitable<upstream_end> http_upstream::wait_end(std::chrono::steady_clock::duration) {
+  while (!end_event_.is_set()) co_await end_event_.wait_for(std::chrono::hours(24));
+  co_return end_;
+}
+
+void http_upstream::close() noexcept {
+  abort_all();
+}
+
+}  // namespace mcpfwd
