@@ -38,7 +38,8 @@ origin origin_of(const boost::urls::url_view& u) {
                     "upstream URL must not carry credentials (use --upstream-header)");
   o.host = u.host_address();
   o.port = u.has_port() ? std::string(u.port()) : (o.tls ? "443" : "80");
-  o.host_header = u.encoded_host();
+  o.url_host = u.encoded_host();
+  o.host_header = o.url_host;
   if (u.has_port()) o.host_header += ":" + o.port;
   return o;
 }
@@ -128,7 +129,7 @@ net::awaitable<conn_result> http_client::open_connection(const origin& o) {
   conn_result r;
   auto c = std::make_unique<http_conn>(ex_, o.tls ? tls_.get() : nullptr);
   c->origin_key = o.key();
-  const std::string where = o.host + ":" + o.port;
+  const std::string where = o.url_host + ":" + o.port;
   net::ip::tcp::resolver resolver(ex_);
   auto [rec, results] =
       co_await resolver.async_resolve(o.host, o.port, net::as_tuple(net::use_awaitable));

@@ -65,8 +65,9 @@ struct origin {
   bool tls = false;
   std::string host;  // as connected to (no brackets around IPv6)
   std::string port;
+  std::string url_host;     // as in a URL: IPv6 in brackets
   std::string host_header;  // the Host header value
-  std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+  std::string key() const { return (tls ? "https://" : "http://") + url_host + ":" + port; }
 };
 // Throws api_error(invalid_arg) unless `u` is an absolute http(s) URL.
 origin origin_of(const boost::urls::url_view& u);

@@ -127,6 +127,10 @@ net::awaitable<body_result> read_body(http_conn& c, parser_t& p, std::size_t lim
   co_return r;
 }
 
+bool is_initialize(const message& m) {
+  return m.info.kind == message_kind::request && m.info.method == "initialize";
+}
+
 message make_message(std::string raw) {
   message m;
   classify_error err;
@@ -266,6 +270,13 @@ net::awaitable<void> http_upstream::connect_phase() {
     if (oc == outcome::fallback) {
       transport_ = upstream_transport::sse;
       pending_.push_front(std::move(first));
+    } else if (oc == outcome::failed && is_initialize(first) && !stopping_) {
+      // No upstream session came of it: this session cannot work. Its
+      // client has its error; closing makes it start over cleanly.
+      const std::string why = "cannot open the upstream session: " + last_failure_;
+      co_await fail_pending(why);
+      finish(why, "failed: " + last_failure_, 1);
+      co_return;
     } else {
       if (transport_.load() == upstream_transport::auto_detect)
         transport_ = upstream_transport::streamable_http;
@@ -366,6 +377,9 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
   outcome result = outcome::ok;
   std::vector<std::string> unanswered = ids;
 
+  if (is_init && !legacy && status >= 200 && status < 300 &&
+      transport_.load() == upstream_transport::auto_detect)
+    transport_ = upstream_transport::streamable_http;  // before the client hears back
   if (is_init && !legacy) {
     if (auto sid = p->get().find("Mcp-Session-Id"); sid != p->get().end()) {
       if (valid_session_id(sid->value()))
@@ -676,6 +690,7 @@ net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::s
 
 net::awaitable<void> http_upstream::fail(const std::vector<std::string>& ids,
                                          const std::string& why) {
+  last_failure_ = why;
   for (const auto& id : ids)
     co_await sink_->on_server_message(
         make_message(make_error_response(id, rpc_error::upstream_error, why)));

@@ -89,6 +89,7 @@ class http_upstream final : public upstream {
   std::string session_id_, protocol_version_, client_auth_;
   std::string init_id_;        // id of the initialize request in flight
   std::string fallback_note_;  // why auto chose legacy SSE
+  std::string last_failure_;   // the last exchange that failed, and why
   origin endpoint_origin_;     // legacy: where POSTs go
   std::string endpoint_target_;
   std::list<active*> active_;

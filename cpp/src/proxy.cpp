@@ -109,6 +109,11 @@ proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log
   if (cfg_.max_sessions == 0) throw api_error(errc::invalid_arg, "max sessions must be at least 1");
   if (cfg_.max_message_bytes < 64)
     throw api_error(errc::invalid_arg, "max message size must be at least 64 bytes");
+  if (cfg_.remote.forward_authorization && !cfg_.auth_token.empty())
+    throw api_error(
+        errc::invalid_arg,
+        "forwarding the client's Authorization header cannot be combined with an "
+        "auth token: that header carries mcpfwd's own token, which never goes upstream");
   if (!cfg_.remote.url.empty()) {
     cfg_.remote.max_message_bytes = cfg_.max_message_bytes;
     client_ = std::make_shared<http_client>(ioc_.get_executor(), cfg_.remote, log_);

@@ -57,7 +57,6 @@ stdio_session::stdio_session(net::any_io_executor ex, const upstream_factory& ma
       client_in_(strand_, in_fd),
       client_out_(strand_, out_fd),
       upstream_(make_upstream(strand_, "")),
-      upstream_info_(upstream_->describe()),
       to_client_(client_out_, outbox_high_water),
       client_framer_(opts.max_message_bytes),
       client_flushed_(strand_) {}
@@ -68,8 +67,9 @@ void stdio_session::start() {
   auto self = shared_from_this();
   auto detached = [](std::exception_ptr) {};
   state_ = state::ready;
-  net::post(strand_,
-            [self] { self->log_.debug("upstream: " + json::serialize(self->upstream_info_)); });
+  net::post(strand_, [self] {
+    self->log_.debug("upstream: " + json::serialize(self->upstream_->describe()));
+  });
   net::co_spawn(
       strand_, [self]() { return self->read_client(); }, detached);
   upstream_->start(self, *this);
@@ -269,11 +269,12 @@ std::string stdio_session::stats_json() const {
   auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   json::object o;
   o["state"] = to_string(state_.load());
-  if (const auto* pid = upstream_info_.if_contains("pid"))
+  json::object up = upstream_->describe();  // thread-safe by contract
+  if (const auto* pid = up.if_contains("pid"))
     o["upstream_pid"] = *pid;
   else
     o["upstream_pid"] = nullptr;
-  o["upstream"] = upstream_info_;
+  o["upstream"] = std::move(up);
   const int ec = exit_code_.load();
   if (ec >= 0)
     o["exit_code"] = ec;

@@ -79,7 +79,6 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   // spawn throws.
   net::posix::stream_descriptor client_in_, client_out_;
   std::unique_ptr<upstream> upstream_;
-  json::object upstream_info_;  // describe(), taken at start: stats_json reads it from any thread
   pipe_writer<net::posix::stream_descriptor> to_client_;
   line_framer client_framer_;
   event client_flushed_;  // the writer to the client has finished

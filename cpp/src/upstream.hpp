@@ -59,7 +59,7 @@ class upstream {
   virtual net::awaitable<upstream_end> wait_end(std::chrono::steady_clock::duration drain) = 0;
   // After wait_end: release descriptors and connections.
   virtual void close() noexcept = 0;
-  // The "upstream" member of a session snapshot.
+  // The "upstream" member of a session snapshot. Any thread.
   virtual json::object describe() const = 0;
   // The downstream client's Authorization header, forwarded when configured.
   virtual void set_client_authorization(std::string_view) {}

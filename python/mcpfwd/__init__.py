@@ -14,6 +14,12 @@ Python bindings of the mcpfwd C library::
         for s in proxy.sessions():
             print(s.id, s.upstream_pid, s.messages_in)
 
+    # a remote upstream server: one session on it per client session
+    with mcpfwd.Proxy(upstream="https://mcp.example.com/mcp", listen=("127.0.0.1", 0),
+                      upstream_headers={"Authorization": "Bearer ..."}) as proxy:
+        for s in proxy.sessions():
+            print(s.id, s.upstream_url, s.upstream_transport)
+
     # session events and forwarded messages, as callbacks or (events) an async iterator
     def on_message(m: mcpfwd.Message) -> None:
         print(m.direction.name, m.session_id, m.json())
@@ -27,7 +33,7 @@ The command-line proxy is installed as the ``mcpfwd`` console script.
 
 from __future__ import annotations
 
-from ._enums import Direction, EventKind, LogLevel, Status
+from ._enums import Direction, EventKind, LogLevel, Status, UpstreamTransport
 from ._errors import (
     CallbackError,
     Error,
@@ -76,6 +82,7 @@ __all__ = [
     "SessionInfo",
     "StateError",
     "Status",
+    "UpstreamTransport",
     "WaitTimeoutError",
     "__version__",
 ]
@@ -99,6 +106,7 @@ for _cls in (
     SessionInfo,
     StateError,
     Status,
+    UpstreamTransport,
     WaitTimeoutError,
 ):
     _cls.__module__ = __name__

@@ -1,5 +1,5 @@
-"""Status codes, log levels, event kinds and message directions, mirroring the C API's
-enums."""
+"""Status codes, log levels, event kinds, message directions and upstream transports,
+mirroring the C API's enums."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import enum
 
 from . import _mcpfwd
 
-__all__ = ["Direction", "EventKind", "LogLevel", "Status"]
+__all__ = ["Direction", "EventKind", "LogLevel", "Status", "UpstreamTransport"]
 
 
 class Status(enum.IntEnum):
@@ -79,3 +79,45 @@ class Direction(enum.IntEnum):
 
     CLIENT_TO_SERVER = _mcpfwd.CLIENT_TO_SERVER
     SERVER_TO_CLIENT = _mcpfwd.SERVER_TO_CLIENT
+
+
+class UpstreamTransport(enum.IntEnum):
+    """How a remote upstream server is spoken to (``mcpfwd_upstream_transport``)."""
+
+    #: POST ``initialize`` as Streamable HTTP; an HTTP 400, 404 or 405 answer means a legacy
+    #: HTTP+SSE server, which is then used as such.
+    AUTO = _mcpfwd.UPSTREAM_AUTO
+    #: Streamable HTTP (MCP protocol 2025-03-26 and later).
+    STREAMABLE_HTTP = _mcpfwd.UPSTREAM_STREAMABLE_HTTP
+    #: Legacy HTTP+SSE (protocol 2024-11-05): the URL is the server's SSE endpoint.
+    SSE = _mcpfwd.UPSTREAM_SSE
+
+    @property
+    def label(self) -> str:
+        """The transport's name as session snapshots (:attr:`SessionInfo.upstream_transport`)
+        and the command line (``--upstream-transport``) spell it: ``"auto"``,
+        ``"streamable-http"`` or ``"sse"``."""
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, value: UpstreamTransport | str) -> UpstreamTransport:
+        """Accept an UpstreamTransport or its name in any case, with ``-`` or ``_``
+        (``"streamable-http"``, ``"STREAMABLE_HTTP"``, ``"sse"``).
+
+        Raises ValueError for an unknown name, TypeError for anything but those two types.
+        """
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, str):
+            raise TypeError(
+                f"upstream transport must be an UpstreamTransport or str, "
+                f"not {type(value).__name__}"
+            )
+        name = value.strip().upper().replace("-", "_")
+        try:
+            return cls[name]
+        except KeyError:
+            labels = ", ".join(repr(m.label) for m in cls)
+            raise ValueError(
+                f"unknown upstream transport {value!r} (expected one of {labels})"
+            ) from None

@@ -28,6 +28,10 @@ EVENT_SESSION_REJECTED: int
 CLIENT_TO_SERVER: int
 SERVER_TO_CLIENT: int
 
+UPSTREAM_AUTO: int
+UPSTREAM_STREAMABLE_HTTP: int
+UPSTREAM_SSE: int
+
 def version() -> str: ...
 def version_number() -> int: ...
 def status_str(status: int) -> str: ...
@@ -52,6 +56,15 @@ class _Proxy:
         on_event: Optional[Callable[[int, str, str], object]] = None,
         on_message: Optional[Callable[[int, str, bytes], object]] = None,
         drain_timeout_ms: Optional[int] = None,
+        upstream_url: Optional[str] = None,
+        upstream_transport: Optional[int] = None,
+        upstream_headers: Optional[Sequence[Tuple[str, str]]] = None,
+        forward_authorization: Optional[bool] = None,
+        upstream_ca_file: Optional[str] = None,
+        upstream_insecure: Optional[bool] = None,
+        upstream_pool_max: Optional[int] = None,
+        upstream_connect_timeout_ms: Optional[int] = None,
+        upstream_timeout_ms: Optional[int] = None,
     ) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -9,14 +9,15 @@ import json
 import math
 import numbers
 import os
+import re
 import threading
 import weakref
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Callable, ClassVar, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 from . import _mcpfwd
-from ._enums import Direction, EventKind, LogLevel
+from ._enums import Direction, EventKind, LogLevel, UpstreamTransport
 from ._errors import InvalidArgumentError, NotFoundError
 from ._events import DEFAULT_EVENT_BUFFER, Event, EventStream, Message
 from ._session import SessionInfo
@@ -173,11 +174,16 @@ def _session_id(session_id: object) -> str:
     return session_id
 
 
+# A string naming a scheme ("https://...") is meant as a URL: the library checks the rest
+# (http:// or https://, a host, no credentials) and says what is wrong with it.
+_URL_RX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def _command(upstream: Sequence[str | os.PathLike[str]]) -> list[str]:
     if isinstance(upstream, (str, bytes, os.PathLike)):
         raise TypeError(
-            "upstream must be a sequence of arguments such as ['python', 'server.py'], "
-            "not a single string"
+            "upstream must be a sequence of arguments such as ['python', 'server.py'] "
+            "or an http:// or https:// URL, not a single string"
         )
     args: list[str] = []
     for arg in upstream:
@@ -186,6 +192,44 @@ def _command(upstream: Sequence[str | os.PathLike[str]]) -> list[str]:
             raise TypeError(f"upstream arguments must be str, not {type(arg).__name__}")
         args.append(arg)
     return args
+
+
+def _upstream(upstream: Sequence[str | os.PathLike[str]] | str) -> list[str] | str:
+    """The server command (a list) or the remote server's URL (a str)."""
+    if isinstance(upstream, str) and _URL_RX.match(upstream):
+        return upstream
+    return _command(upstream)
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be bool, not {type(value).__name__}")
+    return value
+
+
+def _headers(value: object) -> list[tuple[str, str]]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"upstream_headers must be a mapping of str to str, not {type(value).__name__}"
+        )
+    pairs: list[tuple[str, str]] = []
+    for name, text in value.items():
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise TypeError(
+                "upstream_headers must map str to str, not "
+                f"{type(name).__name__} to {type(text).__name__}"
+            )
+        pairs.append((name, text))
+    return pairs
+
+
+def _path(value: object, name: str) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, not {type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"{name} must be a str path, not {type(path).__name__}")
+    return path
 
 
 class _Dispatch:
@@ -297,19 +341,26 @@ class _MessageDispatch(_Dispatch):
 
 
 class Proxy:
-    """An MCP forward proxy in front of an upstream server command.
+    """An MCP forward proxy in front of an upstream MCP server: a server command it spawns, or
+    a remote server it reaches over HTTP.
 
     Two downstream modes; pass exactly one of ``stdio`` and ``listen``:
 
     - ``stdio=(in_fd, out_fd)``: serves one client over a pair of file descriptors carrying
-      newline-delimited JSON-RPC (the stdio transport), with one upstream server process.
+      newline-delimited JSON-RPC (the stdio transport), with one upstream server process (or
+      one session on the remote server).
     - ``listen=(host, port)``: serves many clients over Streamable HTTP at
       ``http://host:port/mcp`` (read :attr:`url` after :meth:`start`); every client session
-      gets its own freshly spawned upstream server process. See :meth:`sessions`.
+      gets its own freshly spawned upstream server process (or its own session on the remote
+      server). See :meth:`sessions`.
 
     Args:
         upstream: the server command, e.g. ``["python", "server.py"]``; ``upstream[0]`` is
-            looked up in PATH, no shell is involved.
+            looked up in PATH, no shell is involved. Or the URL of a remote MCP server, a
+            ``str`` starting with ``http://`` or ``https://``: its Streamable HTTP endpoint
+            (``"https://host/mcp"``) or the SSE endpoint of a legacy HTTP+SSE server
+            (``"http://host/sse"``). A URL must not carry credentials: use
+            ``upstream_headers``.
         stdio: ``(in_fd, out_fd)``: the proxy reads the client's messages from ``in_fd`` and
             writes its replies to ``out_fd`` (ints or objects with ``fileno()``). The proxy
             duplicates both when it starts; the caller keeps ownership of its descriptors.
@@ -320,6 +371,8 @@ class Proxy:
             4 MiB, at least 64); in HTTP mode also the largest request body.
         shutdown_grace: seconds shutdown waits at each step: for the server to exit after its
             stdin is closed, then again after SIGTERM, before SIGKILL (library default 2.0).
+            With a remote upstream: the longest wait for the answer to the HTTP DELETE that
+            ends a session there.
         log_level: lowest level logged: a :class:`LogLevel`, its name (``"info"``) or value;
             None keeps the library default (INFO).
         on_log: ``on_log(level, source, text)`` receives every log line instead of standard
@@ -342,6 +395,37 @@ class Proxy:
     ``sys.unraisablehook`` and count as "go on": they never close a session. Inside any of
     them only :meth:`stop` (and :meth:`close`) may be called; the other methods raise
     :class:`StateError`.
+
+    A remote upstream only (passing any of them with a server command is an
+    :class:`InvalidArgumentError`):
+
+    Args:
+        upstream_transport: how the remote server is spoken to: an :class:`UpstreamTransport`
+            or its name, ``"auto"`` (the library default: Streamable HTTP, falling back to
+            legacy HTTP+SSE when ``initialize`` gets HTTP 400, 404 or 405),
+            ``"streamable-http"`` or ``"sse"``.
+        upstream_headers: headers sent with every request to the remote server, e.g.
+            ``{"Authorization": "Bearer ..."}``. Host, Content-Length, Transfer-Encoding,
+            Connection, Mcp-Session-Id, MCP-Protocol-Version and Last-Event-ID are mcpfwd's
+            own and refused.
+        forward_authorization: pass each client's own ``Authorization`` header on to the
+            remote server (default False: never; the MCP specification forbids token
+            passthrough, this is for test harnesses and trusted setups). A header in
+            ``upstream_headers`` takes precedence. Do not combine it with ``auth_token``: the
+            clients' header then carries the proxy's own token, and it is passed on too.
+        upstream_ca_file: a PEM file of CA certificates to verify the remote server's TLS
+            certificate with, instead of the system store. Loaded by the constructor.
+        upstream_insecure: do not verify the remote server's TLS certificate (default False;
+            a warning is logged at start: anyone on the path can then read and alter the
+            traffic).
+        upstream_pool_max: keep-alive connections per upstream origin that carry POSTs and
+            DELETEs (library default 16, at least 1); more exchanges wait for one. A session's
+            long-lived GET stream uses a connection of its own.
+        upstream_connect_timeout: seconds allowed for the TCP connect plus TLS handshake
+            (library default 10.0).
+        upstream_timeout: seconds allowed for the remote server to start answering a request,
+            waiting for a pooled connection included (library default 120.0); a streamed
+            answer may then take as long as it takes (see ``request_timeout``).
 
     HTTP mode only (passing any of them with ``stdio`` is an :class:`InvalidArgumentError`):
 
@@ -383,7 +467,7 @@ class Proxy:
     def __init__(
         self,
         *,
-        upstream: Sequence[str | os.PathLike[str]],
+        upstream: Sequence[str | os.PathLike[str]] | str,
         stdio: tuple[FdLike, FdLike] | None = None,
         listen: ListenAddress | None = None,
         max_message_bytes: int | None = None,
@@ -399,6 +483,14 @@ class Proxy:
         on_event: EventCallback | None = None,
         on_message: MessageCallback | None = None,
         drain_timeout: Seconds | None = None,
+        upstream_transport: UpstreamTransport | str | None = None,
+        upstream_headers: Mapping[str, str] | None = None,
+        forward_authorization: bool = False,
+        upstream_ca_file: str | os.PathLike[str] | None = None,
+        upstream_insecure: bool = False,
+        upstream_pool_max: int | None = None,
+        upstream_connect_timeout: Seconds | None = None,
+        upstream_timeout: Seconds | None = None,
     ) -> None:
         self._on_log = on_log
         self._on_event = on_event
@@ -406,7 +498,31 @@ class Proxy:
         self._subscribers = _Subscribers()
         self._started = False
         self._url = ""
-        self._upstream = _command(upstream)
+        self._upstream = _upstream(upstream)
+        url = self._upstream if isinstance(self._upstream, str) else None
+
+        remote_only = {
+            "upstream_transport": upstream_transport,
+            "upstream_headers": upstream_headers,
+            "forward_authorization": _flag(forward_authorization, "forward_authorization")
+            or None,
+            "upstream_ca_file": upstream_ca_file,
+            "upstream_insecure": _flag(upstream_insecure, "upstream_insecure") or None,
+            "upstream_pool_max": upstream_pool_max,
+            "upstream_connect_timeout": upstream_connect_timeout,
+            "upstream_timeout": upstream_timeout,
+        }
+        if url is None:
+            given = [name for name, value in remote_only.items() if value is not None]
+            if given:
+                raise InvalidArgumentError(
+                    f"{', '.join(given)}: only for a remote upstream (an http:// or https:// "
+                    "URL), not with a server command"
+                )
+        transport = (
+            None if upstream_transport is None else UpstreamTransport.parse(upstream_transport)
+        )
+        self._transport = transport
 
         if stdio is None and listen is None:
             raise InvalidArgumentError(
@@ -465,7 +581,7 @@ class Proxy:
             raise TypeError(f"auth_token must be str or None, not {type(auth_token).__name__}")
 
         self._native: _mcpfwd._Proxy = _mcpfwd._Proxy(
-            upstream=self._upstream,
+            upstream=[] if url is not None else list(self._upstream),
             stdio=fds,
             listen=address,
             max_message_bytes=max_message_bytes,
@@ -493,6 +609,30 @@ class Proxy:
             drain_timeout_ms=(
                 None if drain_timeout is None else _duration_ms(drain_timeout, "drain_timeout")
             ),
+            upstream_url=url,
+            upstream_transport=None if transport is None else int(transport),
+            upstream_headers=None if upstream_headers is None else _headers(upstream_headers),
+            # The flags only when set: the library's defaults are off.
+            forward_authorization=True if forward_authorization else None,
+            upstream_ca_file=(
+                None if upstream_ca_file is None else _path(upstream_ca_file, "upstream_ca_file")
+            ),
+            upstream_insecure=True if upstream_insecure else None,
+            upstream_pool_max=(
+                None
+                if upstream_pool_max is None
+                else _count(upstream_pool_max, "upstream_pool_max")
+            ),
+            upstream_connect_timeout_ms=(
+                None
+                if upstream_connect_timeout is None
+                else _duration_ms(upstream_connect_timeout, "upstream_connect_timeout")
+            ),
+            upstream_timeout_ms=(
+                None
+                if upstream_timeout is None
+                else _duration_ms(upstream_timeout, "upstream_timeout")
+            ),
         )
         _live.add(self)
 
@@ -500,12 +640,15 @@ class Proxy:
         """Start the proxy on its own I/O thread(s).
 
         In stdio mode: spawn the upstream server and start forwarding; returns once the server
-        process exists. In HTTP mode: bind the listening socket and start accepting clients
-        (each session spawns its own server); returns once :attr:`url` is known.
+        process exists (a remote upstream is first contacted when the client's first message
+        arrives). In HTTP mode: bind the listening socket and start accepting clients (each
+        session spawns its own server, or opens its own session on the remote server);
+        returns once :attr:`url` is known.
 
         Raises:
             IoError: the server could not be spawned (e.g. the command was not found), or the
-                address could not be bound.
+                address could not be bound. An unreachable remote server is not detected
+                here: its clients' requests fail.
             StateError: already started, or closed.
         """
         self._native.start()
@@ -514,7 +657,8 @@ class Proxy:
 
     def stop(self) -> None:
         """Ask the proxy to shut down gracefully and return at once: the server's stdin is
-        closed, then SIGTERM and SIGKILL follow after the grace periods; in HTTP mode the proxy
+        closed, then SIGTERM and SIGKILL follow after the grace periods (a remote upstream
+        session is ended with an HTTP DELETE instead); in HTTP mode the proxy
         stops accepting and does this for every session (requests in flight are answered with
         a JSON-RPC error). Idempotent; a no-op on a closed proxy. Any thread, including from
         inside ``on_log``, ``on_event`` and ``on_message``."""
@@ -552,8 +696,12 @@ class Proxy:
         """A snapshot of the proxy's counters, as decoded JSON.
 
         stdio mode: messages and bytes each way, errors by kind, requests in flight, the
-        upstream pid and state (schema in docs/c-api.md). HTTP mode:
-        ``{"mode": "http", "url": ..., "sessions": N}``; see :meth:`sessions` for the rest.
+        upstream pid (None for a remote upstream), ``"upstream"`` (as in
+        :attr:`SessionInfo.raw`) and the state (schema in docs/c-api.md). HTTP mode:
+        ``{"mode": "http", "url": ..., "sessions": N}``, with a remote upstream also
+        ``"upstream_pool"``: ``{"pools": {origin: {"open", "idle", "waiting", "max",
+        "created", "reused", "waited", "stale"}}, "stream_connections": N}``; see
+        :meth:`sessions` for the rest.
         """
         stats: dict[str, Any] = json.loads(self._native.stats_json())
         return stats
@@ -653,9 +801,9 @@ class Proxy:
         return native is None or native.closed
 
     @property
-    def upstream(self) -> list[str]:
-        """The upstream server command."""
-        return list(self._upstream)
+    def upstream(self) -> list[str] | str:
+        """The upstream server command (a new list), or the remote server's URL (a str)."""
+        return self._upstream if isinstance(self._upstream, str) else list(self._upstream)
 
     def __enter__(self) -> Proxy:
         if not self._started:
@@ -702,4 +850,7 @@ class Proxy:
         listen = getattr(self, "_listen", None)
         if listen is not None:
             where = f" url={self._url!r}" if self._url else f" listen={listen!r}"
+        transport = getattr(self, "_transport", None)
+        if transport is not None:
+            where = f" transport={transport.label!r}{where}"
         return f"<mcpfwd.Proxy upstream={self._upstream!r}{where} {state}>"

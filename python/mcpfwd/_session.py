@@ -25,20 +25,36 @@ def _int(obj: Mapping[str, Any], key: str) -> int:
     return value
 
 
+def _str(obj: Mapping[str, Any], key: str) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is {type(value).__name__}, not a string")
+    return value
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     """A snapshot of one Streamable HTTP session of a :class:`Proxy` started with ``listen=``.
 
-    Each session is one MCP client with its own upstream server process. Counters are read in
-    place while the session runs, so a snapshot taken mid-message may be off by one.
+    Each session is one MCP client with its own upstream server process, or with its own
+    session on a remote upstream server. Counters are read in place while the session runs,
+    so a snapshot taken mid-message may be off by one.
 
     Attributes:
         id: the session id (the ``Mcp-Session-Id`` the client got; 32 hex characters).
         state: ``"starting"``, ``"ready"``, ``"draining"`` or ``"closed"``.
         created: when the session was opened (UTC, timezone-aware).
         last_activity: when the session last saw traffic (UTC, timezone-aware).
-        upstream_kind: how the upstream server is reached (``"stdio"``: a spawned process).
-        upstream_pid: the upstream server's process id.
+        upstream_kind: how the upstream server is reached: ``"stdio"`` (a spawned process) or
+            ``"http"`` (a remote server).
+        upstream_pid: the upstream server's process id; None for a remote server.
+        upstream_url: the remote server's URL as mcpfwd reaches it: scheme, host, port and
+            path, always with the port and never with the query
+            (``"https://example.com:443/mcp"`` for ``https://example.com/mcp?key=...``); None
+            for a spawned server.
+        upstream_transport: how the remote server is spoken to: ``"streamable-http"`` or
+            ``"sse"`` (``"auto"`` until the first exchange decided it, with
+            ``upstream_transport="auto"``); None for a spawned server.
         messages_in, bytes_in: JSON-RPC messages (and their bytes) from the client to the
             server.
         messages_out, bytes_out: messages (and bytes) from the server to the client.
@@ -47,7 +63,8 @@ class SessionInfo:
         errors: errors of this session (bad server output, an upstream that exited early...).
         dropped: server messages dropped because no stream was open and the buffer was full.
         upstream_exit: how the upstream server ended (``"exited with status 0"``, ``"was killed
-            by signal 9 (SIGKILL)"``), or None while it runs.
+            by signal 9 (SIGKILL)"``; for a remote server ``"ended"``, ``"session expired (HTTP
+            404)"``, ...), or None while it runs.
         raw: the decoded JSON object the library returned, with every field, including ones
             newer than this package.
     """
@@ -57,7 +74,9 @@ class SessionInfo:
     created: datetime
     last_activity: datetime
     upstream_kind: str
-    upstream_pid: int
+    upstream_pid: int | None
+    upstream_url: str | None
+    upstream_transport: str | None
     messages_in: int
     bytes_in: int
     messages_out: int
@@ -84,13 +103,27 @@ class SessionInfo:
             exit_text = obj["upstream_exit"]
             if exit_text is not None and not isinstance(exit_text, str):
                 raise TypeError(f"upstream_exit is {type(exit_text).__name__}")
+            kind = _str(upstream, "kind")
+            pid: int | None = None
+            url: str | None = None
+            transport: str | None = None
+            if kind == "stdio":
+                pid = _int(upstream, "pid")
+            elif kind == "http":
+                url = _str(upstream, "url")
+                transport = _str(upstream, "transport")
+            # Another kind (newer than this package): only what it has; see raw.
+            elif upstream.get("pid") is not None:
+                pid = _int(upstream, "pid")
             return cls(
                 id=str(obj["id"]),
                 state=str(obj["state"]),
                 created=_utc(_int(obj, "created_ms")),
                 last_activity=_utc(_int(obj, "last_activity_ms")),
-                upstream_kind=str(upstream["kind"]),
-                upstream_pid=_int(upstream, "pid"),
+                upstream_kind=kind,
+                upstream_pid=pid,
+                upstream_url=url,
+                upstream_transport=transport,
                 messages_in=_int(c2s, "messages"),
                 bytes_in=_int(c2s, "bytes"),
                 messages_out=_int(s2c, "messages"),

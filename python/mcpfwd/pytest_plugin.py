@@ -11,9 +11,9 @@ in-process mcpfwd HTTP proxy in front of an MCP server and assert on what crosse
 
 ``mcpfwd_proxy(upstream=[...], **options)`` starts a :class:`mcpfwd.Proxy` listening on
 ``127.0.0.1`` (a free port), records every message and event, and returns a
-:class:`RecordingProxy`. At teardown every proxy it made is closed, and the test fails if an
-upstream server process of theirs is still running (or was never reaped) afterwards; such a
-process is killed.
+:class:`RecordingProxy` (``upstream`` may also be a remote server's URL). At teardown every
+proxy it made is closed, and the test fails if an upstream server process of theirs is still
+running (or was never reaped) afterwards; such a process is killed.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class RecordingProxy:
 
     def __init__(
         self,
-        upstream: Sequence[str | os.PathLike[str]],
+        upstream: Sequence[str | os.PathLike[str]] | str,
         options: dict[str, Any],
     ) -> None:
         self.messages: list[Message] = []
@@ -134,20 +134,23 @@ class RecordingProxy:
         return self.proxy.url
 
     @property
-    def upstream(self) -> list[str]:
-        """The upstream server command."""
+    def upstream(self) -> list[str] | str:
+        """The upstream server command, or the remote server's URL."""
         return self.proxy.upstream
+
+    def _note_pids(self, infos: list[SessionInfo]) -> None:
+        self._pids.update(s.upstream_pid for s in infos if s.upstream_pid is not None)
 
     def sessions(self) -> list[SessionInfo]:
         """The open sessions (see :meth:`mcpfwd.Proxy.sessions`)."""
         infos = self.proxy.sessions()
-        self._pids.update(s.upstream_pid for s in infos)
+        self._note_pids(infos)
         return infos
 
     def session(self, session_id: str) -> SessionInfo:
         """One open session; ``KeyError`` if there is none with that id."""
         info = self.proxy.session(session_id)
-        self._pids.add(info.upstream_pid)
+        self._note_pids([info])
         return info
 
     def close_session(self, session_id: str) -> None:
@@ -203,20 +206,22 @@ class RecordingProxy:
         fixture does this at teardown; idempotent."""
         if not self.proxy.closed:
             try:
-                self._pids.update(s.upstream_pid for s in self.proxy.sessions())
+                self._note_pids(self.proxy.sessions())
             except Exception:  # the sessions are only needed for the leak check
                 pass
         self.proxy.close()
 
     def _leftovers(self) -> dict[int, str]:
-        """Upstream processes of this proxy still running or unreaped: pid -> state."""
+        """Upstream processes of this proxy still running or unreaped: pid -> state (none
+        with a remote upstream)."""
         argv = self.proxy.upstream
         suspects = set(self._pids)
-        suspects.update(
-            pid
-            for pid in _children() - self._children_before
-            if _runs(argv, _cmdline(pid))
-        )
+        if not isinstance(argv, str):
+            suspects.update(
+                pid
+                for pid in _children() - self._children_before
+                if _runs(argv, _cmdline(pid))
+            )
         states = {pid: _state(pid) for pid in suspects}
         return {pid: state for pid, state in states.items() if state != "gone"}
 
@@ -225,6 +230,10 @@ class RecordingProxy:
             f"<mcpfwd RecordingProxy {self.url or self.proxy!r}: {len(self.messages)} "
             f"messages, {len(self.events)} events>"
         )
+
+
+def _shown(upstream: list[str] | str) -> str:
+    return upstream if isinstance(upstream, str) else " ".join(upstream)
 
 
 def _reap(pid: int, state: str) -> None:
@@ -249,7 +258,9 @@ def mcpfwd_proxy() -> Iterator[Callable[..., RecordingProxy]]:
     """
     made: list[RecordingProxy] = []
 
-    def factory(upstream: Sequence[str | os.PathLike[str]], **options: Any) -> RecordingProxy:
+    def factory(
+        upstream: Sequence[str | os.PathLike[str]] | str, **options: Any
+    ) -> RecordingProxy:
         rec = RecordingProxy(upstream, options)
         made.append(rec)
         rec.proxy.start()
@@ -272,7 +283,7 @@ def mcpfwd_proxy() -> Iterator[Callable[..., RecordingProxy]]:
         for pid, state in sorted(left.items()):
             what = "left running" if state == "running" else "never reaped (zombie)"
             problems.append(
-                f"upstream process {pid} ({' '.join(rec.upstream)}) of the mcpfwd proxy at "
+                f"upstream process {pid} ({_shown(rec.upstream)}) of the mcpfwd proxy at "
                 f"{rec.url or '?'} was {what} after the proxy closed; killed"
             )
             _reap(pid, state)

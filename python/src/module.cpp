@@ -2,8 +2,8 @@
 //
 // The Pythonic API (mcpfwd.Proxy, mcpfwd.Status, the exception classes) lives in the Python
 // package; this module exposes the C functions almost one to one:
-//   version(), version_number(), status_str(), STATUS_*, LOG_*, EVENT_* and direction
-//   constants, __version__, and _Proxy, a handle that owns one mcpfwd_proxy.
+//   version(), version_number(), status_str(), STATUS_*, LOG_*, EVENT_*, UPSTREAM_* and
+//   direction constants, __version__, and _Proxy, a handle that owns one mcpfwd_proxy.
 //
 // Threading rules (docs/threading.md, STYLE.md section 3):
 //  - Every call that can block or wait on the proxy's I/O threads (start, stop, wait,
@@ -307,18 +307,70 @@ class py_proxy {
            const std::optional<std::vector<std::string>>& allowed_origins,
            const std::optional<std::string>& auth_token,
            const std::optional<std::uint32_t>& io_threads, const py::object& on_event,
-           const py::object& on_message, const std::optional<std::uint32_t>& drain_timeout_ms)
+           const py::object& on_message, const std::optional<std::uint32_t>& drain_timeout_ms,
+           const std::optional<std::string>& upstream_url,
+           const std::optional<int>& upstream_transport,
+           const std::optional<std::vector<std::pair<std::string, std::string>>>& upstream_headers,
+           const std::optional<bool>& forward_authorization,
+           const std::optional<std::string>& upstream_ca_file,
+           const std::optional<bool>& upstream_insecure,
+           const std::optional<std::uint32_t>& upstream_pool_max,
+           const std::optional<std::uint32_t>& upstream_connect_timeout_ms,
+           const std::optional<std::uint32_t>& upstream_timeout_ms)
       : state_(std::make_shared<handle_state>()) {
     mcpfwd_config* raw = nullptr;
     check(mcpfwd_config_new(&raw));
     std::unique_ptr<mcpfwd_config, decltype(&mcpfwd_config_free)> cfg(raw, &mcpfwd_config_free);
 
-    std::vector<const char*> argv;
-    argv.reserve(upstream.size());
-    for (const std::string& arg : upstream) {
-      argv.push_back(c_text(arg, "upstream arguments"));
+    // A server command, or (with an empty command) a remote server's URL. Without either,
+    // the empty command is passed on so that the library says what is missing; with both,
+    // mcpfwd_proxy_new refuses the config.
+    if (!upstream.empty() || !upstream_url) {
+      std::vector<const char*> argv;
+      argv.reserve(upstream.size());
+      for (const std::string& arg : upstream) {
+        argv.push_back(c_text(arg, "upstream arguments"));
+      }
+      check(mcpfwd_config_set_upstream_command(cfg.get(), argv.size(), argv.data()));
     }
-    check(mcpfwd_config_set_upstream_command(cfg.get(), argv.size(), argv.data()));
+    if (upstream_url) {
+      check(mcpfwd_config_set_upstream_url(cfg.get(), c_text(*upstream_url, "upstream URL")));
+    }
+    if (upstream_transport) {
+      // Only values of the enum may be converted to it.
+      if (*upstream_transport < MCPFWD_UPSTREAM_AUTO || *upstream_transport > MCPFWD_UPSTREAM_SSE) {
+        throw_status(MCPFWD_E_INVALID_ARG,
+                     "upstream_transport must be between UPSTREAM_AUTO and UPSTREAM_SSE, got " +
+                         std::to_string(*upstream_transport));
+      }
+      check(mcpfwd_config_set_upstream_transport(
+          cfg.get(), static_cast<mcpfwd_upstream_transport>(*upstream_transport)));
+    }
+    if (upstream_headers) {
+      for (const auto& [name, value] : *upstream_headers) {
+        check(mcpfwd_config_add_upstream_header(cfg.get(), c_text(name, "upstream header names"),
+                                                c_text(value, "upstream header values")));
+      }
+    }
+    if (forward_authorization) {
+      check(mcpfwd_config_set_forward_authorization(cfg.get(), *forward_authorization ? 1 : 0));
+    }
+    if (upstream_ca_file) {
+      check(mcpfwd_config_set_upstream_ca_file(cfg.get(),
+                                               c_text(*upstream_ca_file, "upstream_ca_file")));
+    }
+    if (upstream_insecure) {
+      check(mcpfwd_config_set_upstream_insecure(cfg.get(), *upstream_insecure ? 1 : 0));
+    }
+    if (upstream_pool_max) {
+      check(mcpfwd_config_set_upstream_pool_max(cfg.get(), *upstream_pool_max));
+    }
+    if (upstream_connect_timeout_ms) {
+      check(mcpfwd_config_set_upstream_connect_timeout_ms(cfg.get(), *upstream_connect_timeout_ms));
+    }
+    if (upstream_timeout_ms) {
+      check(mcpfwd_config_set_upstream_timeout_ms(cfg.get(), *upstream_timeout_ms));
+    }
 
     if (stdio) {
       check(mcpfwd_config_set_downstream_stdio(cfg.get(), stdio->first, stdio->second));
@@ -691,6 +743,10 @@ PYBIND11_MODULE(_mcpfwd, m) {
   m.attr("CLIENT_TO_SERVER") = static_cast<int>(MCPFWD_CLIENT_TO_SERVER);
   m.attr("SERVER_TO_CLIENT") = static_cast<int>(MCPFWD_SERVER_TO_CLIENT);
 
+  m.attr("UPSTREAM_AUTO") = static_cast<int>(MCPFWD_UPSTREAM_AUTO);
+  m.attr("UPSTREAM_STREAMABLE_HTTP") = static_cast<int>(MCPFWD_UPSTREAM_STREAMABLE_HTTP);
+  m.attr("UPSTREAM_SSE") = static_cast<int>(MCPFWD_UPSTREAM_SSE);
+
   py::class_<py_proxy>(m, "_Proxy", "One mcpfwd_proxy handle. Use mcpfwd.Proxy instead.")
       .def(py::init<const std::vector<std::string>&, const std::optional<std::pair<int, int>>&,
                     const std::optional<std::pair<std::string, int>>&,
@@ -700,7 +756,12 @@ PYBIND11_MODULE(_mcpfwd, m) {
                     const std::optional<std::uint32_t>&,
                     const std::optional<std::vector<std::string>>&,
                     const std::optional<std::string>&, const std::optional<std::uint32_t>&,
-                    const py::object&, const py::object&, const std::optional<std::uint32_t>&>(),
+                    const py::object&, const py::object&, const std::optional<std::uint32_t>&,
+                    const std::optional<std::string>&, const std::optional<int>&,
+                    const std::optional<std::vector<std::pair<std::string, std::string>>>&,
+                    const std::optional<bool>&, const std::optional<std::string>&,
+                    const std::optional<bool>&, const std::optional<std::uint32_t>&,
+                    const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&>(),
            py::kw_only(), py::arg("upstream"), py::arg("stdio") = py::none(),
            py::arg("listen") = py::none(), py::arg("max_message_bytes") = py::none(),
            py::arg("shutdown_grace_ms") = py::none(), py::arg("log_level") = py::none(),
@@ -708,8 +769,15 @@ PYBIND11_MODULE(_mcpfwd, m) {
            py::arg("idle_timeout_ms") = py::none(), py::arg("request_timeout_ms") = py::none(),
            py::arg("allowed_origins") = py::none(), py::arg("auth_token") = py::none(),
            py::arg("io_threads") = py::none(), py::arg("on_event") = py::none(),
-           py::arg("on_message") = py::none(), py::arg("drain_timeout_ms") = py::none())
-      .def("start", &py_proxy::start, "Spawn the upstream server and start forwarding.")
+           py::arg("on_message") = py::none(), py::arg("drain_timeout_ms") = py::none(),
+           py::arg("upstream_url") = py::none(), py::arg("upstream_transport") = py::none(),
+           py::arg("upstream_headers") = py::none(), py::arg("forward_authorization") = py::none(),
+           py::arg("upstream_ca_file") = py::none(), py::arg("upstream_insecure") = py::none(),
+           py::arg("upstream_pool_max") = py::none(),
+           py::arg("upstream_connect_timeout_ms") = py::none(),
+           py::arg("upstream_timeout_ms") = py::none())
+      .def("start", &py_proxy::start,
+           "Start forwarding (stdio mode with a server command: spawn it first).")
       .def("stop", &py_proxy::stop, "Ask the proxy to shut down; returns at once. Idempotent.")
       .def("wait", &py_proxy::wait, py::arg("timeout_ms") = -1,
            "Wait for the proxy to finish: its exit code, or None on timeout.")

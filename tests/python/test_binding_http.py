@@ -453,8 +453,8 @@ def test_session_info_is_a_frozen_typed_dataclass(make_proxy: Callable[..., mcpf
     names = [f.name for f in dataclasses.fields(info)]
     assert names == [
         "id", "state", "created", "last_activity", "upstream_kind", "upstream_pid",
-        "messages_in", "bytes_in", "messages_out", "bytes_out", "in_flight", "open_streams",
-        "errors", "dropped", "upstream_exit", "raw",
+        "upstream_url", "upstream_transport", "messages_in", "bytes_in", "messages_out",
+        "bytes_out", "in_flight", "open_streams", "errors", "dropped", "upstream_exit", "raw",
     ]
     assert isinstance(info.created, datetime) and info.created.tzinfo is timezone.utc
     assert info.created == datetime.fromtimestamp(info.raw["created_ms"] / 1000, timezone.utc)
