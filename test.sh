@@ -2,10 +2,12 @@
 # Run every test suite of mcpfwd, from a fresh clone on Debian 12:
 #   ./test.sh
 # Installs what is missing (packaging/install-deps.sh), builds (Release, via
-# `pip install .`), runs the Catch2 + C ABI tests (ctest) and the Python
-# suites (pytest), then repeats the native and end-to-end suites under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and the native and the
-# multi-session HTTP suites (concurrency included) under ThreadSanitizer.
+# `pip install .`), runs the Catch2 + C ABI tests (ctest), the Python suites
+# (pytest) and the other-language bindings (SWIG Java and Go, Node koffi,
+# Python ctypes: tests/bindings/run.sh), then repeats the native and
+# end-to-end suites under AddressSanitizer + UndefinedBehaviorSanitizer, and
+# the native and the multi-session HTTP suites (concurrency included) under
+# ThreadSanitizer.
 # Ends with one summary line.
 #   MCPFWD_SANITIZE=0 ./test.sh   skips the sanitizer passes
 set -uo pipefail
@@ -46,6 +48,7 @@ step "ctest (Catch2 unit tests, C ABI test in C)" \
   ctest --test-dir build/release --output-on-failure --timeout 120
 step "pytest (end-to-end with the MCP Python SDK, Python package)" \
   "$PY" -m pytest tests/python
+step "bindings: Java, Go, Node koffi, Python ctypes" tests/bindings/run.sh build/release
 
 if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   step "build (ASan+UBSan)" bash -c '

@@ -2,7 +2,8 @@
 # Idempotent dependency installer for mcpfwd (Debian 12).
 # Usage: packaging/install-deps.sh [--build] [--test]
 #   --build  Debian packages needed to build the C++ core, C ABI and Python module
-#   --test   plus PyPI and npm packages the test suites use (mcp SDK, pytest, server-everything)
+#   --test   plus what the test suites use: PyPI and npm packages (mcp SDK, pytest,
+#            server-everything, koffi) and the binding tools (swig, a JDK, Go)
 # With no flag both are installed. Every step checks first and does nothing when
 # the dependency is already present, so running it twice is cheap.
 set -euo pipefail
@@ -43,6 +44,24 @@ else
   log "Debian packages: all present"
 fi
 
+# The other-language bindings (tests/bindings/run.sh, docs/bindings.md): SWIG, a
+# JDK (javac + JNI headers; default-jdk-headless also gives CMake's FindJNI its
+# default-java link) and Go >= 1.19. A Go already on the machine (/usr/local/go,
+# newer) is used as it is; otherwise Debian's golang-go (1.19) is installed.
+if [ $want_test = 1 ]; then
+  bind=()
+  command -v swig >/dev/null || bind+=(swig)
+  command -v javac >/dev/null || bind+=(default-jdk-headless)
+  [ -x /usr/local/go/bin/go ] || command -v go >/dev/null || bind+=(golang-go)
+  if [ ${#bind[@]} -gt 0 ]; then
+    log "installing Debian packages for the bindings: ${bind[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${bind[@]}" >/dev/null
+  else
+    log "binding tools (swig, javac, go): all present"
+  fi
+fi
+
 PY="${PYTHON:-python3}"
 if [ $want_test = 1 ] || [ $want_build = 1 ]; then
   # PyPI: the build backend for `pip install .`, and the test tools. Pinned to
@@ -61,6 +80,12 @@ if [ $want_test = 1 ]; then
     (cd "$npm_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   else
     log "npm packages: all present"
+  fi
+  # koffi (tests/ffi/koffi_test.mjs), pinned in tests/node/package.json; a tree
+  # installed before it was added lacks it.
+  if [ ! -f "$npm_dir/node_modules/koffi/package.json" ]; then
+    log "installing koffi into $npm_dir"
+    (cd "$npm_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 fi
 log "done"

@@ -1,0 +1,3 @@
+module github.com/mcpfwd/mcpfwd/bindings/go
+
+go 1.19
