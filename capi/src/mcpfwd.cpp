@@ -359,7 +359,9 @@ mcpfwd_status mcpfwd_config_set_upstream_insecure(mcpfwd_config* cfg, int on) {
 
 mcpfwd_status mcpfwd_config_set_upstream_pool_max(mcpfwd_config* cfg, uint32_t n) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(n >= 1 && n <= 65536, "the pool size must be between 1 and 65536");
+  MCPFWD_REQUIRE(n >= 2 && n <= 65536,
+                 "the pool size must be between 2 and 65536 (one connection is always kept "
+                 "for answers to the server's requests)");
   cfg->core.remote.pool_max = n;
   return ok();
 }

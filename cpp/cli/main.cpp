@@ -57,7 +57,8 @@ constexpr const char* usage_text =
     "                             (default: never)\n"
     "  --upstream-ca-file PATH    verify the upstream's certificate with these CAs\n"
     "  --upstream-insecure        do not verify the upstream's certificate (warns)\n"
-    "  --upstream-pool-max N      keep-alive connections per upstream origin (default 16)\n"
+    "  --upstream-pool-max N      keep-alive connections per upstream origin (default 16,\n"
+    "                             at least 2)\n"
     "  --upstream-connect-timeout-ms N  TCP + TLS connect (default 10000)\n"
     "  --upstream-timeout-ms N    wait this long for an answer to start (default 120000)\n"
     "  --shutdown-grace-ms N      wait this long after closing the server's stdin, and\n"
@@ -244,6 +245,10 @@ int main(int argc, char** argv) {
     }
   }
   if (stdio == have_listen) return usage_error("choose one mode: --stdio or --listen HOST:PORT");
+  const bool upstream_opts = transport >= 0 || !headers.empty() || forward_auth || insecure ||
+                             ca_file || have_pool || have_connect || have_upstream_ms;
+  if (upstream_opts && !upstream_url)
+    return usage_error("the --upstream-* options and --forward-authorization need --upstream URL");
   if (server.empty() && !upstream_url)
     return usage_error("give the server command after '--', or --upstream URL");
   if (!server.empty() && upstream_url)

@@ -87,7 +87,10 @@ http_client::http_client(net::any_io_executor ex, remote_options opts, const log
                     "cannot parse upstream URL '" + opts_.url + "': " + parsed.error().message());
   url_ = *parsed;
   (void)origin_of(url_);  // validates
-  if (opts_.pool_max == 0) throw api_error(errc::invalid_arg, "upstream pool size must be >= 1");
+  if (opts_.pool_max < 2)
+    throw api_error(errc::invalid_arg,
+                    "the upstream pool size must be at least 2 (one connection is always kept "
+                    "for answers to the server's requests)");
   tls_ = std::make_unique<ssl::context>(ssl::context::tls_client);
   tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
@@ -190,7 +193,7 @@ net::awaitable<conn_result> http_client::connect(origin o) {
 }
 
 bool http_client::may_take(const pool& p, bool request) const noexcept {
-  if (!request || opts_.pool_max < 2) return true;
+  if (!request) return true;
   return p.busy_requests + 1 < opts_.pool_max;
 }
 
@@ -235,7 +238,11 @@ net::awaitable<conn_result> http_client::acquire(origin o, bool request) {
       ++p.stale;
       return true;
     });
-    if (may_take(p, request) && p.waiting.empty()) {
+    // FIFO among those that may proceed: a response or notification does
+    // not queue behind requests that are held back by the reservation.
+    const bool ahead = std::any_of(p.waiting.begin(), p.waiting.end(),
+                                   [&](const auto& other) { return may_take(p, other->request); });
+    if (may_take(p, request) && !ahead) {
       if (!p.idle.empty()) {
         conn = std::move(p.idle.back());
         p.idle.pop_back();

@@ -9,8 +9,9 @@
 // - A POST carrying a request can hold its connection for as long as the
 //   upstream streams the answer, and the answer may need the client's
 //   reply to a server request (sampling) to complete: so requests may take
-//   at most pool_max - 1 connections when pool_max >= 2, and the last one
-//   is always left for responses and notifications, which finish at once.
+//   at most pool_max - 1 connections (pool_max >= 2), and the last one is
+//   always left for responses and notifications, which finish at once. A
+//   response or notification never queues behind requests held back so.
 // - Idle connections are reused newest first; one the upstream closed is
 //   noticed before reuse (a peek) and replaced.
 // - Long-lived SSE streams (a session's GET stream, a legacy SSE stream)
