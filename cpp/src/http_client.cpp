@@ -69,6 +69,9 @@ void http_conn::close() noexcept {
   tcp().socket().close(ignored);
 }
 
+// Idle for less than this, a pooled connection is reused without a check.
+constexpr auto fresh_for = std::chrono::milliseconds(250);
+
 // One acquire() waiting for a connection. Woken by posting a cancel of its
 // timer to the waiter's own executor (timers are not thread-safe).
 struct http_client::waiter {
@@ -231,8 +234,11 @@ net::awaitable<conn_result> http_client::acquire(origin o, bool request) {
     if (shut_) co_return conn_result{nullptr, "the proxy is shutting down", false};
     pool& p = pools_[key];
     // Drop idle connections the upstream has closed meanwhile.
+    const auto now = std::chrono::steady_clock::now();
     std::erase_if(p.idle, [&](std::unique_ptr<http_conn>& c) {
-      if (!c->stale()) return false;
+      // (A connection used moments ago is not checked: a server closes idle
+      // ones after seconds, and the check is a system call.)
+      if (now - c->idle_since < fresh_for || !c->stale()) return false;
       c->close();
       --p.open;
       ++p.stale;
@@ -279,7 +285,7 @@ net::awaitable<conn_result> http_client::acquire(origin o, bool request) {
   if (conn) {
     // It may have gone stale while idle: the caller's retry rule covers a
     // close that races with our request; this catches the ones already seen.
-    if (conn->stale()) {
+    if (std::chrono::steady_clock::now() - conn->idle_since >= fresh_for && conn->stale()) {
       conn->close();
       std::lock_guard lk(m_);
       ++pools_[key].stale;

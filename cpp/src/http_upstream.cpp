@@ -1,6 +1,7 @@
 #include "http_upstream.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
@@ -87,6 +88,23 @@ net::awaitable<error_code> send_and_read_header(http_conn& c, request_t& req, pa
   co_return rec;
 }
 
+net::awaitable<error_code> send_raw_and_read_header(http_conn& c, const std::string& head,
+                                                    const std::string& body, parser_t& p,
+                                                    std::chrono::milliseconds timeout) {
+  c.tcp().expires_after(timeout);
+  const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
+  auto [wec, wn] = co_await c.with(
+      [&](auto& s) { return net::async_write(s, bufs, net::as_tuple(net::use_awaitable)); });
+  (void)wn;
+  if (wec) co_return wec;
+  auto [rec, rn] = co_await c.with([&](auto& s) {
+    return http::async_read_header(s, c.buffer, p, net::as_tuple(net::use_awaitable));
+  });
+  (void)rn;
+  c.tcp().expires_never();
+  co_return rec;
+}
+
 // Reads the next piece of the body into buf. n == 0 and no error happens
 // while only framing was read; check p.is_done() for the end.
 struct piece {
@@ -112,6 +130,21 @@ struct body_result {
 };
 net::awaitable<body_result> read_body(http_conn& c, parser_t& p, std::size_t limit) {
   body_result r;
+  if (const auto len = p.content_length(); len && *len <= limit) {
+    // The usual JSON answer: read straight into its string.
+    r.body.resize(static_cast<std::size_t>(*len));
+    std::size_t got = 0;
+    while (!p.is_done()) {
+      piece pc = co_await read_body_some(c, p, r.body.data() + got, r.body.size() - got);
+      got += pc.n;
+      if (pc.ec) {
+        r.ec = pc.ec;
+        break;
+      }
+    }
+    r.body.resize(got);
+    co_return r;
+  }
   std::vector<char> buf(read_chunk);
   while (!p.is_done()) {
     piece pc = co_await read_body_some(c, p, buf.data(), buf.size());
@@ -301,6 +334,44 @@ net::awaitable<void> http_upstream::flush() {
   phase_ = phase::ready;
 }
 
+std::string http_upstream::post_head(bool legacy) const {
+  const origin& o = legacy ? endpoint_origin_ : origin_;
+  std::string h;
+  h.reserve(256);
+  h += "POST ";
+  h += legacy ? endpoint_target_ : target_;
+  h += " HTTP/1.1\r\nHost: ";
+  h += o.host_header;
+  h += "\r\nUser-Agent: mcpfwd\r\nContent-Type: application/json\r\n"
+       "Accept: application/json, text/event-stream\r\n";
+  bool has_auth = false;
+  for (const auto& [k, v] : opts_.headers) {
+    h += k;
+    h += ": ";
+    h += v;
+    h += "\r\n";
+    if (beast::iequals(k, "authorization")) has_auth = true;
+  }
+  if (!has_auth && !client_auth_.empty()) {
+    h += "Authorization: ";
+    h += client_auth_;
+    h += "\r\n";
+  }
+  if (!legacy) {
+    if (!session_id_.empty()) {
+      h += "Mcp-Session-Id: ";
+      h += session_id_;
+      h += "\r\n";
+    }
+    if (!protocol_version_.empty()) {
+      h += "MCP-Protocol-Version: ";
+      h += protocol_version_;
+      h += "\r\n";
+    }
+  }
+  return h;
+}
+
 template <class Req>
 static void decorate(Req& req, const origin& o, const remote_options& opts,
                      const std::string& client_auth) {
@@ -324,17 +395,14 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
   const bool is_init = msg.info.kind == message_kind::request && msg.info.method == "initialize";
   if (is_init) init_id_ = msg.info.id;
 
-  request_t req{http::verb::post, legacy ? endpoint_target_ : target_, 11};
-  decorate(req, o, opts_, client_auth_);
-  req.set(http::field::content_type, "application/json");
-  req.set(http::field::accept, "application/json, text/event-stream");
-  if (!legacy) {
-    if (!session_id_.empty()) req.set("Mcp-Session-Id", session_id_);
-    if (!protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
-  }
+  // The request head is written by hand: the hot path, and every field is
+  // ours (static header names and values were validated at start).
+  std::string head = post_head(legacy);
+  head += "Content-Length: ";
+  head += std::to_string(msg.raw.size());
+  head += "\r\n\r\n";
   const bool may_retry = retry_safe(msg);
-  req.body() = std::move(msg.raw);
-  req.prepare_payload();
+  const std::string body = std::move(msg.raw);
 
   active a(*this);
   a.ids = ids;
@@ -352,7 +420,8 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
     a.conn = cr.conn.get();
     p.emplace();
     p->body_limit(boost::none);
-    const error_code ec = co_await send_and_read_header(*cr.conn, req, *p, opts_.timeout);
+    const error_code ec =
+        co_await send_raw_and_read_header(*cr.conn, head, body, *p, opts_.timeout);
     if (!ec && !a.aborted) break;
     a.conn = nullptr;
     client_->release(std::move(cr.conn), is_request, false);
