@@ -70,9 +70,10 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   step "ctest under TSan" ctest --test-dir build/tsan --output-on-failure --timeout 300
   # A TSan report in mcpfwd's stderr fails the test that drove it.
   MCPFWD_BIN="$root/build/tsan/bin/mcpfwd" \
-    step "pytest HTTP suites (50 concurrent sessions included) under TSan" \
+    step "pytest HTTP and upstream suites (50 concurrent sessions, pool) under TSan" \
     "$PY" -m pytest tests/python/test_http_concurrency.py tests/python/test_http_sdk.py \
-      tests/python/test_http_protocol.py -m "not inprocess"
+      tests/python/test_http_protocol.py tests/python/test_upstream_matrix.py \
+      tests/python/test_upstream_pool.py -m "not inprocess"
   unset TSAN_OPTIONS
 fi
 finish

@@ -502,3 +502,73 @@ def http_proxy(mcpfwd_bin):
             problems.append("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports[:20]))
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+# --------------------------------------------------------------------------
+# remote upstreams (mcpfwd ... --upstream URL): see upstream_helpers.py
+
+
+@pytest.fixture
+def listen_proxy(mcpfwd_bin):
+    """Factory: listen_proxy(*args, env=None) -> HttpProxy running
+    ``mcpfwd --listen 127.0.0.1:0 <args>`` (args name the upstream: ``--upstream URL ...``
+    or ``-- SERVER...``).  Teardown as for ``http_proxy``."""
+    from http_helpers import HttpProxy
+    from upstream_helpers import stop_listen_proxies
+
+    started: list[HttpProxy] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> HttpProxy:
+        p = HttpProxy([mcpfwd_bin, "--listen", "127.0.0.1:0", *args], env=env)
+        started.append(p)
+        return p
+
+    yield start
+    problems = stop_listen_proxies(started)
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def upstream_servers():
+    """ServerPool shared by a module: .fastmcp(transport, *options) / .everything(mode)."""
+    from upstream_helpers import ServerPool
+
+    pool = ServerPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def fresh_upstreams():
+    """ServerPool private to one test (e.g. to count its connections)."""
+    from upstream_helpers import ServerPool
+
+    pool = ServerPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def raw_upstream():
+    """Factory: raw_upstream(**kw) -> upstream_helpers.RawUpstream, closed at teardown."""
+    from upstream_helpers import RawUpstream
+
+    started: list[RawUpstream] = []
+
+    def start(**kw: Any) -> RawUpstream:
+        up = RawUpstream(**kw)
+        started.append(up)
+        return up
+
+    yield start
+    for up in started:
+        up.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """upstream_helpers.Pki: a CA, certificates signed by it, and an unrelated CA."""
+    from upstream_helpers import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))
