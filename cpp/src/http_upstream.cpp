@@ -528,7 +528,7 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
         co_await fail(ids, why);
         if (ids.empty() && !expired) log_.warn(prefix_ + "a message to the upstream was lost");
       }
-      if (expired) finish(why, "session expired (HTTP 404)", 1);
+      if (expired) finish("upstream session expired (HTTP 404)", "session expired (HTTP 404)", 1);
       result = outcome::failed;
     }
   }
@@ -571,7 +571,7 @@ net::awaitable<void> http_upstream::get_stream() {
           const std::string why =
               "upstream session expired (HTTP 404): the client must initialize again";
           log_.warn(prefix_ + why);
-          finish(why, "session expired (HTTP 404)", 1);
+          finish("upstream session expired (HTTP 404)", "session expired (HTTP 404)", 1);
           co_return;
         }
         if (status != 200 || !is_event_stream(p.get()[http::field::content_type])) {
