@@ -309,6 +309,31 @@ mcpfwd_status mcpfwd_config_set_io_threads(mcpfwd_config* cfg, uint32_t n) {
   return ok();
 }
 
+mcpfwd_status mcpfwd_config_set_upstream_env(mcpfwd_config* cfg, const char* name,
+                                             const char* value) {
+  MCPFWD_REQUIRE(cfg != nullptr && name != nullptr && name[0] != '\0', "cfg or name is NULL/empty");
+  MCPFWD_REQUIRE(std::strchr(name, '=') == nullptr, "an environment variable name has no '='");
+  return guarded([&] {
+    cfg->core.upstream.env.emplace_back(name,
+                                        value ? std::optional<std::string>(value) : std::nullopt);
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_config_clear_upstream_env(mcpfwd_config* cfg) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  cfg->core.upstream.clear_env = true;
+  return ok();
+}
+
+mcpfwd_status mcpfwd_config_set_upstream_cwd(mcpfwd_config* cfg, const char* path) {
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return guarded([&] {
+    cfg->core.upstream.cwd = path ? path : "";
+    return ok();
+  });
+}
+
 mcpfwd_status mcpfwd_config_set_upstream_url(mcpfwd_config* cfg, const char* url) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
   return guarded([&] {

@@ -48,6 +48,10 @@ constexpr const char* usage_text =
     "  --auth-token-env VAR       HTTP: require 'Authorization: Bearer $VAR' on every request\n"
     "  --io-threads N             HTTP: I/O threads (default: one per core)\n"
     "  --max-message-bytes N      largest JSON-RPC message accepted (default 4194304)\n"
+    "  --env NAME=VALUE           set NAME in the spawned server's environment (repeatable)\n"
+    "  --unset-env NAME           remove NAME from it (repeatable)\n"
+    "  --clear-env                start the server's environment empty\n"
+    "  --cwd DIR                  the server's working directory\n"
     "  --upstream URL             the upstream is the remote MCP server at URL\n"
     "  --upstream-transport T     auto, streamable-http or sse (default auto: POST, and\n"
     "                             fall back to HTTP+SSE on 400/404/405)\n"
@@ -120,6 +124,9 @@ int main(int argc, char** argv) {
   int transport = -1;
   bool forward_auth = false, insecure = false;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, const char*>> env_changes;  // value nullptr: unset
+  bool clear_env = false;
+  const char* cwd = nullptr;
   uint32_t pool_max = 0, connect_ms = 0, upstream_ms = 0;
   bool have_pool = false, have_connect = false, have_upstream_ms = false;
 
@@ -190,6 +197,20 @@ int main(int argc, char** argv) {
       if (!val || !*val)
         return usage_error("--upstream-header-env: $" + var + " is empty or unset");
       headers.emplace_back(std::string(h.substr(0, eq)), std::string(val));
+    } else if (a == "--env") {
+      const char* v = value(a);
+      const char* eq = v ? std::strchr(v, '=') : nullptr;
+      if (!eq || eq == v) return usage_error("--env needs NAME=VALUE");
+      env_changes.emplace_back(std::string(v, eq), eq + 1);
+    } else if (a == "--unset-env") {
+      const char* v = value(a);
+      if (!v || !*v || std::strchr(v, '=')) return usage_error("--unset-env needs a NAME");
+      env_changes.emplace_back(v, nullptr);
+    } else if (a == "--clear-env") {
+      clear_env = true;
+    } else if (a == "--cwd") {
+      cwd = value(a);
+      if (!cwd || !*cwd) return usage_error("--cwd needs a directory");
     } else if (a == "--forward-authorization") {
       forward_auth = true;
     } else if (a == "--upstream-insecure") {
@@ -249,6 +270,8 @@ int main(int argc, char** argv) {
                              ca_file || have_pool || have_connect || have_upstream_ms;
   if (upstream_opts && !upstream_url)
     return usage_error("the --upstream-* options and --forward-authorization need --upstream URL");
+  if ((clear_env || cwd || !env_changes.empty()) && server.empty())
+    return usage_error("--env, --unset-env, --clear-env and --cwd need a server command");
   if (server.empty() && !upstream_url)
     return usage_error("give the server command after '--', or --upstream URL");
   if (!server.empty() && upstream_url)
@@ -322,9 +345,17 @@ int main(int argc, char** argv) {
     if (have_upstream_ms &&
         (st = mcpfwd_config_set_upstream_timeout_ms(cfg.get(), upstream_ms)) != MCPFWD_OK)
       return fail("--upstream-timeout-ms", st);
-  } else if ((st = mcpfwd_config_set_upstream_command(cfg.get(), server.size(), server.data())) !=
-             MCPFWD_OK) {
-    return fail("server command", st);
+  } else {
+    if ((st = mcpfwd_config_set_upstream_command(cfg.get(), server.size(), server.data())) !=
+        MCPFWD_OK)
+      return fail("server command", st);
+    if (clear_env && (st = mcpfwd_config_clear_upstream_env(cfg.get())) != MCPFWD_OK)
+      return fail("--clear-env", st);
+    for (const auto& [name, val] : env_changes)
+      if ((st = mcpfwd_config_set_upstream_env(cfg.get(), name.c_str(), val)) != MCPFWD_OK)
+        return fail(val ? "--env" : "--unset-env", st);
+    if (cwd && (st = mcpfwd_config_set_upstream_cwd(cfg.get(), cwd)) != MCPFWD_OK)
+      return fail("--cwd", st);
   }
   if (have_max && (st = mcpfwd_config_set_max_message_bytes(cfg.get(), max_bytes)) != MCPFWD_OK)
     return fail("--max-message-bytes", st);

@@ -101,14 +101,38 @@ child_process::child_process(const net::any_io_executor& ex, const spawn_options
   posix_spawnattr_setflags(&sa.at,
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+  if (!opts.cwd.empty()) posix_spawn_file_actions_addchdir_np(&sa.fa, opts.cwd.c_str());
+
   std::vector<char*> argv;
   argv.reserve(opts.argv.size() + 1);
   for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
+  // The environment: only built when it differs from ours.
+  std::vector<std::string> env_store;
+  std::vector<char*> envp;
+  char** env = environ;
+  if (opts.clear_env || !opts.env.empty()) {
+    if (!opts.clear_env)
+      for (char** e = environ; e && *e; ++e) env_store.emplace_back(*e);
+    for (const auto& [name, value] : opts.env) {
+      std::erase_if(env_store, [&](const std::string& kv) {
+        return kv.size() > name.size() && kv[name.size()] == '=' && kv.starts_with(name);
+      });
+      if (value) env_store.push_back(name + "=" + *value);
+    }
+    envp.reserve(env_store.size() + 1);
+    for (auto& kv : env_store) envp.push_back(kv.data());
+    envp.push_back(nullptr);
+    env = envp.data();
+  }
+
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &sa.fa, &sa.at, argv.data(), environ);
-  if (rc != 0) fail("cannot start upstream '" + opts.argv[0] + "'", rc);
+  int rc = ::posix_spawnp(&pid, argv[0], &sa.fa, &sa.at, argv.data(), env);
+  if (rc != 0)
+    fail("cannot start upstream '" + opts.argv[0] + "'" +
+             (opts.cwd.empty() ? std::string() : " in " + opts.cwd),
+         rc);
   pid_ = pid;
 
   int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));

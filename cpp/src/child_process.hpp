@@ -11,6 +11,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "net.hpp"
@@ -18,7 +19,12 @@
 namespace mcpfwd {
 
 struct spawn_options {
-  std::vector<std::string> argv;  // argv[0] is searched in PATH
+  std::vector<std::string> argv;  // argv[0] is searched in mcpfwd's own PATH
+  // The server's environment: mcpfwd's own (or none when clear_env), then
+  // these changes in order: NAME=VALUE sets, a NAME without value unsets.
+  bool clear_env = false;
+  std::vector<std::pair<std::string, std::optional<std::string>>> env;
+  std::string cwd;  // the server's working directory; empty: mcpfwd's
 };
 
 // A wait status as waitpid(2) reports it, with a readable description.

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -101,6 +102,19 @@ proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log
     throw api_error(errc::invalid_arg, "no upstream configured (a server command or a URL)");
   if (has_cmd && !cfg_.remote.url.empty())
     throw api_error(errc::invalid_arg, "choose one upstream: a server command or a URL");
+  const auto& sp = cfg_.upstream;
+  if (!has_cmd && (sp.clear_env || !sp.env.empty() || !sp.cwd.empty()))
+    throw api_error(errc::invalid_arg,
+                    "the upstream environment and working directory need a server command");
+  if (!sp.cwd.empty()) {
+    struct stat st {};
+    if (::stat(sp.cwd.c_str(), &st) != 0)
+      throw api_error(errc::invalid_arg,
+                      "upstream working directory " + sp.cwd + ": " + std::strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+      throw api_error(errc::invalid_arg,
+                      "upstream working directory " + sp.cwd + ": not a directory");
+  }
   if ((cfg_.stdio_in < 0 || cfg_.stdio_out < 0) && cfg_.listen_host.empty())
     throw api_error(errc::invalid_arg,
                     "no downstream configured (set the stdio descriptors or a listen address)");

@@ -65,6 +65,9 @@ class _Proxy:
         upstream_pool_max: Optional[int] = None,
         upstream_connect_timeout_ms: Optional[int] = None,
         upstream_timeout_ms: Optional[int] = None,
+        upstream_env: Optional[Sequence[Tuple[str, Optional[str]]]] = None,
+        upstream_clear_env: Optional[bool] = None,
+        upstream_cwd: Optional[str] = None,
     ) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -396,6 +396,18 @@ class Proxy:
     them only :meth:`stop` (and :meth:`close`) may be called; the other methods raise
     :class:`StateError`.
 
+    A server command only (passing any of them with a remote upstream is an
+    :class:`InvalidArgumentError`):
+
+    Args:
+        upstream_env: changes to the spawned server's environment, applied in order to a copy
+            of this process's environment: ``{"NAME": "value"}`` sets, ``{"NAME": None}``
+            removes. The command itself is still looked up in this process's ``PATH``.
+        upstream_clear_env: start the server's environment empty instead (``upstream_env``
+            is then applied to the empty one).
+        upstream_cwd: the server's working directory (it must exist; checked by the
+            constructor). A relative command such as ``"./server"`` is found from there.
+
     A remote upstream only (passing any of them with a server command is an
     :class:`InvalidArgumentError`):
 
@@ -419,7 +431,7 @@ class Proxy:
             a warning is logged at start: anyone on the path can then read and alter the
             traffic).
         upstream_pool_max: keep-alive connections per upstream origin that carry POSTs and
-            DELETEs (library default 16, at least 1); more exchanges wait for one. A session's
+            DELETEs (library default 16, at least 2; requests use at most all but one); more exchanges wait for one. A session's
             long-lived GET stream uses a connection of its own.
         upstream_connect_timeout: seconds allowed for the TCP connect plus TLS handshake
             (library default 10.0).
@@ -491,6 +503,9 @@ class Proxy:
         upstream_pool_max: int | None = None,
         upstream_connect_timeout: Seconds | None = None,
         upstream_timeout: Seconds | None = None,
+        upstream_env: Mapping[str, str | None] | None = None,
+        upstream_clear_env: bool = False,
+        upstream_cwd: str | os.PathLike[str] | None = None,
     ) -> None:
         self._on_log = on_log
         self._on_event = on_event
@@ -512,6 +527,26 @@ class Proxy:
             "upstream_connect_timeout": upstream_connect_timeout,
             "upstream_timeout": upstream_timeout,
         }
+        command_only = {
+            "upstream_env": upstream_env,
+            "upstream_clear_env": _flag(upstream_clear_env, "upstream_clear_env") or None,
+            "upstream_cwd": upstream_cwd,
+        }
+        if url is not None:
+            given = [name for name, value in command_only.items() if value is not None]
+            if given:
+                raise InvalidArgumentError(
+                    f"{', '.join(given)}: only for a server command, not with a remote upstream"
+                )
+        env_changes: list[tuple[str, str | None]] | None = None
+        if upstream_env is not None:
+            if not isinstance(upstream_env, Mapping):
+                raise TypeError("upstream_env must be a mapping of names to str (or None: unset)")
+            env_changes = []
+            for name, value in upstream_env.items():
+                if not isinstance(name, str) or not (value is None or isinstance(value, str)):
+                    raise TypeError("upstream_env must map str names to str values or None")
+                env_changes.append((name, value))
         if url is None:
             given = [name for name, value in remote_only.items() if value is not None]
             if given:
@@ -633,6 +668,9 @@ class Proxy:
                 if upstream_timeout is None
                 else _duration_ms(upstream_timeout, "upstream_timeout")
             ),
+            upstream_env=env_changes,
+            upstream_clear_env=True if upstream_clear_env else None,
+            upstream_cwd=None if upstream_cwd is None else _path(upstream_cwd, "upstream_cwd"),
         )
         _live.add(self)
 

@@ -295,28 +295,29 @@ void finish_close(const std::shared_ptr<handle_state>& st, mcpfwd_proxy* proxy) 
 
 class py_proxy {
  public:
-  py_proxy(const std::vector<std::string>& upstream,
-           const std::optional<std::pair<int, int>>& stdio,
-           const std::optional<std::pair<std::string, int>>& listen,
-           const std::optional<std::uint64_t>& max_message_bytes,
-           const std::optional<std::uint32_t>& shutdown_grace_ms,
-           const std::optional<int>& log_level, const py::object& on_log,
-           const std::optional<std::uint32_t>& max_sessions,
-           const std::optional<std::uint32_t>& idle_timeout_ms,
-           const std::optional<std::uint32_t>& request_timeout_ms,
-           const std::optional<std::vector<std::string>>& allowed_origins,
-           const std::optional<std::string>& auth_token,
-           const std::optional<std::uint32_t>& io_threads, const py::object& on_event,
-           const py::object& on_message, const std::optional<std::uint32_t>& drain_timeout_ms,
-           const std::optional<std::string>& upstream_url,
-           const std::optional<int>& upstream_transport,
-           const std::optional<std::vector<std::pair<std::string, std::string>>>& upstream_headers,
-           const std::optional<bool>& forward_authorization,
-           const std::optional<std::string>& upstream_ca_file,
-           const std::optional<bool>& upstream_insecure,
-           const std::optional<std::uint32_t>& upstream_pool_max,
-           const std::optional<std::uint32_t>& upstream_connect_timeout_ms,
-           const std::optional<std::uint32_t>& upstream_timeout_ms)
+  py_proxy(
+      const std::vector<std::string>& upstream, const std::optional<std::pair<int, int>>& stdio,
+      const std::optional<std::pair<std::string, int>>& listen,
+      const std::optional<std::uint64_t>& max_message_bytes,
+      const std::optional<std::uint32_t>& shutdown_grace_ms, const std::optional<int>& log_level,
+      const py::object& on_log, const std::optional<std::uint32_t>& max_sessions,
+      const std::optional<std::uint32_t>& idle_timeout_ms,
+      const std::optional<std::uint32_t>& request_timeout_ms,
+      const std::optional<std::vector<std::string>>& allowed_origins,
+      const std::optional<std::string>& auth_token, const std::optional<std::uint32_t>& io_threads,
+      const py::object& on_event, const py::object& on_message,
+      const std::optional<std::uint32_t>& drain_timeout_ms,
+      const std::optional<std::string>& upstream_url, const std::optional<int>& upstream_transport,
+      const std::optional<std::vector<std::pair<std::string, std::string>>>& upstream_headers,
+      const std::optional<bool>& forward_authorization,
+      const std::optional<std::string>& upstream_ca_file,
+      const std::optional<bool>& upstream_insecure,
+      const std::optional<std::uint32_t>& upstream_pool_max,
+      const std::optional<std::uint32_t>& upstream_connect_timeout_ms,
+      const std::optional<std::uint32_t>& upstream_timeout_ms,
+      const std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>>&
+          upstream_env,
+      const std::optional<bool>& upstream_clear_env, const std::optional<std::string>& upstream_cwd)
       : state_(std::make_shared<handle_state>()) {
     mcpfwd_config* raw = nullptr;
     check(mcpfwd_config_new(&raw));
@@ -335,6 +336,19 @@ class py_proxy {
     }
     if (upstream_url) {
       check(mcpfwd_config_set_upstream_url(cfg.get(), c_text(*upstream_url, "upstream URL")));
+    }
+    if (upstream_clear_env && *upstream_clear_env) {
+      check(mcpfwd_config_clear_upstream_env(cfg.get()));
+    }
+    if (upstream_env) {
+      for (const auto& [name, value] : *upstream_env) {
+        check(mcpfwd_config_set_upstream_env(
+            cfg.get(), c_text(name, "upstream_env names"),
+            value ? c_text(*value, "upstream_env values") : nullptr));
+      }
+    }
+    if (upstream_cwd) {
+      check(mcpfwd_config_set_upstream_cwd(cfg.get(), c_text(*upstream_cwd, "upstream_cwd")));
     }
     if (upstream_transport) {
       // Only values of the enum may be converted to it.
@@ -748,34 +762,38 @@ PYBIND11_MODULE(_mcpfwd, m) {
   m.attr("UPSTREAM_SSE") = static_cast<int>(MCPFWD_UPSTREAM_SSE);
 
   py::class_<py_proxy>(m, "_Proxy", "One mcpfwd_proxy handle. Use mcpfwd.Proxy instead.")
-      .def(py::init<const std::vector<std::string>&, const std::optional<std::pair<int, int>>&,
-                    const std::optional<std::pair<std::string, int>>&,
-                    const std::optional<std::uint64_t>&, const std::optional<std::uint32_t>&,
-                    const std::optional<int>&, const py::object&,
-                    const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&,
-                    const std::optional<std::uint32_t>&,
-                    const std::optional<std::vector<std::string>>&,
-                    const std::optional<std::string>&, const std::optional<std::uint32_t>&,
-                    const py::object&, const py::object&, const std::optional<std::uint32_t>&,
-                    const std::optional<std::string>&, const std::optional<int>&,
-                    const std::optional<std::vector<std::pair<std::string, std::string>>>&,
-                    const std::optional<bool>&, const std::optional<std::string>&,
-                    const std::optional<bool>&, const std::optional<std::uint32_t>&,
-                    const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&>(),
-           py::kw_only(), py::arg("upstream"), py::arg("stdio") = py::none(),
-           py::arg("listen") = py::none(), py::arg("max_message_bytes") = py::none(),
-           py::arg("shutdown_grace_ms") = py::none(), py::arg("log_level") = py::none(),
-           py::arg("on_log") = py::none(), py::arg("max_sessions") = py::none(),
-           py::arg("idle_timeout_ms") = py::none(), py::arg("request_timeout_ms") = py::none(),
-           py::arg("allowed_origins") = py::none(), py::arg("auth_token") = py::none(),
-           py::arg("io_threads") = py::none(), py::arg("on_event") = py::none(),
-           py::arg("on_message") = py::none(), py::arg("drain_timeout_ms") = py::none(),
-           py::arg("upstream_url") = py::none(), py::arg("upstream_transport") = py::none(),
-           py::arg("upstream_headers") = py::none(), py::arg("forward_authorization") = py::none(),
-           py::arg("upstream_ca_file") = py::none(), py::arg("upstream_insecure") = py::none(),
-           py::arg("upstream_pool_max") = py::none(),
-           py::arg("upstream_connect_timeout_ms") = py::none(),
-           py::arg("upstream_timeout_ms") = py::none())
+      .def(
+          py::init<
+              const std::vector<std::string>&, const std::optional<std::pair<int, int>>&,
+              const std::optional<std::pair<std::string, int>>&,
+              const std::optional<std::uint64_t>&, const std::optional<std::uint32_t>&,
+              const std::optional<int>&, const py::object&, const std::optional<std::uint32_t>&,
+              const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&,
+              const std::optional<std::vector<std::string>>&, const std::optional<std::string>&,
+              const std::optional<std::uint32_t>&, const py::object&, const py::object&,
+              const std::optional<std::uint32_t>&, const std::optional<std::string>&,
+              const std::optional<int>&,
+              const std::optional<std::vector<std::pair<std::string, std::string>>>&,
+              const std::optional<bool>&, const std::optional<std::string>&,
+              const std::optional<bool>&, const std::optional<std::uint32_t>&,
+              const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&,
+              const std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>>&,
+              const std::optional<bool>&, const std::optional<std::string>&>(),
+          py::kw_only(), py::arg("upstream"), py::arg("stdio") = py::none(),
+          py::arg("listen") = py::none(), py::arg("max_message_bytes") = py::none(),
+          py::arg("shutdown_grace_ms") = py::none(), py::arg("log_level") = py::none(),
+          py::arg("on_log") = py::none(), py::arg("max_sessions") = py::none(),
+          py::arg("idle_timeout_ms") = py::none(), py::arg("request_timeout_ms") = py::none(),
+          py::arg("allowed_origins") = py::none(), py::arg("auth_token") = py::none(),
+          py::arg("io_threads") = py::none(), py::arg("on_event") = py::none(),
+          py::arg("on_message") = py::none(), py::arg("drain_timeout_ms") = py::none(),
+          py::arg("upstream_url") = py::none(), py::arg("upstream_transport") = py::none(),
+          py::arg("upstream_headers") = py::none(), py::arg("forward_authorization") = py::none(),
+          py::arg("upstream_ca_file") = py::none(), py::arg("upstream_insecure") = py::none(),
+          py::arg("upstream_pool_max") = py::none(),
+          py::arg("upstream_connect_timeout_ms") = py::none(),
+          py::arg("upstream_timeout_ms") = py::none(), py::arg("upstream_env") = py::none(),
+          py::arg("upstream_clear_env") = py::none(), py::arg("upstream_cwd") = py::none())
       .def("start", &py_proxy::start,
            "Start forwarding (stdio mode with a server command: spawn it first).")
       .def("stop", &py_proxy::stop, "Ask the proxy to shut down; returns at once. Idempotent.")

@@ -105,6 +105,44 @@ int main(void) {
   CHECK(p == NULL);
   CHECK(strstr(mcpfwd_last_error(), "upstream") != NULL);
 
+  /* remote upstream options: checked by the setters, or when the proxy is made */
+  {
+    mcpfwd_config *rc = NULL;
+    CHECK(mcpfwd_config_new(&rc) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_listen(rc, "127.0.0.1", 0) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_pool_max(rc, 1) == MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_set_upstream_transport(rc, (mcpfwd_upstream_transport)7) ==
+          MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_add_upstream_header(rc, "", "x") == MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_set_upstream_env(rc, "A=B", "x") == MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_set_upstream_url(rc, "ftp://127.0.0.1/mcp") == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&p, rc) == MCPFWD_E_INVALID_ARG); /* not http(s) */
+    CHECK(strstr(mcpfwd_last_error(), "http://") != NULL);
+    CHECK(mcpfwd_config_set_upstream_url(rc, "http://127.0.0.1:1/mcp") == MCPFWD_OK);
+    CHECK(mcpfwd_config_add_upstream_header(rc, "Host", "evil") == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&p, rc) == MCPFWD_E_INVALID_ARG); /* a header of mcpfwd's own */
+    CHECK(strstr(mcpfwd_last_error(), "Host") != NULL);
+    mcpfwd_config_free(rc);
+    CHECK(mcpfwd_config_new(&rc) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_listen(rc, "127.0.0.1", 0) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_url(rc, "http://127.0.0.1:1/mcp") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_command(rc, 1, argv_cat) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&p, rc) == MCPFWD_E_INVALID_ARG); /* both a command and a URL */
+    CHECK(strstr(mcpfwd_last_error(), "choose one upstream") != NULL);
+    CHECK(mcpfwd_config_set_upstream_url(rc, NULL) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_cwd(rc, "/nonexistent/mcpfwd-dir") == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&p, rc) == MCPFWD_E_INVALID_ARG); /* the directory must exist */
+    CHECK(strstr(mcpfwd_last_error(), "working directory") != NULL);
+    CHECK(mcpfwd_config_set_upstream_cwd(rc, "/") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_env(rc, "MCPFWD_C_TEST", "1") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_env(rc, "MCPFWD_C_TEST", NULL) == MCPFWD_OK);
+    CHECK(mcpfwd_config_clear_upstream_env(rc) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&p, rc) == MCPFWD_OK);
+    mcpfwd_proxy_free(p);
+    p = NULL;
+    mcpfwd_config_free(rc);
+  }
+
   /* a command that does not exist fails at start with an I/O status */
   CHECK(pipe(fds) == 0);
   CHECK(mcpfwd_config_set_downstream_stdio(cfg, fds[0], fds[1]) == MCPFWD_OK);

@@ -227,6 +227,30 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_downstream_stdio(mcpfwd_config *cfg, 
 MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_command(mcpfwd_config *cfg, size_t argc,
                                                             const char *const *argv);
 
+/**
+ * Set (value non-NULL) or remove (value NULL) one variable in the
+ * environment of the spawned server, which is otherwise the proxy's own
+ * (or empty, see mcpfwd_config_clear_upstream_env). Calls apply in order.
+ * The server's command is still looked up in the proxy's PATH.
+ * @param name non-empty, without '='; copied. @param value copied.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_env(mcpfwd_config *cfg, const char *name,
+                                                        const char *value);
+
+/** Start the spawned server's environment empty instead of from the proxy's
+ * (the variables set with mcpfwd_config_set_upstream_env are still applied).
+ * Thread safety: one thread per config. */
+MCPFWD_API mcpfwd_status mcpfwd_config_clear_upstream_env(mcpfwd_config *cfg);
+
+/**
+ * The working directory of the spawned server (NULL or "": the proxy's). It
+ * must exist when the proxy is created (MCPFWD_E_INVALID_ARG otherwise). A
+ * command given as a relative path ("./server") is found from there.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_cwd(mcpfwd_config *cfg, const char *path);
+
 /* ----------------------------------------------------------- remote upstream
  * Instead of a server command, an upstream MCP server reached over HTTP:
  * each downstream session gets its own session on it. Set either a command
