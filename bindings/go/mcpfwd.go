@@ -106,6 +106,7 @@ const (
 	SessionOpened   EventType = 1 // a session exists, its upstream server is spawned
 	SessionClosed   EventType = 2 // a session ended, its upstream server is reaped; Detail says why
 	SessionRejected EventType = 3 // an initialize was refused (limit); Detail says why
+	SessionReady    EventType = 4 // the upstream answered initialize; Detail: the protocol version
 )
 
 func (t EventType) String() string {
@@ -116,6 +117,8 @@ func (t EventType) String() string {
 		return "closed"
 	case SessionRejected:
 		return "rejected"
+	case SessionReady:
+		return "ready"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -320,6 +321,11 @@ func TestSessionThroughTheProxy(t *testing.T) {
 	opened := nextEvent(t, events, mcpfwd.SessionOpened)
 	if opened.SessionID != sid {
 		t.Fatalf("opened event for %q, the client has session %q", opened.SessionID, sid)
+	}
+	// ready: the upstream answered initialize; Detail is the protocol version it chose
+	ready := nextEvent(t, events, mcpfwd.SessionReady)
+	if ready.SessionID != sid || !regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`).MatchString(ready.Detail) {
+		t.Fatalf("ready event %+v", ready)
 	}
 	sessions, err := p.Sessions()
 	must(t, err)

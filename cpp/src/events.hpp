@@ -11,6 +11,7 @@ enum class event_kind : int {
   session_opened = 1,    // a session exists and its upstream was spawned
   session_closed = 2,    // a session ended and its upstream was reaped; detail: the reason
   session_rejected = 3,  // an initialize was refused (session limit); detail: why
+  session_ready = 4,     // the upstream answered initialize; detail: the protocol version
 };
 
 // Returns false to abort: on session_opened the session is closed at once.

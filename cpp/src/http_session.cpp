@@ -141,6 +141,8 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
     for (const auto& mi : msg.batch) track(mi);
   } else {
     track(msg.info);
+    if (msg.info.kind == message_kind::request && msg.info.method == "initialize")
+      init_id_ = msg.info.id;
   }
   const bool keep_alive = req.keep_alive();
   if (closing_) {
@@ -505,6 +507,12 @@ void http_session::route(message msg) {
     return;
   }
   const message_info& mi = msg.info;
+  if (!init_id_.empty() && mi.id == init_id_ &&
+      (mi.kind == message_kind::response || mi.kind == message_kind::error)) {
+    init_id_.clear();
+    if (mi.kind == message_kind::response && opts_.on_event)
+      opts_.on_event(event_kind::session_ready, id_, protocol_version_of(msg.raw));
+  }
   if (legacy_) {
     if (get_stream_) {
       get_stream_->q.push_back(std::move(msg.raw));

@@ -42,6 +42,7 @@ struct http_session_options {
   std::chrono::milliseconds request_timeout{0};  // 0: none
   std::size_t buffer_limit = 1024;               // undelivered server messages kept
   message_fn on_message;                         // sees every message; may be empty
+  event_fn on_event;                             // for session_ready; may be empty
 };
 
 class http_session : public std::enable_shared_from_this<http_session>, private upstream::sink {
@@ -121,6 +122,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   bool draining_ = false;
   bool legacy_ = false;  // HTTP+SSE: POSTs get 202, everything flows on the one stream
   std::string close_reason_;
+  std::string init_id_;  // the client's initialize request, until it is answered
 
   const std::chrono::system_clock::time_point created_;
   std::atomic<std::int64_t> last_activity_ns_;  // steady clock, for idleness

@@ -171,4 +171,15 @@ std::string make_error_response(std::string_view id_json, int code, std::string_
   return s;
 }
 
+std::string protocol_version_of(std::string_view response_json) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(response_json, ec);
+  if (ec || !v.is_object()) return {};
+  const auto* res = v.as_object().if_contains("result");
+  if (!res || !res->is_object()) return {};
+  const auto* pv = res->as_object().if_contains("protocolVersion");
+  if (!pv || !pv->is_string()) return {};
+  return std::string(pv->as_string());
+}
+
 }  // namespace mcpfwd

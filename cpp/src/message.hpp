@@ -48,6 +48,9 @@ struct classify_error {
 // valid UTF-8 (invalid UTF-8 is a parse error).
 bool classify(std::string line, message& out, classify_error& err);
 
+// The result.protocolVersion of an initialize response ("" when absent).
+std::string protocol_version_of(std::string_view response_json);
+
 // Serialize a JSON-RPC error response. `id_json` is the id as JSON text, or
 // empty for null. The result has no trailing newline.
 std::string make_error_response(std::string_view id_json, int code, std::string_view text);

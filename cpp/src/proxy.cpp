@@ -228,6 +228,7 @@ void proxy::start_http() {
   ho.session.request_timeout = cfg_.request_timeout;
   ho.on_event = cfg_.on_event;
   ho.session.on_message = cfg_.on_message;
+  ho.session.on_event = cfg_.on_event;
   raise_fd_limit();
   auto srv = std::make_shared<http_server>(ioc_, std::move(ho), make_upstream_factory(), log_);
   {

@@ -163,7 +163,9 @@ net::awaitable<void> stdio_session::handle_client_line(std::string line) {
     co_return;
   }
   auto track = [this](const message_info& mi) {
-    if (mi.kind == message_kind::request) in_flight_[mi.id] = mi.method;
+    if (mi.kind != message_kind::request) return;
+    in_flight_[mi.id] = mi.method;
+    if (mi.method == "initialize") init_id_ = mi.id;
   };
   if (msg.info.kind == message_kind::batch) {
     for (const auto& mi : msg.batch) track(mi);
@@ -200,9 +202,15 @@ net::awaitable<void> stdio_session::on_server_message(message msg) {
     begin_shutdown("session aborted by the message callback");
     co_return;
   }
-  auto untrack = [this](const message_info& mi) {
-    if (mi.kind == message_kind::response || mi.kind == message_kind::error)
-      in_flight_.erase(mi.id);
+  auto untrack = [&](const message_info& mi) {
+    if (mi.kind != message_kind::response && mi.kind != message_kind::error) return;
+    in_flight_.erase(mi.id);
+    if (!init_id_.empty() && mi.id == init_id_) {
+      init_id_.clear();
+      if (mi.kind == message_kind::response && opts_.on_event &&
+          msg.info.kind != message_kind::batch)
+        opts_.on_event(event_kind::session_ready, "stdio", protocol_version_of(msg.raw));
+    }
   };
   if (msg.info.kind == message_kind::batch) {
     for (const auto& mi : msg.batch) untrack(mi);

@@ -84,6 +84,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   event client_flushed_;  // the writer to the client has finished
   bool shutting_down_ = false;
   std::string end_reason_;  // why the session ended
+  std::string init_id_;     // the client's initialize request, until it is answered
   std::atomic<state> state_{state::starting};
   std::atomic<int> exit_code_{-1};
   std::string upstream_end_;  // how the upstream ended; set before state_ = closed

@@ -72,6 +72,9 @@ class EventKind(enum.IntEnum):
     CLOSED = _mcpfwd.EVENT_SESSION_CLOSED
     #: A new client's ``initialize`` was refused (the session limit); no session exists.
     REJECTED = _mcpfwd.EVENT_SESSION_REJECTED
+    #: The upstream answered the session's ``initialize``: the session is usable. The detail
+    #: is the protocol version the server chose. Between OPENED and CLOSED, at most once.
+    READY = _mcpfwd.EVENT_SESSION_READY
 
 
 class Direction(enum.IntEnum):

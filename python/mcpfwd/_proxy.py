@@ -674,8 +674,9 @@ class Proxy:
         )
         _live.add(self)
 
-    def start(self) -> None:
-        """Start the proxy on its own I/O thread(s).
+    def start(self) -> str:
+        """Start the proxy on its own I/O thread(s) and return :attr:`url` (the bound
+        ``http://host:port/mcp``, with the real port when 0 was asked; ``""`` in stdio mode).
 
         In stdio mode: spawn the upstream server and start forwarding; returns once the server
         process exists (a remote upstream is first contacted when the client's first message
@@ -692,6 +693,7 @@ class Proxy:
         self._native.start()
         self._started = True
         self._url = self._native.url()
+        return self._url
 
     def stop(self) -> None:
         """Ask the proxy to shut down gracefully and return at once: the server's stdin is

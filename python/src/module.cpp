@@ -753,6 +753,7 @@ PYBIND11_MODULE(_mcpfwd, m) {
   m.attr("EVENT_SESSION_OPENED") = static_cast<int>(MCPFWD_EVENT_SESSION_OPENED);
   m.attr("EVENT_SESSION_CLOSED") = static_cast<int>(MCPFWD_EVENT_SESSION_CLOSED);
   m.attr("EVENT_SESSION_REJECTED") = static_cast<int>(MCPFWD_EVENT_SESSION_REJECTED);
+  m.attr("EVENT_SESSION_READY") = static_cast<int>(MCPFWD_EVENT_SESSION_READY);
 
   m.attr("CLIENT_TO_SERVER") = static_cast<int>(MCPFWD_CLIENT_TO_SERVER);
   m.attr("SERVER_TO_CLIENT") = static_cast<int>(MCPFWD_SERVER_TO_CLIENT);

@@ -4,10 +4,11 @@
 
 Every example (Java, Go, Node koffi, Python ctypes) behaves the same: it is started as
 ``EXAMPLE_COMMAND... python3 tests/servers/fastmcp_server.py`` (the upstream command comes last),
-prints ``listening <url>``, prints ``event SESSION_OPENED <id>`` / ``event SESSION_CLOSED <id>``
-for each session event, and when its standard input ends it closes the proxy, prints ``closed``
-and exits 0. This script drives it with the MCP Python SDK client (initialize, call echo, leave),
-checks the lines, and checks that the session's server process is gone afterwards. Bounded: 60 s.
+prints ``listening <url>``, prints ``event SESSION_OPENED <id>`` / ``event SESSION_READY <id>`` /
+``event SESSION_CLOSED <id>`` for each session event, and when its standard input ends it closes
+the proxy, prints ``closed`` and exits 0. This script drives it with the MCP Python SDK client
+(initialize, call echo, leave), checks the lines (in that order), and checks that the session's
+server process is gone afterwards. Bounded: 60 s.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def main() -> int:
         sid = anyio.run(client)  # leaving the client deletes the session
         opened = expect("event SESSION_OPENED ")
         assert opened == sid, (opened, sid)
+        ready = expect("event SESSION_READY ")
+        assert ready.startswith(sid), (ready, sid)
         closed = expect("event SESSION_CLOSED ")
         assert closed.startswith(sid), (closed, sid)
         assert upstream, "the example had no child process while the session was open"

@@ -72,7 +72,7 @@ const C = {
   event_session_id: lib.func('const char *mcpfwd_event_session_id(const mcpfwd_event *ev)'),
   event_detail: lib.func('const void *mcpfwd_event_detail(const mcpfwd_event *ev, _Out_ size_t *len)'),
 };
-const EVENT_NAMES = { 1: 'SESSION_OPENED', 2: 'SESSION_CLOSED', 3: 'SESSION_REJECTED' };
+const EVENT_NAMES = { 1: 'SESSION_OPENED', 2: 'SESSION_CLOSED', 3: 'SESSION_REJECTED', 4: 'SESSION_READY' };
 
 function check(ok, what) {
   if (!ok) throw new Error(`check failed: ${what}`);
@@ -254,6 +254,8 @@ async function sessionThroughTheProxy() {
 
     const opened = await nextEvent('SESSION_OPENED');
     check(opened.id === sid, `opened ${opened.id}, the client has ${sid}`);
+    const ready = await nextEvent('SESSION_READY'); // detail: the protocol version the server chose
+    check(ready.id === sid && ready.detail.length > 0, `ready ${JSON.stringify(ready)}`);
     const sessions = JSON.parse(owned(C.sessions_json, proxy));
     check(sessions.length === 1 && sessions[0].id === sid, `sessions ${JSON.stringify(sessions)}`);
     const upstream = sessions[0].upstream.pid;

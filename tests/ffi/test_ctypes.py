@@ -52,7 +52,7 @@ EVENT_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(EventHandle), ctypes.c_
 LOG_CB = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char),
                           ctypes.c_size_t, ctypes.c_void_p)
 FREE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-EVENT_NAMES = {1: "SESSION_OPENED", 2: "SESSION_CLOSED", 3: "SESSION_REJECTED"}
+EVENT_NAMES = {1: "SESSION_OPENED", 2: "SESSION_CLOSED", 3: "SESSION_REJECTED", 4: "SESSION_READY"}
 
 
 def load() -> ctypes.CDLL:
@@ -283,6 +283,8 @@ def test_session_through_the_proxy_with_ctypes_alone() -> None:
         assert client.expect("echo") == "héllo ✓ 🎉"
         kind, eid, _ = events.get(timeout=30)
         assert (kind, eid) == ("SESSION_OPENED", sid)
+        kind, eid, detail = events.get(timeout=30)  # detail: the protocol version the server chose
+        assert (kind, eid) == ("SESSION_READY", sid) and detail, (kind, eid, detail)
         sessions = json.loads(owned(LIB.mcpfwd_proxy_sessions_json, proxy))
         assert [s["id"] for s in sessions] == [sid], sessions
         upstream = sessions[0]["upstream"]["pid"]

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import gc
 import pickle
+import re
 import socket
 import sys
 import threading
@@ -47,11 +48,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FASTMCP_CMD = [sys.executable, str(REPO_ROOT / "tests" / "servers" / "fastmcp_server.py")]
 RAW_CMD = [sys.executable, str(REPO_ROOT / "tests" / "servers" / "raw_server.py")]
 LOCAL = ("127.0.0.1", 0)
-OPENED, CLOSED, REJECTED = (
+OPENED, CLOSED, REJECTED, READY = (
     mcpfwd.EventKind.OPENED,
     mcpfwd.EventKind.CLOSED,
     mcpfwd.EventKind.REJECTED,
+    mcpfwd.EventKind.READY,
 )
+PROTOCOL_VERSION_RX = r"^\d{4}-\d{2}-\d{2}$"
 C2S, S2C = mcpfwd.Direction.CLIENT_TO_SERVER, mcpfwd.Direction.SERVER_TO_CLIENT
 # Ten FastMCP servers starting at once on a small machine take a while.
 SDK_TIMEOUT = timedelta(seconds=45)
@@ -188,7 +191,11 @@ def test_events_of_ten_concurrent_sdk_sessions(make_proxy: Callable[..., mcpfwd.
     assert {e.session_id for e in opened} == set(sids) == while_open["sessions"]
     assert len(opened) == n  # one each, no repeat
     assert all(e.detail == "" for e in opened)
-    assert not [e for e in while_open["events"] if e.kind is not OPENED]
+    # Each client has called a tool, so each session's initialize was answered: READY.
+    ready_events = [e for e in while_open["events"] if e.kind is READY]
+    assert {e.session_id for e in ready_events} == set(sids) and len(ready_events) == n
+    assert all(re.match(PROTOCOL_VERSION_RX, e.detail) for e in ready_events), ready_events
+    assert not [e for e in while_open["events"] if e.kind not in (OPENED, READY)]
 
     # The SDK deletes its session when it leaves: the proxy closes it and reaps its server.
     final = events.wait_for(lambda items: sum(e.kind is CLOSED for e in items) == n)
@@ -196,7 +203,7 @@ def test_events_of_ten_concurrent_sdk_sessions(make_proxy: Callable[..., mcpfwd.
     assert {e.session_id for e in closed} == set(sids)
     assert all(e.detail == "session deleted by the client" for e in closed), closed
     for sid in sids:  # one session's events are in order
-        assert [e.kind for e in final if e.session_id == sid] == [OPENED, CLOSED]
+        assert [e.kind for e in final if e.session_id == sid] == [OPENED, READY, CLOSED]
     assert threading.get_ident() not in events.threads  # proxy I/O threads only
     assert proxy.sessions() == []
 
@@ -307,12 +314,14 @@ def test_events_in_stdio_mode(client: PipeClient, make_proxy: Callable[..., mcpf
     proxy.start()
     client.release_proxy_ends()
     client.initialize()
-    events.wait_for(lambda items: len(items) == 1)
+    events.wait_for(lambda items: len(items) == 2)
     client.close_input()
     assert proxy.wait(timeout=15) == 0
-    items = events.wait_for(lambda items: len(items) == 2)
-    assert [(e.kind, e.session_id) for e in items] == [(OPENED, "stdio"), (CLOSED, "stdio")]
-    assert items[1].detail  # the reason the session ended
+    items = events.wait_for(lambda items: len(items) == 3)
+    assert [(e.kind, e.session_id) for e in items] == [
+        (OPENED, "stdio"), (READY, "stdio"), (CLOSED, "stdio")]
+    assert re.match(PROTOCOL_VERSION_RX, items[1].detail), items[1]
+    assert items[2].detail  # the reason the session ended
     seen = messages.snapshot()
     assert [(m.direction, m.session_id) for m in seen] == [
         (C2S, "stdio"),
@@ -340,7 +349,8 @@ def test_event_and_message_are_frozen_dataclasses() -> None:
         ("OPENED", _mcpfwd.EVENT_SESSION_OPENED),
         ("CLOSED", _mcpfwd.EVENT_SESSION_CLOSED),
         ("REJECTED", _mcpfwd.EVENT_SESSION_REJECTED),
-    ] == [("OPENED", 1), ("CLOSED", 2), ("REJECTED", 3)]
+        ("READY", _mcpfwd.EVENT_SESSION_READY),
+    ] == [("OPENED", 1), ("CLOSED", 2), ("REJECTED", 3), ("READY", 4)]
     assert [(d.name, int(d)) for d in mcpfwd.Direction] == [
         ("CLIENT_TO_SERVER", 1),
         ("SERVER_TO_CLIENT", 2),
@@ -525,13 +535,15 @@ def test_raising_callbacks_are_reported_and_forwarding_goes_on(
                     assert echo_text(await session.call_tool("echo", {"text": str(i)})) == str(i)
 
     anyio.run(main)
-    assert wait_until(lambda: calls["event"] == 2)  # OPENED (not an abort), then CLOSED
+    # OPENED (not an abort), READY, then CLOSED
+    assert wait_until(lambda: calls["event"] == 3)
     proxy.close()  # before the hook is restored: no callback runs after close()
     seen = unraisable.snapshot()
     assert len(seen) == calls["event"] + calls["message"]
     assert calls["message"] >= 8  # every message of the session, both ways
     event_errors = [s for s in seen if s[0] is RuntimeError]
     assert [s[1] for s in event_errors] == ["boom from on_event: OPENED",
+                                            "boom from on_event: READY",
                                             "boom from on_event: CLOSED"]
     assert all("bad_on_event" in s[2] and "on_event" in s[2] for s in event_errors)
     message_errors = [s for s in seen if s[0] is ValueError]
@@ -571,7 +583,8 @@ def test_stop_from_inside_a_callback(
     assert proxy.wait(timeout=20) == 0  # stop() from the callback ended the proxy
     if where == "on_event":
         items = events.wait_for(lambda items: any(e.kind is CLOSED for e in items))
-        assert [e.kind for e in items] == [OPENED, CLOSED]
+        # The initialize may still be answered while the proxy drains (then READY comes).
+        assert [e.kind for e in items] in ([OPENED, CLOSED], [OPENED, READY, CLOSED])
 
 
 def test_other_calls_from_inside_callbacks_are_refused(
@@ -716,13 +729,15 @@ def test_async_with_and_events_iterator() -> None:
     sid, raw_sid = state["sid"], state["raw_sid"]
     assert [(e.kind, e.detail) for e in got if e.session_id == sid] == [
         (OPENED, ""),
+        (READY, "2025-11-25"),
         (CLOSED, "session deleted by the client"),
     ]
     assert [(e.kind, e.detail) for e in got if e.session_id == raw_sid] == [
         (OPENED, ""),
+        (READY, "2025-06-18"),  # what the raw client asked for, and the server accepted
         (CLOSED, "proxy shutting down"),
     ]
-    assert len(got) == 4
+    assert len(got) == 6
 
 
 def test_async_with_closes_when_start_fails() -> None:

@@ -85,7 +85,8 @@ def test_what_crossed_the_proxy(mcpfwd_proxy):
     assert rec.wait_for_event(mcpfwd.EventKind.OPENED).session_id == sid
     closed = rec.wait_for_event(mcpfwd.EventKind.CLOSED, session_id=sid)
     assert closed.detail == "session deleted by the client"
-    assert [e.kind for e in rec.events] == [mcpfwd.EventKind.OPENED, mcpfwd.EventKind.CLOSED]
+    assert [e.kind for e in rec.events] == [
+        mcpfwd.EventKind.OPENED, mcpfwd.EventKind.READY, mcpfwd.EventKind.CLOSED]
 
     assert all(isinstance(m, mcpfwd.Message) and m.session_id == sid for m in rec.messages)
     sent = rec.methods()

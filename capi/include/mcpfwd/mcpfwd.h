@@ -126,9 +126,13 @@ typedef void (*mcpfwd_free_cb)(void *user_data);
 
 /** What happened to a session. Append-only. */
 typedef enum mcpfwd_event_type {
-  MCPFWD_EVENT_SESSION_OPENED = 1,  /**< a session exists, its upstream is spawned */
-  MCPFWD_EVENT_SESSION_CLOSED = 2,  /**< a session ended, its upstream is reaped; detail: why */
-  MCPFWD_EVENT_SESSION_REJECTED = 3 /**< an initialize was refused (limit); detail: why */
+  MCPFWD_EVENT_SESSION_OPENED = 1,   /**< a session exists, its upstream is spawned */
+  MCPFWD_EVENT_SESSION_CLOSED = 2,   /**< a session ended, its upstream is reaped; detail: why */
+  MCPFWD_EVENT_SESSION_REJECTED = 3, /**< an initialize was refused (limit); detail: why */
+  /** The upstream answered the session's initialize successfully: the session is usable.
+   * Detail: the protocol version the server chose (e.g. "2025-06-18"). Comes between
+   * OPENED and CLOSED, at most once per session (never if initialize failed). */
+  MCPFWD_EVENT_SESSION_READY = 4
 } mcpfwd_event_type;
 
 /** One event; borrowed by the callback, valid only during the call. */

@@ -54,6 +54,7 @@ func run(upstream []string) error {
 		mcpfwd.SessionOpened:   "SESSION_OPENED",
 		mcpfwd.SessionClosed:   "SESSION_CLOSED",
 		mcpfwd.SessionRejected: "SESSION_REJECTED",
+		mcpfwd.SessionReady:    "SESSION_READY",
 	}
 	for {
 		select {

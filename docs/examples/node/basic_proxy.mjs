@@ -41,7 +41,7 @@ function check(status, what) {
   if (status !== 0) throw new Error(`${what}: ${api.lastError()}`);
 }
 
-const names = { 1: 'SESSION_OPENED', 2: 'SESSION_CLOSED', 3: 'SESSION_REJECTED' };
+const names = { 1: 'SESSION_OPENED', 2: 'SESSION_CLOSED', 3: 'SESSION_REJECTED', 4: 'SESSION_READY' };
 // Called on a proxy I/O thread; koffi runs it on this (the main) thread.
 const onEvent = koffi.register((ev) => {
   console.log(`event ${names[api.eventType(ev)]} ${api.eventSessionId(ev)}`);

@@ -34,7 +34,7 @@ def check(status: int, what: str) -> None:
         raise SystemExit(f"{what}: {lib.mcpfwd_last_error().decode()}")
 
 
-NAMES = {1: "SESSION_OPENED", 2: "SESSION_CLOSED", 3: "SESSION_REJECTED"}
+NAMES = {1: "SESSION_OPENED", 2: "SESSION_CLOSED", 3: "SESSION_REJECTED", 4: "SESSION_READY"}
 
 
 def on_event(ev: int, _user_data: int) -> int:  # on a proxy I/O thread (ctypes takes the GIL)

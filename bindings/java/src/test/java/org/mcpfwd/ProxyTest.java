@@ -289,6 +289,11 @@ public final class ProxyTest {
           check(opened != null, "no event within 30 s");
           check(opened.type() == EventType.SESSION_OPENED, "first event " + opened);
           check(opened.sessionId().equals(sid), "opened " + opened.sessionId() + ", client has " + sid);
+          // ready: the upstream answered initialize; detail: the protocol version it chose
+          Event ready = events.poll(30, TimeUnit.SECONDS);
+          check(ready != null, "no ready event within 30 s");
+          check(ready.type() == EventType.SESSION_READY && ready.sessionId().equals(sid)
+                  && ready.detail().matches("\\d{4}-\\d{2}-\\d{2}"), "ready event " + ready);
 
           List<Session> sessions = proxy.sessions();
           check(sessions.size() == 1 && sessions.get(0).id().equals(sid), "sessions " + sessions);
