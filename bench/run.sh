@@ -210,7 +210,7 @@ fi
 # (g) An HTTP upstream. The upstream is itself a Streamable HTTP MCP server:
 # `mcpfwd --listen -- fast_server` (U), a fast native one, so what is measured
 # is the added hop. Direct: loadgen -> U. Through mcpfwd: loadgen -> P -> U,
-# where P is `mcpfwd --listen --upstream U` with its default pool (16).
+# where P is `mcpfwd --listen --upstream U` with its default pool (128).
 # While each run lasts, the TCP connections P holds to U are counted from
 # /proc/net/tcp (the most seen at once; GET streams included: one per session).
 start_upstream() {
@@ -295,6 +295,33 @@ for r in $(seq "$REPEAT"); do
   done
 done
 
+# (g2) The same against a real Python server: FastMCP over Streamable HTTP (answers
+# streamed as SSE, its default), when the MCP SDK is installed. 64 sessions only.
+FASTMCP_HTTP=$HERE/../tests/servers/fastmcp_http_server.py
+if python3 -c 'import mcp, uvicorn' 2>/dev/null && [[ -f $FASTMCP_HTTP ]]; then
+  : >"$TMP/up_url"
+  python3 "$FASTMCP_HTTP" --transport streamable-http >"$TMP/up_url" 2>>"$TMP/fastmcp.log" &
+  UP_PID=$!
+  for _ in $(seq 300); do
+    [[ -s $TMP/up_url ]] && break
+    sleep 0.1
+  done
+  UP_URL=$(head -n1 "$TMP/up_url")
+  UP_PORT=${UP_URL#http://127.0.0.1:}
+  UP_PORT=${UP_PORT%/mcp}
+  for r in $(seq "$REPEAT"); do
+    say "HTTP upstream: FastMCP, 64 sessions, run $r/$REPEAT"
+    record "upfast_direct" --url "$UP_URL" --sessions 64 --calls 50 --warmup 5
+    start_remote_proxy 1
+    record_up "upfast_proxy" --url "$PROXY_URL" --sessions 64 --calls 50 --warmup 5 \
+      --cpu-pid "$PROXY_PID"
+    stop_proxy
+  done
+  stop_upstream
+else
+  say "HTTP upstream: FastMCP rows skipped (the mcp package is not installed)"
+fi
+
 LOAD_AFTER=$(loadavg)
 ELAPSED=$(( $(date +%s) - START ))
 COMMIT=$(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo unknown)
@@ -329,7 +356,7 @@ def upstream_section():
     p("")
     p("Upstream: \`mcpfwd --listen -- fast_server\` (a native Streamable HTTP server). Direct: the "
       "load generator talks to it. Through mcpfwd: \`mcpfwd --listen --upstream URL\` in between "
-      "(default pool of 16 connections). Upstream connections: the most TCP connections the "
+      "(default pool of 128 connections). Upstream connections: the most TCP connections the "
       "proxy held to the upstream at once during the run (one GET stream per session included).")
     p("")
     p("| sessions | path | req/s | p50 µs | p99 µs | mcpfwd CPU µs/req | upstream connections |")
@@ -341,6 +368,9 @@ def upstream_section():
         for t in threads:
             lab = f"uptp_proxy_{s}_t{t}"
             p(f"| {s} | through mcpfwd (io-threads {t}) | {f(med(lab,'rps'),0)} | {f(med(lab,'p50_us'),0)} | {f(med(lab,'p99_us'),0)} | {f(med(lab,'pid_cpu_us_per_call'))} | {f(med(lab,'up_conns'),0)} |")
+    if runs("upfast_direct"):
+        p(f"| 64 | FastMCP, direct | {f(med('upfast_direct','rps'),0)} | {f(med('upfast_direct','p50_us'),0)} | {f(med('upfast_direct','p99_us'),0)} | | |")
+        p(f"| 64 | FastMCP, through mcpfwd (io-threads 1) | {f(med('upfast_proxy','rps'),0)} | {f(med('upfast_proxy','p50_us'),0)} | {f(med('upfast_proxy','p99_us'),0)} | {f(med('upfast_proxy','pid_cpu_us_per_call'))} | {f(med('upfast_proxy','up_conns'),0)} |")
     added = med('uplat_proxy','p50_us') - med('uplat_direct','p50_us')
     best = max(med(f"uptp_proxy_64_t{t}", "rps") for t in threads)
     ratio = best / med("uptp_direct_64", "rps") * 100
@@ -349,6 +379,9 @@ def upstream_section():
     p("|---|---:|---|")
     p(f"| added latency p50 < 150 µs (1 session) | {f(added)} µs | {'yes' if added < 150 else 'no'} |")
     p(f"| throughput ≥ 80 % of direct at 64 sessions | {f(ratio)} % ({f(best,0)} vs {f(med('uptp_direct_64','rps'),0)} req/s) | {'yes' if ratio >= 80 else 'no'} |")
+    if runs("upfast_direct"):
+        fr = med("upfast_proxy", "rps") / med("upfast_direct", "rps") * 100
+        p(f"| the same, FastMCP upstream | {f(fr)} % ({f(med('upfast_proxy','rps'),0)} vs {f(med('upfast_direct','rps'),0)} req/s) | {'yes' if fr >= 80 else 'no'} |")
     p("")
 if only != "all":
     upstream_section()

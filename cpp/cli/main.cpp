@@ -61,7 +61,7 @@ constexpr const char* usage_text =
     "                             (default: never)\n"
     "  --upstream-ca-file PATH    verify the upstream's certificate with these CAs\n"
     "  --upstream-insecure        do not verify the upstream's certificate (warns)\n"
-    "  --upstream-pool-max N      keep-alive connections per upstream origin (default 16,\n"
+    "  --upstream-pool-max N      keep-alive connections per upstream origin (default 128,\n"
     "                             at least 2)\n"
     "  --upstream-connect-timeout-ms N  TCP + TLS connect (default 10000)\n"
     "  --upstream-timeout-ms N    wait this long for an answer to start (default 120000)\n"

@@ -56,7 +56,7 @@ struct remote_options {
   bool forward_authorization = false;  // the client's Authorization header goes upstream
   std::string ca_file;                 // empty: the system store
   bool insecure = false;               // no certificate verification
-  std::size_t pool_max = 16;           // per origin
+  std::size_t pool_max = 128;          // per origin
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect + TLS handshake
   std::chrono::milliseconds timeout{120000};         // until the response headers arrive
   std::size_t max_message_bytes = 4u << 20;

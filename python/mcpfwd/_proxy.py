@@ -431,8 +431,9 @@ class Proxy:
             a warning is logged at start: anyone on the path can then read and alter the
             traffic).
         upstream_pool_max: keep-alive connections per upstream origin that carry POSTs and
-            DELETEs (library default 16, at least 2; requests use at most all but one); more exchanges wait for one. A session's
-            long-lived GET stream uses a connection of its own.
+            DELETEs (library default 128, at least 2; requests use at most all but one); more
+            exchanges wait for one. A session's long-lived GET stream uses a connection of its
+            own.
         upstream_connect_timeout: seconds allowed for the TCP connect plus TLS handshake
             (library default 10.0).
         upstream_timeout: seconds allowed for the remote server to start answering a request,

@@ -149,7 +149,7 @@ def test_streamable_http_upstream_through_the_sdk(
         stats = proxy.stats()
         assert stats["mode"] == "http" and stats["sessions"] == 1
         pool = stats["upstream_pool"]["pools"][origin_of(http_upstream.url)]
-        assert pool["created"] >= 1 and pool["max"] == 16
+        assert pool["created"] >= 1 and pool["max"] == 128
         assert pool["open"] >= pool["idle"] >= 0 and pool["waiting"] == 0
         assert isinstance(stats["upstream_pool"]["stream_connections"], int)
         assert children() == kids_before  # nothing spawned for a remote upstream

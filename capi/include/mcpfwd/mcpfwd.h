@@ -318,7 +318,7 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_upstream_insecure(mcpfwd_config *cfg,
 
 /**
  * Most keep-alive connections per upstream origin that carry POSTs and
- * DELETEs (default 16, at least 2); more exchanges wait in a queue. Requests
+ * DELETEs (default 128, at least 2); more exchanges wait in a queue. Requests
  * hold at most n - 1 of them: the last is kept for the client's answers to
  * server requests (sampling), which a request in flight may be waiting for.
  * A session's long-lived GET stream uses a connection of its own.
