@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <type_traits>
 
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
@@ -73,28 +74,18 @@ std::string io_error_text(const error_code& ec, const remote_options& o) {
   return "upstream connection failed: " + ec.message();
 }
 
-net::awaitable<error_code> send_and_read_header(http_conn& c, request_t& req, parser_t& p,
+// Writes `out` (a Beast request, or the buffers of one written by hand) and
+// reads the response header, all within `timeout`.
+template <class Out>
+net::awaitable<error_code> send_and_read_header(http_conn& c, Out& out, parser_t& p,
                                                 std::chrono::milliseconds timeout) {
   c.tcp().expires_after(timeout);
-  auto [wec, wn] = co_await c.with(
-      [&](auto& s) { return http::async_write(s, req, net::as_tuple(net::use_awaitable)); });
-  (void)wn;
-  if (wec) co_return wec;
-  auto [rec, rn] = co_await c.with([&](auto& s) {
-    return http::async_read_header(s, c.buffer, p, net::as_tuple(net::use_awaitable));
+  auto [wec, wn] = co_await c.with([&](auto& s) {
+    if constexpr (std::is_same_v<Out, request_t>)
+      return http::async_write(s, out, net::as_tuple(net::use_awaitable));
+    else
+      return net::async_write(s, out, net::as_tuple(net::use_awaitable));
   });
-  (void)rn;
-  c.tcp().expires_never();
-  co_return rec;
-}
-
-net::awaitable<error_code> send_raw_and_read_header(http_conn& c, const std::string& head,
-                                                    const std::string& body, parser_t& p,
-                                                    std::chrono::milliseconds timeout) {
-  c.tcp().expires_after(timeout);
-  const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
-  auto [wec, wn] = co_await c.with(
-      [&](auto& s) { return net::async_write(s, bufs, net::as_tuple(net::use_awaitable)); });
   (void)wn;
   if (wec) co_return wec;
   auto [rec, rn] = co_await c.with([&](auto& s) {
@@ -420,8 +411,8 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
     a.conn = cr.conn.get();
     p.emplace();
     p->body_limit(boost::none);
-    const error_code ec =
-        co_await send_raw_and_read_header(*cr.conn, head, body, *p, opts_.timeout);
+    std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
+    const error_code ec = co_await send_and_read_header(*cr.conn, bufs, *p, opts_.timeout);
     if (!ec && !a.aborted) break;
     a.conn = nullptr;
     client_->release(std::move(cr.conn), is_request, false);

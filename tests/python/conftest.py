@@ -484,22 +484,9 @@ def http_proxy(mcpfwd_bin):
         return p
 
     yield start
-    problems = []
-    for p in started:
-        try:
-            if p.proc.poll() is None:
-                rc = p.stop(20)
-                if rc != 0:
-                    problems.append(f"mcpfwd exited with status {rc} after SIGTERM "
-                                    f"(expected 0); stderr tail:\n{p.stderr_tail()}")
-            p.assert_children_gone(10)
-        except AssertionError as e:
-            problems.append(str(e))
-        finally:
-            p.cleanup()
-        reports = p.sanitizer_reports()
-        if reports:
-            problems.append("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports[:20]))
+    from upstream_helpers import stop_listen_proxies
+
+    problems = stop_listen_proxies(started)
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
