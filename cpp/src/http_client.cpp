@@ -71,6 +71,9 @@ void http_conn::close() noexcept {
 
 // Idle for less than this, a pooled connection is reused without a check.
 constexpr auto fresh_for = std::chrono::milliseconds(250);
+// Idle for longer, it is closed when the pool is next used (servers close
+// theirs after seconds; this bounds what a server that never does holds).
+constexpr auto max_idle = std::chrono::seconds(60);
 
 // One acquire() waiting for a connection. Woken by posting a cancel of its
 // timer to the waiter's own executor (timers are not thread-safe).
@@ -233,12 +236,13 @@ net::awaitable<conn_result> http_client::acquire(origin o, bool request) {
     std::lock_guard lk(m_);
     if (shut_) co_return conn_result{nullptr, "the proxy is shutting down", false};
     pool& p = pools_[key];
-    // Drop idle connections the upstream has closed meanwhile.
+    // Drop idle connections the upstream has closed meanwhile, or idle too long.
     const auto now = std::chrono::steady_clock::now();
     std::erase_if(p.idle, [&](std::unique_ptr<http_conn>& c) {
       // (A connection used moments ago is not checked: a server closes idle
       // ones after seconds, and the check is a system call.)
-      if (now - c->idle_since < fresh_for || !c->stale()) return false;
+      const auto idle = now - c->idle_since;
+      if (idle < max_idle && (idle < fresh_for || !c->stale())) return false;
       c->close();
       --p.open;
       ++p.stale;
