@@ -8,7 +8,11 @@
 #     prompt, and prints what crossed the proxy;
 #  2. HTTP: `mcpfwd --listen 127.0.0.1:0 -- python demo_server.py` serves 8 SDK
 #     clients at once, each with its own server process, and prints mcpfwd's
-#     session table.
+#     session table;
+#  3. remote upstream: the same server as a remote Streamable HTTP server, and
+#     `mcpfwd --listen 127.0.0.1:0 --upstream URL` in front of it, used at once by
+#     SDK clients over Streamable HTTP, legacy SSE and (through
+#     `mcpfwd --stdio --upstream URL`) stdio.
 set -euo pipefail
 cd "$(dirname "$0")"
 packaging/install-deps.sh
@@ -18,4 +22,7 @@ echo "=== 1. single-session stdio mode ==="
 "${PYTHON:-python3}" docs/examples/python/demo_stdio.py
 echo
 echo "=== 2. multi-session Streamable HTTP mode ==="
-exec "${PYTHON:-python3}" docs/examples/python/demo_http.py 8
+"${PYTHON:-python3}" docs/examples/python/demo_http.py 8
+echo
+echo "=== 3. a remote upstream, every downstream transport ==="
+exec "${PYTHON:-python3}" docs/examples/python/demo_remote.py

@@ -5,6 +5,10 @@ stdio (the official Python SDK's FastMCP).  Run it behind mcpfwd with
 
     mcpfwd --stdio -- python demo_server.py
 
+or, with ``--http``, as a remote server: Streamable HTTP on 127.0.0.1 at a free
+port, whose URL it prints as its first stdout line (then put mcpfwd in front of
+it with ``mcpfwd --listen 127.0.0.1:0 --upstream URL``).
+
 Tools      add_note(title, text), list_notes(), search_notes(query)
 Resources  notes://all (every note), notes://{title} (one note)
 Prompt     review_note(title): asks the model to review one note
@@ -64,5 +68,27 @@ def review_note(title: str) -> str:
             "Suggest one way to make it clearer.")
 
 
+def serve_http() -> None:
+    """Streamable HTTP at http://127.0.0.1:<free port>/mcp; the URL goes to stdout."""
+    import socket
+    import sys
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections made before uvicorn runs wait in the backlog
+    config = uvicorn.Config(mcp.streamable_http_app(), log_level="warning")
+    server = uvicorn.Server(config)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}/mcp", flush=True)
+    sys.stdout.close()
+    server.run(sockets=[sock])
+
+
 if __name__ == "__main__":
-    mcp.run("stdio")
+    import sys
+
+    if "--http" in sys.argv[1:]:
+        serve_http()
+    else:
+        mcp.run("stdio")
