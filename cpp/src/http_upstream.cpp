@@ -22,6 +22,7 @@ constexpr std::size_t read_chunk = 16 * 1024;
 constexpr std::size_t max_pending = 1024;
 constexpr std::size_t max_error_body = 64 * 1024;
 constexpr unsigned get_stream_attempts = 5;
+constexpr unsigned resume_attempts = 3;
 
 // Requests whose repetition changes nothing on the server: the only ones
 // sent again when a reused keep-alive connection fails under them.
@@ -170,6 +171,7 @@ struct http_upstream::active {
   http_conn* conn = nullptr;
   std::vector<std::string> ids;
   bool aborted = false;
+  bool resuming = false;  // a GET resuming a broken answer stream
   std::list<active*>::iterator pos;
   explicit active(http_upstream& u) : owner(u) {
     owner.active_.push_front(this);
@@ -452,30 +454,18 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
   if (status >= 200 && status < 300 && is_event_stream(ctype)) {
     // The answer streams: progress, server requests, then the response.
     sse_parser sp(opts_.max_message_bytes);
-    std::vector<sse_event> evs;
-    std::vector<char> buf(read_chunk);
-    while (!p->is_done()) {
-      const piece pc = co_await read_body_some(c, *p, buf.data(), buf.size());
-      if (pc.n) {
-        evs.clear();
-        sp.feed(std::string_view(buf.data(), pc.n), evs);
-        for (auto& ev : evs) {
-          if (ev.oversize) {
-            sink_->on_server_rejected(nullptr, {});
-            continue;
-          }
-          if (!ev.type.empty() && ev.type != "message") continue;
-          if (ev.data.empty()) continue;  // a priming event
-          co_await deliver(std::move(ev.data), &unanswered);
-        }
-      }
-      if (pc.ec || a.aborted) {
-        reusable = false;
-        break;
-      }
+    const bool clean = co_await pump_events(c, *p, sp, &unanswered, a);
+    if (!clean) reusable = false;
+    if (!unanswered.empty() && !stopping_ && !a.aborted && !ended_ && !legacy &&
+        !sp.last_event_id().empty()) {
+      // Spec 2025-11-25 §Resumability: resume the broken stream with a GET
+      // carrying Last-Event-ID. The dead connection goes back first.
+      a.conn = nullptr;
+      client_->release(std::move(cr.conn), is_request, false);
+      log_.info(prefix_ + "the upstream's answer stream broke before the response: resuming it");
+      co_await resume(sp.last_event_id(), unanswered);
     }
     if (!unanswered.empty() && !stopping_ && !a.aborted) {
-      // (Resuming with GET + Last-Event-ID is not done: the request fails.)
       const std::string why = "upstream closed the response stream before answering";
       log_.warn(prefix_ + why);
       co_await fail(unanswered, why);
@@ -524,11 +514,77 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
     }
   }
   a.conn = nullptr;
-  client_->release(std::move(cr.conn), is_request, reusable && p->is_done() && !a.aborted);
+  if (cr.conn)
+    client_->release(std::move(cr.conn), is_request, reusable && p->is_done() && !a.aborted);
   co_return result;
 }
 
 // ---------------------------------------------------------------- streams
+
+net::awaitable<bool> http_upstream::pump_events(http_conn& c, parser_t& p, sse_parser& sp,
+                                                std::vector<std::string>* answered,
+                                                const active& a) {
+  std::vector<sse_event> evs;
+  std::vector<char> buf(read_chunk);
+  while (!p.is_done()) {
+    const piece pc = co_await read_body_some(c, p, buf.data(), buf.size());
+    if (pc.n) {
+      evs.clear();
+      sp.feed(std::string_view(buf.data(), pc.n), evs);
+      for (auto& ev : evs) {
+        if (ev.oversize) {
+          sink_->on_server_rejected(nullptr, {});
+          continue;
+        }
+        if ((!ev.type.empty() && ev.type != "message") || ev.data.empty()) continue;
+        co_await deliver(std::move(ev.data), answered);
+      }
+    }
+    if (pc.ec || a.aborted || stopping_ || ended_) co_return false;
+    // A resumed stream may stay open once it has carried what was missing.
+    if (answered && answered->empty() && a.resuming) co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<void> http_upstream::resume(std::string last_id,
+                                           std::vector<std::string>& unanswered) {
+  for (unsigned attempt = 0; attempt < resume_attempts; ++attempt) {
+    if (unanswered.empty() || stopping_ || ended_) co_return;
+    conn_result cr = co_await client_->connect(origin_);
+    if (!cr.conn) {
+      log_.debug(prefix_ + "cannot resume the answer stream: " + cr.error);
+      co_return;
+    }
+    active a(*this);
+    a.conn = cr.conn.get();
+    a.ids = unanswered;
+    a.resuming = true;
+    request_t req{http::verb::get, target_, 11};
+    decorate(req, origin_, opts_, client_auth_);
+    req.set(http::field::accept, "text/event-stream");
+    if (!session_id_.empty()) req.set("Mcp-Session-Id", session_id_);
+    if (!protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
+    req.set("Last-Event-ID", last_id);
+    parser_t p;
+    p.body_limit(boost::none);
+    const error_code ec = co_await send_and_read_header(*cr.conn, req, p, opts_.timeout);
+    if (ec || stopping_ || a.aborted) {
+      cr.conn->close();
+      co_return;
+    }
+    if (p.get().result_int() != 200 || !is_event_stream(p.get()[http::field::content_type])) {
+      log_.info(prefix_ + "the upstream cannot resume the answer stream: GET answered " +
+                status_text(p));
+      cr.conn->close();
+      co_return;
+    }
+    sse_parser sp(opts_.max_message_bytes);
+    co_await pump_events(*cr.conn, p, sp, &unanswered, a);
+    cr.conn->close();
+    if (!sp.last_event_id().empty()) last_id = sp.last_event_id();
+  }
+}
 
 net::awaitable<void> http_upstream::get_stream() {
   unsigned failures = 0;

@@ -9,6 +9,8 @@
 // messages (405: the upstream has none). Ending the session sends DELETE.
 // A 404 on a session we hold means the upstream expired it: the upstream
 // ends, so the downstream session closes and its client re-initializes.
+// An answer stream that breaks before the response, and whose events had
+// ids, is resumed with GET + Last-Event-ID.
 //
 // Legacy HTTP+SSE: a GET on the URL opens the session; the `endpoint` event
 // says where to POST; everything the server sends comes on that stream.
@@ -28,9 +30,12 @@
 #include <string>
 #include <vector>
 
+#include <boost/beast/http.hpp>
 #include "event.hpp"
+
 #include "http_client.hpp"
 #include "logger.hpp"
+#include "sse_parser.hpp"
 #include "upstream.hpp"
 
 namespace mcpfwd {
@@ -63,6 +68,13 @@ class http_upstream final : public upstream {
   net::awaitable<void> dispatch(message msg);
   net::awaitable<outcome> exchange(message msg, bool first);
   net::awaitable<void> get_stream();
+  // Reads SSE events until the body ends (true) or breaks, delivering them.
+  net::awaitable<bool> pump_events(http_conn& c,
+                                   beast::http::response_parser<beast::http::buffer_body>& p,
+                                   sse_parser& sp, std::vector<std::string>* answered,
+                                   const active& a);
+  // GET with Last-Event-ID until `unanswered` is answered (a few attempts).
+  net::awaitable<void> resume(std::string last_id, std::vector<std::string>& unanswered);
   net::awaitable<void> legacy_stream();
   net::awaitable<void> end_session(std::chrono::milliseconds grace);
   // Hands one message from the upstream to the sink; `answered` loses the
