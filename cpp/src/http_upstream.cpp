@@ -521,9 +521,19 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
 
 // ---------------------------------------------------------------- streams
 
+request_t http_upstream::stream_request(bool session, const std::string& last_id) const {
+  request_t req{http::verb::get, target_, 11};
+  decorate(req, origin_, opts_, client_auth_);
+  req.set(http::field::accept, "text/event-stream");
+  if (session && !session_id_.empty()) req.set("Mcp-Session-Id", session_id_);
+  if (session && !protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
+  if (!last_id.empty()) req.set("Last-Event-ID", last_id);
+  return req;
+}
+
 net::awaitable<bool> http_upstream::pump_events(http_conn& c, parser_t& p, sse_parser& sp,
-                                                std::vector<std::string>* answered,
-                                                const active& a) {
+                                                std::vector<std::string>* answered, const active& a,
+                                                std::size_t* seen) {
   std::vector<sse_event> evs;
   std::vector<char> buf(read_chunk);
   while (!p.is_done()) {
@@ -531,6 +541,7 @@ net::awaitable<bool> http_upstream::pump_events(http_conn& c, parser_t& p, sse_p
     if (pc.n) {
       evs.clear();
       sp.feed(std::string_view(buf.data(), pc.n), evs);
+      if (seen) *seen += evs.size();
       for (auto& ev : evs) {
         if (ev.oversize) {
           sink_->on_server_rejected(nullptr, {});
@@ -560,12 +571,7 @@ net::awaitable<void> http_upstream::resume(std::string last_id,
     a.conn = cr.conn.get();
     a.ids = unanswered;
     a.resuming = true;
-    request_t req{http::verb::get, target_, 11};
-    decorate(req, origin_, opts_, client_auth_);
-    req.set(http::field::accept, "text/event-stream");
-    if (!session_id_.empty()) req.set("Mcp-Session-Id", session_id_);
-    if (!protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
-    req.set("Last-Event-ID", last_id);
+    request_t req = stream_request(true, last_id);
     parser_t p;
     p.body_limit(boost::none);
     const error_code ec = co_await send_and_read_header(*cr.conn, req, p, opts_.timeout);
@@ -597,12 +603,7 @@ net::awaitable<void> http_upstream::get_stream() {
     if (cr.conn) {
       active a(*this);
       a.conn = cr.conn.get();
-      request_t req{http::verb::get, target_, 11};
-      decorate(req, origin_, opts_, client_auth_);
-      req.set(http::field::accept, "text/event-stream");
-      if (!session_id_.empty()) req.set("Mcp-Session-Id", session_id_);
-      if (!protocol_version_.empty()) req.set("MCP-Protocol-Version", protocol_version_);
-      if (!last_id.empty()) req.set("Last-Event-ID", last_id);
+      request_t req = stream_request(true, last_id);
       parser_t p;
       p.body_limit(boost::none);
       const error_code ec = co_await send_and_read_header(*cr.conn, req, p, opts_.timeout);
@@ -629,25 +630,9 @@ net::awaitable<void> http_upstream::get_stream() {
         }
         get_state_ = get_state::open;
         sse_parser sp(opts_.max_message_bytes);
-        std::vector<sse_event> evs;
-        std::vector<char> buf(read_chunk);
-        while (!p.is_done()) {
-          const piece pc = co_await read_body_some(*cr.conn, p, buf.data(), buf.size());
-          if (pc.n) {
-            evs.clear();
-            sp.feed(std::string_view(buf.data(), pc.n), evs);
-            for (auto& ev : evs) {
-              got_events = true;
-              if (ev.oversize) {
-                sink_->on_server_rejected(nullptr, {});
-                continue;
-              }
-              if ((!ev.type.empty() && ev.type != "message") || ev.data.empty()) continue;
-              co_await deliver(std::move(ev.data), nullptr);
-            }
-          }
-          if (pc.ec || stopping_ || ended_ || a.aborted) break;
-        }
+        std::size_t seen = 0;
+        co_await pump_events(*cr.conn, p, sp, nullptr, a, &seen);
+        got_events = seen > 0;
         last_id = sp.last_event_id();
         if (sp.retry_ms()) delay = std::chrono::milliseconds(*sp.retry_ms());
         get_state_ = get_state::none;
@@ -679,9 +664,7 @@ net::awaitable<void> http_upstream::legacy_stream() {
   }
   active a(*this);
   a.conn = cr.conn.get();
-  request_t req{http::verb::get, target_, 11};
-  decorate(req, origin_, opts_, client_auth_);
-  req.set(http::field::accept, "text/event-stream");
+  request_t req = stream_request(false, {});
   parser_t p;
   p.body_limit(boost::none);
   const error_code ec = co_await send_and_read_header(*cr.conn, req, p, opts_.timeout);

@@ -68,11 +68,16 @@ class http_upstream final : public upstream {
   net::awaitable<void> dispatch(message msg);
   net::awaitable<outcome> exchange(message msg, bool first);
   net::awaitable<void> get_stream();
-  // Reads SSE events until the body ends (true) or breaks, delivering them.
+  // A GET for an event stream: the session's headers when `session`, and
+  // Last-Event-ID when `last_id` is not empty.
+  beast::http::request<beast::http::string_body> stream_request(bool session,
+                                                                const std::string& last_id) const;
+  // Reads SSE events until the body ends (true) or breaks, delivering them;
+  // `seen` (if given) counts the events read.
   net::awaitable<bool> pump_events(http_conn& c,
                                    beast::http::response_parser<beast::http::buffer_body>& p,
                                    sse_parser& sp, std::vector<std::string>* answered,
-                                   const active& a);
+                                   const active& a, std::size_t* seen = nullptr);
   // GET with Last-Event-ID until `unanswered` is answered (a few attempts).
   net::awaitable<void> resume(std::string last_id, std::vector<std::string>& unanswered);
   net::awaitable<void> legacy_stream();
