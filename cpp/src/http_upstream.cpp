@@ -474,6 +474,7 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
     body_result b = co_await read_body(c, *p, opts_.max_message_bytes);
     if (b.ec) reusable = false;
     if (b.too_big) {
+      // Its id is the request's, already known: the error below names why.
       sink_->on_server_rejected(nullptr, {});
     } else if (!legacy && b.body.find_first_not_of(" \t\r\n") != std::string::npos) {
       // (A legacy server's answers come on its stream; the POST's body,
@@ -481,9 +482,13 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
       co_await deliver(std::move(b.body), &unanswered);
     }
     if (!unanswered.empty() && !legacy && !stopping_) {
-      const std::string why =
-          "upstream answered " + status_text(*p) +
-          (b.ec ? " and the connection failed (" + b.ec.message() + ")" : " without a response");
+      std::string why = "upstream answered " + status_text(*p);
+      if (b.too_big)
+        why = "mcpfwd: the server's response was over the " +
+              std::to_string(opts_.max_message_bytes) +
+              "-byte message limit (--max-message-bytes) and was dropped";
+      else
+        why += b.ec ? " and the connection failed (" + b.ec.message() + ")" : " without a response";
       log_.warn(prefix_ + why);
       co_await fail(unanswered, why);
     }
@@ -544,7 +549,7 @@ net::awaitable<bool> http_upstream::pump_events(http_conn& c, parser_t& p, sse_p
       if (seen) *seen += evs.size();
       for (auto& ev : evs) {
         if (ev.oversize) {
-          sink_->on_server_rejected(nullptr, {});
+          co_await dropped_oversize(std::move(ev), answered);
           continue;
         }
         if ((!ev.type.empty() && ev.type != "message") || ev.data.empty()) continue;
@@ -698,7 +703,7 @@ net::awaitable<void> http_upstream::legacy_stream() {
       sp.feed(std::string_view(buf.data(), pc.n), evs);
       for (auto& ev : evs) {
         if (ev.oversize) {
-          sink_->on_server_rejected(nullptr, {});
+          co_await dropped_oversize(std::move(ev), nullptr);
           continue;
         }
         if (ev.type == "endpoint") {
@@ -785,6 +790,14 @@ net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::s
     seen(m.info);
   }
   co_await sink_->on_server_message(std::move(m));
+}
+
+net::awaitable<void> http_upstream::dropped_oversize(sse_event ev,
+                                                     std::vector<std::string>* answered) {
+  sink_->on_server_rejected(nullptr, {});
+  if (!ev.type.empty() && ev.type != "message") co_return;
+  if (!ev.answer.to_sender.empty()) send_now(std::move(ev.answer.to_sender));
+  if (!ev.answer.to_receiver.empty()) co_await deliver(std::move(ev.answer.to_receiver), answered);
 }
 
 net::awaitable<void> http_upstream::fail(const std::vector<std::string>& ids,

@@ -85,6 +85,9 @@ class http_upstream final : public upstream {
   // Hands one message from the upstream to the sink; `answered` loses the
   // ids it answers.
   net::awaitable<void> deliver(std::string data, std::vector<std::string>* answered);
+  // An event over the size limit was dropped: counts it and answers what it
+  // still needs (a server request refused, a response replaced by an error).
+  net::awaitable<void> dropped_oversize(sse_event ev, std::vector<std::string>* answered);
   net::awaitable<void> fail(const std::vector<std::string>& ids, const std::string& why);
   net::awaitable<void> fail_pending(const std::string& why);
   void finish(std::string description, std::string status, int exit_code);

@@ -11,8 +11,10 @@ void line_framer::feed(std::string_view data, sink& out) {
     const std::size_t seg =
         nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - data.data()) : data.size();
     if (discarding_) {
+      out.on_skipped(data.substr(0, seg));
       if (nl == nullptr) return;  // still inside the oversize line
       discarding_ = false;
+      out.on_oversize_end();
       data.remove_prefix(seg + 1);
       continue;
     }
@@ -22,12 +24,15 @@ void line_framer::feed(std::string_view data, sink& out) {
     const std::size_t content = len - (cr ? 1 : 0);
     if (content > max_line_ || (nl == nullptr && len > max_line_ + 1)) {
       out.on_oversize(len);
+      out.on_skipped(partial_);
+      out.on_skipped(data.substr(0, seg));
       partial_.clear();
       partial_.shrink_to_fit();
       if (nl == nullptr) {
         discarding_ = true;
         return;
       }
+      out.on_oversize_end();
       data.remove_prefix(seg + 1);
       continue;
     }

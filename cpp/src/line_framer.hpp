@@ -7,6 +7,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
+
+#include "jsonrpc_peek.hpp"
 
 namespace mcpfwd {
 
@@ -21,6 +24,12 @@ class line_framer {
     // A line exceeded the limit; `prefix_bytes` is how much was seen when it
     // was cut off. Called once per oversize line, as soon as it is detected.
     virtual void on_oversize(std::size_t prefix_bytes) = 0;
+    // The bytes of an oversize line as they are skipped, the part seen before
+    // on_oversize included, for a sink that wants to learn what the line was
+    // without keeping it (jsonrpc_peek). on_oversize_end follows at its
+    // newline, or from finish() if the input ends first.
+    virtual void on_skipped(std::string_view) {}
+    virtual void on_oversize_end() {}
   };
 
   // Consume a chunk of input. Complete lines are handed to `out`; a partial
@@ -33,11 +42,41 @@ class line_framer {
   bool discarding() const noexcept { return discarding_; }
   // At end of input: the unterminated last line, if any (not yet delivered).
   std::string take_partial() { return std::exchange(partial_, {}); }
+  // At end of input: ends an oversize line that had no newline.
+  void finish(sink& out) {
+    if (std::exchange(discarding_, false)) out.on_oversize_end();
+  }
 
  private:
   std::size_t max_line_;
   std::string partial_;
   bool discarding_ = false;
+};
+
+// A sink collecting what one feed() produced, so that a reader can act on it
+// with co_await after the synchronous framing step. An oversize line becomes
+// an item carrying what its message still needs answered (answer_oversize).
+class collected_lines : public line_framer::sink {
+ public:
+  collected_lines(std::size_t limit, bool from_server) : limit_(limit), from_server_(from_server) {}
+  struct item {
+    std::string line;
+    bool oversize = false;
+    oversize_answer answer;
+  };
+  std::vector<item> items;
+
+  void on_line(std::string line) override { items.push_back({std::move(line), false, {}}); }
+  void on_oversize(std::size_t) override { peek_.reset(); }
+  void on_skipped(std::string_view b) override { peek_.feed(b); }
+  void on_oversize_end() override {
+    items.push_back({{}, true, answer_oversize(peek_, limit_, from_server_)});
+  }
+
+ private:
+  std::size_t limit_;
+  bool from_server_;
+  jsonrpc_peek peek_;
 };
 
 }  // namespace mcpfwd

@@ -11,15 +11,23 @@ void sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
     if (end == std::string_view::npos) {
       const std::string_view part = bytes.substr(i);
       // A line longer than an event may be cannot become a valid event.
-      if (line_.size() + part.size() > max_ + 16)
-        line_over_ = true;
-      else if (!line_over_)
+      if (line_over_) {
+        if (over_data_) peek_.feed(part);
+      } else if (line_.size() + part.size() > max_ + 16) {
         line_.append(part);
+        long_line(line_);
+        line_.clear();
+      } else {
+        line_.append(part);
+      }
       return;
     }
     const std::string_view part = bytes.substr(i, end - i);
-    if (line_over_ || line_.size() + part.size() > max_ + 16) {
-      oversize_ = true;
+    if (line_over_) {
+      if (over_data_) peek_.feed(part);
+    } else if (line_.size() + part.size() > max_ + 16) {
+      line_.append(part);
+      long_line(line_);
     } else if (line_.empty()) {
       line(part, out);
     } else {
@@ -27,7 +35,8 @@ void sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
       line(line_, out);
     }
     line_.clear();
-    line_over_ = false;
+    if (line_.capacity() > 64 * 1024) line_.shrink_to_fit();  // after a long line
+    line_over_ = over_data_ = false;
     if (bytes[end] == '\r') {
       if (end + 1 < bytes.size()) {
         i = end + (bytes[end + 1] == '\n' ? 2 : 1);
@@ -41,6 +50,25 @@ void sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
   }
 }
 
+void sse_parser::start_oversize() {
+  if (oversize_) return;
+  oversize_ = true;
+  peek_.reset();
+  peek_.feed(data_);  // data lines join with '\n', which is JSON whitespace
+  data_.clear();
+}
+
+void sse_parser::long_line(std::string_view head) {
+  line_over_ = true;
+  start_oversize();
+  if (head.substr(0, 5) != "data:") return;
+  over_data_ = true;
+  head.remove_prefix(5);
+  if (!head.empty() && head[0] == ' ') head.remove_prefix(1);
+  peek_.feed("\n");
+  peek_.feed(head);
+}
+
 void sse_parser::line(std::string_view l, std::vector<sse_event>& out) {
   if (l.empty()) {  // dispatch
     if (has_data_ || oversize_) {
@@ -49,6 +77,7 @@ void sse_parser::line(std::string_view l, std::vector<sse_event>& out) {
       ev.type = std::move(type_);
       if (oversize_) {
         ev.oversize = true;
+        ev.answer = answer_oversize(peek_, max_, true);
       } else {
         ev.data = std::move(data_);
       }
@@ -67,10 +96,10 @@ void sse_parser::line(std::string_view l, std::vector<sse_event>& out) {
     if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
   }
   if (field == "data") {
-    if (oversize_) return;
-    if (data_.size() + value.size() + 1 > max_) {
-      oversize_ = true;
-      data_.clear();
+    if (!oversize_ && data_.size() + value.size() + 1 > max_) start_oversize();
+    if (oversize_) {
+      peek_.feed("\n");
+      peek_.feed(value);
       return;
     }
     if (has_data_) data_ += '\n';

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "jsonrpc_peek.hpp"
+
 namespace mcpfwd {
 
 struct sse_event {
@@ -16,6 +18,9 @@ struct sse_event {
   std::string type;       // "event" field; empty means "message"
   std::string data;       // data lines joined with '\n'
   bool oversize = false;  // data exceeded the limit: dropped, data empty
+  // For an oversize event: the answers the JSON-RPC message in its data still
+  // needs (jsonrpc_peek reads the data as it is skipped, a server's message).
+  oversize_answer answer;
 };
 
 class sse_parser {
@@ -32,14 +37,20 @@ class sse_parser {
 
  private:
   void line(std::string_view l, std::vector<sse_event>& out);
+  // A line longer than any event may be: `head` is its start, at least the
+  // limit in bytes, so its field name is known.
+  void long_line(std::string_view head);
+  void start_oversize();
 
   std::size_t max_;
   std::string line_;      // the current, unterminated line
   bool skip_lf_ = false;  // the previous chunk ended in CR
   bool line_over_ = false;
+  bool over_data_ = false;  // that long line is a data line: its bytes go to peek_
   std::string data_, type_, last_id_;
   bool has_data_ = false, oversize_ = false;
   std::optional<unsigned> retry_;
+  jsonrpc_peek peek_;  // the data of the current oversize event
 };
 
 }  // namespace mcpfwd

@@ -24,18 +24,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
 // Outbox high-water marks: a producer waits (backpressure) beyond this.
 constexpr std::size_t outbox_high_water = 1u << 20;
 
-// Collects what one feed() produced, so the reader can act on it with
-// co_await (backpressure) after the synchronous framing step.
-struct collected : line_framer::sink {
-  struct item {
-    std::string line;
-    std::size_t oversize = 0;  // > 0: an oversize line of at least this many bytes
-  };
-  std::vector<item> items;
-  void on_line(std::string line) override { items.push_back({std::move(line), 0}); }
-  void on_oversize(std::size_t n) override { items.push_back({{}, n == 0 ? 1 : n}); }
-};
-
 bool blank(const std::string& s) {
   return s.find_first_not_of(" \t\r") == std::string::npos;
 }
@@ -117,28 +105,45 @@ void stdio_session::reply_error(const std::string& id, int code, const std::stri
 
 net::awaitable<void> stdio_session::read_client() {
   std::vector<char> buf(read_chunk);
-  collected got;
+  collected_lines got(opts_.max_message_bytes, false);
+  // What one feed produced, in order. A line over the limit is dropped; a
+  // request in it is refused with its id, a response in it (to a server's
+  // request) replaced by an error for the server; anything else gets the
+  // null-id error a message whose id cannot be known gets.
+  auto deliver = [&]() -> net::awaitable<void> {
+    for (auto& it : got.items) {
+      if (!it.oversize) {
+        co_await handle_client_line(std::move(it.line));
+        continue;
+      }
+      counters_.oversize.fetch_add(1, std::memory_order_relaxed);
+      log_.warn("client message over " + std::to_string(opts_.max_message_bytes) +
+                " bytes discarded");
+      if (!it.answer.to_receiver.empty()) {
+        upstream_->send_now(std::move(it.answer.to_receiver));
+      } else if (!it.answer.to_sender.empty()) {
+        counters_.proxy_replies.fetch_add(1, std::memory_order_relaxed);
+        to_client_.push(std::move(it.answer.to_sender) + '\n');
+      } else {
+        reply_error({}, rpc_error::invalid_request,
+                    "Invalid Request: message exceeds the maximum size of " +
+                        std::to_string(opts_.max_message_bytes) + " bytes");
+      }
+    }
+  };
   for (;;) {
     auto [ec, n] =
         co_await client_in_.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
     if (n > 0) {
       got.items.clear();
       client_framer_.feed(std::string_view(buf.data(), n), got);
-      for (auto& it : got.items) {
-        if (it.oversize > 0) {
-          counters_.oversize.fetch_add(1, std::memory_order_relaxed);
-          log_.warn("client message over " + std::to_string(opts_.max_message_bytes) +
-                    " bytes discarded");
-          reply_error({}, rpc_error::invalid_request,
-                      "Invalid Request: message exceeds the maximum size of " +
-                          std::to_string(opts_.max_message_bytes) + " bytes");
-        } else {
-          co_await handle_client_line(std::move(it.line));
-        }
-      }
+      co_await deliver();
     }
     if (ec) {
       if (ec != net::error::operation_aborted && !shutting_down_) {
+        got.items.clear();
+        client_framer_.finish(got);
+        co_await deliver();
         // An unterminated last line still counts as a message.
         if (std::string rest = client_framer_.take_partial(); !rest.empty())
           co_await handle_client_line(std::move(rest));

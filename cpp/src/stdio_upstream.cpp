@@ -13,18 +13,6 @@ namespace {
 constexpr std::size_t outbox_high_water = 1u << 20;
 constexpr std::size_t max_stderr_line = 64 * 1024;
 
-// Collects what one feed() produced, so the reader can act on it with
-// co_await after the synchronous framing step.
-struct collected : line_framer::sink {
-  struct item {
-    std::string line;
-    bool oversize = false;
-  };
-  std::vector<item> items;
-  void on_line(std::string line) override { items.push_back({std::move(line), false}); }
-  void on_oversize(std::size_t) override { items.push_back({{}, true}); }
-};
-
 bool blank(std::string_view s) {
   return s.find_first_not_of(" \t\r") == std::string_view::npos;
 }
@@ -69,6 +57,7 @@ stdio_upstream::stdio_upstream(const net::strand<net::any_io_executor>& strand,
       child_(strand, spawn),
       pid_(child_.pid()),
       to_server_(child_.in(), outbox_high_water),
+      max_message_bytes_(max_message_bytes),
       stdout_framer_(max_message_bytes),
       stderr_framer_(max_stderr_line),
       stdout_closed_(strand),
@@ -86,7 +75,7 @@ void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
 }
 
 net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
-  collected got;
+  collected_lines got(max_message_bytes_, true);
   auto handle = [&](std::string line) -> net::awaitable<void> {
     if (blank(line)) co_return;
     message msg;
@@ -97,27 +86,39 @@ net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
     }
     co_await out.on_server_message(std::move(msg));
   };
+  // What one feed produced, in order. A line over the limit was dropped, but
+  // a request in it is refused to the server and a response in it replaced
+  // by an error for the client, so neither side waits for ever.
+  auto deliver = [&]() -> net::awaitable<void> {
+    for (auto& it : got.items) {
+      if (!it.oversize) {
+        co_await handle(std::move(it.line));
+        continue;
+      }
+      out.on_server_rejected(nullptr, {});
+      if (!it.answer.to_sender.empty()) send_now(std::move(it.answer.to_sender));
+      if (!it.answer.to_receiver.empty()) co_await handle(std::move(it.answer.to_receiver));
+    }
+  };
   for (;;) {
     auto [data, ec] = co_await read_ready(child_.out());
     if (!data.empty()) {
       got.items.clear();
       stdout_framer_.feed(data, got);  // copies out of the thread's buffer
-      for (auto& it : got.items) {
-        if (it.oversize)
-          out.on_server_rejected(nullptr, {});
-        else
-          co_await handle(std::move(it.line));
-      }
+      co_await deliver();
     }
     if (ec) break;
   }
+  got.items.clear();
+  stdout_framer_.finish(got);
+  co_await deliver();
   if (std::string rest = stdout_framer_.take_partial(); !rest.empty())
     co_await handle(std::move(rest));
   stdout_closed_.notify();
 }
 
 net::awaitable<void> stdio_upstream::relay_stderr() {
-  collected got;
+  collected_lines got(max_stderr_line, true);
   for (;;) {
     auto [data, ec] = co_await read_ready(child_.err());
     if (!data.empty()) {

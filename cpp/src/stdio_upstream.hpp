@@ -53,6 +53,7 @@ class stdio_upstream final : public upstream {
   child_process child_;
   pid_t pid_;
   pipe_writer<net::posix::stream_descriptor> to_server_;
+  std::size_t max_message_bytes_;
   line_framer stdout_framer_, stderr_framer_;
   event stdout_closed_, exited_;
   bool stopping_ = false;

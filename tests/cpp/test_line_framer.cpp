@@ -12,6 +12,10 @@ struct recorder : line_framer::sink {
   std::vector<std::size_t> oversize;
   void on_line(std::string l) override { lines.push_back(std::move(l)); }
   void on_oversize(std::size_t n) override { oversize.push_back(n); }
+  std::string skipped;
+  int ended = 0;
+  void on_skipped(std::string_view b) override { skipped.append(b); }
+  void on_oversize_end() override { ++ended; }
 };
 }  // namespace
 
@@ -106,4 +110,33 @@ TEST_CASE("an unterminated last line is available at end of input", "[framer]") 
   recorder r;
   f.feed("a\nlast", r);
   CHECK(f.take_partial() == "last");
+}
+
+TEST_CASE("the bytes of an oversize line are shown to the sink as they are skipped",
+          "[framer][oversize]") {
+  line_framer f(8);
+  recorder r;
+  const std::string line = R"({"id":7,"result":"0123456789abcdef"})";
+  SECTION("in one read") {
+    f.feed("ok\n" + line + "\nafter\n", r);
+  }
+  SECTION("a byte at a time") {
+    for (char c : "ok\n" + line + "\nafter\n") f.feed(std::string_view(&c, 1), r);
+  }
+  CHECK(r.skipped == line);
+  CHECK(r.ended == 1);
+  CHECK(r.lines == std::vector<std::string>{"ok", "after"});
+}
+
+TEST_CASE("an oversize line cut off by the end of input is ended by finish()",
+          "[framer][oversize]") {
+  line_framer f(4);
+  recorder r;
+  f.feed("0123456789", r);
+  CHECK(r.ended == 0);
+  f.finish(r);
+  CHECK(r.ended == 1);
+  CHECK(r.skipped == "0123456789");
+  f.finish(r);  // once only
+  CHECK(r.ended == 1);
 }

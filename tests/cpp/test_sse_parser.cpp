@@ -71,3 +71,41 @@ TEST_CASE("a line longer than the limit split across reads is dropped without bu
   CHECK(evs[0].oversize);
   CHECK(evs[1].data == "fine");
 }
+
+TEST_CASE("an oversize event's JSON-RPC id is read as its data is skipped", "[sse][oversize]") {
+  const std::string pad(200, 'p');
+  const std::string response =
+      R"({"result":{"text":")" + pad + R"(","id":1},"jsonrpc":"2.0","id":42})";
+  const std::string request = R"({"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage",)" +
+                              std::string(R"("params":{"pad":")") + pad + "\"}}";
+  SECTION("one long data line, a byte at a time") {
+    sse_parser p(64);
+    std::vector<std::string> chunks;
+    for (char c : "event: message\ndata: " + response + "\n\n") chunks.emplace_back(1, c);
+    auto evs = feed_all(p, chunks);
+    REQUIRE(evs.size() == 1);
+    CHECK(evs[0].oversize);
+    CHECK(evs[0].answer.to_receiver.find(R"("id":42,"error":{"code":-32000)") != std::string::npos);
+    CHECK(evs[0].answer.to_sender.empty());
+  }
+  SECTION("data split over several lines, the limit crossed on a later one") {
+    sse_parser p(150);
+    auto evs = feed_all(p, {"data: " + request.substr(0, 60) + "\ndata: " + request.substr(60) +
+                            "\n\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"n\"}\n\n"});
+    REQUIRE(evs.size() == 2);
+    CHECK(evs[0].oversize);
+    CHECK(evs[0].answer.to_sender.find(R"("id":"s1","error":{"code":-32600)") != std::string::npos);
+    CHECK_FALSE(evs[1].oversize);  // the next event starts afresh
+    CHECK(evs[1].answer.to_sender.empty());
+  }
+  SECTION("a notification needs no answer") {
+    sse_parser p(64);
+    auto evs =
+        feed_all(p, {R"(data: {"jsonrpc":"2.0","method":"notifications/message","params":{"d":")" +
+                     pad + "\"}}\n\n"});
+    REQUIRE(evs.size() == 1);
+    CHECK(evs[0].oversize);
+    CHECK(evs[0].answer.to_sender.empty());
+    CHECK(evs[0].answer.to_receiver.empty());
+  }
+}

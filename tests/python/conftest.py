@@ -40,6 +40,24 @@ STATS_PREFIX = "mcpfwd: info: session stats: "
 # what ASan/LSan/TSan/UBSan builds of mcpfwd print when they find something
 SANITIZER_RX = re.compile(r"^(?!server: )(?:==\d+==ERROR: |WARNING: ThreadSanitizer"
                           r"|SUMMARY: \w+Sanitizer|.*runtime error: )")
+# Lines that locate a report: the accesses, the top frames of each stack and
+# the frames in our own sources.
+_SANITIZER_CONTEXT_RX = re.compile(
+    r"^\s+(?:(?:previous )?(?:atomic )?(?:read|write) of size|location is|mutex "
+    r"|#[0-2] |#\d+ .*/(?:cpp/src|cpp/cli|capi/src)/)", re.IGNORECASE)
+
+
+def sanitizer_digest(lines: list[str], limit: int = 60) -> list[str]:
+    """The sanitizer report lines in a stderr, or [] when there are none.
+
+    Besides the lines SANITIZER_RX matches it keeps what locates the report
+    (access headers, top frames, frames in cpp/ and capi/), so a failure's message says
+    where the race or error is even when only the end of a log is read.
+    """
+    if not any(SANITIZER_RX.search(ln) for ln in lines):
+        return []
+    keep = [ln for ln in lines if SANITIZER_RX.search(ln) or _SANITIZER_CONTEXT_RX.search(ln)]
+    return keep[:limit]
 
 
 def _become_subreaper() -> None:
@@ -441,9 +459,9 @@ def start_proxy(mcpfwd_bin):
     reports = []
     for p in started:
         p.cleanup()
-        reports += [ln for ln in p.stderr_lines() if SANITIZER_RX.search(ln)]
+        reports += sanitizer_digest(p.stderr_lines())
     if reports:
-        pytest.fail("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports[:20]), pytrace=False)
+        pytest.fail("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports[:60]), pytrace=False)
 
 
 @pytest.fixture

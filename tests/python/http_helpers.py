@@ -30,7 +30,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from conftest import SANITIZER_RX, ProxyProcess
+from conftest import ProxyProcess, sanitizer_digest
 
 PROTOCOL_VERSION = "2025-06-18"
 ACCEPT_BOTH = "application/json, text/event-stream"
@@ -594,7 +594,7 @@ class HttpProxy(ProxyProcess):
         return "\n".join(self.stderr_lines())
 
     def sanitizer_reports(self) -> list[str]:
-        return [ln for ln in self.stderr_lines() if SANITIZER_RX.search(ln)]
+        return sanitizer_digest(self.stderr_lines())
 
     def wait_children(self, n: int, timeout: float = 10.0) -> list[int]:
         """Wait until mcpfwd has exactly n children; return them."""

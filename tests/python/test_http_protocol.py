@@ -453,6 +453,26 @@ def test_body_over_max_message_bytes_is_413(http_proxy, raw_server_cmd):
     assert seq == 1 + 1 + 1 + 1 + 1, f"oversized bodies reached the server (seq {seq})"
 
 
+@pytest.mark.timeout(30)
+def test_server_response_over_max_message_bytes_becomes_an_error(http_proxy, raw_server_cmd):
+    """The server's answer is over the limit: it is dropped, and the request gets a
+    -32000 error with its own id naming the limit (not silence until a timeout)."""
+    limit = 2000
+    proxy = http_proxy(raw_server_cmd, "--max-message-bytes", str(limit))
+    s, _ = new_session(proxy)
+    # raw_server's answer carries the request twice (as "raw" and as "params")
+    req = rpc("echo", {"text": "q" * 1200}, 31)
+    assert len(json.dumps(req, separators=(",", ":"))) < limit
+    t0 = time.monotonic()
+    r = s.post(req, timeout=15)
+    assert r.status == 200, r
+    resp = r.response()
+    assert resp["id"] == 31 and resp["error"]["code"] == -32000, resp
+    assert f"over the {limit}-byte message limit" in resp["error"]["message"], resp
+    assert time.monotonic() - t0 < 5
+    ping_ok(s)
+
+
 # --------------------------------------------------------------------------
 # Origin, bearer token, --max-sessions
 

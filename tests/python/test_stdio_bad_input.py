@@ -133,7 +133,8 @@ def test_oversize_client_line_rejected(proxy_raw):
     p = proxy_raw("--max-message-bytes", "1024")
     big = rpc("echo", {"pad": "x" * (1024 * 1024)}, msg_id=99)
     p.send(big)
-    message = assert_error(p.read_json(timeout=20), -32600, None, "Invalid Request")
+    # the id is read as the line is skipped, so the client can match the error
+    message = assert_error(p.read_json(timeout=20), -32600, 99, "Invalid Request")
     assert "1024" in message, f"the error should name the maximum size: {message!r}"
     # exactly one error, and the line was not forwarded
     assert_still_works(p, expected_seq=1)
@@ -167,6 +168,60 @@ def test_oversize_server_line_dropped_and_logged(proxy_raw):
     assert resp["result"]["seq"] == 1
     p.wait_stderr(r"^mcpfwd: warn: ")
     assert_still_works(p, expected_seq=2)
+
+
+def test_oversize_request_id_found_after_the_params(proxy_raw):
+    """The id of an oversize request is found wherever it is in the line (Node's SDK
+    writes it last) and never taken from inside params."""
+    p = proxy_raw("--max-message-bytes", "1024")
+    p.send('{"params":{"id":1,"pad":"%s"},"method":"echo","jsonrpc":"2.0","id":"late"}' % ("x" * 5000))
+    assert_error(p.read_json(timeout=20), -32600, "late", "Invalid Request")
+    assert_still_works(p, expected_seq=1)
+
+
+def test_oversize_server_response_becomes_an_error_for_its_request(proxy_raw):
+    """The server's response is over the limit: dropped, and the client gets an error
+    with the request's id saying why, instead of waiting for ever."""
+    p = proxy_raw("--max-message-bytes", "1024")
+    req = rpc("echo", {"pad": "x" * 600}, msg_id=5)   # answered with the request twice
+    assert len(req) < 1024
+    p.send(req)
+    message = assert_error(p.read_json(timeout=20), -32000, 5, "mcpfwd: the server's response")
+    assert "1024-byte message limit" in message, message
+    assert_still_works(p, expected_seq=2)
+    p.close_stdin()
+    assert p.wait() == 0
+    assert p.stats()["errors"]["server_oversize"] == 1
+
+
+def history(p, msg_id):
+    return [json.loads(ln) for ln in p.request("raw/history", msg_id=msg_id)["result"]["lines"]]
+
+
+def test_oversize_server_request_is_refused_to_the_server(proxy_raw):
+    """A request from the server over the limit never reaches the client; the server
+    gets a -32600 error with its id, so it does not wait for ever either."""
+    p = proxy_raw("--max-message-bytes", "1024")
+    resp = p.request("raw/emit", {"pad_bytes": 3000, "pad_id": "srv-1"}, msg_id=1)
+    assert resp["result"]["seq"] == 1
+    p.wait_stderr(r"^mcpfwd: warn: dropped a server message over 1024 bytes")
+    # mcpfwd queued its error to the server before passing on raw/emit's answer
+    answers = [m for m in history(p, 2) if m.get("id") == "srv-1"]
+    assert len(answers) == 1, answers
+    assert answers[0]["error"]["code"] == -32600, answers
+    p.expect_no_output()
+
+
+def test_oversize_client_response_becomes_an_error_for_the_server(proxy_raw):
+    """The client's answer to a server request is over the limit: the server gets an
+    error with that id instead; the client is not sent anything."""
+    p = proxy_raw("--max-message-bytes", "1024")
+    p.send(json.dumps({"jsonrpc": "2.0", "id": "srv-2", "result": {"pad": "r" * 3000}}))
+    got = history(p, 7)
+    assert len(got) == 1 and got[0]["id"] == "srv-2", got
+    assert got[0]["error"]["code"] == -32000, got
+    assert "client's response was over the 1024-byte" in got[0]["error"]["message"], got
+    p.expect_no_output()
 
 
 def test_large_messages_within_default_limit_pass_intact(link):

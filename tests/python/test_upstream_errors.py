@@ -239,6 +239,25 @@ def test_upstream_dies_mid_call(transport, fresh_upstreams, listen_proxy):
         assert r.response()["error"]["code"] == -32000, r
 
 
+@pytest.mark.parametrize("kind", ["streamable-http", "json-response", "sse"])
+def test_upstream_response_over_max_message_bytes(kind, upstream_servers, listen_proxy):
+    """A remote upstream's response over --max-message-bytes (in an SSE event, a JSON body,
+    or on a legacy SSE stream) is dropped; the request gets a -32000 error with its id
+    naming the limit at once, not at a timeout, and the session carries on."""
+    options = ["--json-response"] if kind == "json-response" else []
+    srv = upstream_servers.fastmcp("sse" if kind == "sse" else "streamable-http", *options)
+    proxy = listen_proxy("--upstream", srv.url, "--max-message-bytes", "8192")
+    s = McpHttp(proxy.url)
+    s.initialize()
+    assert text(call_tool(s, "pad", {"size": 100})) == "p" * 100
+    t0 = time.monotonic()
+    resp = s.call("tools/call", {"name": "pad", "arguments": {"size": 20000}}, timeout=15)
+    took = time.monotonic() - t0
+    assert_upstream_error(resp, r"response was over the 8192-byte message limit")
+    assert took < 5, f"the dropped response was answered after {took:.1f}s"
+    assert text(call_tool(s, "echo", {"text": "after"})) == "after"
+
+
 # --------------------------------------------------------------------------
 # headers
 

@@ -39,8 +39,8 @@ DOWNSTREAMS = ("stdio", "http", "sse")
 UPSTREAMS = ("stdio", "http", "sse")
 SERVER_STDIO = [sys.executable, str(HTTP_SERVER), "--transport", "stdio"]
 
-TOOLS = {"echo", "add", "progress", "log", "sample", "slow", "progress_via_get", "sample_via_get",
-         "get_stream_open", "request_info"}
+TOOLS = {"echo", "pad", "add", "progress", "log", "sample", "slow", "progress_via_get",
+         "sample_via_get", "get_stream_open", "request_info"}
 TEXT = "hello, wörld ✓ 🎉"
 
 

@@ -808,5 +808,5 @@ def stop_listen_proxies(started: list[Any]) -> list[str]:
             p.cleanup()
         reports = p.sanitizer_reports()
         if reports:
-            problems.append("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports[:20]))
+            problems.append("sanitizer report in mcpfwd's stderr:\n" + "\n".join(reports))
     return problems

@@ -88,6 +88,12 @@ def echo(text: str) -> str:
 
 
 @mcp.tool()
+def pad(size: int) -> str:
+    """A text of ``size`` bytes: an answer as large as asked for, from a small request."""
+    return "p" * size
+
+
+@mcp.tool()
 def add(a: float, b: float) -> float:
     """Add two numbers."""
     return a + b

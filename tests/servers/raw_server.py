@@ -15,10 +15,11 @@ Answers
   not JSON are recorded but get no answer.
 
 Special methods (params in brackets)
-  raw/emit     {"lines":[str,...], "pad_bytes":N}  write each string as one
-               stdout line (exact bytes, UTF-8); with pad_bytes, also write
-               one notification "notifications/padding" at least N bytes
-               long; then answer normally
+  raw/emit     {"lines":[str,...], "pad_bytes":N, "pad_id":X}  write each
+               string as one stdout line (exact bytes, UTF-8); with pad_bytes,
+               also write one notification "notifications/padding" at least
+               N bytes long (with pad_id, a request "sampling/createMessage"
+               with id X instead); then answer normally
   raw/hold     never answer (keeps the request in flight)
   raw/sleep    {"seconds":S}  sleep S seconds, then answer as for any request
   raw/stderr   {"lines":N, "width":W}  write N lines to stderr (of W extra
@@ -144,7 +145,11 @@ def main() -> None:
             for text in p.get("lines", []):
                 write_line(text.encode("utf-8"))
             pad = int(p.get("pad_bytes", 0))
-            if pad:
+            if pad and "pad_id" in p:
+                write_line(json.dumps({"jsonrpc": "2.0", "id": p["pad_id"],
+                                       "method": "sampling/createMessage",
+                                       "params": {"pad": "x" * pad}}).encode("utf-8"))
+            elif pad:
                 write_line(json.dumps({"jsonrpc": "2.0", "method": "notifications/padding",
                                        "params": {"pad": "x" * pad}}).encode("utf-8"))
         if method == "raw/stderr":
