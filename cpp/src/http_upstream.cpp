@@ -796,8 +796,9 @@ net::awaitable<void> http_upstream::dropped_oversize(sse_event ev,
                                                      std::vector<std::string>* answered) {
   sink_->on_server_rejected(nullptr, {});
   if (!ev.type.empty() && ev.type != "message") co_return;
-  if (!ev.answer.to_sender.empty()) send_now(std::move(ev.answer.to_sender));
-  if (!ev.answer.to_receiver.empty()) co_await deliver(std::move(ev.answer.to_receiver), answered);
+  if (!ev.answer->to_sender.empty()) send_now(std::move(ev.answer->to_sender));
+  if (!ev.answer->to_receiver.empty())
+    co_await deliver(std::move(ev.answer->to_receiver), answered);
 }
 
 net::awaitable<void> http_upstream::fail(const std::vector<std::string>& ids,

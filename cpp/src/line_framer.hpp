@@ -4,6 +4,7 @@
 // buffered, so memory stays bounded whatever the peer sends.
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,27 +57,29 @@ class line_framer {
 // A sink collecting what one feed() produced, so that a reader can act on it
 // with co_await after the synchronous framing step. An oversize line becomes
 // an item carrying what its message still needs answered (answer_oversize).
+// Lean when idle: the peek and the answers exist only for oversize lines.
 class collected_lines : public line_framer::sink {
  public:
   collected_lines(std::size_t limit, bool from_server) : limit_(limit), from_server_(from_server) {}
   struct item {
     std::string line;
-    bool oversize = false;
-    oversize_answer answer;
+    std::unique_ptr<oversize_answer> oversize;  // set for an oversize line
   };
   std::vector<item> items;
 
-  void on_line(std::string line) override { items.push_back({std::move(line), false, {}}); }
-  void on_oversize(std::size_t) override { peek_.reset(); }
-  void on_skipped(std::string_view b) override { peek_.feed(b); }
+  void on_line(std::string line) override { items.push_back({std::move(line), nullptr}); }
+  void on_oversize(std::size_t) override { peek_ = std::make_unique<jsonrpc_peek>(); }
+  void on_skipped(std::string_view b) override { peek_->feed(b); }
   void on_oversize_end() override {
-    items.push_back({{}, true, answer_oversize(peek_, limit_, from_server_)});
+    items.push_back(
+        {{}, std::make_unique<oversize_answer>(answer_oversize(*peek_, limit_, from_server_))});
+    peek_.reset();
   }
 
  private:
   std::size_t limit_;
   bool from_server_;
-  jsonrpc_peek peek_;
+  std::unique_ptr<jsonrpc_peek> peek_;
 };
 
 }  // namespace mcpfwd

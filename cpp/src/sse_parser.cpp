@@ -12,7 +12,7 @@ void sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
       const std::string_view part = bytes.substr(i);
       // A line longer than an event may be cannot become a valid event.
       if (line_over_) {
-        if (over_data_) peek_.feed(part);
+        if (over_data_) peek_->feed(part);
       } else if (line_.size() + part.size() > max_ + 16) {
         line_.append(part);
         long_line(line_);
@@ -24,7 +24,7 @@ void sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
     }
     const std::string_view part = bytes.substr(i, end - i);
     if (line_over_) {
-      if (over_data_) peek_.feed(part);
+      if (over_data_) peek_->feed(part);
     } else if (line_.size() + part.size() > max_ + 16) {
       line_.append(part);
       long_line(line_);
@@ -53,8 +53,8 @@ void sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
 void sse_parser::start_oversize() {
   if (oversize_) return;
   oversize_ = true;
-  peek_.reset();
-  peek_.feed(data_);  // data lines join with '\n', which is JSON whitespace
+  peek_ = std::make_unique<jsonrpc_peek>();
+  peek_->feed(data_);  // data lines join with '\n', which is JSON whitespace
   data_.clear();
 }
 
@@ -65,8 +65,8 @@ void sse_parser::long_line(std::string_view head) {
   over_data_ = true;
   head.remove_prefix(5);
   if (!head.empty() && head[0] == ' ') head.remove_prefix(1);
-  peek_.feed("\n");
-  peek_.feed(head);
+  peek_->feed("\n");
+  peek_->feed(head);
 }
 
 void sse_parser::line(std::string_view l, std::vector<sse_event>& out) {
@@ -77,7 +77,8 @@ void sse_parser::line(std::string_view l, std::vector<sse_event>& out) {
       ev.type = std::move(type_);
       if (oversize_) {
         ev.oversize = true;
-        ev.answer = answer_oversize(peek_, max_, true);
+        ev.answer = std::make_unique<oversize_answer>(answer_oversize(*peek_, max_, true));
+        peek_.reset();
       } else {
         ev.data = std::move(data_);
       }
@@ -98,8 +99,8 @@ void sse_parser::line(std::string_view l, std::vector<sse_event>& out) {
   if (field == "data") {
     if (!oversize_ && data_.size() + value.size() + 1 > max_) start_oversize();
     if (oversize_) {
-      peek_.feed("\n");
-      peek_.feed(value);
+      peek_->feed("\n");
+      peek_->feed(value);
       return;
     }
     if (has_data_) data_ += '\n';

@@ -4,6 +4,7 @@
 // CRLF, LF or CR, possibly split across reads.
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,9 +19,9 @@ struct sse_event {
   std::string type;       // "event" field; empty means "message"
   std::string data;       // data lines joined with '\n'
   bool oversize = false;  // data exceeded the limit: dropped, data empty
-  // For an oversize event: the answers the JSON-RPC message in its data still
-  // needs (jsonrpc_peek reads the data as it is skipped, a server's message).
-  oversize_answer answer;
+  // Set for an oversize event: the answers the JSON-RPC message in its data
+  // still needs (jsonrpc_peek reads the data as it is skipped).
+  std::unique_ptr<oversize_answer> answer;
 };
 
 class sse_parser {
@@ -50,7 +51,7 @@ class sse_parser {
   std::string data_, type_, last_id_;
   bool has_data_ = false, oversize_ = false;
   std::optional<unsigned> retry_;
-  jsonrpc_peek peek_;  // the data of the current oversize event
+  std::unique_ptr<jsonrpc_peek> peek_;  // the data of the current oversize event
 };
 
 }  // namespace mcpfwd

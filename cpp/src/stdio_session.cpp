@@ -119,11 +119,11 @@ net::awaitable<void> stdio_session::read_client() {
       counters_.oversize.fetch_add(1, std::memory_order_relaxed);
       log_.warn("client message over " + std::to_string(opts_.max_message_bytes) +
                 " bytes discarded");
-      if (!it.answer.to_receiver.empty()) {
-        upstream_->send_now(std::move(it.answer.to_receiver));
-      } else if (!it.answer.to_sender.empty()) {
+      if (!it.oversize->to_receiver.empty()) {
+        upstream_->send_now(std::move(it.oversize->to_receiver));
+      } else if (!it.oversize->to_sender.empty()) {
         counters_.proxy_replies.fetch_add(1, std::memory_order_relaxed);
-        to_client_.push(std::move(it.answer.to_sender) + '\n');
+        to_client_.push(std::move(it.oversize->to_sender) + '\n');
       } else {
         reply_error({}, rpc_error::invalid_request,
                     "Invalid Request: message exceeds the maximum size of " +

@@ -96,8 +96,8 @@ net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
         continue;
       }
       out.on_server_rejected(nullptr, {});
-      if (!it.answer.to_sender.empty()) send_now(std::move(it.answer.to_sender));
-      if (!it.answer.to_receiver.empty()) co_await handle(std::move(it.answer.to_receiver));
+      if (!it.oversize->to_sender.empty()) send_now(std::move(it.oversize->to_sender));
+      if (!it.oversize->to_receiver.empty()) co_await handle(std::move(it.oversize->to_receiver));
     }
   };
   for (;;) {

@@ -85,8 +85,9 @@ TEST_CASE("an oversize event's JSON-RPC id is read as its data is skipped", "[ss
     auto evs = feed_all(p, chunks);
     REQUIRE(evs.size() == 1);
     CHECK(evs[0].oversize);
-    CHECK(evs[0].answer.to_receiver.find(R"("id":42,"error":{"code":-32000)") != std::string::npos);
-    CHECK(evs[0].answer.to_sender.empty());
+    CHECK(evs[0].answer->to_receiver.find(R"("id":42,"error":{"code":-32000)") !=
+          std::string::npos);
+    CHECK(evs[0].answer->to_sender.empty());
   }
   SECTION("data split over several lines, the limit crossed on a later one") {
     sse_parser p(150);
@@ -94,9 +95,10 @@ TEST_CASE("an oversize event's JSON-RPC id is read as its data is skipped", "[ss
                             "\n\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"n\"}\n\n"});
     REQUIRE(evs.size() == 2);
     CHECK(evs[0].oversize);
-    CHECK(evs[0].answer.to_sender.find(R"("id":"s1","error":{"code":-32600)") != std::string::npos);
+    CHECK(evs[0].answer->to_sender.find(R"("id":"s1","error":{"code":-32600)") !=
+          std::string::npos);
     CHECK_FALSE(evs[1].oversize);  // the next event starts afresh
-    CHECK(evs[1].answer.to_sender.empty());
+    CHECK_FALSE(evs[1].answer);
   }
   SECTION("a notification needs no answer") {
     sse_parser p(64);
@@ -105,7 +107,7 @@ TEST_CASE("an oversize event's JSON-RPC id is read as its data is skipped", "[ss
                      pad + "\"}}\n\n"});
     REQUIRE(evs.size() == 1);
     CHECK(evs[0].oversize);
-    CHECK(evs[0].answer.to_sender.empty());
-    CHECK(evs[0].answer.to_receiver.empty());
+    CHECK(evs[0].answer->to_sender.empty());
+    CHECK(evs[0].answer->to_receiver.empty());
   }
 }
