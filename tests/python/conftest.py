@@ -47,6 +47,22 @@ _SANITIZER_CONTEXT_RX = re.compile(
     r"|#[0-2] |#\d+ .*/(?:cpp/src|cpp/cli|capi/src)/)", re.IGNORECASE)
 
 
+Progress = list[tuple[float, float | None, str | None]]
+
+
+async def everything_long_running(session: Any) -> tuple[dict[str, Any], Progress]:
+    """server-everything's trigger-long-running-operation (0.2 s, 2 steps) through an MCP
+    SDK ClientSession: (the result as a dict, the progress notifications received)."""
+    progress: Progress = []
+
+    async def on_progress(p: float, total: float | None, message: str | None) -> None:
+        progress.append((p, total, message))
+
+    res = await session.call_tool("trigger-long-running-operation", {"duration": 0.2, "steps": 2},
+                                  progress_callback=on_progress)
+    return res.model_dump(), progress
+
+
 def sanitizer_digest(lines: list[str], limit: int = 60) -> list[str]:
     """The sanitizer report lines in a stderr, or [] when there are none.
 

@@ -226,13 +226,16 @@ def client() -> Iterator[PipeClient]:
     c.close()
 
 
-@pytest.fixture
-def make_proxy() -> Iterator[Callable[..., mcpfwd.Proxy]]:
-    """mcpfwd.Proxy(**kwargs), closed at teardown even if the test fails half-way (so that a
-    failure is reported as itself, not as leaked descriptors)."""
+def proxies(
+        default_log: Callable[[], Any] | None = None) -> Iterator[Callable[..., mcpfwd.Proxy]]:
+    """The body of a make_proxy fixture: mcpfwd.Proxy(**kwargs), closed at teardown even if
+    the test fails half-way (so that a failure is reported as itself, not as leaked
+    descriptors). With ``default_log``, on_log is ``default_log()`` unless given."""
     made: list[mcpfwd.Proxy] = []
 
     def make(**kwargs: Any) -> mcpfwd.Proxy:
+        if default_log is not None:
+            kwargs.setdefault("on_log", default_log())
         proxy = mcpfwd.Proxy(**kwargs)
         made.append(proxy)
         return proxy
@@ -240,6 +243,12 @@ def make_proxy() -> Iterator[Callable[..., mcpfwd.Proxy]]:
     yield make
     for proxy in made:
         proxy.close()
+
+
+@pytest.fixture
+def make_proxy() -> Iterator[Callable[..., mcpfwd.Proxy]]:
+    """mcpfwd.Proxy(**kwargs), closed at teardown (see proxies)."""
+    yield from proxies()
 
 
 class LogRecorder:

@@ -36,6 +36,7 @@ from test_binding import (  # noqa: F401  (client, no_leaks: fixtures, used by b
     client,
     no_leaks,
     process_gone,
+    proxies,
     wait_until,
 )
 
@@ -64,17 +65,7 @@ SDK_TIMEOUT = timedelta(seconds=45)
 def make_proxy() -> Iterator[Callable[..., mcpfwd.Proxy]]:
     """mcpfwd.Proxy(**kwargs) (on_log quiet unless given), closed at teardown even if the
     test fails half-way."""
-    made: list[mcpfwd.Proxy] = []
-
-    def make(**kwargs: Any) -> mcpfwd.Proxy:
-        kwargs.setdefault("on_log", LogRecorder())
-        proxy = mcpfwd.Proxy(**kwargs)
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.close()
+    yield from proxies(LogRecorder)
 
 
 class Recorder:

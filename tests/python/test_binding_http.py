@@ -37,6 +37,7 @@ from test_binding import (  # noqa: F401  (no_leaks: an autouse fixture, used by
     no_leaks,
     open_fds,
     process_gone,
+    proxies,
     wait_until,
 )
 
@@ -55,17 +56,8 @@ SDK_TIMEOUT = timedelta(seconds=20)
 
 @pytest.fixture
 def make_proxy() -> Iterator[Callable[..., mcpfwd.Proxy]]:
-    """mcpfwd.Proxy(**kwargs), closed at teardown even if the test fails half-way."""
-    made: list[mcpfwd.Proxy] = []
-
-    def make(**kwargs: Any) -> mcpfwd.Proxy:
-        proxy = mcpfwd.Proxy(**kwargs)
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.close()
+    """mcpfwd.Proxy(**kwargs), closed at teardown (see test_binding.proxies)."""
+    yield from proxies()
 
 
 def quiet() -> LogRecorder:

@@ -24,6 +24,7 @@ from test_binding import (  # noqa: F401  (client, no_leaks: fixtures, used by b
     children,
     client,
     no_leaks,
+    proxies,
     wait_until,
 )
 from upstream_helpers import UpstreamServer, closed_port, run_async, sdk_session, start_fastmcp_http
@@ -61,17 +62,7 @@ def sse_upstream() -> Iterator[UpstreamServer]:
 def make_proxy() -> Iterator[Callable[..., mcpfwd.Proxy]]:
     """mcpfwd.Proxy(**kwargs) with its log recorded (kept out of the test output), closed at
     teardown even if the test fails half-way."""
-    made: list[mcpfwd.Proxy] = []
-
-    def make(**kwargs: Any) -> mcpfwd.Proxy:
-        kwargs.setdefault("on_log", LogRecorder())
-        proxy = mcpfwd.Proxy(**kwargs)
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.close()
+    yield from proxies(LogRecorder)
 
 
 def text_of(result: Any) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 import anyio
 import mcp.types as types
 import pytest
-from conftest import SERVERS_DIR
+from conftest import SERVERS_DIR, everything_long_running
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -291,14 +291,7 @@ async def everything_script(s: ClientSession, r: dict[str, Any]) -> None:
     r["echo"] = (await s.call_tool("echo", {"message": "hi from the test ✓"})).model_dump()
     r["get-sum"] = (await s.call_tool("get-sum", {"a": 2, "b": 3})).model_dump()
     if "trigger-long-running-operation" in names:
-        progress: list[tuple[float, float | None, str | None]] = []
-
-        async def on_progress(p: float, total: float | None, message: str | None) -> None:
-            progress.append((p, total, message))
-
-        r["long-running"] = (await s.call_tool("trigger-long-running-operation",
-                                               {"duration": 0.2, "steps": 2},
-                                               progress_callback=on_progress)).model_dump()
+        r["long-running"], progress = await everything_long_running(s)
         r["progress_notifications"] = progress
         assert len(progress) == 2, progress
     r["prompts/list"] = (await s.list_prompts()).model_dump()

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 
 import anyio
 import pytest
+from conftest import everything_long_running
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError
@@ -166,14 +167,7 @@ async def everything_script(s: ClientSession, r: dict[str, Any]) -> None:
     r["get-sum"] = (await s.call_tool("get-sum", {"a": 2, "b": 3})).model_dump()
     r["get-tiny-image"] = (await s.call_tool("get-tiny-image", {})).model_dump()
 
-    progress: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(p: float, total: float | None, message: str | None) -> None:
-        progress.append((p, total, message))
-
-    r["long-running"] = (await s.call_tool("trigger-long-running-operation",
-                                           {"duration": 0.2, "steps": 2},
-                                           progress_callback=on_progress)).model_dump()
+    r["long-running"], progress = await everything_long_running(s)
     r["progress_notifications"] = progress
     assert len(progress) == 2, progress
 

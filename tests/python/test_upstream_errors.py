@@ -31,8 +31,7 @@ from http_helpers import (
     init_request,
     rpc,
 )
-from mcp.shared.exceptions import McpError
-from upstream_helpers import ClientCallbacks, run_async, sdk_session
+from upstream_helpers import ClientCallbacks, init_error, run_async, sdk_session
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,21 +65,6 @@ def session(proxy: Any, headers: dict[str, str] | None = None) -> tuple[McpHttp,
     up_sid = text(call_tool(s, "whoami"))
     assert up_sid != s.sid, "the upstream's session id leaked downstream"
     return s, up_sid
-
-
-def init_error(url: str) -> tuple[McpError, float]:
-    """The SDK client's initialize through mcpfwd fails: (the McpError, seconds taken)."""
-    caught: list[McpError] = []
-
-    async def go() -> None:
-        async with sdk_session("http", url, initialize=False, read_timeout=20) as conn:
-            with pytest.raises(McpError) as info:
-                await conn.session.initialize()
-            caught.append(info.value)
-
-    t0 = time.monotonic()
-    run_async(go, timeout=30)
-    return caught[0], time.monotonic() - t0
 
 
 def sdk_echo(url: str, what: str) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import everything_long_running
 from upstream_helpers import HTTP_SERVER, ClientCallbacks, ClientConn, run_async, sdk_session
 
 pytestmark = pytest.mark.timeout(90)
@@ -307,14 +308,7 @@ async def everything_script(conn: ClientConn, cb: ClientCallbacks) -> dict[str, 
     r["echo"] = (await s.call_tool("echo", {"message": "hi from the test ✓"})).model_dump()
     assert "hi from the test ✓" in r["echo"]["content"][0]["text"]
     r["get-sum"] = (await s.call_tool("get-sum", {"a": 2, "b": 3})).model_dump()
-    progress: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(p: float, total: float | None, message: str | None) -> None:
-        progress.append((p, total, message))
-
-    r["long-running"] = (await s.call_tool("trigger-long-running-operation",
-                                           {"duration": 0.2, "steps": 2},
-                                           progress_callback=on_progress)).model_dump()
+    r["long-running"], progress = await everything_long_running(s)
     assert progress == [(1.0, 2.0, None), (2.0, 2.0, None)], progress
     r["progress"] = progress
     r["sampling"] = (await s.call_tool("trigger-sampling-request",

@@ -12,13 +12,11 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-import time
 from typing import Any
 
 import httpx
 import pytest
-from mcp.shared.exceptions import McpError
-from upstream_helpers import ClientCallbacks, run_async, sdk_session
+from upstream_helpers import ClientCallbacks, init_error, run_async, sdk_session
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,21 +47,6 @@ def echo_through(url: str, http_client: Any = None) -> str:
             return (await conn.session.call_tool("echo", {"text": "secure ✓"})).content[0].text
 
     return run_async(go, timeout=30)
-
-
-def init_error(url: str) -> tuple[McpError, float]:
-    """Initialize through mcpfwd must fail with a JSON-RPC error: (it, seconds taken)."""
-    caught: list[McpError] = []
-
-    async def go() -> None:
-        async with sdk_session("http", url, initialize=False, read_timeout=20) as conn:
-            with pytest.raises(McpError) as info:
-                await conn.session.initialize()
-            caught.append(info.value)
-
-    t0 = time.monotonic()
-    run_async(go, timeout=30)
-    return caught[0], time.monotonic() - t0
 
 
 def new_sni(srv: Any, before: int) -> list[str | None]:

@@ -47,6 +47,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import anyio
 import mcp.types as types
+from mcp.shared.exceptions import McpError
 from conftest import EVERYTHING_JS, SERVERS_DIR, ProxyProcess
 
 HTTP_SERVER = SERVERS_DIR / "fastmcp_http_server.py"
@@ -785,6 +786,25 @@ def run_async(fn: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
 
     anyio.run(main)
     return out[0]
+
+
+def init_error(url: str) -> tuple[McpError, float]:
+    """The SDK client's initialize through mcpfwd must fail with a JSON-RPC error:
+    (the McpError, seconds taken)."""
+    caught: list[McpError] = []
+
+    async def go() -> None:
+        async with sdk_session("http", url, initialize=False, read_timeout=20) as conn:
+            try:
+                await conn.session.initialize()
+            except McpError as e:
+                caught.append(e)
+            else:
+                raise AssertionError("initialize succeeded through mcpfwd")
+
+    t0 = time.monotonic()
+    run_async(go, timeout=30)
+    return caught[0], time.monotonic() - t0
 
 
 # --------------------------------------------------------------------------
