@@ -93,14 +93,16 @@ std::string jsonrpc_peek::id() const {
   return boost::json::serialize(v);
 }
 
+std::string oversize_message(std::size_t limit) {
+  return "Invalid Request: message exceeds the maximum size of " + std::to_string(limit) + " bytes";
+}
+
 oversize_answer answer_oversize(const jsonrpc_peek& p, std::size_t limit, bool from_server) {
   oversize_answer a;
   const std::string id = p.id();
   if (id.empty()) return a;
   if (p.has_method()) {
-    a.to_sender = make_error_response(
-        id, rpc_error::invalid_request,
-        "Invalid Request: message exceeds the maximum size of " + std::to_string(limit) + " bytes");
+    a.to_sender = make_error_response(id, rpc_error::invalid_request, oversize_message(limit));
   } else if (p.is_response()) {
     // (Appended piece by piece: GCC 12 warns falsely on a chain of +.)
     std::string why = "mcpfwd: the ";

@@ -55,4 +55,7 @@ struct oversize_answer {
 };
 oversize_answer answer_oversize(const jsonrpc_peek& p, std::size_t limit, bool from_server);
 
+// The -32600 message for a message over `limit` bytes.
+std::string oversize_message(std::size_t limit);
+
 }  // namespace mcpfwd

@@ -125,9 +125,7 @@ net::awaitable<void> stdio_session::read_client() {
         counters_.proxy_replies.fetch_add(1, std::memory_order_relaxed);
         to_client_.push(std::move(it.oversize->to_sender) + '\n');
       } else {
-        reply_error({}, rpc_error::invalid_request,
-                    "Invalid Request: message exceeds the maximum size of " +
-                        std::to_string(opts_.max_message_bytes) + " bytes");
+        reply_error({}, rpc_error::invalid_request, oversize_message(opts_.max_message_bytes));
       }
     }
   };
