@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "errors.hpp"
+#include "base/errors.hpp"
 #include "proxy.hpp"
 
 struct mcpfwd_config {

@@ -10,11 +10,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "errors.hpp"
-#include "http_server.hpp"
-#include "http_upstream.hpp"
-#include "stdio_session.hpp"
-#include "stdio_upstream.hpp"
+#include "base/errors.hpp"
+#include "server/http_server.hpp"
+#include "session/stdio_session.hpp"
+#include "upstream/http_upstream.hpp"
+#include "upstream/stdio_upstream.hpp"
 
 namespace mcpfwd {
 

@@ -11,12 +11,12 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
-#include "events.hpp"
-#include "http_client.hpp"
-#include "logger.hpp"
-#include "net.hpp"
-#include "upstream.hpp"
+#include "base/logger.hpp"
+#include "base/net.hpp"
+#include "io/child_process.hpp"
+#include "io/http_client.hpp"
+#include "session/hooks.hpp"
+#include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 

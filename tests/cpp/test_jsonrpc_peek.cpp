@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "jsonrpc_peek.hpp"
+#include "protocol/jsonrpc_peek.hpp"
 
 using mcpfwd::jsonrpc_peek;
 

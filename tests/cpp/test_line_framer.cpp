@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include "line_framer.hpp"
+#include "protocol/line_framer.hpp"
 
 using mcpfwd::line_framer;
 

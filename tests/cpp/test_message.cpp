@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "message.hpp"
+#include "protocol/message.hpp"
 
 using namespace mcpfwd;
 

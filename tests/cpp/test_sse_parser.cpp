@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include "sse_parser.hpp"
+#include "protocol/sse_parser.hpp"
 
 using mcpfwd::sse_event;
 using mcpfwd::sse_parser;

@@ -34,8 +34,8 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/url.hpp>
 
-#include "logger.hpp"
-#include "net.hpp"
+#include "base/logger.hpp"
+#include "base/net.hpp"
 
 namespace mcpfwd {
 

@@ -3,13 +3,13 @@
 #pragma once
 #include <chrono>
 
-#include "net.hpp"
+#include "base/net.hpp"
 
 namespace mcpfwd {
 
-class event {
+class one_shot {
  public:
-  explicit event(const net::any_io_executor& ex) : t_(ex) {}
+  explicit one_shot(const net::any_io_executor& ex) : t_(ex) {}
   void notify() {
     set_ = true;
     t_.cancel();

@@ -1,4 +1,4 @@
-#include "http_server.hpp"
+#include "server/http_server.hpp"
 
 #include <sys/random.h>
 
@@ -7,7 +7,7 @@
 
 #include <boost/beast/core.hpp>
 
-#include "errors.hpp"
+#include "base/errors.hpp"
 
 namespace mcpfwd {
 

@@ -13,8 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "events.hpp"
-#include "http_session.hpp"
+#include "session/hooks.hpp"
+#include "session/http_session.hpp"
 
 namespace mcpfwd {
 

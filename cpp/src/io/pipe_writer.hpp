@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "net.hpp"
+#include "base/net.hpp"
 
 namespace mcpfwd {
 

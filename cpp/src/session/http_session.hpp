@@ -21,14 +21,14 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
-#include "event.hpp"
-#include "events.hpp"
-#include "line_framer.hpp"
-#include "logger.hpp"
-#include "message.hpp"
-#include "net.hpp"
-#include "pipe_writer.hpp"
-#include "upstream.hpp"
+#include "base/logger.hpp"
+#include "base/net.hpp"
+#include "io/one_shot.hpp"
+#include "io/pipe_writer.hpp"
+#include "protocol/line_framer.hpp"
+#include "protocol/message.hpp"
+#include "session/hooks.hpp"
+#include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 

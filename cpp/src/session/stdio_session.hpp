@@ -13,14 +13,14 @@
 #include <string>
 #include <unordered_map>
 
-#include "event.hpp"
-#include "events.hpp"
-#include "line_framer.hpp"
-#include "logger.hpp"
-#include "message.hpp"
-#include "net.hpp"
-#include "pipe_writer.hpp"
-#include "upstream.hpp"
+#include "base/logger.hpp"
+#include "base/net.hpp"
+#include "io/one_shot.hpp"
+#include "io/pipe_writer.hpp"
+#include "protocol/line_framer.hpp"
+#include "protocol/message.hpp"
+#include "session/hooks.hpp"
+#include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 
@@ -81,7 +81,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   std::unique_ptr<upstream> upstream_;
   pipe_writer<net::posix::stream_descriptor> to_client_;
   line_framer client_framer_;
-  event client_flushed_;  // the writer to the client has finished
+  one_shot client_flushed_;  // the writer to the client has finished
   bool shutting_down_ = false;
   std::string end_reason_;  // why the session ended
   std::string init_id_;     // the client's initialize request, until it is answered

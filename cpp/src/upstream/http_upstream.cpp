@@ -1,4 +1,4 @@
-#include "http_upstream.hpp"
+#include "upstream/http_upstream.hpp"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
-#include "sse_parser.hpp"
+#include "protocol/sse_parser.hpp"
 
 namespace mcpfwd {
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <string_view>
 
-#include "message.hpp"
-#include "net.hpp"
+#include "base/net.hpp"
+#include "protocol/message.hpp"
 
 namespace mcpfwd {
 

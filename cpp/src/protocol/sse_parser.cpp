@@ -1,4 +1,4 @@
-#include "sse_parser.hpp"
+#include "protocol/sse_parser.hpp"
 
 namespace mcpfwd {
 

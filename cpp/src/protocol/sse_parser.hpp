@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "jsonrpc_peek.hpp"
+#include "protocol/jsonrpc_peek.hpp"
 
 namespace mcpfwd {
 

@@ -8,14 +8,14 @@
 #include <string>
 #include <string_view>
 
-#include "child_process.hpp"
-#include "event.hpp"
-#include "line_framer.hpp"
-#include "logger.hpp"
-#include "message.hpp"
-#include "net.hpp"
-#include "pipe_writer.hpp"
-#include "upstream.hpp"
+#include "base/logger.hpp"
+#include "base/net.hpp"
+#include "io/child_process.hpp"
+#include "io/one_shot.hpp"
+#include "io/pipe_writer.hpp"
+#include "protocol/line_framer.hpp"
+#include "protocol/message.hpp"
+#include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 
@@ -55,7 +55,7 @@ class stdio_upstream final : public upstream {
   pipe_writer<net::posix::stream_descriptor> to_server_;
   std::size_t max_message_bytes_;
   line_framer stdout_framer_, stderr_framer_;
-  event stdout_closed_, exited_;
+  one_shot stdout_closed_, exited_;
   bool stopping_ = false;
 };
 

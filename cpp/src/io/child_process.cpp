@@ -1,4 +1,4 @@
-#include "child_process.hpp"
+#include "io/child_process.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "errors.hpp"
+#include "base/errors.hpp"
 
 extern char** environ;
 

@@ -1,10 +1,10 @@
-#include "stdio_session.hpp"
+#include "session/stdio_session.hpp"
 
 #include <signal.h>
 
 #include <vector>
 
-#include "errors.hpp"
+#include "base/errors.hpp"
 
 namespace mcpfwd {
 

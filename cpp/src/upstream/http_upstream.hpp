@@ -31,12 +31,12 @@
 #include <vector>
 
 #include <boost/beast/http.hpp>
-#include "event.hpp"
+#include "io/one_shot.hpp"
 
-#include "http_client.hpp"
-#include "logger.hpp"
-#include "sse_parser.hpp"
-#include "upstream.hpp"
+#include "base/logger.hpp"
+#include "io/http_client.hpp"
+#include "protocol/sse_parser.hpp"
+#include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 
@@ -116,7 +116,7 @@ class http_upstream final : public upstream {
   std::list<active*> active_;
   bool stopping_ = false, ended_ = false;
   upstream_end end_;
-  event end_event_;
+  one_shot end_event_;
   net::steady_timer retry_timer_;
   std::atomic<upstream_transport> transport_;
   std::atomic<get_state> get_state_{get_state::none};

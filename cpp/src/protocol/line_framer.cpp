@@ -1,4 +1,4 @@
-#include "line_framer.hpp"
+#include "protocol/line_framer.hpp"
 
 #include <cstring>
 #include <utility>

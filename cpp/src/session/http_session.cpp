@@ -1,8 +1,8 @@
-#include "http_session.hpp"
+#include "session/http_session.hpp"
 
 #include <signal.h>
 
-#include "errors.hpp"
+#include "base/errors.hpp"
 
 namespace mcpfwd {
 
@@ -362,7 +362,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   }
   // Notice a client that goes away while the stream is quiet: the client
   // sends nothing on this connection, so a read completes only when it closes.
-  auto watcher_done = std::make_shared<event>(strand_);
+  auto watcher_done = std::make_shared<one_shot>(strand_);
   if (ok) {
     net::co_spawn(
         strand_,

@@ -1,8 +1,8 @@
-#include "jsonrpc_peek.hpp"
+#include "protocol/jsonrpc_peek.hpp"
 
 #include <boost/json.hpp>
 
-#include "message.hpp"
+#include "protocol/message.hpp"
 
 namespace mcpfwd {
 

@@ -1,4 +1,4 @@
-#include "http_client.hpp"
+#include "io/http_client.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,7 +11,7 @@
 
 #include <boost/url/parse.hpp>
 
-#include "errors.hpp"
+#include "base/errors.hpp"
 
 namespace mcpfwd {
 

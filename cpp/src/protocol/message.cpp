@@ -1,10 +1,11 @@
-#include "message.hpp"
+#include "protocol/message.hpp"
 
 #include <array>
 
-#include "net.hpp"
+#include <boost/json.hpp>
 
 namespace mcpfwd {
+namespace json = boost::json;
 
 const char* to_string(message_kind k) noexcept {
   switch (k) {
@@ -121,7 +122,7 @@ bool classify(std::string line, message& out, classify_error& err) {
   json::monotonic_resource mr(buf.data(), buf.size());
   json::parse_options opt;
   opt.max_depth = 64;
-  error_code ec;
+  boost::system::error_code ec;
   json::value v = json::parse(line, ec, &mr, opt);
   if (ec) {
     err.code = rpc_error::parse_error;

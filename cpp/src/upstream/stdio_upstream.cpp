@@ -1,4 +1,4 @@
-#include "stdio_upstream.hpp"
+#include "upstream/stdio_upstream.hpp"
 
 #include <signal.h>
 

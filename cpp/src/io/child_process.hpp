@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "net.hpp"
+#include "base/net.hpp"
 
 namespace mcpfwd {
 
