@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "base/errors.hpp"
+#include "config/options.hpp"
 #include "server/http_server.hpp"
 #include "session/stdio_session.hpp"
 #include "upstream/http_upstream.hpp"
@@ -97,37 +98,7 @@ void raise_fd_limit() {
 }  // namespace
 
 proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink) {
-  const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
-  if (!has_cmd && cfg_.remote.url.empty())
-    throw api_error(errc::invalid_arg, "no upstream configured (a server command or a URL)");
-  if (has_cmd && !cfg_.remote.url.empty())
-    throw api_error(errc::invalid_arg, "choose one upstream: a server command or a URL");
-  const auto& sp = cfg_.upstream;
-  if (!has_cmd && (sp.clear_env || !sp.env.empty() || !sp.cwd.empty()))
-    throw api_error(errc::invalid_arg,
-                    "the upstream environment and working directory need a server command");
-  if (!sp.cwd.empty()) {
-    struct stat st {};
-    if (::stat(sp.cwd.c_str(), &st) != 0)
-      throw api_error(errc::invalid_arg,
-                      "upstream working directory " + sp.cwd + ": " + std::strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-      throw api_error(errc::invalid_arg,
-                      "upstream working directory " + sp.cwd + ": not a directory");
-  }
-  if ((cfg_.stdio_in < 0 || cfg_.stdio_out < 0) && cfg_.listen_host.empty())
-    throw api_error(errc::invalid_arg,
-                    "no downstream configured (set the stdio descriptors or a listen address)");
-  if (cfg_.stdio_in >= 0 && !cfg_.listen_host.empty())
-    throw api_error(errc::invalid_arg, "choose one downstream: stdio or a listen address");
-  if (cfg_.max_sessions == 0) throw api_error(errc::invalid_arg, "max sessions must be at least 1");
-  if (cfg_.max_message_bytes < 64)
-    throw api_error(errc::invalid_arg, "max message size must be at least 64 bytes");
-  if (cfg_.remote.forward_authorization && !cfg_.auth_token.empty())
-    throw api_error(
-        errc::invalid_arg,
-        "forwarding the client's Authorization header cannot be combined with an "
-        "auth token: that header carries mcpfwd's own token, which never goes upstream");
+  validate(cfg_);
   if (!cfg_.remote.url.empty()) {
     cfg_.remote.max_message_bytes = cfg_.max_message_bytes;
     client_ = std::make_shared<http_client>(ioc_.get_executor(), cfg_.remote, log_);
