@@ -186,22 +186,8 @@ void proxy::run_threads(unsigned n) {
 }
 
 void proxy::start_http() {
-  http_server_options ho;
-  ho.host = cfg_.listen_host;
-  ho.port = cfg_.listen_port;
-  ho.max_sessions = cfg_.max_sessions;
-  ho.idle_timeout = cfg_.idle_timeout;
-  ho.drain_timeout = cfg_.drain_timeout;
-  ho.allowed_origins = cfg_.allowed_origins;
-  ho.auth_token = cfg_.auth_token;
-  ho.session.max_message_bytes = cfg_.max_message_bytes;
-  ho.session.shutdown_grace = cfg_.shutdown_grace;
-  ho.session.request_timeout = cfg_.request_timeout;
-  ho.on_event = cfg_.on_event;
-  ho.session.on_message = cfg_.on_message;
-  ho.session.on_event = cfg_.on_event;
   raise_fd_limit();
-  auto srv = std::make_shared<http_server>(ioc_, std::move(ho), make_upstream_factory(), log_);
+  auto srv = std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), log_);
   {
     std::lock_guard lk(m_);
     http_ = srv;
@@ -365,6 +351,7 @@ std::string proxy::stats_json() const {
       o["mode"] = "http";
       o["url"] = http_->url();
       o["sessions"] = http_->session_count();
+      for (auto& [k, v] : http_->stats()) o[k] = v;
       if (client_) o["upstream_pool"] = client_->stats();
       return json::serialize(o);
     }
