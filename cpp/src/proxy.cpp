@@ -151,14 +151,9 @@ void proxy::start() {
   if (!pollable(in)) in = pipe_front(in, true, pumps_);
   if (!pollable(out)) out = pipe_front(out, false, pumps_);
 
-  stdio_session_options so;
-  so.max_message_bytes = cfg_.max_message_bytes;
-  so.shutdown_grace = cfg_.shutdown_grace;
-  so.on_event = cfg_.on_event;
-  so.on_message = cfg_.on_message;
   // The session takes the descriptors, and closes them even if spawning fails.
   session_ = std::make_shared<stdio_session>(
-      ioc_.get_executor(), make_upstream_factory(), in, out, so, log_,
+      ioc_.get_executor(), make_upstream_factory(), in, out, cfg_, log_,
       [this](int code, const std::string&) { finished(code); });
   {
     std::lock_guard lk(m_);

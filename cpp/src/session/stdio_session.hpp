@@ -15,6 +15,7 @@
 
 #include "base/logger.hpp"
 #include "base/net.hpp"
+#include "config/config.hpp"
 #include "io/one_shot.hpp"
 #include "io/pipe_writer.hpp"
 #include "protocol/line_framer.hpp"
@@ -33,13 +34,6 @@ struct session_counters {
   std::atomic<std::uint64_t> in_flight{0};
 };
 
-struct stdio_session_options {
-  std::size_t max_message_bytes = 4u << 20;
-  std::chrono::milliseconds shutdown_grace{2000};
-  event_fn on_event;      // session "stdio" opened / closed; may be empty
-  message_fn on_message;  // sees every message; may be empty
-};
-
 class stdio_session : public std::enable_shared_from_this<stdio_session>, private upstream::sink {
  public:
   enum class state : std::uint8_t { starting, ready, draining, closed };
@@ -48,9 +42,10 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   using done_fn = std::function<void(int exit_code, const std::string& reason)>;
 
   // Makes the upstream (throws api_error on failure). in_fd/out_fd are owned
-  // by the session from here on (already dup()ed by the caller).
+  // by the session from here on (already dup()ed by the caller). `cfg` and
+  // `log` outlive the session.
   stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream, int in_fd,
-                int out_fd, stdio_session_options opts, const logger& log, done_fn done);
+                int out_fd, const proxy_config& cfg, const logger& log, done_fn done);
   ~stdio_session() override;
 
   void start();
@@ -67,12 +62,19 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   net::awaitable<void> on_server_message(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
   net::awaitable<void> handle_client_line(std::string line);
+  // One client message (a batch's element, or a message of its own); false
+  // when it was answered here instead of being forwarded.
+  struct batch_group;
+  bool admit(const message_info& mi, const std::shared_ptr<batch_group>& group);
+  // A response the client gets in a batch reply: held until the batch is whole.
+  bool gather(const message_info& mi, std::string& raw);
+  void emit_batch(batch_group& group);
   void begin_shutdown(const char* why);
   void fail_in_flight(const std::string& reason);
   void reply_error(const std::string& id, int code, const std::string& text);
 
   net::strand<net::any_io_executor> strand_;
-  stdio_session_options opts_;
+  const proxy_config& cfg_;
   const logger& log_;
   done_fn done_;
   // Declared before upstream_: they own the client descriptors even if the
@@ -90,6 +92,9 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   std::string upstream_end_;  // how the upstream ended; set before state_ = closed
   std::atomic<bool> stop_requested_{false};
   std::unordered_map<std::string, std::string> in_flight_;  // id json -> method
+  // Requests of a client batch, by id: their answers go back as one batch.
+  std::unordered_map<std::string, std::shared_ptr<batch_group>> batched_;
+  std::string protocol_version_;  // negotiated by initialize
   session_counters counters_;
 };
 

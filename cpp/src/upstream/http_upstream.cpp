@@ -268,14 +268,7 @@ net::awaitable<void> http_upstream::dispatch(message msg) {
   if (msg.info.kind == message_kind::notification && msg.info.method == "notifications/cancelled") {
     // The request's answer stream is of no use any more: free its connection
     // (after the cancellation itself has been delivered).
-    std::string id;
-    error_code ec;
-    const json::value v = json::parse(msg.raw, ec);
-    if (!ec && v.is_object()) {
-      if (const auto* params = v.as_object().if_contains("params"); params && params->is_object())
-        if (const auto* rid = params->as_object().if_contains("requestId"))
-          id = json::serialize(*rid);
-    }
+    const std::string id = msg.info.cancels;
     co_await exchange(std::move(msg), false);
     if (!id.empty()) abort_request(id);
     co_return;
@@ -771,9 +764,12 @@ net::awaitable<void> http_upstream::legacy_stream() {
 net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::string>* answered) {
   message m;
   classify_error err;
-  if (!classify(std::move(data), m, err)) {
-    sink_->on_server_rejected(&err, m.raw);
-    co_return;
+  if (!classify(data, m, err)) {
+    sink_->on_server_rejected(&err, data);
+    oversize_answer a = answer_unreadable(data, err.message, true);
+    if (!a.to_sender.empty()) send_now(std::move(a.to_sender));
+    if (a.to_receiver.empty()) co_return;
+    if (!classify(std::move(a.to_receiver), m, err)) co_return;
   }
   auto seen = [&](const message_info& mi) {
     if (mi.kind != message_kind::response && mi.kind != message_kind::error) return;
@@ -781,13 +777,8 @@ net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::s
     if (!init_id_.empty() && mi.id == init_id_) {
       init_id_.clear();
       if (mi.kind == message_kind::response) {
-        error_code ec;
-        const json::value v = json::parse(m.raw, ec);
-        if (!ec && v.is_object())
-          if (const auto* res = v.as_object().if_contains("result"); res && res->is_object())
-            if (const auto* pv = res->as_object().if_contains("protocolVersion");
-                pv && pv->is_string() && valid_session_id(pv->as_string()))
-              protocol_version_ = pv->as_string();
+        std::string pv = protocol_version_of(m.raw);
+        if (valid_session_id(pv)) protocol_version_ = std::move(pv);
       }
     }
   };

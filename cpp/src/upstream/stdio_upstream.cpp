@@ -82,6 +82,12 @@ net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
     classify_error err;
     if (!classify(line, msg, err)) {
       out.on_server_rejected(&err, line);
+      // Whoever waits for it (a client's request, the server's own) gets an
+      // error instead of waiting for ever.
+      oversize_answer a = answer_unreadable(line, err.message, true);
+      if (!a.to_sender.empty()) send_now(std::move(a.to_sender));
+      if (!a.to_receiver.empty() && classify(std::move(a.to_receiver), msg, err))
+        co_await out.on_server_message(std::move(msg));
       co_return;
     }
     co_await out.on_server_message(std::move(msg));
