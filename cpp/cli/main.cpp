@@ -4,6 +4,7 @@
 //   mcpfwd --stdio|--listen HOST:PORT [options] --upstream URL
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -12,7 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -95,6 +98,25 @@ int fail(const char* what, mcpfwd_status st) {
   return st == MCPFWD_E_INVALID_ARG ? 2 : 70;
 }
 
+// Takes a secret out of mcpfwd's environment: returns its value and removes
+// the variable, so no server mcpfwd spawns inherits it, after blanking its
+// bytes in place, so it is not left in the initial environment block that
+// /proc/<pid>/environ shows to every process of the same user (a server
+// could read its parent's). Call before any thread starts (unsetenv is not
+// thread-safe); an empty optional when unset.
+std::optional<std::string> take_secret_env(const std::string& name) {
+  std::optional<std::string> value;
+  for (char** e = environ; e && *e; ++e) {
+    char* kv = *e;
+    if (std::strncmp(kv, name.c_str(), name.size()) != 0 || kv[name.size()] != '=') continue;
+    char* v = kv + name.size() + 1;
+    if (!value) value = std::string(v);
+    std::memset(v, 0, std::strlen(v));
+  }
+  ::unsetenv(name.c_str());
+  return value;
+}
+
 struct config_deleter {
   void operator()(mcpfwd_config* c) const { mcpfwd_config_free(c); }
 };
@@ -124,6 +146,7 @@ int main(int argc, char** argv) {
   int transport = -1;
   bool forward_auth = false, insecure = false;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::size_t, std::string>> header_envs;  // index in headers, variable
   std::vector<std::pair<std::string, const char*>> env_changes;  // value nullptr: unset
   bool clear_env = false;
   const char* cwd = nullptr;
@@ -192,11 +215,8 @@ int main(int argc, char** argv) {
       auto eq = h.find('=');
       if (eq == std::string_view::npos || eq == 0 || eq + 1 == h.size())
         return usage_error("--upstream-header-env needs NAME=VARIABLE");
-      const std::string var(h.substr(eq + 1));
-      const char* val = std::getenv(var.c_str());
-      if (!val || !*val)
-        return usage_error("--upstream-header-env: $" + var + " is empty or unset");
-      headers.emplace_back(std::string(h.substr(0, eq)), std::string(val));
+      header_envs.emplace_back(headers.size(), std::string(h.substr(eq + 1)));
+      headers.emplace_back(std::string(h.substr(0, eq)), std::string());  // value: below
     } else if (a == "--env") {
       const char* v = value(a);
       const char* eq = v ? std::strchr(v, '=') : nullptr;
@@ -266,6 +286,26 @@ int main(int argc, char** argv) {
     }
   }
   if (stdio == have_listen) return usage_error("choose one mode: --stdio or --listen HOST:PORT");
+
+  // The secrets named on the command line are read now, once, and leave our
+  // environment before anything else happens (no thread runs yet): no server
+  // spawned later can inherit them or read them from /proc/<our pid>/environ.
+  // The core also withholds the token from every child, wherever it comes from.
+  std::map<std::string, std::optional<std::string>> taken;
+  auto secret = [&](const std::string& var) -> const std::optional<std::string>& {
+    auto it = taken.find(var);
+    if (it == taken.end()) it = taken.emplace(var, take_secret_env(var)).first;
+    return it->second;
+  };
+  std::optional<std::string> token;
+  if (token_env) token = secret(token_env);
+  for (const auto& [index, var] : header_envs) {
+    const std::optional<std::string>& val = secret(var);
+    if (!val || val->empty())
+      return usage_error("--upstream-header-env: $" + var + " is empty or unset");
+    headers[index].second = *val;
+  }
+
   const bool upstream_opts = transport >= 0 || !headers.empty() || forward_auth || insecure ||
                              ca_file || have_pool || have_connect || have_upstream_ms;
   if (upstream_opts && !upstream_url)
@@ -314,10 +354,9 @@ int main(int argc, char** argv) {
       if ((st = mcpfwd_config_add_allowed_origin(cfg.get(), o)) != MCPFWD_OK)
         return fail("--allow-origin", st);
     if (token_env) {
-      const char* tok = std::getenv(token_env);
-      if (!tok || !*tok)
+      if (!token || token->empty())
         return usage_error(std::string("--auth-token-env: $") + token_env + " is empty or unset");
-      if ((st = mcpfwd_config_set_auth_token(cfg.get(), tok)) != MCPFWD_OK)
+      if ((st = mcpfwd_config_set_auth_token(cfg.get(), token->c_str())) != MCPFWD_OK)
         return fail("--auth-token-env", st);
     }
   }

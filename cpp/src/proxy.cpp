@@ -128,6 +128,9 @@ proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log
         errc::invalid_arg,
         "forwarding the client's Authorization header cannot be combined with an "
         "auth token: that header carries mcpfwd's own token, which never goes upstream");
+  // The token guards the proxy: no server gets it, even when an embedder
+  // read it from an environment the server would otherwise inherit.
+  if (!cfg_.auth_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.auth_token);
   if (!cfg_.remote.url.empty()) {
     cfg_.remote.max_message_bytes = cfg_.max_message_bytes;
     client_ = std::make_shared<http_client>(ioc_.get_executor(), cfg_.remote, log_);

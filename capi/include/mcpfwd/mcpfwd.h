@@ -419,7 +419,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_drain_timeout_ms(mcpfwd_config *cfg, 
 MCPFWD_API mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config *cfg, const char *origin);
 
 /** Require "Authorization: Bearer <token>" on every HTTP request (NULL or "": none). The
- * token is never passed to the upstream. */
+ * token is never passed to the upstream, and a spawned server's environment never has an
+ * entry whose value is the token (it is left out, even if the caller's environment or
+ * mcpfwd_config_set_upstream_env put it there). */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_auth_token(mcpfwd_config *cfg, const char *token);
 
 /** I/O threads of an HTTP proxy (default 0: one per core). */

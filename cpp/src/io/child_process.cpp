@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -112,7 +113,7 @@ child_process::child_process(const net::any_io_executor& ex, const spawn_options
   std::vector<std::string> env_store;
   std::vector<char*> envp;
   char** env = environ;
-  if (opts.clear_env || !opts.env.empty()) {
+  if (opts.clear_env || !opts.env.empty() || !opts.withheld_values.empty()) {
     if (!opts.clear_env)
       for (char** e = environ; e && *e; ++e) env_store.emplace_back(*e);
     for (const auto& [name, value] : opts.env) {
@@ -121,6 +122,14 @@ child_process::child_process(const net::any_io_executor& ex, const spawn_options
       });
       if (value) env_store.push_back(name + "=" + *value);
     }
+    std::erase_if(env_store, [&](const std::string& kv) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) return false;
+      const std::string_view value = std::string_view(kv).substr(eq + 1);
+      return std::ranges::any_of(opts.withheld_values, [&](const std::string& secret) {
+        return !secret.empty() && value == secret;
+      });
+    });
     envp.reserve(env_store.size() + 1);
     for (auto& kv : env_store) envp.push_back(kv.data());
     envp.push_back(nullptr);

@@ -25,6 +25,11 @@ struct spawn_options {
   bool clear_env = false;
   std::vector<std::pair<std::string, std::optional<std::string>>> env;
   std::string cwd;  // the server's working directory; empty: mcpfwd's
+  // Secrets of the proxy (its auth token; set by the proxy, not a user
+  // option): an environment entry whose value is one of these is left out of
+  // the server's environment, whoever put it there (mcpfwd's own
+  // environment, an embedder's, or an explicit change above).
+  std::vector<std::string> withheld_values;
 };
 
 // A wait status as waitpid(2) reports it, with a readable description.
