@@ -131,6 +131,10 @@ proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log
   // The token guards the proxy: no server gets it, even when an embedder
   // read it from an environment the server would otherwise inherit.
   if (!cfg_.auth_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.auth_token);
+  if (has_cmd) {
+    strays_ = std::make_shared<group_killer>(cfg_.shutdown_grace, log_);
+    cfg_.upstream.strays = strays_;
+  }
   if (!cfg_.remote.url.empty()) {
     cfg_.remote.max_message_bytes = cfg_.max_message_bytes;
     client_ = std::make_shared<http_client>(ioc_.get_executor(), cfg_.remote, log_);
@@ -271,6 +275,10 @@ void proxy::stop() noexcept {
 
 void proxy::finished(int code) {
   if (client_) client_->shutdown();  // idle keep-alive connections
+  // Every session has ended: what is left of their servers' process groups
+  // is killed now rather than after the grace (whose timers would keep the
+  // io_context, and so the proxy, alive).
+  if (strays_) strays_->kill_all();
   {
     std::lock_guard lk(m_);
     done_ = true;

@@ -350,7 +350,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_max_message_bytes(mcpfwd_config *cfg,
 /**
  * How long shutdown waits at each step (default 2000 ms): after closing the
  * server's stdin it waits this long for it to exit, then sends SIGTERM to its
- * process group, waits this long again, then sends SIGKILL.
+ * process group, waits this long again, then sends SIGKILL. When the server
+ * exits, the rest of its process group gets SIGTERM, and SIGKILL this long
+ * after (at once when the proxy finishes).
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_shutdown_grace_ms(mcpfwd_config *cfg, uint32_t ms);
