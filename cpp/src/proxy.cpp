@@ -321,6 +321,9 @@ void proxy::join() noexcept {
   for (auto& t : pumps_)
     if (t.joinable()) t.join();
   pumps_.clear();
+  // What is still queued for standard error, for a bounded time: a stderr
+  // nobody reads must not keep the host from exiting.
+  log_.close(std::chrono::seconds(1));
 }
 
 std::string proxy::url() const {
@@ -376,7 +379,8 @@ std::string proxy::status_text() const {
   }
   if (!h) return "stdio session: " + stats_json() + "\n";
   const json::value all = json::parse(h->sessions_json());
-  std::string out = std::to_string(all.as_array().size()) + " session(s) at " + h->url() + "\n";
+  std::string out = std::to_string(all.as_array().size()) + " session(s) at " + h->url() + ", " +
+                    std::to_string(log_.dropped()) + " log lines dropped\n";
   out += pad("SESSION", 34) + pad("STATE", 10) + pad("PID", 9) + pad("AGE", 8) + pad("IDLE", 8) +
          pad("MSG IN", 9) + pad("MSG OUT", 9) + pad("IN FLIGHT", 11) + pad("STREAMS", 9) +
          "ERRORS\n";
@@ -406,6 +410,7 @@ std::string proxy::stats_json() const {
       o["url"] = http_->url();
       o["sessions"] = http_->session_count();
       if (client_) o["upstream_pool"] = client_->stats();
+      if (const auto d = log_.dropped()) o["log_lines_dropped"] = d;
       return json::serialize(o);
     }
   }
@@ -416,7 +421,11 @@ std::string proxy::stats_json() const {
   }
   if (!s)
     return cfg_.listen_host.empty() ? R"({"state":"new"})" : R"({"mode":"http","state":"new"})";
-  return s->stats_json();
+  const auto d = log_.dropped();
+  if (d == 0) return s->stats_json();
+  json::value v = json::parse(s->stats_json());
+  v.as_object()["log_lines_dropped"] = d;
+  return json::serialize(v);
 }
 
 }  // namespace mcpfwd

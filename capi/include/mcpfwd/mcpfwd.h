@@ -362,7 +362,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config *cfg, mcpfwd_
 
 /**
  * Send log lines to cb instead of standard error. NULL restores the default
- * (standard error; never standard output).
+ * (standard error; never standard output), written by a thread of the
+ * proxy's own through a queue of at most 1 MiB: lines that do not fit are
+ * dropped and counted ("log_lines_dropped" in the stats JSON).
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log_cb cb);
