@@ -4,6 +4,7 @@
 //   mcpfwd --stdio|--listen HOST:PORT [options] --upstream URL
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -12,7 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -134,6 +137,25 @@ int fail(const char* what, mcpfwd_status st) {
   return st == MCPFWD_E_INVALID_ARG ? 2 : 70;
 }
 
+// Takes a secret out of mcpfwd's environment: returns its value and removes
+// the variable, so no server mcpfwd spawns inherits it, after blanking its
+// bytes in place, so it is not left in the initial environment block that
+// /proc/<pid>/environ shows to every process of the same user (a server
+// could read its parent's). Call before any thread starts (unsetenv is not
+// thread-safe); an empty optional when unset.
+std::optional<std::string> take_secret_env(const std::string& name) {
+  std::optional<std::string> value;
+  for (char** e = environ; e && *e; ++e) {
+    char* kv = *e;
+    if (std::strncmp(kv, name.c_str(), name.size()) != 0 || kv[name.size()] != '=') continue;
+    char* v = kv + name.size() + 1;
+    if (!value) value = std::string(v);
+    std::memset(v, 0, std::strlen(v));
+  }
+  ::unsetenv(name.c_str());
+  return value;
+}
+
 // A value the options table refused: its message names the option.
 int set_failed(const char* what, mcpfwd_status st) {
   if (st == MCPFWD_E_INVALID_ARG) return usage_error(mcpfwd_last_error());
@@ -157,6 +179,16 @@ int main(int argc, char** argv) {
 
   bool stdio = false, listen = false;
   std::vector<const char*> server;
+  // The secrets named on the command line are read once and leave our
+  // environment at once (no thread runs yet): no server spawned later can
+  // inherit them or read them from /proc/<our pid>/environ. The core also
+  // withholds the token from every child, wherever it comes from.
+  std::map<std::string, std::optional<std::string>> taken;
+  auto secret = [&](const std::string& var) -> const std::optional<std::string>& {
+    auto it = taken.find(var);
+    if (it == taken.end()) it = taken.emplace(var, take_secret_env(var)).first;
+    return it->second;
+  };
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--") {
@@ -200,10 +232,10 @@ int main(int argc, char** argv) {
       } else if (var.empty()) {
         return usage_error("--auth-token-env needs a variable name");
       }
-      const char* secret = std::getenv(var.c_str());
-      if (!secret || !*secret) return usage_error(flag + ": $" + var + " is empty or unset");
+      const std::optional<std::string>& got = secret(var);
+      if (!got || got->empty()) return usage_error(flag + ": $" + var + " is empty or unset");
       const std::string opt = name.empty() ? "auth-token" : "upstream-header";
-      const std::string val = name.empty() ? std::string(secret) : name + ": " + secret;
+      const std::string val = name.empty() ? *got : name + ": " + *got;
       if ((st = mcpfwd_config_set(cfg.get(), opt.c_str(), val.c_str())) != MCPFWD_OK)
         return set_failed(flag.c_str(), st);
       continue;

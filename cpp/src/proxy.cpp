@@ -99,6 +99,14 @@ void raise_fd_limit() {
 
 proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink) {
   validate(cfg_);
+  const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
+  // The token guards the proxy: no server gets it, even when an embedder
+  // read it from an environment the server would otherwise inherit.
+  if (!cfg_.auth_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.auth_token);
+  if (has_cmd) {
+    strays_ = std::make_shared<group_killer>(cfg_.shutdown_grace, log_);
+    cfg_.upstream.strays = strays_;
+  }
   if (!cfg_.remote.url.empty()) {
     cfg_.remote.max_message_bytes = cfg_.max_message_bytes;
     client_ = std::make_shared<http_client>(ioc_.get_executor(), cfg_.remote, log_);
@@ -220,6 +228,10 @@ void proxy::stop() noexcept {
 
 void proxy::finished(int code) {
   if (client_) client_->shutdown();  // idle keep-alive connections
+  // Every session has ended: what is left of their servers' process groups
+  // is killed now rather than after the grace (whose timers would keep the
+  // io_context, and so the proxy, alive).
+  if (strays_) strays_->kill_all();
   {
     std::lock_guard lk(m_);
     done_ = true;
@@ -262,6 +274,9 @@ void proxy::join() noexcept {
   for (auto& t : pumps_)
     if (t.joinable()) t.join();
   pumps_.clear();
+  // What is still queued for standard error, for a bounded time: a stderr
+  // nobody reads must not keep the host from exiting.
+  log_.close(std::chrono::seconds(1));
 }
 
 std::string proxy::url() const {
@@ -317,7 +332,8 @@ std::string proxy::status_text() const {
   }
   if (!h) return "stdio session: " + stats_json() + "\n";
   const json::value all = json::parse(h->sessions_json());
-  std::string out = std::to_string(all.as_array().size()) + " session(s) at " + h->url() + "\n";
+  std::string out = std::to_string(all.as_array().size()) + " session(s) at " + h->url() + ", " +
+                    std::to_string(log_.dropped()) + " log lines dropped\n";
   out += pad("SESSION", 34) + pad("STATE", 10) + pad("PID", 9) + pad("AGE", 8) + pad("IDLE", 8) +
          pad("MSG IN", 9) + pad("MSG OUT", 9) + pad("IN FLIGHT", 11) + pad("STREAMS", 9) +
          "ERRORS\n";
@@ -348,6 +364,7 @@ std::string proxy::stats_json() const {
       o["sessions"] = http_->session_count();
       for (auto& [k, v] : http_->stats()) o[k] = v;
       if (client_) o["upstream_pool"] = client_->stats();
+      if (const auto d = log_.dropped()) o["log_lines_dropped"] = d;
       return json::serialize(o);
     }
   }
@@ -358,7 +375,11 @@ std::string proxy::stats_json() const {
   }
   if (!s)
     return cfg_.listen_host.empty() ? R"({"state":"new"})" : R"({"mode":"http","state":"new"})";
-  return s->stats_json();
+  const auto d = log_.dropped();
+  if (d == 0) return s->stats_json();
+  json::value v = json::parse(s->stats_json());
+  v.as_object()["log_lines_dropped"] = d;
+  return json::serialize(v);
 }
 
 }  // namespace mcpfwd

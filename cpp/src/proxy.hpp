@@ -63,7 +63,8 @@ class proxy {
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
   std::shared_ptr<stdio_session> session_;
   std::shared_ptr<http_server> http_;
-  std::shared_ptr<http_client> client_;  // remote upstream: the connection pool
+  std::shared_ptr<http_client> client_;   // remote upstream: the connection pool
+  std::shared_ptr<group_killer> strays_;  // server command: groups outliving their server
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, done_ = false;

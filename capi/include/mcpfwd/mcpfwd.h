@@ -350,7 +350,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_max_message_bytes(mcpfwd_config *cfg,
 /**
  * How long shutdown waits at each step (default 2000 ms): after closing the
  * server's stdin it waits this long for it to exit, then sends SIGTERM to its
- * process group, waits this long again, then sends SIGKILL.
+ * process group, waits this long again, then sends SIGKILL. When the server
+ * exits, the rest of its process group gets SIGTERM, and SIGKILL this long
+ * after (at once when the proxy finishes).
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_shutdown_grace_ms(mcpfwd_config *cfg, uint32_t ms);
@@ -360,7 +362,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config *cfg, mcpfwd_
 
 /**
  * Send log lines to cb instead of standard error. NULL restores the default
- * (standard error; never standard output).
+ * (standard error; never standard output), written by a thread of the
+ * proxy's own through a queue of at most 1 MiB: lines that do not fit are
+ * dropped and counted ("log_lines_dropped" in the stats JSON).
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log_cb cb);
@@ -419,7 +423,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_drain_timeout_ms(mcpfwd_config *cfg, 
 MCPFWD_API mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config *cfg, const char *origin);
 
 /** Require "Authorization: Bearer <token>" on every HTTP request (NULL or "": none). The
- * token is never passed to the upstream. */
+ * token is never passed to the upstream, and a spawned server's environment never has an
+ * entry whose value is the token (it is left out, even if the caller's environment or
+ * mcpfwd_config_set_upstream_env put it there). */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_auth_token(mcpfwd_config *cfg, const char *token);
 
 /** I/O threads of an HTTP proxy (default 0: one per core). */
