@@ -496,9 +496,12 @@ class Soak:
         end = state(pid)
         end["fd_kinds"] = fd_kinds(pid)
         self.report["end"] = end
-        reaped = sum(1 for line in self.log_path.read_text(errors="replace").splitlines()
-                     if "(session closed after being idle)" in line)
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        reaped = sum(1 for line in lines if "(session closed after being idle)" in line)
         self.report["reaped_idle_logged"] = reaped
+        # For people: mcpfwd's warnings and errors during the run (not a check).
+        self.report["log_warnings"] = [ln for ln in lines
+                                       if ln.startswith(("mcpfwd: warn", "mcpfwd: error"))][:20]
         b = self.baseline
         log(f"end: {end}; sessions closed as idle (mcpfwd's log): {reaped}")
         self.expect(end["fds"] == b["fds"],
@@ -628,6 +631,8 @@ def summary(r: dict) -> str:
         for k in ("fds", "threads", "children", "rss_kib"):
             out.append(f"  {k:9} baseline {base[k]:>8}  end {end.get(k, '?'):>8}"
                        + (f"  peak in (a) {a['peak'][k]:>8}" if a else ""))
+    if r.get("log_warnings"):
+        out.append(f"  mcpfwd logged warnings or errors, first: {r['log_warnings'][0]}")
     for f in r["failures"]:
         out.append(f"  FAIL: {f}")
     return "\n".join(out)
