@@ -495,8 +495,7 @@ MCPFWD_API uint64_t mcpfwd_option_max(const mcpfwd_option *opt);
  *         reason in mcpfwd_last_error(); MCPFWD_E_NOT_FOUND is never returned.
  * Thread safety: one thread per config.
  */
-MCPFWD_API mcpfwd_status mcpfwd_config_set(mcpfwd_config *cfg, const char *name,
-                                           const char *value);
+MCPFWD_API mcpfwd_status mcpfwd_config_set(mcpfwd_config *cfg, const char *name, const char *value);
 
 /* ----------------------------------------------------------------- proxy */
 
