@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/errors.hpp"
+#include "base/spawn.hpp"
 
 namespace mcpfwd {
 
@@ -53,13 +54,14 @@ stdio_session::~stdio_session() = default;
 
 void stdio_session::start() {
   auto self = shared_from_this();
-  auto detached = [](std::exception_ptr) {};
   state_ = state::ready;
   net::post(strand_, [self] {
     self->log_.debug("upstream: " + json::serialize(self->upstream_->describe()));
   });
   net::co_spawn(
-      strand_, [self]() { return self->read_client(); }, detached);
+      strand_, [self]() { return self->read_client(); },
+      log_failure(log_, "the reader of the client's input",
+                  [self] { self->begin_shutdown("mcpfwd internal error"); }));
   upstream_->start(self, *this);
   if (cfg_.on_event) {
     net::post(strand_, [self] {
@@ -69,7 +71,8 @@ void stdio_session::start() {
   }
   net::co_spawn(
       strand_, [self]() { return self->to_client_.run(); },
-      [self](std::exception_ptr) {
+      [self](std::exception_ptr e) {
+        if (e) log_failure(self->log_, "the writer to the client")(e);
         self->client_flushed_.notify();
         // The client stopped reading (its end of our output is closed):
         // nobody is left to answer, so end the session.
@@ -81,14 +84,11 @@ void stdio_session::start() {
       });
   net::co_spawn(
       strand_, [self]() { return self->supervise(); },
-      [self](std::exception_ptr e) {
-        if (e) {
-          self->log_.error("internal error in session supervisor");
-          self->exit_code_ = 70;
-          self->state_ = state::closed;
-          if (self->done_) self->done_(70, "internal error");
-        }
-      });
+      log_failure(log_, "the session supervisor", [self] {
+        self->exit_code_ = 70;
+        self->state_ = state::closed;
+        if (self->done_) self->done_(70, "internal error");
+      }));
 }
 
 void stdio_session::stop() {
