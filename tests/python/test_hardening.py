@@ -425,3 +425,24 @@ def test_stdio_batch_and_duplicate_ids(start_proxy, fastmcp_server_cmd):
     assert set(by_id) == {"x", "y"} and len(by_id["y"]) == 2, got
     assert "tools" in by_id["x"][0]["result"]
     assert sorted("error" in m for m in by_id["y"]) == [False, True], got
+
+
+def test_request_timeout_counts_from_the_last_word_of_the_server(http_proxy, fastmcp_server_cmd,
+                                                                  raw_server_cmd):
+    """--request-timeout-ms bounds the silence about a request, not its length: a call that
+    reports progress goes on, a call nobody answers ends with an error and is cancelled."""
+    proxy = http_proxy(fastmcp_server_cmd, "--request-timeout-ms", "2000")
+    s = McpHttp(proxy.url)
+    s.initialize()
+    t0 = time.monotonic()
+    r = s.post(rpc("tools/call", {"name": "progress", "arguments": {"steps": 6, "delay": 0.7},
+                                  "_meta": {"progressToken": "p1"}}, 5), timeout=30)
+    assert r.status == 200, r
+    assert time.monotonic() - t0 > 4
+    final = r.response() if r.content_type == "application/json" else r.messages()[-1]
+    assert final["result"]["content"][0]["text"] == "completed 6 steps", final
+    silent = http_proxy(raw_server_cmd, "--request-timeout-ms", "800")
+    s2 = McpHttp(silent.url)
+    s2.initialize()
+    resp = s2.call("raw/hold", timeout=10)
+    assert resp["error"]["code"] == -32000 and "timed out after 800 ms" in resp["error"]["message"]

@@ -33,7 +33,9 @@ struct proxy_config {
   // --- HTTP mode: sessions -------------------------------------------------
   std::size_t max_sessions = 1000;
   std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
-  std::chrono::milliseconds request_timeout{0};  // 0: none
+  // A request whose server says nothing about it (no answer, no progress)
+  // for this long is answered with an error and cancelled upstream. 0: never.
+  std::chrono::milliseconds request_timeout{10 * 60 * 1000};
   std::chrono::milliseconds drain_timeout{5000};
   // Server messages queued for one stream (a POST's answer stream, the GET
   // stream, the buffer kept while no stream is open, the replay buffer).

@@ -109,7 +109,8 @@ constexpr option_spec table[] = {
      MCPFWD_MS(idle_timeout)},
     {"request-timeout-ms", option_type::duration_ms, "MS", 0, u32max, mode_http | mode_any_upstream,
      "--request-timeout-ms", "",
-     "answer a request with an error after MS without its response (0: never)",
+     "answer a request with an error when its server has said nothing about it (no answer, no "
+     "progress) for MS, and cancel it upstream (0: never)",
      MCPFWD_MS(request_timeout)},
     {"drain-timeout-ms", option_type::duration_ms, "MS", 0, u32max, mode_http | mode_any_upstream,
      "--drain-timeout-ms", "", "at shutdown, wait this long for requests in flight",

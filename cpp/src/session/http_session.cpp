@@ -78,6 +78,8 @@ struct http_session::waiter {
   std::vector<std::string> tokens;     // progress tokens of its requests
   std::vector<std::string> responses;  // final responses, in arrival order
   bool batch = false, accept_sse = false;
+  // --request-timeout-ms: from the request, moved on by each message about it
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool done = false;         // end now (session closing, a newer stream)
   bool overflowed = false;   // the client fell behind by more than the bound
   bool client_gone = false;  // the client closed its connection (or a write failed)
@@ -275,8 +277,7 @@ net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const
 net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, const http_request& req,
                                                  const waiter_ptr& w, bool& sse) {
   const bool timed = cfg_.request_timeout.count() > 0;
-  const auto deadline = timed ? std::chrono::steady_clock::now() + cfg_.request_timeout
-                              : std::chrono::steady_clock::time_point::max();
+  if (timed) w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
   for (;;) {
     while (!w->q.empty() && !w->client_gone) {
       const std::string j = w->q.pop_front();
@@ -284,9 +285,9 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
       if (!ok) w->client_gone = true;
     }
     if (w->client_gone || w->overflowed || w->pending == 0 || w->done) co_return;
-    w->wake.expires_at(deadline);
+    w->wake.expires_at(w->deadline);
     auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
-    if (!ec && timed && std::chrono::steady_clock::now() >= deadline) {
+    if (!ec && timed && std::chrono::steady_clock::now() >= w->deadline) {
       errors_.fetch_add(1, std::memory_order_relaxed);
       log_.warn("session " + id_ + ": request timed out after " +
                 std::to_string(cfg_.request_timeout.count()) + " ms");
@@ -654,7 +655,12 @@ void http_session::route(message msg) {
   // a stream, else to the GET stream, else into the bounded buffer.
   waiter_ptr w;
   if (!mi.progress_token.empty()) {
-    if (auto it = by_token_.find(mi.progress_token); it != by_token_.end()) w = it->second;
+    if (auto it = by_token_.find(mi.progress_token); it != by_token_.end()) {
+      w = it->second;
+      // The server is working on it: its request is not timed out meanwhile.
+      if (cfg_.request_timeout.count() > 0)
+        w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
+    }
   }
   if (!w && !posts_.empty()) w = posts_.back();
   if (w && w->accept_sse && !w->overflowed) {
