@@ -446,3 +446,36 @@ def test_request_timeout_counts_from_the_last_word_of_the_server(http_proxy, fas
     s2.initialize()
     resp = s2.call("raw/hold", timeout=10)
     assert resp["error"]["code"] == -32000 and "timed out after 800 ms" in resp["error"]["message"]
+
+
+@pytest.mark.timeout(120)
+def test_a_huge_batch_is_handled_in_linear_time_and_stalls_no_one(http_proxy):
+    """40,000 requests in one batch (with --max-batch raised to allow it): every answer comes
+    back, and another session's ping meanwhile is answered promptly (each response used to
+    scan every id of the batch: 5.7 s of an I/O thread)."""
+    proxy = http_proxy([sys.executable, str(BATCH_SERVER), "--batch-reply", "lines"],
+                       "--max-batch", "40000", "--io-threads", "1")
+    big = McpHttp(proxy.url, protocol_version="2025-03-26")
+    big.initialize()
+    other = McpHttp(proxy.url, protocol_version="2025-03-26")
+    other.initialize()
+    n = 40000
+    result = {}
+
+    def send() -> None:
+        result["r"] = big.post([rpc("m", None, i) for i in range(n)], timeout=100)
+
+    t = threading.Thread(target=send)
+    t.start()
+    worst = 0.0
+    while t.is_alive():
+        t0 = time.monotonic()
+        assert other.call("ping", timeout=20)["result"]["method"] == "ping"
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(0.05)
+    t.join()
+    r = result["r"]
+    assert r.status == 200, r
+    got = r.json() if r.content_type == "application/json" else r.messages()[-1]
+    assert sorted(m["id"] for m in got) == list(range(n))
+    assert worst < 1.0, f"another session's ping waited {worst:.2f} s during the batch"
