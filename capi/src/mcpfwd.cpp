@@ -510,48 +510,67 @@ mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy* p, const char* id) {
   });
 }
 
-mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
-  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
-  *out = nullptr;
-  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+namespace {
+
+// The proxy of both constructors; `out` and `cfg` are checked by the caller.
+mcpfwd_status make_proxy(mcpfwd_proxy** out, const mcpfwd_config* cfg, void* ud,
+                         mcpfwd_free_cb free_fn) {
   return guarded([&] {
     auto p = std::make_unique<mcpfwd_proxy>();
     mcpfwd::proxy_config core = cfg->core;
     if (cfg->log_cb != nullptr) {
       mcpfwd_log_cb cb = cfg->log_cb;
-      void* ud = cfg->user_data;
-      core.log_sink = [cb, ud](mcpfwd::log_level l, const char* source, std::string_view text) {
+      void* data = ud;
+      core.log_sink = [cb, data](mcpfwd::log_level l, const char* source, std::string_view text) {
         callback_scope scope;
-        cb(static_cast<mcpfwd_log_level>(l), source, text.data(), text.size(), ud);
+        cb(static_cast<mcpfwd_log_level>(l), source, text.data(), text.size(), data);
       };
     }
     if (cfg->event_cb != nullptr) {
       mcpfwd_event_cb cb = cfg->event_cb;
-      void* ud = cfg->user_data;
-      core.on_event = [cb, ud](mcpfwd::event_kind k, const std::string& id,
-                               const std::string& detail) {
+      void* data = ud;
+      core.on_event = [cb, data](mcpfwd::event_kind k, const std::string& id,
+                                 const std::string& detail) {
         const mcpfwd_event ev{static_cast<mcpfwd_event_type>(k), &id, &detail};
         callback_scope scope;
-        return cb(&ev, ud) == 0;
+        return cb(&ev, data) == 0;
       };
     }
     if (cfg->message_cb != nullptr) {
       mcpfwd_message_cb cb = cfg->message_cb;
-      void* ud = cfg->user_data;
-      core.on_message = [cb, ud](mcpfwd::direction d, const std::string& id, std::string_view raw) {
+      void* data = ud;
+      core.on_message = [cb, data](mcpfwd::direction d, const std::string& id,
+                                   std::string_view raw) {
         const mcpfwd_message m{static_cast<mcpfwd_direction>(d), &id, raw};
         callback_scope scope;
-        return cb(&m, ud) == 0;
+        return cb(&m, data) == 0;
       };
     }
     p->core = std::make_unique<mcpfwd::proxy>(std::move(core));
     // Only now, when nothing can fail any more, does the proxy own user_data.
     p->ud = std::make_shared<user_data_holder>();
-    p->ud->ptr = cfg->user_data;
-    p->ud->free_fn = cfg->user_free;
+    p->ud->ptr = ud;
+    p->ud->free_fn = free_fn;
     *out = p.release();
     return ok();
   });
+}
+
+}  // namespace
+
+mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
+  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
+  *out = nullptr;
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return make_proxy(out, cfg, cfg->user_data, cfg->user_free);
+}
+
+mcpfwd_status mcpfwd_proxy_new_v2(mcpfwd_proxy** out, const mcpfwd_config* cfg, void* user_data,
+                                  mcpfwd_free_cb free_fn) {
+  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
+  *out = nullptr;
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return make_proxy(out, cfg, user_data, free_fn);
 }
 
 mcpfwd_status mcpfwd_proxy_start(mcpfwd_proxy* p) {

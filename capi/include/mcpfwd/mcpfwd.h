@@ -514,6 +514,19 @@ typedef struct mcpfwd_proxy mcpfwd_proxy;
 MCPFWD_API mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy **out, const mcpfwd_config *cfg);
 
 /**
+ * As mcpfwd_proxy_new, with the pointer passed to every callback given here
+ * rather than by the config, so that two proxies made from one config each
+ * own their own (mcpfwd_config_set_user_data is ignored by this call).
+ * free_fn(user_data) runs exactly once, in mcpfwd_proxy_free after the last
+ * callback has returned (free_fn may be NULL).
+ * Ownership: user_data passes to the proxy only when this call succeeds; if
+ * it fails, the caller still owns it (free_fn is not called).
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_new_v2(mcpfwd_proxy **out, const mcpfwd_config *cfg,
+                                             void *user_data, mcpfwd_free_cb free_fn);
+
+/**
  * Start the proxy: spawn the upstream server and begin forwarding on the
  * proxy's own I/O thread. Returns once the server process exists.
  * @return MCPFWD_E_IO if the server could not be spawned (e.g. command not
