@@ -431,51 +431,61 @@ def test_request_timeout_counts_from_the_last_word_of_the_server(http_proxy, fas
                                                                   raw_server_cmd):
     """--request-timeout-ms bounds the silence about a request, not its length: a call that
     reports progress goes on, a call nobody answers ends with an error and is cancelled."""
-    proxy = http_proxy(fastmcp_server_cmd, "--request-timeout-ms", "2000")
+    proxy = http_proxy(fastmcp_server_cmd, "--request-timeout-ms", "4000")
     s = McpHttp(proxy.url)
     s.initialize()
     t0 = time.monotonic()
-    r = s.post(rpc("tools/call", {"name": "progress", "arguments": {"steps": 6, "delay": 0.7},
+    r = s.post(rpc("tools/call", {"name": "progress", "arguments": {"steps": 4, "delay": 1.5},
                                   "_meta": {"progressToken": "p1"}}, 5), timeout=30)
     assert r.status == 200, r
-    assert time.monotonic() - t0 > 4
+    assert time.monotonic() - t0 > 5.5
     final = r.response() if r.content_type == "application/json" else r.messages()[-1]
-    assert final["result"]["content"][0]["text"] == "completed 6 steps", final
-    silent = http_proxy(raw_server_cmd, "--request-timeout-ms", "800")
+    assert final["result"]["content"][0]["text"] == "completed 4 steps", final
+    silent = http_proxy(raw_server_cmd, "--request-timeout-ms", "3000")
     s2 = McpHttp(silent.url)
     s2.initialize()
-    resp = s2.call("raw/hold", timeout=10)
-    assert resp["error"]["code"] == -32000 and "timed out after 800 ms" in resp["error"]["message"]
+    t0 = time.monotonic()
+    resp = s2.call("raw/hold", timeout=20)
+    assert resp["error"]["code"] == -32000 and "timed out after 3000 ms" in resp["error"]["message"]
+    assert time.monotonic() - t0 >= 2.9
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 def test_a_huge_batch_is_handled_in_linear_time_and_stalls_no_one(http_proxy):
-    """40,000 requests in one batch (with --max-batch raised to allow it): every answer comes
-    back, and another session's ping meanwhile is answered promptly (each response used to
-    scan every id of the batch: 5.7 s of an I/O thread)."""
+    """Batches of 10,000 and 40,000 requests (--max-batch raised to allow them): every answer
+    comes back, another session's pings are answered meanwhile, and four times the batch takes
+    about four times as long, not sixteen (each response used to scan every id of its batch:
+    40,000 took 5.7 s of an I/O thread). Timed as a ratio, so a slow machine cannot fail it."""
     proxy = http_proxy([sys.executable, str(BATCH_SERVER), "--batch-reply", "lines"],
                        "--max-batch", "40000", "--io-threads", "1")
     big = McpHttp(proxy.url, protocol_version="2025-03-26")
     big.initialize()
     other = McpHttp(proxy.url, protocol_version="2025-03-26")
     other.initialize()
-    n = 40000
-    result = {}
 
-    def send() -> None:
-        result["r"] = big.post([rpc("m", None, i) for i in range(n)], timeout=100)
+    def run(n: int) -> float:
+        result = {}
 
-    t = threading.Thread(target=send)
-    t.start()
-    worst = 0.0
-    while t.is_alive():
-        t0 = time.monotonic()
-        assert other.call("ping", timeout=20)["result"]["method"] == "ping"
-        worst = max(worst, time.monotonic() - t0)
-        time.sleep(0.05)
-    t.join()
-    r = result["r"]
-    assert r.status == 200, r
-    got = r.json() if r.content_type == "application/json" else r.messages()[-1]
-    assert sorted(m["id"] for m in got) == list(range(n))
-    assert worst < 1.0, f"another session's ping waited {worst:.2f} s during the batch"
+        def send() -> None:
+            t0 = time.monotonic()
+            result["r"] = big.post([rpc("m", None, i) for i in range(n)], timeout=150)
+            result["t"] = time.monotonic() - t0
+
+        t = threading.Thread(target=send)
+        t.start()
+        pings = 0
+        while t.is_alive():
+            assert other.call("ping", timeout=30)["result"]["method"] == "ping"
+            pings += 1
+            time.sleep(0.05)
+        t.join()
+        r = result["r"]
+        assert r.status == 200, r
+        got = r.json() if r.content_type == "application/json" else r.messages()[-1]
+        assert sorted(m["id"] for m in got) == list(range(n))
+        assert pings > 0
+        return result["t"]
+
+    small = min(run(10000) for _ in range(2))
+    large = run(40000)
+    assert large / small < 8, f"10,000: {small:.2f} s, 40,000: {large:.2f} s: not linear"

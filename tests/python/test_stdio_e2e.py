@@ -74,7 +74,7 @@ def check_stats(stderr: str) -> dict[str, Any]:
     stats = json.loads(lines[0][len(STATS_PREFIX):])
     assert stats["client_to_server"]["messages"] > 0
     assert stats["server_to_client"]["messages"] > 0
-    assert all(v == 0 for v in stats["errors"].values()), stats
+    assert all(v == 0 for v in stats["error_counts"].values()), stats
     assert stats["in_flight"] == 0, stats
     return stats
 

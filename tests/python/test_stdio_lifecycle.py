@@ -273,8 +273,9 @@ def test_stats_line_counts(start_proxy, raw_server_cmd):
         "messages": 4, "bytes": sum(len(s.encode()) + 1 for s in sent)}
     assert stats["server_to_client"] == {
         "messages": 3, "bytes": sum(len(r) for r in received)}
-    assert stats["errors"] == {"parse": 0, "invalid": 0, "oversize": 0, "server_invalid": 0,
-                               "server_oversize": 0}
+    assert stats["error_counts"] == {"parse": 0, "invalid": 0, "oversize": 0, "server_invalid": 0,
+                                     "server_oversize": 0, "timeouts": 0}
+    assert stats["errors"] == 0
     assert stats["in_flight"] == 0
 
 

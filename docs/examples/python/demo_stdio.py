@@ -117,7 +117,7 @@ def main() -> int:
     print("\nmcpfwd session stats")
     show("client->server", f"{c2s['messages']} messages, {c2s['bytes']} bytes")
     show("server->client", f"{s2c['messages']} messages, {s2c['bytes']} bytes")
-    show("errors", ", ".join(f"{k}={v}" for k, v in stats["errors"].items()))
+    show("errors", ", ".join(f"{k}={v}" for k, v in stats["error_counts"].items()))
     show("upstream", f"pid {stats['upstream_pid']}, exit code {stats['exit_code']}, state {stats['state']}")
     return 0
 
