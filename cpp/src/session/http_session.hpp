@@ -28,12 +28,12 @@
 #include <boost/beast/http.hpp>
 
 #include "base/byte_queue.hpp"
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/one_shot.hpp"
 #include "protocol/message.hpp"
-#include "session/hooks.hpp"
 #include "session/session_record.hpp"
 #include "upstream/upstream.hpp"
 

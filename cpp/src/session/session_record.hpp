@@ -29,10 +29,10 @@
 #include <string>
 #include <string_view>
 
+#include "base/hooks.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "protocol/message.hpp"
-#include "session/hooks.hpp"
 
 namespace mcpfwd {
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
@@ -20,7 +21,6 @@
 #include "io/pipe_writer.hpp"
 #include "protocol/line_framer.hpp"
 #include "protocol/message.hpp"
-#include "session/hooks.hpp"
 #include "session/session_record.hpp"
 #include "upstream/upstream.hpp"
 
