@@ -31,6 +31,21 @@ def rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def rss_is_meaningful(pid: int) -> bool:
+    """False when mcpfwd runs under AddressSanitizer: its quarantine keeps freed memory
+    resident (up to 256 MiB) and its redzones inflate every allocation, so RSS growth says
+    nothing about mcpfwd's own bounds. The release pass of test.sh checks them."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" not in f.read()
+
+
+def assert_rss_growth_below(pid: int, before: int, limit_kib: int, what: str) -> None:
+    if not rss_is_meaningful(pid):
+        return
+    grown = rss_kib(pid) - before
+    assert grown < limit_kib, f"mcpfwd grew by {grown} KiB {what}"
+
+
 def raw_request(url: str, head: str, body: bytes = b"", timeout: float = 5.0) -> bytes:
     """One request written as raw bytes (``head`` without the blank line), the answer read."""
     return raw_exchange(url, head.encode("latin-1") + b"\r\n\r\n" + body, timeout=timeout)
@@ -121,8 +136,7 @@ def test_headers_are_checked_before_the_body_is_read(http_proxy, raw_server_cmd,
     finally:
         for s in socks:
             s.close()
-    grown = rss_kib(proxy.proc.pid) - before
-    assert grown < 8 * 1024, f"mcpfwd grew by {grown} KiB for 20 refused requests"
+    assert_rss_growth_below(proxy.proc.pid, before, 8 * 1024, "for 20 refused requests")
     assert proxy.child_pids() == []
 
 
@@ -208,8 +222,7 @@ def test_chunk_extensions_do_not_grow_memory(http_proxy, raw_server_cmd):
     assert sent < 32 * 1024 * 1024, "mcpfwd read 32 MiB of chunk extension"
     if answer:
         assert status_of(answer) == 400, answer[:300]
-    grown = rss_kib(proxy.proc.pid) - before
-    assert grown < 8 * 1024, f"mcpfwd grew by {grown} KiB"
+    assert_rss_growth_below(proxy.proc.pid, before, 8 * 1024, "for one chunk-extension flood")
     assert s.call("ping")["result"] is not None  # the session carries on
 
 
@@ -297,10 +310,9 @@ def test_a_stream_nobody_reads_is_bounded_and_the_session_goes_on(http_proxy, ra
             assert r.status == 200, r
         wait_until(lambda: "behind on its event stream" in proxy.stderr_text(), timeout=20,
                    what="the stream to be ended")
-        grown = rss_kib(proxy.proc.pid) - before
         # (unbounded, it grew by more than the 60 MB; bounded, what stays is the allocator's
         # arenas after the 2 MB requests, not queued messages)
-        assert grown < 24 * 1024, f"mcpfwd grew by {grown} KiB for a stream nobody reads"
+        assert_rss_growth_below(proxy.proc.pid, before, 24 * 1024, "for a stream nobody reads")
         assert s.call("ping")["result"] is not None
     finally:
         c.close()
