@@ -13,6 +13,7 @@ import signal
 import time
 
 import pytest
+from conftest import assert_no_sanitizer_report
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -450,6 +451,7 @@ def test_client_closing_its_output_ends_the_session(mcpfwd_bin, raw_server_cmd):
         proc.stdin.flush()
         assert proc.wait(timeout=15) == 0
         err = proc.stderr.read().decode()
+        assert_no_sanitizer_report(err)
         assert "cannot write to the client" in err
         stats = json.loads(err.split("mcpfwd: info: session stats: ", 1)[1].splitlines()[0])
         assert stats["state"] == "closed"

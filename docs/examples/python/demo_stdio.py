@@ -101,6 +101,7 @@ def main() -> int:
     params = StdioServerParameters(
         command=mcpfwd,
         args=["--stdio", "--log-level", "info", "--", sys.executable, str(HERE / "demo_server.py")],
+        env=dict(os.environ),  # the SDK passes only a few variables by default
     )
     print(f"$ {mcpfwd} {' '.join(params.args)}\n")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
