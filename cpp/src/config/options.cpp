@@ -12,6 +12,15 @@
 
 namespace mcpfwd {
 
+const char* to_string(upstream_era e) noexcept {
+  switch (e) {
+    case upstream_era::auto_detect: return "auto";
+    case upstream_era::legacy: return "legacy";
+    case upstream_era::modern: return "modern";
+  }
+  return "?";
+}
+
 namespace {
 
 constexpr std::uint64_t u32max = std::numeric_limits<std::uint32_t>::max();
@@ -147,6 +156,33 @@ constexpr option_spec table[] = {
     {"keepalive-timeout-ms", option_type::duration_ms, "MS", 1, u32max,
      mode_http | mode_any_upstream, "--keepalive-timeout-ms", "",
      "close a client connection idle this long between requests", MCPFWD_MS(keepalive_timeout)},
+
+    {"stateless-key", option_type::text, "KEY", 0, 0, mode_http | mode_any_upstream,
+     "--stateless-key", "",
+     "what isolates stateless-era (2026-07-28) requests: shared (one upstream instance for "
+     "all), header:NAME (one per value of header NAME) or authorization (one per "
+     "Authorization value)",
+     [](proxy_config& c, std::string_view v) {
+       if (v != "shared" && v != "authorization" &&
+           !(v.starts_with("header:") && v.size() > 7 &&
+             v.find_first_of(" \t\r\n:", 7) == std::string_view::npos))
+         throw api_error(errc::invalid_arg,
+                         "--stateless-key: expected shared, header:NAME or authorization, got '" +
+                             std::string(v) + "'");
+       c.stateless_key = std::string(v);
+     },
+     [](const proxy_config& c) { return c.stateless_key; }},
+    {"upstream-era", option_type::choice, "ERA", 0, 0, mode_http | mode_any_upstream,
+     "--upstream-era", "auto|legacy|modern",
+     "the protocol era the upstream serves: auto probes each new upstream instance with "
+     "server/discover; legacy answers stateless-era requests with -32022 (clients fall back to "
+     "initialize)",
+     [](proxy_config& c, std::string_view v) {
+       c.era = v == "legacy"   ? upstream_era::legacy
+               : v == "modern" ? upstream_era::modern
+                               : upstream_era::auto_detect;
+     },
+     [](const proxy_config& c) { return std::string(to_string(c.era)); }},
 
     // --- a spawned server -------------------------------------------------------
     {"env", option_type::list, "NAME=VALUE", 0, 0, mode_any_downstream | mode_command, "--env", "",

@@ -1,5 +1,9 @@
 #include "server/http_server.hpp"
 
+#include <openssl/evp.h>
+
+#include "protocol/era.hpp"
+
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,6 +27,10 @@ constexpr std::size_t header_limit = 16 * 1024;
 // body itself goes to the body's own string, bounded by --max-message-bytes.
 constexpr std::size_t read_buffer_max = 64 * 1024;
 constexpr std::size_t first_read = 4096;
+
+// How long a probe's finding that the upstream serves only the session era
+// is believed before a new instance probes again (--upstream-era auto).
+constexpr auto legacy_verdict_ttl = std::chrono::seconds(30);
 
 std::string new_session_id() {
   unsigned char b[16];
@@ -265,6 +273,7 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
 }
 
 net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request& req) {
+  if (r.kind == route_kind::modern_post) co_return co_await serve_modern(c, r, req);
   if (r.kind == route_kind::sse_open) {
     auto opened = open_session(session_transport::legacy_sse, {});
     if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
@@ -302,12 +311,132 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
                                    net::use_awaitable);
 }
 
+std::pair<std::string, std::string> http_server::isolation_key(const http_request& req) const {
+  const std::string& k = cfg_.stateless_key;
+  if (k.starts_with("header:")) {
+    const std::string name = k.substr(7);
+    auto it = req.find(name);
+    if (it == req.end()) return {"h-", name + " (absent)"};
+    std::string v(it->value());
+    std::string label = name + ": " + (v.size() > 64 ? v.substr(0, 64) + "..." : v);
+    return {"h:" + v, std::move(label)};
+  }
+  if (k == "authorization") {
+    auto it = req.find(http::field::authorization);
+    if (it == req.end()) return {"a-", "authorization (absent)"};
+    // Never kept in clear: the key and its label are a digest of the value.
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    const std::string_view v = it->value();
+    EVP_Digest(v.data(), v.size(), md, &len, EVP_sha256(), nullptr);
+    static const char* hex = "0123456789abcdef";
+    std::string h;
+    for (unsigned i = 0; i < len; ++i) {
+      h += hex[md[i] >> 4];
+      h += hex[md[i] & 15];
+    }
+    return {"a:" + h, "authorization sha256:" + h.substr(0, 16)};
+  }
+  return {"shared", "shared"};
+}
+
+std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_for(
+    const http_request& req, std::string_view id_json) {
+  auto [key, label] = isolation_key(req);
+  {
+    std::lock_guard lk(m_);
+    if (auto it = instances_.find(key); it != instances_.end())
+      if (auto s = sessions_.find(it->second); s != sessions_.end()) return s->second;
+  }
+  auto opened = open_session(session_transport::stateless, id_json, label);
+  if (auto* f = std::get_if<http_refusal>(&opened)) return std::move(*f);
+  auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+  std::shared_ptr<http_session> other;
+  {
+    std::lock_guard lk(m_);
+    auto [it, fresh] = instances_.try_emplace(key, sess->id());
+    if (!fresh) {  // another request of this key opened one meanwhile
+      if (auto s = sessions_.find(it->second); s != sessions_.end())
+        other = s->second;
+      else
+        it->second = sess->id();
+    }
+    if (!other) instance_keys_[sess->id()] = key;
+  }
+  if (other) {
+    sess->close("a duplicate instance of its isolation key");
+    return other;
+  }
+  log_.info("session " + sess->id() + ": stateless-era instance for key " + label);
+  return sess;
+}
+
+net::awaitable<bool> http_server::reply_accepted(connection& c, const http_request& req) {
+  http::response<http::empty_body> res{http::status::accepted, req.version() ? req.version() : 11};
+  res.set(http::field::server, "mcpfwd");
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  const error_code ec = co_await write_message(c.stream, res);
+  co_return !ec && res.keep_alive();
+}
+
+net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_request& req) {
+  message msg;
+  if (auto f = router_->on_body(r, std::move(req.body()), msg))
+    co_return co_await answer(c, req, *f);
+  // A notification needs no instance, unless it cancels a request (the
+  // stateless era has no other client notification).
+  if (msg.info.kind == message_kind::notification && msg.info.method != "notifications/cancelled")
+    co_return co_await reply_accepted(c, req);
+  bool legacy = cfg_.era == upstream_era::legacy || !cfg_.remote.url.empty();
+  if (!legacy && cfg_.era == upstream_era::auto_detect) {
+    std::lock_guard lk(m_);
+    legacy = legacy_seen_ != std::chrono::steady_clock::time_point{} &&
+             std::chrono::steady_clock::now() - legacy_seen_ < legacy_verdict_ttl;
+  }
+  if (legacy) {
+    if (msg.info.kind == message_kind::notification) co_return co_await reply_accepted(c, req);
+    http_refusal f;
+    f.status = http::status::bad_request;
+    f.reason = reject_reason::version;
+    f.body = make_rejection_response(msg.info.id,
+                                     legacy_only_rejection(r.mcp_version.value_or("")));
+    co_return co_await answer(c, req, f);
+  }
+  if (msg.info.kind == message_kind::notification) {  // a cancel: only to a live instance
+    std::shared_ptr<http_session> sess;
+    {
+      std::lock_guard lk(m_);
+      if (auto it = instances_.find(isolation_key(req).first); it != instances_.end())
+        if (auto s = sessions_.find(it->second); s != sessions_.end()) sess = s->second;
+    }
+    if (!sess) co_return co_await reply_accepted(c, req);
+    co_return co_await net::co_spawn(
+        sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
+        net::use_awaitable);
+  }
+  auto opened = instance_for(req, msg.info.id);
+  if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
+  auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+  const bool keep = co_await net::co_spawn(
+      sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
+      net::use_awaitable);
+  if (sess->verdict() == http_session::era_verdict::legacy) {
+    {
+      std::lock_guard lk(m_);
+      legacy_seen_ = std::chrono::steady_clock::now();
+    }
+    sess->close("the upstream serves only the session era");
+  }
+  co_return keep;
+}
+
 void http_server::count(reject_reason r) noexcept {
   rejected_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_session(
-    session_transport transport, std::string_view id_json) {
+    session_transport transport, std::string_view id_json, std::string key_label) {
   // Admission: reserve a slot before spawning anything.
   bool admitted = false;
   {
@@ -345,6 +474,7 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
     log_.error(std::string("cannot start a session: ") + e.what());
     return refuse_upstream_failed(e.what(), id_json);
   }
+  if (transport == session_transport::stateless) sess->set_key_label(std::move(key_label));
   {
     std::lock_guard lk(m_);
     --starting_;
@@ -373,6 +503,12 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
     if (!finished) {  // closing: no longer routable, still inspectable
       if (auto it = sessions_.find(id); it != sessions_.end()) {
         closing_.emplace(id, std::move(it->second));
+        if (auto k = instance_keys_.find(id); k != instance_keys_.end()) {
+          // The next request of that key gets a fresh instance.
+          if (auto i = instances_.find(k->second); i != instances_.end() && i->second == id)
+            instances_.erase(i);
+          instance_keys_.erase(k);
+        }
         sessions_.erase(it);
       }
       return;

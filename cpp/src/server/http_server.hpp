@@ -54,8 +54,15 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::awaitable<void> reap_loop();
   // Admit and start a new session, or the refusal to answer.
   std::variant<std::shared_ptr<http_session>, http_refusal> open_session(
-      session_transport transport, std::string_view id_json);
+      session_transport transport, std::string_view id_json, std::string key_label = {});
   std::shared_ptr<http_session> find(const std::string& id) const;
+  // The stateless era: the request's isolation key (and its label), and
+  // the upstream instance serving that key (opened on first use).
+  std::pair<std::string, std::string> isolation_key(const http_request& req) const;
+  std::variant<std::shared_ptr<http_session>, http_refusal> instance_for(const http_request& req,
+                                                                         std::string_view id_json);
+  net::awaitable<bool> serve_modern(connection& c, route& r, http_request& req);
+  net::awaitable<bool> reply_accepted(connection& c, const http_request& req);
   void on_session_event(const std::string& id, const std::string& reason, bool finished);
   void count(reject_reason r) noexcept;
 
@@ -78,6 +85,11 @@ class http_server : public std::enable_shared_from_this<http_server> {
   // Closing (no longer routable: their id answers 404) until their upstream
   // is reaped; still listed by inspection, in state "draining".
   std::unordered_map<std::string, std::shared_ptr<http_session>> closing_;
+  // Stateless-era instances: isolation key -> session id, and back.
+  std::unordered_map<std::string, std::string> instances_, instance_keys_;
+  // --upstream-era auto: when a probe last found a session-era-only
+  // upstream (modern requests are then refused without spawning, for a while).
+  std::chrono::steady_clock::time_point legacy_seen_{};
   std::size_t live_ = 0;      // admitted and not yet finished (includes draining)
   std::size_t starting_ = 0;  // admitted, upstream being spawned
   bool stopping_ = false;

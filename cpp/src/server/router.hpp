@@ -71,6 +71,7 @@ enum class route_kind : std::uint8_t {
   mcp_delete,  // DELETE /mcp: end the session
   sse_open,    // GET /sse: a new legacy HTTP+SSE session
   sse_post,    // POST /messages?sessionId=: to a legacy session
+  modern_post,  // POST /mcp of the stateless era (2026-07-28): to its key's instance
 };
 
 struct route {
@@ -78,6 +79,9 @@ struct route {
   std::string session_id;   // for session-bound kinds; empty: a new session
   bool accept_sse = false;  // the client takes text/event-stream answers
   http_refusal refusal;
+  // modern_post: the routing headers, checked against the body by on_body().
+  std::optional<std::string> mcp_version, mcp_method, mcp_name;
+  std::string duplicated_header;
 };
 
 // Whether a session id is routable, and on which transport.
@@ -100,6 +104,8 @@ class router {
   bool origin_allowed(std::string_view origin) const;
 
  private:
+  std::optional<http_refusal> on_modern_body(const route& r, std::string body, message& msg) const;
+
   const proxy_config& cfg_;
   std::uint16_t port_;
   bool loopback_;

@@ -6,6 +6,7 @@
 #include "base/errors.hpp"
 #include "base/spawn.hpp"
 #include "io/http_write.hpp"
+#include "protocol/era.hpp"
 
 namespace mcpfwd {
 
@@ -13,6 +14,22 @@ namespace {
 
 constexpr auto keepalive_every = std::chrono::seconds(15);
 constexpr std::size_t watch_chunk = 4096;
+// How long a new stateless instance's upstream may take to answer the era
+// probe (server/discover) before it is taken for a session-era server.
+constexpr auto probe_timeout = std::chrono::seconds(10);
+constexpr std::string_view probe_id = "0";  // upstream ids of clients' requests start at 1
+
+// The HTTP status of a stateless-era JSON answer: the error's, by the table.
+http::status modern_status(std::string_view body) {
+  if (body.find("\"error\"") == std::string_view::npos) return http::status::ok;
+  boost::system::error_code ec;
+  const json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) return http::status::ok;
+  const auto* e = v.as_object().if_contains("error");
+  const auto* code = e && e->is_object() ? e->as_object().if_contains("code") : nullptr;
+  if (code == nullptr || !code->is_int64()) return http::status::ok;
+  return static_cast<http::status>(http_status_for_error(static_cast<int>(code->as_int64())));
+}
 
 // One SSE event; `id` (without the "id: " field name) may be empty.
 std::string sse_event(const std::string& json, std::string_view id = {}) {
@@ -59,6 +76,10 @@ struct http_session::waiter {
   std::vector<std::string> tokens;     // progress tokens of its requests
   std::vector<std::string> responses;  // final responses, in arrival order
   bool batch = false, accept_sse = false;
+  // Stateless instances: the client's own request id and progress token (its
+  // one request has upstream id ids[0]); a listen stream has no timeout.
+  std::string client_id, client_token;
+  bool listen = false;
   // --request-timeout-ms: from the request, moved on by each message about it
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool done = false;         // end now (session closing, a newer stream)
@@ -76,8 +97,9 @@ http_session::http_session(net::any_io_executor ex, std::string id, session_tran
                            const logger& log, closed_fn on_closed)
     : strand_(net::make_strand(ex)),
       rec_(std::move(id),
-           transport == session_transport::legacy_sse ? session_kind::legacy_sse
-                                                      : session_kind::streamable_http,
+           transport == session_transport::legacy_sse  ? session_kind::legacy_sse
+           : transport == session_transport::stateless ? session_kind::stateless
+                                                       : session_kind::streamable_http,
            cfg),
       n_(rec_.counters()),
       transport_(transport),
@@ -176,7 +198,9 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
   send.reserve(parts.size());
   for (auto& m : parts) {
     const message_info& mi = m.info;
-    if (mi.kind == message_kind::request) {
+    if (mi.kind == message_kind::request && transport_ == session_transport::stateless) {
+      rewrite_for_upstream(w, m);  // the ids of many clients meet on one upstream
+    } else if (mi.kind == message_kind::request) {
       if (by_id_.count(mi.id) > 0 || !in_batch.insert(mi.id).second) {
         session_counters::add(n_.invalid);
         log_.warn("session " + id() + ": refused a request whose id " + mi.id +
@@ -247,8 +271,11 @@ net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const
 
 net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, const http_request& req,
                                                  const waiter_ptr& w, bool& sse) {
-  const bool timed = cfg_.request_timeout.count() > 0;
+  const bool timed = cfg_.request_timeout.count() > 0 && !w->listen;
   if (timed) w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
+  // A stateless-era answer stream gets keep-alive comments (as the SDK
+  // servers send them) so that no intermediary times out a long request.
+  const bool keep_alive = transport_ == session_transport::stateless && w->accept_sse;
   for (;;) {
     while (!w->q.empty() && !w->client_gone) {
       const std::string j = w->q.pop_front();
@@ -256,8 +283,14 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
       if (!ok) w->client_gone = true;
     }
     if (w->client_gone || w->overflowed || w->pending == 0 || w->done) co_return;
-    w->wake.expires_at(w->deadline);
+    const auto now = std::chrono::steady_clock::now();
+    const bool ping = keep_alive && w->deadline - now > keepalive_every;
+    w->wake.expires_at(ping ? now + keepalive_every : w->deadline);
     auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+    if (!ec && ping && w->q.empty() && std::chrono::steady_clock::now() < w->deadline) {
+      if (!co_await keep_alive_comment(stream, req, sse)) w->client_gone = true;
+      continue;
+    }
     if (!ec && timed && std::chrono::steady_clock::now() >= w->deadline) {
       session_counters::add(n_.timeouts);
       log_.warn("session " + id() + ": request timed out after " +
@@ -266,7 +299,7 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
                               std::to_string(cfg_.request_timeout.count()) + " ms";
       for (const auto& id : w->ids)
         if (by_id_.count(id) > 0 && by_id_[id] == w)
-          w->responses.push_back(make_error_response(id, rpc_error::upstream_error, why));
+          w->responses.push_back(make_error_response(client_id_of(w, id), rpc_error::upstream_error, why));
       co_return;  // forget() tells the server to stop working on them
     }
   }
@@ -285,6 +318,22 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (closing_) {  // raced with the end of the session: it is gone for this client
     co_return co_await reply_now(stream, req, http::status::not_found,
                                  make_error_response({}, -32001, "Session not found"));
+  }
+
+  if (transport_ == session_transport::stateless) {
+    const bool modern = co_await settle_era();
+    if (closing_)
+      co_return co_await reply_now(
+          stream, req, http::status::ok,
+          make_error_response(msg.info.id, rpc_error::upstream_error, close_reason_));
+    if (!modern)
+      co_return co_await reply_now(
+          stream, req, http::status::bad_request,
+          make_rejection_response(msg.info.id, legacy_only_rejection(latest_modern_version)));
+    if (msg.info.kind == message_kind::notification) {  // the router lets only cancels through
+      forward_cancel(msg);
+      co_return co_await reply_now(stream, req, http::status::accepted, {});
+    }
   }
 
   auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
@@ -379,7 +428,174 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   }
   session_counters::add(n_.s2c_messages);
   session_counters::add(n_.s2c_bytes, body.size());
-  co_return co_await reply_now(stream, req, http::status::ok, std::move(body));
+  const http::status st =
+      transport_ == session_transport::stateless ? modern_status(body) : http::status::ok;
+  co_return co_await reply_now(stream, req, st, std::move(body));
+}
+
+// --------------------------------------------------- the stateless era
+
+const std::string& http_session::client_id_of(const waiter_ptr& w, const std::string& up) const {
+  return transport_ == session_transport::stateless && !w->client_id.empty() ? w->client_id : up;
+}
+
+net::awaitable<bool> http_session::keep_alive_comment(beast::tcp_stream& stream,
+                                                      const http_request& req, bool& sse) {
+  if (!sse) {
+    http::response<http::empty_body> head{http::status::ok, req.version()};
+    head.set(http::field::content_type, "text/event-stream");
+    head.set(http::field::cache_control, "no-cache");
+    head.set("X-Accel-Buffering", "no");
+    stamp(head, req.keep_alive());
+    head.chunked(true);
+    http::response_serializer<http::empty_body> sr{head};
+    if (co_await write_header(stream, sr)) co_return false;
+    sse = true;
+  }
+  co_return !(co_await write_chunk(stream, ": keep-alive\n\n"));
+}
+
+net::awaitable<bool> http_session::settle_era() {
+  if (verdict_.load() == era_verdict::unknown && cfg_.era == upstream_era::modern) {
+    verdict_.store(era_verdict::modern);
+    rec_.set_protocol_version(std::string(latest_modern_version));
+  }
+  if (verdict_.load() == era_verdict::unknown) {
+    // Probe this instance before it serves anything (ST §Backward
+    // Compatibility): an SDK server locks its era on the first request it
+    // reads, so the probe is that first request.
+    verdict_.store(era_verdict::probing);
+    auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
+    w->client_id = probe_id;
+    w->ids.emplace_back(probe_id);
+    w->pending = 1;
+    by_id_[std::string(probe_id)] = w;
+    n_.in_flight.fetch_add(1);
+    probe_ = w;
+    message m;
+    classify_error err;
+    classify(modern_probe_request(probe_id), m, err);
+    co_await upstream_->send(std::move(m));
+    w->deadline = std::chrono::steady_clock::now() + probe_timeout;
+    while (w->pending > 0 && !w->done && std::chrono::steady_clock::now() < w->deadline) {
+      w->wake.expires_at(w->deadline);
+      co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    const bool answered = w->pending == 0 && !w->done;
+    unmap(std::string(probe_id), w);
+    probe_.reset();
+    const bool modern = answered && !w->responses.empty() && probe_says_modern(w->responses[0]);
+    verdict_.store(modern ? era_verdict::modern : era_verdict::legacy);
+    if (modern) rec_.set_protocol_version(std::string(latest_modern_version));
+    log_.info("session " + id() + ": the upstream " +
+              (modern ? std::string("serves the stateless era (") + std::string(latest_modern_version) + ")"
+               : answered ? std::string("serves only the session era (its server/discover answer names no modern version)")
+                          : std::string("did not answer server/discover: taken for a session-era server")));
+    for (auto* t : era_waiters_) t->cancel();
+    era_waiters_.clear();
+  }
+  while (verdict_.load() == era_verdict::probing && !closing_) {
+    net::steady_timer t(strand_, probe_timeout);
+    era_waiters_.push_back(&t);
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    std::erase(era_waiters_, &t);
+  }
+  co_return verdict_.load() == era_verdict::modern;
+}
+
+void http_session::rewrite_for_upstream(const waiter_ptr& w, message& m) {
+  const std::string up = std::to_string(next_upstream_id_++);
+  const bool has_token = !m.info.progress_token.empty();
+  w->client_id = m.info.id;
+  w->client_token = m.info.progress_token;
+  w->listen = m.info.method == "subscriptions/listen";
+  std::string raw = with_request_id(m.raw, up, has_token ? up : std::string());
+  if (!raw.empty()) m.raw = std::move(raw);
+  m.info.id = up;
+  w->ids.push_back(up);
+  ++w->pending;
+  by_id_[up] = w;
+  if (has_token) {
+    m.info.progress_token = up;
+    w->tokens.push_back(up);
+    by_token_[up] = w;
+  }
+}
+
+void http_session::forward_cancel(const message& m) {
+  // Over HTTP a modern client cancels by closing its stream; a cancellation
+  // it posts names its own id, which is forwarded only when exactly one
+  // request in flight on this instance has that id (clients of a shared key
+  // may use the same ids).
+  waiter_ptr match;
+  int matches = 0;
+  for (const auto& w : posts_)
+    if (!w->client_id.empty() && w->client_id == m.info.cancels) {
+      match = w;
+      ++matches;
+    }
+  if (matches != 1 || match->ids.empty()) {
+    log_.debug("session " + id() + ": a cancellation of id " + m.info.cancels +
+               " matches " + std::to_string(matches) + " requests in flight: not forwarded");
+    return;
+  }
+  std::string raw = with_cancelled_id(m.raw, match->ids.front());
+  if (!raw.empty()) upstream_->send_now(std::move(raw));
+}
+
+void http_session::route_stateless(message msg) {
+  const message_info& mi = msg.info;
+  if (mi.kind == message_kind::response || mi.kind == message_kind::error) {
+    auto it = by_id_.find(mi.id);
+    if (it == by_id_.end()) {
+      log_.debug("session " + id() + ": dropped a response to no request in flight, id " + mi.id);
+      return;
+    }
+    waiter_ptr w = it->second;
+    unmap(mi.id, w);
+    std::string raw = w->client_id == mi.id ? std::move(msg.raw) : with_response_id(msg.raw, w->client_id);
+    w->responses.push_back(std::move(raw));
+    w->notify();
+    return;
+  }
+  if (mi.kind == message_kind::request) {  // the stateless era has none
+    session_counters::add(n_.server_invalid);
+    log_.warn("session " + id() + ": the server sent a request (" + mi.method +
+              "), which the stateless era does not have: refused");
+    upstream_->send_now(make_error_response(
+        mi.id, rpc_error::method_not_found,
+        "mcpfwd: server-to-client requests do not exist in " + std::string(latest_modern_version)));
+    return;
+  }
+  // A notification: to the one request it is about, never to another.
+  waiter_ptr w;
+  std::string raw;
+  if (!mi.progress_token.empty()) {
+    if (auto it = by_token_.find(mi.progress_token); it != by_token_.end()) {
+      w = it->second;
+      raw = with_progress_token(msg.raw, w->client_token);
+      if (cfg_.request_timeout.count() > 0 && !w->listen)
+        w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
+    }
+  } else if (std::string sub = subscription_id_of(msg.raw); !sub.empty()) {
+    if (auto it = by_id_.find(sub); it != by_id_.end()) {
+      w = it->second;
+      raw = with_subscription_id(msg.raw, w->client_id);
+    }
+  } else if (posts_.size() == 1) {
+    // Nothing names its request (a log line, say): only when one request is
+    // in flight can it be told whose it is.
+    w = posts_.front();
+    raw = std::move(msg.raw);
+  }
+  if (!w || !w->accept_sse || raw.empty()) {
+    n_.dropped.fetch_add(1);
+    log_.debug("session " + id() + ": dropped a server notification (" + mi.method +
+               ") that no request in flight can be told to own");
+    return;
+  }
+  msg.raw = std::move(raw);
+  to_stream(w, msg);
 }
 
 // ------------------------------------------------------------ event streams
@@ -527,11 +743,17 @@ void http_session::do_close(const std::string& reason) {
   for (auto& w : posts_) {
     for (const auto& id : w->ids)
       if (unmap(id, w))
-        w->responses.push_back(make_error_response(id, rpc_error::upstream_error, reason));
+        w->responses.push_back(
+            make_error_response(client_id_of(w, id), rpc_error::upstream_error, reason));
     w->done = true;
     w->notify();
   }
   by_token_.clear();
+  if (probe_) {
+    probe_->done = true;
+    probe_->notify();
+  }
+  for (auto* t : era_waiters_) t->cancel();
   if (get_stream_) {
     get_stream_->done = true;
     get_stream_->notify();
@@ -598,6 +820,10 @@ void http_session::route(message msg) {
   const message_info& mi = msg.info;
   const bool answer = mi.kind == message_kind::response || mi.kind == message_kind::error;
   if (answer) rec_.server_answer(mi, msg.raw);
+  if (transport_ == session_transport::stateless) {
+    route_stateless(std::move(msg));
+    return;
+  }
   if (transport_ == session_transport::legacy_sse) {
     to_event_stream(std::move(msg));
     return;

@@ -76,6 +76,14 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
                                            std::string endpoint);
   net::awaitable<bool> serve_delete(beast::tcp_stream& stream, const http_request& req);
 
+  // A stateless instance (transport stateless): its isolation key's label,
+  // set before the first request.
+  void set_key_label(std::string label) { rec_.set_key_label(std::move(label)); }
+  // A stateless instance: what its era probe found (auto), or what was
+  // configured. Read on the strand, or after serve_post returned.
+  enum class era_verdict : std::uint8_t { unknown, probing, modern, legacy };
+  era_verdict verdict() const noexcept { return verdict_.load(); }
+
   // Any thread: end the session (upstream terminated). Idempotent.
   void close(std::string reason);
   // Any thread: let the requests in flight finish, then close; close anyway
@@ -92,6 +100,16 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   using waiter_ptr = std::shared_ptr<waiter>;
 
   net::awaitable<void> supervise();
+  // Stateless instances: settle the upstream's era (probe it once, in auto
+  // mode); false when it serves only the session era.
+  net::awaitable<bool> settle_era();
+  // Stateless instances: the client's request gets an id (and progress
+  // token) unique on the upstream; the client's own are kept to map back.
+  void rewrite_for_upstream(const waiter_ptr& w, message& m);
+  // Stateless: a server message about one request, with the client's ids back.
+  void route_stateless(message msg);
+  // Stateless: the client's notifications/cancelled, mapped to the upstream id.
+  void forward_cancel(const message& m);
   net::awaitable<void> stream_out(beast::tcp_stream& stream, const http_request& req,
                                   std::string prelude);
   // serve_post's parts
@@ -100,6 +118,11 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
                                  http::status st, std::string body);
   net::awaitable<bool> stream_event(beast::tcp_stream& stream, const http_request& req, bool& sse,
                                     const std::string& json);
+  // Stateless: a ": keep-alive" comment (the SSE head first, if not yet sent).
+  net::awaitable<bool> keep_alive_comment(beast::tcp_stream& stream, const http_request& req,
+                                          bool& sse);
+  // The id a client knows for upstream id `up` of its exchange.
+  const std::string& client_id_of(const waiter_ptr& w, const std::string& up) const;
   net::awaitable<void> await_answers(beast::tcp_stream& stream, const http_request& req,
                                      const waiter_ptr& w, bool& sse);
   // Notices a client that closes its connection while its exchange waits
@@ -143,6 +166,11 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   std::uint64_t get_seq_ = 0;
   bool closing_ = false;
   bool draining_ = false;
+  // Stateless instances.
+  std::uint64_t next_upstream_id_ = 1;  // 0 is the era probe's
+  std::atomic<era_verdict> verdict_{era_verdict::unknown};
+  waiter_ptr probe_;                             // the era probe while it waits
+  std::vector<net::steady_timer*> era_waiters_;  // requests waiting for the probe
   std::string close_reason_;
 };
 
