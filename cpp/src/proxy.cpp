@@ -336,7 +336,7 @@ std::string proxy::status_text() const {
                     std::to_string(log_.dropped()) + " log lines dropped\n";
   out += pad("SESSION", 34) + pad("STATE", 10) + pad("PID", 9) + pad("AGE", 8) + pad("IDLE", 8) +
          pad("MSG IN", 9) + pad("MSG OUT", 9) + pad("IN FLIGHT", 11) + pad("STREAMS", 9) +
-         "ERRORS\n";
+         pad("ERRORS", 8) + "KIND\n";
   for (const auto& v : all.as_array()) {
     const json::object& o = v.as_object();
     auto num = [&](const json::value& x) { return std::to_string(x.to_number<std::int64_t>()); };
@@ -349,7 +349,11 @@ std::string proxy::status_text() const {
            pad(seconds_since_ms(o.at("last_activity_ms").to_number<std::int64_t>()), 8) +
            pad(num(o.at("client_to_server").at("messages")), 9) +
            pad(num(o.at("server_to_client").at("messages")), 9) + pad(num(o.at("in_flight")), 11) +
-           pad(num(o.at("open_streams")), 9) + num(o.at("errors")) + "\n";
+           pad(num(o.at("open_streams")), 9) + pad(num(o.at("errors")), 8) +
+           std::string(o.at("kind").as_string()) +
+           (o.at("key").is_string() ? " (key " + std::string(o.at("key").as_string()) + ")"
+                                    : std::string()) +
+           "\n";
   }
   return out;
 }

@@ -152,8 +152,7 @@ std::optional<ladder_rejection> check_modern_request(const json::object& req,
     if (body_name != nullptr && !body_name->is_null()) {
       std::optional<std::string> header =
           h.name ? decode_header_value(*h.name) : std::optional<std::string>();
-      if (!header || !body_name->is_string() ||
-          *header != std::string_view(body_name->as_string()))
+      if (!header || !body_name->is_string() || *header != std::string_view(body_name->as_string()))
         return reject(400, rpc_error::header_mismatch,
                       std::string("Mcp-Name header does not match the request body's '") +
                           name_key + "' parameter");
@@ -170,8 +169,8 @@ std::optional<ladder_rejection> check_modern_request(const json::object& req,
 std::optional<ladder_rejection> check_modern_notification(const json::object& note) {
   const json::object* meta = meta_of(note);
   if (meta == nullptr) return std::nullopt;
-  const json::value* version =
-      meta->if_contains(json::string_view(meta_protocol_version.data(), meta_protocol_version.size()));
+  const json::value* version = meta->if_contains(
+      json::string_view(meta_protocol_version.data(), meta_protocol_version.size()));
   if (version == nullptr) return std::nullopt;
   return check_version(*version);
 }
@@ -232,8 +231,8 @@ bool probe_says_modern(std::string_view answer) {
     const auto& err = e->as_object();
     const auto* code = err.if_contains("code");
     const auto* data = err.if_contains("data");
-    if (code == nullptr || !code->is_int64() || code->as_int64() != rpc_error::unsupported_version ||
-        data == nullptr || !data->is_object())
+    if (code == nullptr || !code->is_int64() ||
+        code->as_int64() != rpc_error::unsupported_version || data == nullptr || !data->is_object())
       return false;
     return names_modern(data->as_object().if_contains("supported"));
   }

@@ -20,8 +20,8 @@
 
 namespace mcpfwd {
 
-inline constexpr std::array<std::string_view, 4> handshake_versions = {
-    "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"};
+inline constexpr std::array<std::string_view, 4> handshake_versions = {"2024-11-05", "2025-03-26",
+                                                                       "2025-06-18", "2025-11-25"};
 inline constexpr std::array<std::string_view, 1> modern_versions = {"2026-07-28"};
 inline constexpr std::string_view latest_modern_version = "2026-07-28";
 

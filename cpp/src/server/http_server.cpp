@@ -399,8 +399,8 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
     http_refusal f;
     f.status = http::status::bad_request;
     f.reason = reject_reason::version;
-    f.body = make_rejection_response(msg.info.id,
-                                     legacy_only_rejection(r.mcp_version.value_or("")));
+    f.body =
+        make_rejection_response(msg.info.id, legacy_only_rejection(r.mcp_version.value_or("")));
     co_return co_await answer(c, req, f);
   }
   if (msg.info.kind == message_kind::notification) {  // a cancel: only to a live instance

@@ -276,9 +276,9 @@ route router::on_head(const http::request_header<>& head, bool draining,
   }
   // 6. The protocol version (Streamable HTTP).
   if ((is_sse || is_msg) && version_h != head.end() && !is_handshake_version(version_h->value()))
-    return refuse(refusal(http::status::bad_request, reject_reason::version,
-                          "Unsupported MCP-Protocol-Version on HTTP+SSE: " +
-                              std::string(version_h->value())));
+    return refuse(refusal(
+        http::status::bad_request, reject_reason::version,
+        "Unsupported MCP-Protocol-Version on HTTP+SSE: " + std::string(version_h->value())));
   // 7. Size, from the head: a body announced over the limit is never read.
   if (auto cl = head.find(http::field::content_length); cl != head.end()) {
     std::uint64_t n = 0;

@@ -65,12 +65,12 @@ http_refusal refuse_malformed_http(std::string_view what);  // bad HTTP framing:
 http_refusal refuse_header_too_large();                     // 431, close
 
 enum class route_kind : std::uint8_t {
-  refuse,      // answer `refusal`
-  mcp_post,    // POST /mcp: to `session_id`, or a new session (initialize)
-  mcp_get,     // GET /mcp: the session's event stream
-  mcp_delete,  // DELETE /mcp: end the session
-  sse_open,    // GET /sse: a new legacy HTTP+SSE session
-  sse_post,    // POST /messages?sessionId=: to a legacy session
+  refuse,       // answer `refusal`
+  mcp_post,     // POST /mcp: to `session_id`, or a new session (initialize)
+  mcp_get,      // GET /mcp: the session's event stream
+  mcp_delete,   // DELETE /mcp: end the session
+  sse_open,     // GET /sse: a new legacy HTTP+SSE session
+  sse_post,     // POST /messages?sessionId=: to a legacy session
   modern_post,  // POST /mcp of the stateless era (2026-07-28): to its key's instance
 };
 

@@ -299,7 +299,8 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
                               std::to_string(cfg_.request_timeout.count()) + " ms";
       for (const auto& id : w->ids)
         if (by_id_.count(id) > 0 && by_id_[id] == w)
-          w->responses.push_back(make_error_response(client_id_of(w, id), rpc_error::upstream_error, why));
+          w->responses.push_back(
+              make_error_response(client_id_of(w, id), rpc_error::upstream_error, why));
       co_return;  // forget() tells the server to stop working on them
     }
   }
@@ -487,10 +488,14 @@ net::awaitable<bool> http_session::settle_era() {
     const bool modern = answered && !w->responses.empty() && probe_says_modern(w->responses[0]);
     verdict_.store(modern ? era_verdict::modern : era_verdict::legacy);
     if (modern) rec_.set_protocol_version(std::string(latest_modern_version));
-    log_.info("session " + id() + ": the upstream " +
-              (modern ? std::string("serves the stateless era (") + std::string(latest_modern_version) + ")"
-               : answered ? std::string("serves only the session era (its server/discover answer names no modern version)")
-                          : std::string("did not answer server/discover: taken for a session-era server")));
+    log_.info(
+        "session " + id() + ": the upstream " +
+        (modern
+             ? std::string("serves the stateless era (") + std::string(latest_modern_version) + ")"
+         : answered
+             ? std::string("serves only the session era (its server/discover answer names no "
+                           "modern version)")
+             : std::string("did not answer server/discover: taken for a session-era server")));
     for (auto* t : era_waiters_) t->cancel();
     era_waiters_.clear();
   }
@@ -535,8 +540,8 @@ void http_session::forward_cancel(const message& m) {
       ++matches;
     }
   if (matches != 1 || match->ids.empty()) {
-    log_.debug("session " + id() + ": a cancellation of id " + m.info.cancels +
-               " matches " + std::to_string(matches) + " requests in flight: not forwarded");
+    log_.debug("session " + id() + ": a cancellation of id " + m.info.cancels + " matches " +
+               std::to_string(matches) + " requests in flight: not forwarded");
     return;
   }
   std::string raw = with_cancelled_id(m.raw, match->ids.front());
@@ -553,7 +558,8 @@ void http_session::route_stateless(message msg) {
     }
     waiter_ptr w = it->second;
     unmap(mi.id, w);
-    std::string raw = w->client_id == mi.id ? std::move(msg.raw) : with_response_id(msg.raw, w->client_id);
+    std::string raw =
+        w->client_id == mi.id ? std::move(msg.raw) : with_response_id(msg.raw, w->client_id);
     w->responses.push_back(std::move(raw));
     w->notify();
     return;

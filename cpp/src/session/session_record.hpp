@@ -110,7 +110,7 @@ class session_record {
   std::atomic<std::int64_t> last_activity_ns_;  // steady clock, for idleness
   std::atomic<std::int64_t> last_activity_ms_;  // wall clock, for display
   std::string key_label_;
-  std::string upstream_exit_;                   // written before state_ = closed
+  std::string upstream_exit_;  // written before state_ = closed
   std::atomic<int> exit_code_{-1};
 };
 
