@@ -190,7 +190,7 @@ void proxy::run_threads(unsigned n) {
 
 void proxy::start_http() {
   raise_fd_limit();
-  auto srv = std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), log_);
+  auto srv = std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), client_, log_);
   {
     std::lock_guard lk(m_);
     http_ = srv;

@@ -361,3 +361,70 @@ def test_upstream_era_legacy_refuses_modern_requests_without_spawning(http_proxy
     assert r.status == 400 and r.json()["error"]["code"] == -32022 and r.json()["id"] == 4
     assert proxy.child_pids() == []
     assert anyio.run(_version_of, proxy.url, "auto") == "2025-11-25"
+
+
+# ------------------------------------------------------------ a remote upstream
+
+
+@pytest.fixture
+def remote_modern_server():
+    """tests/servers/modern_server.py on its own Streamable HTTP (both eras), on a free port."""
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*MODERN_SERVER, "--http", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _remote_round(url: str, mode: str) -> dict[str, Any]:
+    progress: list[float] = []
+
+    async def on_progress(p: float, total: float | None, message: str | None) -> None:
+        progress.append(p)
+
+    async with Client(url, mode=mode) as c:
+        r = await c.call_tool("progress", {"steps": 3}, progress_callback=on_progress)
+        n = await c.call_tool("count", {})
+        return {"version": c.protocol_version, "text": r.content[0].text, "progress": progress,
+                "count": int(n.content[0].text)}
+
+
+def test_a_remote_modern_server_is_reached_one_post_per_request(listen_proxy, remote_modern_server):
+    url = listen_proxy("--upstream", remote_modern_server).url
+    auto = anyio.run(_remote_round, url, "auto")
+    pinned = anyio.run(_remote_round, url, MODERN)
+    legacy = anyio.run(_remote_round, url, "legacy")
+    for r in (auto, pinned, legacy):
+        assert r["text"] == "done 3" and r["progress"] == [1, 2, 3], r
+    assert auto["version"] == pinned["version"] == MODERN and legacy["version"] == "2025-11-25"
+    assert [auto["count"], pinned["count"], legacy["count"]] == [1, 2, 3]  # one remote process
+    # The routing headers reached the remote server (it checks them against the body) and
+    # its SSE answer streamed through with the proxy's headers.
+    body = modern_request("tools/call", {"name": "progress", "arguments": {"steps": 2}}, 8,
+                          meta={"progressToken": "t"})
+    r = post(url, body, modern_headers("tools/call", "progress"))
+    assert r.status == 200 and r.content_type == "text/event-stream", r
+    assert r.header("X-Accel-Buffering") == "no" and r.header("Mcp-Session-Id") is None
+    assert [m.get("method") for m in r.messages()] == ["notifications/progress"] * 2 + [None]
+    # An error status of the remote server passes through as it is.
+    r = post(url, modern_request("no/such", {}, 9), modern_headers("no/such"))
+    assert r.status == 404 and r.json()["error"]["code"] == -32601 and r.json()["id"] == 9

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include "protocol/era.hpp"
+#include "upstream/modern_forward.hpp"
 
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -85,10 +86,12 @@ struct http_server::connection {
 };
 
 http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
-                         upstream_factory make_upstream, const logger& log)
+                         upstream_factory make_upstream, std::shared_ptr<http_client> remote,
+                         const logger& log)
     : ioc_(ioc),
       cfg_(cfg),
       make_upstream_(std::move(make_upstream)),
+      remote_(std::move(remote)),
       log_(log),
       acceptor_(net::make_strand(ioc)),
       reaper_(net::make_strand(ioc)) {
@@ -388,7 +391,11 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   // stateless era has no other client notification).
   if (msg.info.kind == message_kind::notification && msg.info.method != "notifications/cancelled")
     co_return co_await reply_accepted(c, req);
-  bool legacy = cfg_.era == upstream_era::legacy || !cfg_.remote.url.empty();
+  bool legacy = cfg_.era == upstream_era::legacy;
+  // A remote server: one upstream POST per request, nothing to isolate
+  // (the remote server's own answer tells an auto client its era).
+  if (!legacy && remote_)
+    co_return co_await forward_modern(*remote_, c.stream, req, std::move(msg.raw), log_);
   if (!legacy && cfg_.era == upstream_era::auto_detect) {
     std::lock_guard lk(m_);
     legacy = legacy_seen_ != std::chrono::steady_clock::time_point{} &&

@@ -28,8 +28,10 @@ class http_server : public std::enable_shared_from_this<http_server> {
  public:
   // Binds and listens at once (throws api_error(errc::io) on failure).
   // `cfg` and `log` outlive the server.
+  // `remote`: the remote upstream's client (null for a server command),
+  // which stateless-era requests are forwarded through.
   http_server(net::io_context& ioc, const proxy_config& cfg, upstream_factory make_upstream,
-              const logger& log);
+              std::shared_ptr<http_client> remote, const logger& log);
   void start();
   // Stop accepting and close every session; `on_done` runs once all
   // sessions have finished (upstreams reaped). Any thread.
@@ -69,6 +71,7 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::io_context& ioc_;
   const proxy_config& cfg_;
   upstream_factory make_upstream_;
+  std::shared_ptr<http_client> remote_;
   const logger& log_;
   net::ip::tcp::acceptor acceptor_;
   net::steady_timer reaper_;
