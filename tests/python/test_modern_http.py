@@ -428,3 +428,22 @@ def test_a_remote_modern_server_is_reached_one_post_per_request(listen_proxy, re
     # An error status of the remote server passes through as it is.
     r = post(url, modern_request("no/such", {}, 9), modern_headers("no/such"))
     assert r.status == 404 and r.json()["error"]["code"] == -32601 and r.json()["id"] == 9
+
+
+# ------------------------------------------------------------ the Python package
+
+
+@pytest.mark.inprocess
+def test_python_sessions_list_a_stateless_instance_with_its_key_and_close_it():
+    import mcpfwd
+
+    with mcpfwd.Proxy(upstream=MODERN_SERVER, listen=("127.0.0.1", 0),
+                      stateless_key="header:X-Tenant") as proxy:
+        first = tool_text(call(proxy.url, "whoami", {}, **{"X-Tenant": "acme"}))
+        infos = proxy.sessions()
+        assert [(s.kind, s.era, s.key, s.upstream_pid) for s in infos] == \
+            [("stateless", "stateless", "X-Tenant: acme", int(first))]
+        proxy.close_session(infos[0].id)  # the same kill call as any session
+        wait_until(lambda: proxy.sessions() == [], timeout=10, what="the instance to close")
+        second = tool_text(call(proxy.url, "whoami", {}, **{"X-Tenant": "acme"}))
+        assert second != first  # the key's next request got a fresh instance
