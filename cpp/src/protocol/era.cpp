@@ -311,4 +311,65 @@ std::string with_subscription_id(std::string_view raw, std::string_view id_json)
   });
 }
 
+std::string envelope_version(std::string_view raw) {
+  if (raw.find(meta_protocol_version) == std::string_view::npos) return {};
+  std::string out;
+  rewrite(raw, [&](json::object& o) {
+    const auto* m = o.if_contains("method");
+    if (m == nullptr || !m->is_string() || m->as_string() == "initialize") return;
+    auto* params = object_at(o, "params");
+    auto* meta = params ? object_at(*params, "_meta") : nullptr;
+    if (meta == nullptr) return;
+    if (const auto* v = meta->if_contains(
+            json::string_view(meta_protocol_version.data(), meta_protocol_version.size()));
+        v != nullptr && v->is_string())
+      out = std::string(v->as_string());
+  });
+  return out;
+}
+
+std::string encode_header_value(std::string_view v) {
+  const bool plain = std::all_of(v.begin(), v.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (plain && !v.starts_with("=?base64?")) return std::string(v);
+  static constexpr char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out = "=?base64?";
+  std::size_t i = 0;
+  for (; i + 2 < v.size(); i += 3) {
+    const unsigned n = (static_cast<unsigned char>(v[i]) << 16) |
+                       (static_cast<unsigned char>(v[i + 1]) << 8) |
+                       static_cast<unsigned char>(v[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += tab[(n >> k) & 63];
+  }
+  if (i < v.size()) {
+    unsigned n = static_cast<unsigned char>(v[i]) << 16;
+    if (i + 1 < v.size()) n |= static_cast<unsigned char>(v[i + 1]) << 8;
+    out += tab[(n >> 18) & 63];
+    out += tab[(n >> 12) & 63];
+    out += i + 1 < v.size() ? tab[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out + "?=";
+}
+
+std::string routing_header_lines(std::string_view raw, std::string_view version) {
+  std::string out;
+  rewrite(raw, [&](json::object& o) {
+    const auto* m = o.if_contains("method");
+    if (m == nullptr || !m->is_string() || version.empty()) return;
+    const std::string_view method(m->as_string());
+    out = "MCP-Protocol-Version: " + std::string(version) + "\r\nMcp-Method: " +
+          encode_header_value(method) + "\r\n";
+    const char* key = method == "tools/call" || method == "prompts/get" ? "name"
+                      : method == "resources/read"                       ? "uri"
+                                                                         : nullptr;
+    auto* params = object_at(o, "params");
+    if (key != nullptr && params != nullptr)
+      if (const auto* n = params->if_contains(key); n != nullptr && n->is_string())
+        out += "Mcp-Name: " + encode_header_value(std::string_view(n->as_string())) + "\r\n";
+  });
+  return out;
+}
+
 }  // namespace mcpfwd

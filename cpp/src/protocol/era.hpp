@@ -102,6 +102,17 @@ std::string modern_probe_request(std::string_view id_json);
 // serves a modern version (a DiscoverResult naming one, or -32022 naming one).
 bool probe_says_modern(std::string_view answer_json);
 
+// A request carrying the stateless era's envelope (params._meta with a
+// protocol version), other than initialize: the version, else "".
+std::string envelope_version(std::string_view raw);
+// The Streamable HTTP routing headers of such a request, as header lines
+// ("MCP-Protocol-Version: v\r\nMcp-Method: m\r\n" and Mcp-Name when the
+// method names something; values that are not plain ASCII base64-encoded).
+// For a notification, only MCP-Protocol-Version (`version`) and Mcp-Method.
+std::string routing_header_lines(std::string_view raw, std::string_view version);
+// "=?base64?...?=" for a value that is not plain visible ASCII, else the value.
+std::string encode_header_value(std::string_view v);
+
 // Rewriting one message (JSON text in, JSON text out; empty when `raw` is
 // not a JSON object). Values are JSON text.
 // A request: its id, and params._meta.progressToken when it has one and
