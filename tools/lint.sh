@@ -3,7 +3,9 @@
 #   - every C and C++ file is formatted as .clang-format says (checked, never rewritten:
 #     run `clang-format -i FILE` yourself);
 #   - no statement with co_await holds a conditional expression (GCC 12 frees its
-#     temporary twice: tools/check_coroutines.py).
+#     temporary twice: tools/check_coroutines.py);
+#   - each layer of cpp/src includes only the layers below it, and nothing outside capi/
+#     includes the core (tools/check_layers.py, docs/architecture.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -20,5 +22,6 @@ if [ ${#bad[@]} -gt 0 ]; then
   status=1
 fi
 python3 tools/check_coroutines.py || status=1
-[ $status -eq 0 ] && echo "lint: ${#files[@]} files formatted, no conditional in a co_await statement"
+python3 tools/check_layers.py || status=1
+[ $status -eq 0 ] && echo "lint: ${#files[@]} files formatted, no conditional in a co_await statement, layers respected"
 exit $status

@@ -11,11 +11,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/http_client.hpp"
-#include "session/hooks.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd {

@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+from conftest import assert_no_sanitizer_report
 from http_helpers import ACCEPT_BOTH, http_request, init_request, split_url
 
 
@@ -63,6 +64,7 @@ def test_emfile_in_accept_backs_off_and_recovers(mcpfwd_bin, raw_server_cmd):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         err = proc.stderr.read()
+        assert_no_sanitizer_report(err)
         assert "accept failed: Too many open files" in err, err[-2000:]
     finally:
         for s in socks:

@@ -452,11 +452,13 @@ typedef enum mcpfwd_option_type {
 } mcpfwd_option_type;
 
 /** Where an option applies (bits of mcpfwd_option_modes()). An option set for a
- * configuration it does not apply to makes mcpfwd_proxy_new fail. */
-#define MCPFWD_MODE_STDIO 1u   /**< downstream: one client on stdio */
-#define MCPFWD_MODE_HTTP 2u    /**< downstream: the HTTP listener */
-#define MCPFWD_MODE_COMMAND 4u /**< upstream: a spawned server command */
-#define MCPFWD_MODE_URL 8u     /**< upstream: a remote server */
+ * configuration it does not apply to makes mcpfwd_proxy_new fail. Append-only. */
+typedef enum mcpfwd_mode {
+  MCPFWD_MODE_STDIO = 1,   /**< downstream: one client on stdio */
+  MCPFWD_MODE_HTTP = 2,    /**< downstream: the HTTP listener */
+  MCPFWD_MODE_COMMAND = 4, /**< upstream: a spawned server command */
+  MCPFWD_MODE_URL = 8      /**< upstream: a remote server */
+} mcpfwd_mode;
 
 /** One option of the table: static, never freed. */
 typedef struct mcpfwd_option mcpfwd_option;

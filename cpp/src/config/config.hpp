@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "io/child_process.hpp"
 #include "io/http_client.hpp"
-#include "session/hooks.hpp"
 
 namespace mcpfwd {
 

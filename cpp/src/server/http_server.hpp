@@ -17,9 +17,9 @@
 #include <variant>
 #include <vector>
 
+#include "base/hooks.hpp"
 #include "config/config.hpp"
 #include "server/router.hpp"
-#include "session/hooks.hpp"
 #include "session/http_session.hpp"
 
 namespace mcpfwd {

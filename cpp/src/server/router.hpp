@@ -18,9 +18,9 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "base/hooks.hpp"
 #include "config/config.hpp"
 #include "protocol/message.hpp"
-#include "session/hooks.hpp"
 
 namespace mcpfwd {
 

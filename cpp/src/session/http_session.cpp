@@ -9,29 +9,10 @@
 
 namespace mcpfwd {
 
-const char* to_string(http_session::state s) noexcept {
-  switch (s) {
-    case http_session::state::starting: return "starting";
-    case http_session::state::ready: return "ready";
-    case http_session::state::draining: return "draining";
-    case http_session::state::closed: return "closed";
-  }
-  return "?";
-}
-
 namespace {
 
 constexpr auto keepalive_every = std::chrono::seconds(15);
 constexpr std::size_t watch_chunk = 4096;
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-std::int64_t wall_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 // One SSE event; `id` (without the "id: " field name) may be empty.
 std::string sse_event(const std::string& json, std::string_view id = {}) {
@@ -94,47 +75,37 @@ http_session::http_session(net::any_io_executor ex, std::string id, session_tran
                            const upstream_factory& make_upstream, const proxy_config& cfg,
                            const logger& log, closed_fn on_closed)
     : strand_(net::make_strand(ex)),
-      id_(std::move(id)),
+      rec_(std::move(id),
+           transport == session_transport::legacy_sse ? session_kind::legacy_sse
+                                                      : session_kind::streamable_http,
+           cfg),
+      n_(rec_.counters()),
       transport_(transport),
       cfg_(cfg),
       log_(log),
       on_closed_(std::move(on_closed)),
-      upstream_(make_upstream(strand_, "session " + id_ + ": ")),
+      upstream_(make_upstream(strand_, "session " + rec_.id() + ": ")),
       buffer_(cfg.stream_buffer_bytes),
-      sent_(cfg.stream_buffer_bytes, replay_limit),
-      created_(std::chrono::system_clock::now()),
-      last_activity_ns_(steady_ns()),
-      last_activity_ms_(wall_ms(created_)) {}
+      sent_(cfg.stream_buffer_bytes, replay_limit) {}
 
 http_session::~http_session() = default;
 
 void http_session::start() {
   auto self = shared_from_this();
-  state_ = state::ready;
+  rec_.set_state(session_state::ready);
   upstream_->start(self, *this);
   net::co_spawn(
       strand_, [self] { return self->supervise(); },
-      log_failure(log_, "session " + id_ + " supervisor", [self] {
-        self->state_ = state::closed;
-        if (self->on_closed_) self->on_closed_(self->id_, "internal error", true);
+      log_failure(log_, "session " + id() + " supervisor", [self] {
+        self->rec_.set_state(session_state::closed);
+        if (self->on_closed_) self->on_closed_(self->id(), "internal error", true);
       }));
-}
-
-void http_session::touch() noexcept {
-  last_activity_ns_.store(steady_ns(), std::memory_order_relaxed);
-  last_activity_ms_.store(wall_ms(std::chrono::system_clock::now()), std::memory_order_relaxed);
-}
-
-bool http_session::idle_for(std::chrono::steady_clock::duration d) const noexcept {
-  if (in_flight_.load() > 0 || open_streams_.load() > 0) return false;
-  return steady_ns() - last_activity_ns_.load() >=
-         std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
 }
 
 template <class Body>
 void http_session::stamp(http::response<Body>& res, bool keep_alive) const {
   res.set(http::field::server, "mcpfwd");
-  if (transport_ == session_transport::streamable_http) res.set("Mcp-Session-Id", id_);
+  if (transport_ == session_transport::streamable_http) res.set("Mcp-Session-Id", id());
   res.keep_alive(keep_alive);
 }
 
@@ -207,8 +178,8 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
     const message_info& mi = m.info;
     if (mi.kind == message_kind::request) {
       if (by_id_.count(mi.id) > 0 || !in_batch.insert(mi.id).second) {
-        errors_.fetch_add(1, std::memory_order_relaxed);
-        log_.warn("session " + id_ + ": refused a request whose id " + mi.id +
+        session_counters::add(n_.invalid);
+        log_.warn("session " + id() + ": refused a request whose id " + mi.id +
                   " is already in flight");
         w->responses.push_back(make_error_response(
             mi.id, rpc_error::invalid_request,
@@ -223,7 +194,7 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
         w->tokens.push_back(mi.progress_token);
         by_token_[mi.progress_token] = w;
       }
-      if (mi.method == "initialize") init_id_ = mi.id;
+      rec_.client_request(mi);
     }
     send.push_back(std::move(m));
   }
@@ -236,7 +207,7 @@ bool http_session::unmap(const std::string& id, const waiter_ptr& w) {
   if (it == by_id_.end() || it->second != w) return false;
   by_id_.erase(it);
   --w->pending;
-  in_flight_.fetch_sub(1);
+  n_.in_flight.fetch_sub(1);
   return true;
 }
 
@@ -269,8 +240,8 @@ net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const
     sse = true;
   }
   if (co_await write_chunk(stream, sse_event(json))) co_return false;
-  s2c_messages_.fetch_add(1, std::memory_order_relaxed);
-  s2c_bytes_.fetch_add(json.size(), std::memory_order_relaxed);
+  session_counters::add(n_.s2c_messages);
+  session_counters::add(n_.s2c_bytes, json.size());
   co_return true;
 }
 
@@ -288,8 +259,8 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
     w->wake.expires_at(w->deadline);
     auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
     if (!ec && timed && std::chrono::steady_clock::now() >= w->deadline) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      log_.warn("session " + id_ + ": request timed out after " +
+      session_counters::add(n_.timeouts);
+      log_.warn("session " + id() + ": request timed out after " +
                 std::to_string(cfg_.request_timeout.count()) + " ms");
       const std::string why = "upstream request timed out after " +
                               std::to_string(cfg_.request_timeout.count()) + " ms";
@@ -304,13 +275,13 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
 net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::flat_buffer& buf,
                                               const http_request& req, message msg,
                                               bool accept_sse) {
-  touch();
+  rec_.touch();
   if (auto auth = req.find(http::field::authorization); auth != req.end())
     upstream_->set_client_authorization(auth->value());
-  if (cfg_.on_message && !closing_ && !cfg_.on_message(direction::client_to_server, id_, msg.raw))
+  if (!closing_ && !rec_.hook(direction::client_to_server, msg.raw))
     do_close("session aborted by the message callback");  // answered 404 below
-  c2s_messages_.fetch_add(1, std::memory_order_relaxed);
-  c2s_bytes_.fetch_add(msg.raw.size(), std::memory_order_relaxed);
+  session_counters::add(n_.c2s_messages);
+  session_counters::add(n_.c2s_bytes, msg.raw.size());
   if (closing_) {  // raced with the end of the session: it is gone for this client
     co_return co_await reply_now(stream, req, http::status::not_found,
                                  make_error_response({}, -32001, "Session not found"));
@@ -322,12 +293,12 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (msg.info.kind == message_kind::batch) {
     // Upstream servers get single messages (the SDKs' stdio servers do not
     // answer a batch line); the answers are gathered into one batch reply.
-    if (!batches_allowed(protocol_version_)) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
+    if (!batches_allowed(rec_.protocol_version())) {
+      session_counters::add(n_.invalid);
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
           make_error_response({}, rpc_error::invalid_request,
-                              "Invalid Request: protocol version " + protocol_version_ +
+                              "Invalid Request: protocol version " + rec_.protocol_version() +
                                   " has no JSON-RPC batches (removed in 2025-06-18)"));
     }
     w->batch = true;
@@ -342,9 +313,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
 
   if (transport_ == session_transport::legacy_sse) {
     // HTTP+SSE: accepted now; every answer flows on the session's stream.
-    for (const auto& m : parts)
-      if (m.info.kind == message_kind::request && m.info.method == "initialize")
-        init_id_ = m.info.id;
+    for (const auto& m : parts) rec_.client_request(m.info);
     for (auto& m : parts) co_await upstream_->send(std::move(m));
     co_return co_await reply_now(stream, req, http::status::accepted, {});
   }
@@ -356,7 +325,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   // server's related messages): one with notifications and responses alone
   // is answered 202 once they are delivered.
   if (w->pending > 0) {
-    in_flight_.fetch_add(static_cast<std::uint32_t>(w->pending));
+    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
     posts_.push_back(w);
   }
   // However this coroutine ends (an exception included), its requests stop
@@ -376,14 +345,14 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     co_await await_answers(stream, req, w, sse);
   }
   if (w->client_gone) {
-    log_.info("session " + id_ + ": the client of a request in flight went away: cancelling it");
+    log_.info("session " + id() + ": the client of a request in flight went away: cancelling it");
   } else if (w->overflowed) {
-    log_.warn("session " + id_ + ": a client fell " + std::to_string(cfg_.stream_buffer_bytes) +
+    log_.warn("session " + id() + ": a client fell " + std::to_string(cfg_.stream_buffer_bytes) +
               " bytes behind on its answer stream (--stream-buffer-bytes): ending that stream");
   }
   const bool abandoned = w->client_gone || w->overflowed;
   forget(w, abandoned ? "the client went away" : "timed out in mcpfwd");
-  touch();
+  rec_.touch();
   // The last request of a draining session has been answered: close now
   // (after this response is written, below, since closing does not touch it).
   if (draining_ && posts_.empty()) do_close("proxy shutting down");
@@ -408,8 +377,8 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     if (ok) ok = !(co_await write_last_chunk(stream));
     co_return ok&& req.keep_alive();
   }
-  s2c_messages_.fetch_add(1, std::memory_order_relaxed);
-  s2c_bytes_.fetch_add(body.size(), std::memory_order_relaxed);
+  session_counters::add(n_.s2c_messages);
+  session_counters::add(n_.s2c_bytes, body.size());
   co_return co_await reply_now(stream, req, http::status::ok, std::move(body));
 }
 
@@ -429,14 +398,14 @@ net::awaitable<void> http_session::serve_legacy_stream(beast::tcp_stream& stream
 
 net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const http_request& req,
                                               std::string prelude) {
-  touch();
+  rec_.touch();
   if (get_stream_) {  // the newest GET stream wins; the old one ends cleanly
     get_stream_->done = true;
     get_stream_->notify();
   }
   auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
   get_stream_ = w;
-  open_streams_.fetch_add(1);
+  n_.open_streams.fetch_add(1);
   const bool numbered = transport_ == session_transport::streamable_http;
   // Resumption (Streamable HTTP only): events sent after Last-Event-ID are
   // sent again, with their ids, from the bounded replay buffer; then what
@@ -451,8 +420,8 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
         const std::uint64_t oldest = sent_.empty() ? get_seq_ + 1 : sent_.front().first;
         if (last + 1 < oldest) {
           const std::uint64_t lost_n = oldest - last - 1;
-          dropped_.fetch_add(lost_n);
-          log_.warn("session " + id_ + ": resumed after event g" + std::to_string(last) + " but " +
+          n_.dropped.fetch_add(lost_n);
+          log_.warn("session " + id() + ": resumed after event g" + std::to_string(last) + " but " +
                     std::to_string(lost_n) + " later event(s) are beyond the replay buffer of " +
                     std::to_string(replay_limit) + ": resending what is kept");
         }
@@ -486,8 +455,8 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
         unsent = std::move(j);
         break;
       }
-      s2c_messages_.fetch_add(1, std::memory_order_relaxed);
-      s2c_bytes_.fetch_add(j.size(), std::memory_order_relaxed);
+      session_counters::add(n_.s2c_messages);
+      session_counters::add(n_.s2c_bytes, j.size());
       if (seq) {  // written: kept for a client that resumes after losing it
         get_seq_ = seq;
         sent_.push_evicting({seq, std::move(j)});
@@ -501,19 +470,19 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
     }
   }
   if (w->overflowed) {
-    log_.warn("session " + id_ + ": the client fell " + std::to_string(cfg_.stream_buffer_bytes) +
+    log_.warn("session " + id() + ": the client fell " + std::to_string(cfg_.stream_buffer_bytes) +
               " bytes behind on its event stream (--stream-buffer-bytes): ending the stream");
     ok = false;
   } else {
     // Not delivered: kept (bounded) for the next stream.
     if (!unsent.empty()) buffer_.push_evicting(std::move(unsent));
     while (!w->q.empty()) {
-      if (buffer_.push_evicting(w->q.pop_front()) > 0) dropped_.fetch_add(1);
+      if (buffer_.push_evicting(w->q.pop_front()) > 0) n_.dropped.fetch_add(1);
     }
   }
   if (get_stream_ == w) get_stream_.reset();
-  open_streams_.fetch_sub(1);
-  touch();
+  n_.open_streams.fetch_sub(1);
+  rec_.touch();
   if (ok && !w->client_gone) co_await write_last_chunk(stream);
   co_await stop_watching(stream, w);
 }
@@ -534,13 +503,14 @@ void http_session::drain(std::chrono::milliseconds deadline) {
   net::post(strand_, [self = shared_from_this(), deadline] {
     if (self->closing_ || self->draining_) return;
     self->draining_ = true;
-    self->state_ = state::draining;
+    self->rec_.set_state(session_state::draining);
     if (self->posts_.empty()) {
       self->do_close("proxy shutting down");
       return;
     }
-    self->log_.info("session " + self->id_ + ": waiting up to " + std::to_string(deadline.count()) +
-                    " ms for " + std::to_string(self->in_flight_.load()) + " request(s) in flight");
+    self->log_.info("session " + self->id() + ": waiting up to " +
+                    std::to_string(deadline.count()) + " ms for " +
+                    std::to_string(self->n_.in_flight.load()) + " request(s) in flight");
     auto t = std::make_shared<net::steady_timer>(self->strand_, deadline);
     t->async_wait([self, t](error_code) {
       self->do_close("proxy shutting down: the drain deadline passed before the upstream answered");
@@ -552,8 +522,8 @@ void http_session::do_close(const std::string& reason) {
   if (closing_) return;
   closing_ = true;
   close_reason_ = reason;
-  state_ = state::draining;
-  if (on_closed_) on_closed_(id_, reason, false);  // from now on the id answers 404
+  rec_.set_state(session_state::draining);
+  if (on_closed_) on_closed_(id(), reason, false);  // from now on the id answers 404
   for (auto& w : posts_) {
     for (const auto& id : w->ids)
       if (unmap(id, w))
@@ -572,8 +542,8 @@ void http_session::do_close(const std::string& reason) {
 // ---------------------------------------------------------- server messages
 
 void http_session::lost(const message& msg) {
-  if (dropped_.fetch_add(1) == 0 || log_.enabled(log_level::debug))
-    log_.warn("session " + id_ + ": a server message was lost (the client's stream fell behind " +
+  if (n_.dropped.fetch_add(1) == 0 || log_.enabled(log_level::debug))
+    log_.warn("session " + id() + ": a server message was lost (the client's stream fell behind " +
               "or no stream was open for too long)");
   // A server request nobody will see must not leave the server waiting.
   if (msg.info.kind == message_kind::request)
@@ -593,7 +563,7 @@ bool http_session::to_stream(const waiter_ptr& w, message& msg) {
   }
   // Over the bound: the stream ends; what it held is lost, counted.
   w->overflowed = true;
-  dropped_.fetch_add(w->q.size());
+  n_.dropped.fetch_add(w->q.size());
   w->q.clear();
   lost(msg);
   w->notify();
@@ -605,21 +575,21 @@ void http_session::to_event_stream(message msg) {
     to_stream(get_stream_, msg);
     return;
   }
-  if (buffer_.push_evicting(std::move(msg.raw)) > 0 && dropped_.fetch_add(1) == 0)
-    log_.warn("session " + id_ + ": no stream open and the buffer of " +
+  if (buffer_.push_evicting(std::move(msg.raw)) > 0 && n_.dropped.fetch_add(1) == 0)
+    log_.warn("session " + id() + ": no stream open and the buffer of " +
               std::to_string(cfg_.stream_buffer_bytes) +
               " bytes of server messages is full: dropping the oldest");
 }
 
 void http_session::route(message msg) {
-  touch();
+  rec_.touch();
   if (msg.info.kind == message_kind::batch) {
     // A server's batch (2025-03-26), e.g. the answers to a client's batch:
     // each element goes where it belongs.
     std::vector<message> parts;
     if (!split_batch(msg, parts)) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      log_.warn("session " + id_ + ": dropped a server batch that cannot be split");
+      session_counters::add(n_.server_invalid);
+      log_.warn("session " + id() + ": dropped a server batch that cannot be split");
       return;
     }
     for (auto& one : parts) route(std::move(one));
@@ -627,13 +597,7 @@ void http_session::route(message msg) {
   }
   const message_info& mi = msg.info;
   const bool answer = mi.kind == message_kind::response || mi.kind == message_kind::error;
-  if (answer && !init_id_.empty() && mi.id == init_id_) {
-    init_id_.clear();
-    if (mi.kind == message_kind::response) {
-      protocol_version_ = protocol_version_of(msg.raw);
-      if (cfg_.on_event) cfg_.on_event(event_kind::session_ready, id_, protocol_version_);
-    }
-  }
+  if (answer) rec_.server_answer(mi, msg.raw);
   if (transport_ == session_transport::legacy_sse) {
     to_event_stream(std::move(msg));
     return;
@@ -641,7 +605,7 @@ void http_session::route(message msg) {
   if (answer) {
     auto it = by_id_.find(mi.id);
     if (it == by_id_.end()) {
-      log_.debug("session " + id_ + ": dropped a response to no request in flight, id " + mi.id);
+      log_.debug("session " + id() + ": dropped a response to no request in flight, id " + mi.id);
       return;
     }
     waiter_ptr w = it->second;
@@ -671,7 +635,7 @@ void http_session::route(message msg) {
 }
 
 net::awaitable<void> http_session::on_server_message(message msg) {
-  if (cfg_.on_message && !closing_ && !cfg_.on_message(direction::server_to_client, id_, msg.raw)) {
+  if (!closing_ && !rec_.hook(direction::server_to_client, msg.raw)) {
     do_close("session aborted by the message callback");
     co_return;
   }
@@ -680,8 +644,8 @@ net::awaitable<void> http_session::on_server_message(message msg) {
 }
 
 void http_session::on_server_rejected(const classify_error* err, std::string_view) {
-  errors_.fetch_add(1, std::memory_order_relaxed);
-  log_.warn("session " + id_ + ": " +
+  session_counters::add(err ? n_.server_invalid : n_.server_oversize);
+  log_.warn("session " + id() + ": " +
             (err ? "dropped a server line that is not JSON-RPC (" + err->message + ")"
                  : std::string("dropped a server message over the size limit")));
 }
@@ -691,36 +655,14 @@ net::awaitable<void> http_session::supervise() {
   const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
   upstream_end end = co_await upstream_->wait_end(drain);
   if (!closing_) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    log_.warn("session " + id_ + ": " + end.description);
+    log_.warn("session " + id() + ": " + end.description);
     do_close(end.description + " before responding");
   }
   upstream_->close();
-  upstream_end_ = std::move(end.status);
-  state_ = state::closed;
-  log_.info("session " + id_ + " closed (" + close_reason_ + "): " + snapshot_json());
-  if (on_closed_) on_closed_(id_, close_reason_, true);  // upstream reaped
-}
-
-std::string http_session::snapshot_json() const {
-  auto ld = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  json::object o;
-  o["id"] = id_;
-  o["state"] = to_string(state_.load());
-  o["created_ms"] = wall_ms(created_);
-  o["last_activity_ms"] = last_activity_ms_.load(std::memory_order_relaxed);
-  o["upstream"] = upstream_->describe();
-  o["client_to_server"] = {{"messages", ld(c2s_messages_)}, {"bytes", ld(c2s_bytes_)}};
-  o["server_to_client"] = {{"messages", ld(s2c_messages_)}, {"bytes", ld(s2c_bytes_)}};
-  o["in_flight"] = ld(in_flight_);
-  o["open_streams"] = ld(open_streams_);
-  o["errors"] = ld(errors_);
-  o["dropped"] = ld(dropped_);
-  if (state_.load() == state::closed)
-    o["upstream_exit"] = upstream_end_;
-  else
-    o["upstream_exit"] = nullptr;
-  return json::serialize(o);
+  rec_.ended(std::move(end.status));
+  rec_.set_state(session_state::closed);
+  log_.info("session " + id() + " closed (" + close_reason_ + "): " + snapshot_json());
+  if (on_closed_) on_closed_(id(), close_reason_, true);  // upstream reaped
 }
 
 }  // namespace mcpfwd

@@ -28,12 +28,13 @@
 #include <boost/beast/http.hpp>
 
 #include "base/byte_queue.hpp"
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/one_shot.hpp"
 #include "protocol/message.hpp"
-#include "session/hooks.hpp"
+#include "session/session_record.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd {
@@ -44,7 +45,6 @@ using http_request = http::request<http::string_body>;
 
 class http_session : public std::enable_shared_from_this<http_session>, private upstream::sink {
  public:
-  enum class state : std::uint8_t { starting, ready, draining, closed };
   // Called twice: when the session starts closing (finished = false: its id
   // must stop routing) and when its upstream has been reaped (finished = true).
   using closed_fn =
@@ -57,7 +57,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
                closed_fn on_closed);
   ~http_session() override;
 
-  const std::string& id() const noexcept { return id_; }
+  const std::string& id() const noexcept { return rec_.id(); }
   session_transport transport() const noexcept { return transport_; }
   net::strand<net::any_io_executor>& strand() noexcept { return strand_; }
   void start();
@@ -83,9 +83,9 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void drain(std::chrono::milliseconds deadline);
 
   // Any thread: lock-free reads for the registry.
-  state current_state() const noexcept { return state_.load(); }
-  bool idle_for(std::chrono::steady_clock::duration d) const noexcept;
-  std::string snapshot_json() const;  // any thread
+  session_state current_state() const noexcept { return rec_.state(); }
+  bool idle_for(std::chrono::steady_clock::duration d) const noexcept { return rec_.idle_for(d); }
+  std::string snapshot_json() const { return rec_.snapshot_json(upstream_->describe()); }
 
  private:
   struct waiter;  // one POST waiting for its response(s), or one event stream
@@ -121,12 +121,12 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void lost(const message& msg);
   void cancel_upstream(const std::string& id, const char* reason);
   void do_close(const std::string& reason);
-  void touch() noexcept;
   template <class Body>
   void stamp(http::response<Body>& res, bool keep_alive) const;
 
   net::strand<net::any_io_executor> strand_;
-  std::string id_;
+  session_record rec_;
+  session_counters& n_;  // rec_'s counters
   session_transport transport_;
   const proxy_config& cfg_;
   const logger& log_;
@@ -144,19 +144,6 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   bool closing_ = false;
   bool draining_ = false;
   std::string close_reason_;
-  std::string init_id_;           // the client's initialize request, until it is answered
-  std::string protocol_version_;  // negotiated by initialize
-
-  const std::chrono::system_clock::time_point created_;
-  std::atomic<std::int64_t> last_activity_ns_;  // steady clock, for idleness
-  std::atomic<std::int64_t> last_activity_ms_;  // wall clock, for display
-  std::atomic<state> state_{state::starting};
-  std::atomic<std::uint64_t> c2s_messages_{0}, c2s_bytes_{0}, s2c_messages_{0}, s2c_bytes_{0};
-  std::atomic<std::uint64_t> errors_{0}, dropped_{0};
-  std::atomic<std::uint32_t> in_flight_{0}, open_streams_{0};
-  std::string upstream_end_;  // how the upstream ended; set once, before state_ = closed
 };
-
-const char* to_string(http_session::state s) noexcept;
 
 }  // namespace mcpfwd

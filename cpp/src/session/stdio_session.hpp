@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
@@ -20,23 +21,13 @@
 #include "io/pipe_writer.hpp"
 #include "protocol/line_framer.hpp"
 #include "protocol/message.hpp"
-#include "session/hooks.hpp"
+#include "session/session_record.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 
-struct session_counters {
-  std::atomic<std::uint64_t> c2s_messages{0}, c2s_bytes{0};
-  std::atomic<std::uint64_t> s2c_messages{0}, s2c_bytes{0};
-  std::atomic<std::uint64_t> parse_errors{0}, invalid{0}, oversize{0};
-  std::atomic<std::uint64_t> server_invalid{0}, server_oversize{0};
-  std::atomic<std::uint64_t> proxy_replies{0};  // error responses mcpfwd wrote itself
-  std::atomic<std::uint64_t> in_flight{0};
-};
-
 class stdio_session : public std::enable_shared_from_this<stdio_session>, private upstream::sink {
  public:
-  enum class state : std::uint8_t { starting, ready, draining, closed };
   // Called once, on the strand, when the session has ended and the server
   // has been reaped, with the exit code the proxy should report.
   using done_fn = std::function<void(int exit_code, const std::string& reason)>;
@@ -51,9 +42,9 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   void start();
   void stop();  // any thread; idempotent: graceful shutdown
 
-  state current_state() const noexcept { return state_.load(); }
-  const session_counters& counters() const noexcept { return counters_; }
-  std::string stats_json() const;
+  session_state current_state() const noexcept { return rec_.state(); }
+  const session_counters& counters() const noexcept { return rec_.counters(); }
+  std::string stats_json() const { return rec_.snapshot_json(upstream_->describe()); }
 
  private:
   net::awaitable<void> read_client();
@@ -75,6 +66,8 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
 
   net::strand<net::any_io_executor> strand_;
   const proxy_config& cfg_;
+  session_record rec_;
+  session_counters& n_;  // rec_'s counters
   const logger& log_;
   done_fn done_;
   // Declared before upstream_: they own the client descriptors even if the
@@ -86,18 +79,10 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   one_shot client_flushed_;  // the writer to the client has finished
   bool shutting_down_ = false;
   std::string end_reason_;  // why the session ended
-  std::string init_id_;     // the client's initialize request, until it is answered
-  std::atomic<state> state_{state::starting};
-  std::atomic<int> exit_code_{-1};
-  std::string upstream_end_;  // how the upstream ended; set before state_ = closed
   std::atomic<bool> stop_requested_{false};
   std::unordered_map<std::string, std::string> in_flight_;  // id json -> method
   // Requests of a client batch, by id: their answers go back as one batch.
   std::unordered_map<std::string, std::shared_ptr<batch_group>> batched_;
-  std::string protocol_version_;  // negotiated by initialize
-  session_counters counters_;
 };
-
-const char* to_string(stdio_session::state s) noexcept;
 
 }  // namespace mcpfwd
