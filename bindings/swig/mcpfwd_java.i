@@ -7,7 +7,7 @@
  *   NativeConfig, NativeProxy, NativeListener, NativeOption
  *                    package-private: the public Config, Proxy, Callbacks
  *                    and Option (hand-written, bindings/java) use them
- *   LogLevel, EventType, Direction, OptionType
+ *   LogLevel, EventType, Direction, OptionType, Mode
  *                    the C enums as Java enums (prefixes stripped)
  * Strings cross as real UTF-8 (JNI's own conversions use "modified UTF-8",
  * which mangles characters outside the BMP).
@@ -48,7 +48,8 @@
 %rename(EventType) mcpfwd_event_type;
 %rename(Direction) mcpfwd_direction;
 %rename(OptionType) mcpfwd_option_type;
-%rename("%(regex:/^MCPFWD_(LOG_|EVENT_|OPTION_)?(.*)$/\\2/)s", %$isenumitem) "";
+%rename(Mode) mcpfwd_mode;
+%rename("%(regex:/^MCPFWD_(LOG_|EVENT_|OPTION_|MODE_)?(.*)$/\\2/)s", %$isenumitem) "";
 /* An enum added to the C header later gets a Java name too (mcpfwd_foo_bar -> McpfwdFooBar). */
 %rename("%(camelcase)s", %$isenum) "";
 %ignore mcpfwd::swig::CallbackFlags; /* Proxy.java names its three bits */

@@ -541,10 +541,10 @@ PYBIND11_MODULE(_mcpfwd, m) {
   m.attr("OPTION_CHOICE") = static_cast<int>(MCPFWD_OPTION_CHOICE);
   m.attr("OPTION_ADDRESS") = static_cast<int>(MCPFWD_OPTION_ADDRESS);
 
-  m.attr("MODE_STDIO") = MCPFWD_MODE_STDIO;
-  m.attr("MODE_HTTP") = MCPFWD_MODE_HTTP;
-  m.attr("MODE_COMMAND") = MCPFWD_MODE_COMMAND;
-  m.attr("MODE_URL") = MCPFWD_MODE_URL;
+  m.attr("MODE_STDIO") = static_cast<int>(MCPFWD_MODE_STDIO);
+  m.attr("MODE_HTTP") = static_cast<int>(MCPFWD_MODE_HTTP);
+  m.attr("MODE_COMMAND") = static_cast<int>(MCPFWD_MODE_COMMAND);
+  m.attr("MODE_URL") = static_cast<int>(MCPFWD_MODE_URL);
 
   // A failed call of the C++ layer: the exception class of its status, with its message.
   py::register_exception_translator([](std::exception_ptr p) {

@@ -10,6 +10,7 @@ it.
 from __future__ import annotations
 
 import inspect
+import os
 import pathlib
 import subprocess
 import sys
@@ -49,6 +50,31 @@ def test_help_shows_every_cli_flag_with_its_default(mcpfwd_bin):
             assert o["cli_flag"] in text, o["name"]
             if o["default"] and o["type"] not in (1, 6):
                 assert f"[default {o['default']}]" in text.replace("\n" + " " * 32, " "), o["name"]
+
+
+# Options the CLI sets another way than by a flag of their own (a secret is read from the
+# environment, never from the command line, where ps shows it): the flag that sets each.
+CLI_OTHER_WAY = {"auth-token": "--auth-token-env"}
+
+
+def test_every_option_reaches_the_cli(mcpfwd_bin):
+    """No option of the table is missing from the CLI: each has a flag of its own (checked
+    above), or is one of CLI_OTHER_WAY, whose flag sets that very option (the library names it
+    when it refuses it in a mode it does not apply to)."""
+    text = subprocess.run([mcpfwd_bin, "--help"], capture_output=True, text=True,
+                          timeout=10).stdout
+    for o in options_doc.options(lib_next_to(mcpfwd_bin)):
+        if o["cli_flag"]:
+            continue
+        assert o["name"] in CLI_OTHER_WAY, f"option {o['name']} has no CLI flag"
+        flag = CLI_OTHER_WAY[o["name"]]
+        assert f"{flag} " in text, flag
+        if o["modes"] & 1:  # MCPFWD_MODE_STDIO: refused nowhere in stdio mode
+            continue
+        r = subprocess.run([mcpfwd_bin, "--stdio", flag, "MCPFWD_T_SECRET", "--", "true"],
+                           capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL,
+                           env={**os.environ, "MCPFWD_T_SECRET": "x"})
+        assert r.returncode == 2 and f"--{o['name']} applies only to" in r.stderr, r.stderr
 
 
 def test_every_option_is_settable_by_name_and_refused_out_of_bounds(mcpfwd_bin):

@@ -25,8 +25,8 @@ public final class Callbacks {
     return this;
   }
 
-  /** Session events to observe only (never refuses a session). */
-  public Callbacks onEvent(ProxyListener listener) {
+  /** Session events to observe only (never refuses a session); replaces {@link #onEvent}. */
+  public Callbacks observe(ProxyListener listener) {
     this.events =
         listener == null
             ? null

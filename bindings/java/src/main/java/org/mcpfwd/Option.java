@@ -32,13 +32,13 @@ public record Option(
     long min,
     long max) {
   /** Applies to one client on stdio ({@code MCPFWD_MODE_STDIO}). */
-  public static final int MODE_STDIO = (int) McpfwdNative.MCPFWD_MODE_STDIO;
+  public static final int MODE_STDIO = Mode.STDIO.swigValue();
   /** Applies to the HTTP listener ({@code MCPFWD_MODE_HTTP}). */
-  public static final int MODE_HTTP = (int) McpfwdNative.MCPFWD_MODE_HTTP;
+  public static final int MODE_HTTP = Mode.HTTP.swigValue();
   /** Applies to a spawned server command ({@code MCPFWD_MODE_COMMAND}). */
-  public static final int MODE_COMMAND = (int) McpfwdNative.MCPFWD_MODE_COMMAND;
+  public static final int MODE_COMMAND = Mode.COMMAND.swigValue();
   /** Applies to a remote server ({@code MCPFWD_MODE_URL}). */
-  public static final int MODE_URL = (int) McpfwdNative.MCPFWD_MODE_URL;
+  public static final int MODE_URL = Mode.URL.swigValue();
 
   public Option {
     choices = List.copyOf(choices);

@@ -51,7 +51,7 @@ public final class Proxy implements AutoCloseable {
    * standard error (either may be null). The config is copied.
    */
   public Proxy(Config config, ProxyListener listener, LogHandler log) {
-    this(config, new Callbacks().onEvent(listener).onLog(log));
+    this(config, new Callbacks().observe(listener).onLog(log));
   }
 
   /**
