@@ -113,6 +113,8 @@ def test_every_option_is_a_keyword_argument_of_proxy():
     assert not missing, f"options of the table without a keyword argument of Proxy: {missing}"
     for o in python_options():
         assert params[o.keyword].kind is inspect.Parameter.KEYWORD_ONLY, o.keyword
+        # typed (mypy --strict checks the annotations themselves)
+        assert params[o.keyword].annotation is not inspect.Parameter.empty, o.keyword
         # the docstring documents it
         assert f"{o.keyword}:" in (mcpfwd.Proxy.__doc__ or ""), o.keyword
 

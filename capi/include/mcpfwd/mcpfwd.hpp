@@ -442,7 +442,7 @@ class proxy {
   }
   static void free_handler(void *ud) noexcept {
     try {
-      delete static_cast<handler *>(ud);
+      std::unique_ptr<handler>(static_cast<handler *>(ud)).reset();  // the proxy's, given back
     } catch (...) {
     }
   }
