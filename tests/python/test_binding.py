@@ -413,7 +413,7 @@ def test_missing_stdio_is_an_invalid_argument() -> None:
     [
         ({"stdio": (-1, 1)}, mcpfwd.InvalidArgumentError, "negative"),
         ({"max_message_bytes": 10}, mcpfwd.InvalidArgumentError, "64"),
-        ({"max_message_bytes": -1}, mcpfwd.InvalidArgumentError, "negative"),
+        ({"max_message_bytes": -1}, mcpfwd.InvalidArgumentError, "max_message_bytes"),
         ({"shutdown_grace": -0.5}, mcpfwd.InvalidArgumentError, "shutdown_grace"),
         ({"log_level": "loud"}, ValueError, "unknown log level"),
         ({"log_level": 42}, ValueError, "LogLevel"),

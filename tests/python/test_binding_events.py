@@ -489,7 +489,8 @@ def test_bad_callback_options_are_rejected(
 
 
 def test_drain_timeout_is_http_only(client: PipeClient) -> None:
-    with pytest.raises(mcpfwd.InvalidArgumentError, match="drain_timeout: only for a proxy"):
+    with pytest.raises(mcpfwd.InvalidArgumentError,
+                       match="--drain-timeout-ms applies only to HTTP mode"):
         mcpfwd.Proxy(upstream=INLINE_CMD, stdio=client.proxy_fds, drain_timeout=1)
 
 

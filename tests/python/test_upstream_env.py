@@ -118,7 +118,7 @@ def test_python_upstream_env_and_cwd(tmp_path):
         assert "MCPFWD_T_PY_DROP" not in got["env"]
     finally:
         del os.environ["MCPFWD_T_PY_DROP"]
-    with pytest.raises(mcpfwd.InvalidArgumentError, match="upstream_env"):
+    with pytest.raises(mcpfwd.InvalidArgumentError, match="--env .*need a server command"):
         mcpfwd.Proxy(upstream="http://127.0.0.1:1/mcp", listen=("127.0.0.1", 0),
                       upstream_env={"A": "B"})
     with pytest.raises(mcpfwd.InvalidArgumentError, match="working directory"):
