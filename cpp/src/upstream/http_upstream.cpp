@@ -9,6 +9,7 @@
 #include <boost/url/url.hpp>
 
 #include "base/spawn.hpp"
+#include "protocol/era.hpp"
 #include "protocol/sse_parser.hpp"
 #include "upstream/http_exchange.hpp"
 
@@ -198,6 +199,14 @@ net::awaitable<void> http_upstream::dispatch(message msg) {
 }
 
 net::awaitable<void> http_upstream::connect_phase() {
+  if (transport_.load() != upstream_transport::sse && !pending_.empty() &&
+      !(modern_version_ = envelope_version(pending_.front().raw)).empty()) {
+    // A stateless-era client: every message is a request of its own.
+    modern_ = true;
+    transport_ = upstream_transport::streamable_http;
+    co_await flush();
+    co_return;
+  }
   if (transport_.load() != upstream_transport::sse && !pending_.empty()) {
     message first = std::move(pending_.front());
     pending_.pop_front();
@@ -301,6 +310,10 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
   // The request head is written by hand: the hot path, and every field is
   // ours (static header names and values were validated at start).
   std::string head = post_head(legacy);
+  if (modern_) {
+    const std::string v = envelope_version(msg.raw);
+    head += routing_header_lines(msg.raw, v.empty() ? modern_version_ : v);
+  }
   head += "Content-Length: ";
   head += std::to_string(msg.raw.size());
   head += "\r\n\r\n";
@@ -403,6 +416,20 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
       log_.warn(prefix_ + why);
       co_await fail(unanswered, why);
     }
+  } else if (modern_ && !ids.empty()) {
+    // The stateless era answers a refused request with its JSON-RPC error
+    // and a 4xx status (-32022 naming versions, -32602, -32601, ...): that
+    // error is the client's answer, as it is.
+    body_result b = co_await read_body(c, *p, max_error_body);
+    if (b.ec || b.too_big) reusable = false;
+    if (!b.too_big && b.body.find_first_not_of(" \t\r\n") != std::string::npos)
+      co_await deliver(std::move(b.body), &unanswered);
+    if (!unanswered.empty() && !stopping_) {
+      const std::string why = "upstream answered " + status_text(*p);
+      log_.warn(prefix_ + why);
+      co_await fail(unanswered, why);
+    }
+    result = outcome::failed;
   } else {
     body_result b = co_await read_body(c, *p, max_error_body);
     if (b.ec || b.too_big) reusable = false;
