@@ -3,7 +3,7 @@
 #   ./demo.sh
 # Installs what is missing, builds, then:
 #  1. stdio: a real MCP client (the official MCP Python SDK) launches
-#     `mcpfwd --stdio -- python demo_server.py` — a small FastMCP server shipped
+#     `mcpfwd --stdio -- python demo_server.py` — a small MCP server (the SDK's MCPServer) shipped
 #     in docs/examples/python — calls its tools, reads a resource, gets a
 #     prompt, and prints what crossed the proxy;
 #  2. HTTP: `mcpfwd --listen 127.0.0.1:0 -- python demo_server.py` serves 8 SDK

@@ -65,9 +65,10 @@ fi
 PY="${PYTHON:-python3}"
 if [ $want_test = 1 ] || [ $want_build = 1 ]; then
   # PyPI: the build backend for `pip install .`, and the test tools. Pinned to
-  # known-good lower bounds; pip skips what is already satisfied.
+  # known-good lower bounds, the MCP SDK to one version (mcp==2.3.0): pip skips
+  # what is already satisfied (about 2 s when nothing is missing) and replaces
+  # what is not, so an installed mcp 1.x is upgraded.
   req="$here/requirements-test.txt"
-  # pip itself skips what is already satisfied (about 2 s when nothing is missing).
   log "PyPI packages from $req"
   "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$req"
 fi

@@ -28,8 +28,7 @@ import anyio
 import pytest
 from http_helpers import McpHttp, http_request
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import McpError
+from mcp.shared.exceptions import MCPError
 from test_binding import (  # noqa: F401  (no_leaks: an autouse fixture, used by being here)
     INLINE_CMD,
     LogRecorder,
@@ -40,6 +39,7 @@ from test_binding import (  # noqa: F401  (no_leaks: an autouse fixture, used by
     proxies,
     wait_until,
 )
+from upstream_helpers import http_streams
 
 import mcpfwd
 
@@ -51,7 +51,7 @@ RAW_CMD = [sys.executable, str(REPO_ROOT / "tests" / "servers" / "raw_server.py"
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "python" / "http_proxy.py"
 LOCAL = ("127.0.0.1", 0)
 URL_RX = re.compile(r"^http://127\.0\.0\.1:(\d+)/mcp$")
-SDK_TIMEOUT = timedelta(seconds=20)
+SDK_TIMEOUT = 20.0
 
 
 @pytest.fixture
@@ -83,15 +83,15 @@ def test_three_sdk_clients_sessions_and_close_session() -> None:
             clients: list[tuple[ClientSession, str]] = []
             for i in range(3):
                 read, write, get_sid = await stack.enter_async_context(
-                    streamable_http_client(proxy.url)
+                    http_streams(proxy.url)
                 )
                 session = await stack.enter_async_context(
                     ClientSession(read, write, read_timeout_seconds=SDK_TIMEOUT)
                 )
                 init = await session.initialize()
-                assert init.serverInfo.name == "mcpfwd-test-server"
+                assert init.server_info.name == "mcpfwd-test-server"
                 result = await session.call_tool("echo", {"text": f"client {i} ✓"})
-                assert not result.isError
+                assert not result.is_error
                 assert result.content[0].text == f"client {i} ✓"  # type: ignore[union-attr]
                 sid = get_sid()
                 assert sid is not None
@@ -137,7 +137,7 @@ def test_three_sdk_clients_sessions_and_close_session() -> None:
             victim, victim_sid = clients[0]
             victim_pid = proxy.session(victim_sid).upstream_pid
             proxy.close_session(victim_sid)
-            with pytest.raises(McpError):
+            with pytest.raises(MCPError):
                 await victim.call_tool("echo", {"text": "after close_session"})
             assert wait_until(lambda: process_gone(victim_pid)), "its server outlived the session"
             with pytest.raises(KeyError):
@@ -148,7 +148,7 @@ def test_three_sdk_clients_sessions_and_close_session() -> None:
 
             for i, (session, _) in enumerate(clients[1:], start=1):
                 result = await session.call_tool("add", {"a": i, "b": 0.5})
-                assert not result.isError
+                assert not result.is_error
             checked["pids"] = pids
 
     with mcpfwd.Proxy(upstream=FASTMCP_CMD, listen=LOCAL, on_log=log) as proxy:

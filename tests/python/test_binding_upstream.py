@@ -66,7 +66,7 @@ def make_proxy() -> Iterator[Callable[..., mcpfwd.Proxy]]:
 
 
 def text_of(result: Any) -> str:
-    assert not result.isError, result
+    assert not result.is_error, result
     return str(result.content[0].text)
 
 
@@ -91,7 +91,7 @@ def sdk_script(proxy: mcpfwd.Proxy, checks: Callable[[str], None] | None = None,
             if checks is not None:
                 checks(sid)
             return {
-                "server": conn.init.serverInfo.name,
+                "server": conn.init.server_info.name,
                 "tools": {t.name for t in tools.tools},
                 "echo": text_of(echo),
                 "info": json.loads(text_of(info)),

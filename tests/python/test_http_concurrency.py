@@ -19,7 +19,7 @@ import pytest
 from conftest import SERVERS_DIR
 from http_helpers import SESSION_ID_RX, McpHttp
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from upstream_helpers import http_streams
 
 PID_SERVER = SERVERS_DIR / "fastmcp_pid_server.py"
 
@@ -148,7 +148,7 @@ def test_same_request_ids_in_different_sessions_do_not_collide(http_proxy, raw_s
 
 @pytest.mark.timeout(90)
 def test_concurrent_sdk_sessions_against_fastmcp(http_proxy):
-    """Real SDK clients, concurrently, each its own FastMCP server process (pid tool)."""
+    """Real SDK clients, concurrently, each its own MCPServer process (pid tool)."""
     n_sessions, n_calls = 8, 10
     proxy = http_proxy([sys.executable, str(PID_SERVER)])
     results: list[dict[str, Any]] = []
@@ -156,10 +156,10 @@ def test_concurrent_sdk_sessions_against_fastmcp(http_proxy):
 
     async def one(n: int) -> None:
         token = f"sdk-{n}-{os.urandom(4).hex()}"
-        async with streamable_http_client(proxy.url) as (read, write, get_sid):
+        async with http_streams(proxy.url) as (read, write, get_sid):
             async with ClientSession(read, write) as s:
                 await s.initialize()
-                pid = (await s.call_tool("pid", {})).structuredContent["result"]
+                pid = (await s.call_tool("pid", {})).structured_content["result"]
                 seen_children.update(proxy.child_pids())
                 for k in range(n_calls):
                     r = await s.call_tool("echo", {"text": f"{token}:{k}"})

@@ -6,10 +6,11 @@ HTTP client).  Every result (``model_dump()``, nothing removed) must be
 equal, and the notifications seen by the client callbacks too: to a real
 client, the proxy is invisible.
 
-Note: the SDK installed here (mcp 1.30) deprecates ``streamablehttp_client``
-in favour of ``streamable_http_client`` (same transport; the old name only
-adds a DeprecationWarning, which this suite turns into an error).  The new
-name is used, the old one is exercised once with the warning filtered.
+The scripts run on SDK 2.x's ``ClientSession`` with its ``initialize``
+handshake: the session era (what ``Client(mode="legacy")`` does), the one
+mcpfwd serves.  ``Client`` with its default ``mode="auto"`` is exercised once:
+its ``server/discover`` probe is refused by mcpfwd, and it falls back to the
+same handshake.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 import anyio
@@ -27,8 +27,9 @@ from conftest import SERVERS_DIR, everything_long_running
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import McpError
+from mcp.shared.exceptions import MCPError
 from pydantic import AnyUrl
+from upstream_helpers import http_streams
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,7 +58,7 @@ class Recorder:
         return types.CreateMessageResult(role="assistant", model="fake-model-1",
                                          content=types.TextContent(type="text",
                                                                    text=f"echoed <{text}>"),
-                                         stopReason="endTurn")
+                                         stop_reason="endTurn")
 
     async def on_elicitation(self, context: Any, params: types.ElicitRequestParams
                              ) -> types.ElicitResult:
@@ -71,7 +72,7 @@ class Recorder:
 
     def session_kwargs(self, asking: bool) -> dict[str, Any]:
         kw: dict[str, Any] = dict(logging_callback=self.on_log,
-                                  read_timeout_seconds=timedelta(seconds=20))
+                                  read_timeout_seconds=20)
         if asking:  # advertise sampling, elicitation and roots
             kw.update(sampling_callback=self.on_sampling, elicitation_callback=self.on_elicitation,
                       list_roots_callback=self.on_roots)
@@ -114,7 +115,7 @@ def run_http(url: str, script: Script) -> tuple[dict[str, Any], str | None]:
     sid: list[str | None] = []
 
     async def main() -> None:
-        async with streamable_http_client(url) as (read, write, get_sid):
+        async with http_streams(url) as (read, write, get_sid):
             await _drive(read, write, script, results)
             sid.append(get_sid())
 
@@ -134,7 +135,7 @@ def assert_session_ended(proxy) -> None:
 
 
 # --------------------------------------------------------------------------
-# the FastMCP test server (tests/servers/fastmcp_server.py)
+# the MCPServer test server (tests/servers/fastmcp_server.py)
 
 
 async def fastmcp_script(s: ClientSession, r: dict[str, Any]) -> None:
@@ -156,8 +157,8 @@ async def fastmcp_script(s: ClientSession, r: dict[str, Any]) -> None:
     r["ping"] = (await s.send_ping()).model_dump()
     r["resources/list"] = (await s.list_resources()).model_dump()
     r["resources/templates/list"] = (await s.list_resource_templates()).model_dump()
-    r["read index"] = (await s.read_resource(AnyUrl("notes://index"))).model_dump()
-    r["read beta"] = (await s.read_resource(AnyUrl("notes://beta"))).model_dump()
+    r["read index"] = (await s.read_resource("notes://index")).model_dump()
+    r["read beta"] = (await s.read_resource("notes://beta")).model_dump()
     r["prompts/list"] = (await s.list_prompts()).model_dump()
     r["prompts/get"] = (await s.get_prompt("summarize", {"topic": "the MCP spec"})).model_dump()
     r["unknown tool"] = (await s.call_tool("no_such_tool", {})).model_dump()
@@ -171,11 +172,11 @@ def test_fastmcp_direct_session_works(fastmcp_server_cmd):
     """The direct half on its own (no mcpfwd needed)."""
     direct = run_stdio(fastmcp_server_cmd, fastmcp_script)
     assert direct["echo"]["content"][0]["text"] == "hello, wörld ✓ 🎉"
-    assert direct["add"]["structuredContent"] == {"result": 42.5}
+    assert direct["add"]["structured_content"] == {"result": 42.5}
     assert direct["logging_notifications"] == [
         {"meta": None, "level": "info", "logger": "fastmcp_server", "data": "a log line from the tool"}
     ]
-    assert direct["unknown tool"]["isError"] is True
+    assert direct["unknown tool"]["is_error"] is True
 
 
 @pytest.mark.timeout(60)
@@ -205,21 +206,29 @@ def test_two_sdk_sessions_one_after_the_other(http_proxy, fastmcp_server_cmd):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_deprecated_streamablehttp_client_name(http_proxy, fastmcp_server_cmd):
-    """The older entry point named in the MCP docs, ``streamablehttp_client``."""
-    from mcp.client.streamable_http import streamablehttp_client
+def test_client_entry_point_with_its_defaults(http_proxy, fastmcp_server_cmd):
+    """The entry point the SDK documents, ``Client(url)``, as a user types it.
+
+    Its default ``mode="auto"`` first probes ``server/discover`` (the 2026-07-28 era);
+    mcpfwd does not serve that era over HTTP yet and refuses the probe (400), so the
+    client falls back to the ``initialize`` handshake.  Once mcpfwd serves 2026-07-28,
+    this client stays modern and the protocol version asserted here changes.
+    """
+    from mcp import Client
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
     proxy = http_proxy(fastmcp_server_cmd)
     out: dict[str, Any] = {}
 
     async def main() -> None:
-        async with streamablehttp_client(proxy.url) as (read, write, _):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                out["add"] = (await s.call_tool("add", {"a": 1, "b": 2})).structuredContent
+        async with Client(proxy.url, read_timeout_seconds=20) as client:
+            out["version"] = client.protocol_version
+            out["server"] = client.server_info.name if client.server_info else None
+            out["add"] = (await client.call_tool("add", {"a": 1, "b": 2})).structured_content
 
     anyio.run(main)
+    assert out["version"] in HANDSHAKE_PROTOCOL_VERSIONS, out
+    assert out["server"] == "mcpfwd-test-server"
     assert out["add"] == {"result": 3.0}
     assert_session_ended(proxy)
 
@@ -227,19 +236,19 @@ def test_deprecated_streamablehttp_client_name(http_proxy, fastmcp_server_cmd):
 @pytest.mark.timeout(60)
 def test_server_crash_mid_call_is_an_error_for_the_sdk(http_proxy, fastmcp_server_cmd):
     proxy = http_proxy(fastmcp_server_cmd)
-    caught: list[McpError] = []
+    caught: list[MCPError] = []
 
     async def script(s: ClientSession, r: dict[str, Any]) -> None:
         r["echo"] = (await s.call_tool("echo", {"text": "before"})).model_dump()
-        with pytest.raises(McpError) as info:
-            await s.call_tool("exit_now", {"code": 3}, read_timeout_seconds=timedelta(seconds=15))
+        with pytest.raises(MCPError) as info:
+            await s.call_tool("exit_now", {"code": 3}, read_timeout_seconds=15)
         caught.append(info.value)
 
     results: dict[str, Any] = {}
 
     async def main() -> None:
         # the session is gone after the crash: its DELETE at exit gets 404, which the SDK ignores
-        async with streamable_http_client(proxy.url) as (read, write, _):
+        async with streamable_http_client(proxy.url) as (read, write):
             await _drive(read, write, script, results)
 
     anyio.run(main)
@@ -324,7 +333,7 @@ def test_everything_same_results_through_http(http_proxy, everything_cmd):
 def test_sdk_with_bearer_token(http_proxy, fastmcp_server_cmd):
     import os
 
-    import httpx
+    import httpx2
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     env = dict(os.environ, MCPFWD_SDK_TOKEN="tok-123-abc")
@@ -334,7 +343,7 @@ def test_sdk_with_bearer_token(http_proxy, fastmcp_server_cmd):
     async def main() -> None:
         client = create_mcp_http_client(headers={"Authorization": "Bearer tok-123-abc"})
         async with client:
-            async with streamable_http_client(proxy.url, http_client=client) as (read, write, _):
+            async with streamable_http_client(proxy.url, http_client=client) as (read, write):
                 async with ClientSession(read, write) as s:
                     await s.initialize()
                     out["echo"] = (await s.call_tool("echo", {"text": "authed"})).content[0].text
@@ -345,7 +354,7 @@ def test_sdk_with_bearer_token(http_proxy, fastmcp_server_cmd):
     async def bad() -> None:
         client = create_mcp_http_client(headers={"Authorization": "Bearer wrong"})
         async with client:
-            async with streamable_http_client(proxy.url, http_client=client) as (read, write, _):
+            async with streamable_http_client(proxy.url, http_client=client) as (read, write):
                 async with ClientSession(read, write) as s:
                     with anyio.fail_after(15):
                         await s.initialize()
@@ -353,5 +362,5 @@ def test_sdk_with_bearer_token(http_proxy, fastmcp_server_cmd):
     with pytest.raises(BaseException) as info:
         anyio.run(bad)
     text = repr(info.value)
-    assert "401" in text or isinstance(info.value, (httpx.HTTPStatusError, McpError, ExceptionGroup)), text
+    assert "401" in text or isinstance(info.value, (httpx2.HTTPStatusError, MCPError, ExceptionGroup)), text
     assert_session_ended(proxy)

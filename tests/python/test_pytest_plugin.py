@@ -4,7 +4,8 @@
 user's project).
 
 The inner tests drive tests/servers/fastmcp_server.py through the fixture's proxy with the MCP
-SDK's Streamable HTTP client and assert on what crossed the proxy.
+SDK's ``Client`` (Streamable HTTP) and assert on what crossed the proxy; one of them is the example
+of docs/python.md, as written there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.inprocess]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FASTMCP_SERVER = REPO_ROOT / "tests" / "servers" / "fastmcp_server.py"
+PYTHON_DOC = REPO_ROOT / "docs" / "python.md"
 INNER_TIMEOUT = 150  # seconds for one inner pytest run
 
 # Warnings are errors in the inner runs too: the plugin must be clean.
@@ -34,13 +36,12 @@ INNER_SDK_TEST = f'''
 import json
 import sys
 import urllib.request
-from contextlib import AsyncExitStack
-from datetime import timedelta
 
 import anyio
 import pytest
-from mcp import ClientSession
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 import mcpfwd
 from mcpfwd.pytest_plugin import RecordingProxy
@@ -49,15 +50,22 @@ SERVER = [sys.executable, {str(FASTMCP_SERVER)!r}]
 
 
 async def use_server(url, text):
-    async with AsyncExitStack() as stack:
-        read, write, get_sid = await stack.enter_async_context(streamable_http_client(url))
-        session = await stack.enter_async_context(
-            ClientSession(read, write, read_timeout_seconds=timedelta(seconds=30))
-        )
-        await session.initialize()
-        result = await session.call_tool("echo", {{"text": text}})
-        assert result.content[0].text == text
-        return get_sid()
+    """A session-era SDK client (the initialize handshake); returns the session id the
+    proxy gave it (read off the initialize's answer, as the SDK's transport reads it)."""
+    sid = []
+
+    async def on_response(response):
+        given = response.headers.get("mcp-session-id")
+        if given and "mcp-session-id" not in response.request.headers:
+            sid.append(given)
+
+    async with create_mcp_http_client() as http:
+        http.event_hooks["response"].append(on_response)
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode="legacy", read_timeout_seconds=30) as client:
+            result = await client.call_tool("echo", {{"text": text}})
+            assert result.content[0].text == text
+    return sid[0]
 
 
 def raw_initialize(url):
@@ -163,6 +171,29 @@ def test_fixture_records_an_sdk_session(pytester: pytest.Pytester) -> None:
     assert "PytestUnraisableExceptionWarning" not in output, output
     # The session left open was closed with the proxy: its server is gone (the fixture checked).
     assert re.search(r"OPEN-PID \d+", output), output
+
+
+def documented_example() -> str:
+    """The pytest example of docs/python.md (the code block defining test_echo_goes_through)."""
+    blocks = re.findall(r"^```python\n(.*?)^```", PYTHON_DOC.read_text(encoding="utf-8"),
+                        re.MULTILINE | re.DOTALL)
+    found = [b for b in blocks if "def test_echo_goes_through(mcpfwd_proxy)" in b]
+    assert len(found) == 1, f"{PYTHON_DOC}: {len(found)} blocks define test_echo_goes_through"
+    return found[0]
+
+
+def test_documented_example_works(pytester: pytest.Pytester) -> None:
+    """The example as a user copies it: its server.py is the test server (it has ``echo``).
+
+    Its ``Client(rec.url)`` has the SDK's default ``mode="auto"``: it first offers the
+    2026-07-28 era (``server/discover``), which mcpfwd refuses over HTTP, and then opens a
+    session with ``initialize``, the first method the example finds recorded."""
+    pytester.makeini(INNER_INI)
+    pytester.makepyfile(test_doc_example=documented_example())
+    (pytester.path / "server.py").write_text(FASTMCP_SERVER.read_text(encoding="utf-8"),
+                                             encoding="utf-8")
+    result = pytester.runpytest_subprocess(timeout=INNER_TIMEOUT)
+    result.assert_outcomes(passed=1)
 
 
 def test_fixture_fails_a_test_that_leaves_an_upstream_running(pytester: pytest.Pytester) -> None:

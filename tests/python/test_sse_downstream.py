@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -36,7 +35,7 @@ def run_sse_session(url: str, script) -> dict[str, Any]:
 
         async with sse_client(url) as (read, write):
             async with ClientSession(read, write, logging_callback=on_log,
-                                     read_timeout_seconds=timedelta(seconds=20)) as session:
+                                     read_timeout_seconds=20) as session:
                 results["initialize"] = (await session.initialize()).model_dump()
                 await script(session, results)
         results["logging_notifications"] = logs

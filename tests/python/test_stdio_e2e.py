@@ -3,6 +3,9 @@
 Each session is run twice, once straight against the server and once with
 mcpfwd in between, and every result (``model_dump()``, nothing removed) must
 be equal: the proxy is invisible to a real client.
+
+The client is SDK 2.x's ``ClientSession`` with its ``initialize`` handshake:
+the session era (what ``Client(mode="legacy")`` does).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import json
 import os
 import sys
 import tempfile
-from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 import anyio
@@ -19,8 +21,7 @@ import pytest
 from conftest import assert_no_sanitizer_report, everything_long_running
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.shared.exceptions import McpError
-from pydantic import AnyUrl
+from mcp.shared.exceptions import MCPError
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -52,7 +53,7 @@ def run_session(command: list[str], script: Script) -> tuple[dict[str, Any], str
             rec = Recorder()
             async with stdio_client(params, errlog=errlog) as (read, write):
                 async with ClientSession(read, write, logging_callback=rec.on_log,
-                                         read_timeout_seconds=timedelta(seconds=20)) as session:
+                                         read_timeout_seconds=20) as session:
                     results["initialize"] = (await session.initialize()).model_dump()
                     await script(session, results)
             results["logging_notifications"] = rec.logs
@@ -92,7 +93,7 @@ def assert_stdout_clean_stderr(stderr: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# FastMCP test server
+# the MCPServer test server (tests/servers/fastmcp_server.py)
 
 
 async def fastmcp_script(s: ClientSession, r: dict[str, Any]) -> None:
@@ -114,8 +115,8 @@ async def fastmcp_script(s: ClientSession, r: dict[str, Any]) -> None:
     r["ping"] = (await s.send_ping()).model_dump()
     r["resources/list"] = (await s.list_resources()).model_dump()
     r["resources/templates/list"] = (await s.list_resource_templates()).model_dump()
-    r["read index"] = (await s.read_resource(AnyUrl("notes://index"))).model_dump()
-    r["read beta"] = (await s.read_resource(AnyUrl("notes://beta"))).model_dump()
+    r["read index"] = (await s.read_resource("notes://index")).model_dump()
+    r["read beta"] = (await s.read_resource("notes://beta")).model_dump()
     r["prompts/list"] = (await s.list_prompts()).model_dump()
     r["prompts/get"] = (await s.get_prompt("summarize", {"topic": "the MCP spec"})).model_dump()
     # an error result travels unchanged too
@@ -126,12 +127,12 @@ def test_fastmcp_direct_session_works(fastmcp_server_cmd):
     """The direct half on its own: the server and the script agree (no mcpfwd needed)."""
     direct, _ = run_session(fastmcp_server_cmd, fastmcp_script)
     assert direct["echo"]["content"][0]["text"] == "hello, wörld ✓ 🎉"
-    assert direct["add"]["structuredContent"] == {"result": 42.5}
+    assert direct["add"]["structured_content"] == {"result": 42.5}
     assert direct["logging_notifications"] == [
         {"meta": None, "level": "info", "logger": "fastmcp_server", "data": "a log line from the tool"}
     ]
     assert direct["read beta"]["contents"][0]["text"].startswith("The second note")
-    assert direct["unknown tool"]["isError"] is True
+    assert direct["unknown tool"]["is_error"] is True
 
 
 def test_fastmcp_same_results_through_mcpfwd(mcpfwd_bin, fastmcp_server_cmd):
@@ -145,12 +146,12 @@ def test_fastmcp_same_results_through_mcpfwd(mcpfwd_bin, fastmcp_server_cmd):
 
 def test_server_crash_mid_call_is_an_error_for_the_sdk(mcpfwd_bin, fastmcp_server_cmd):
     """exit_now(3) kills the server mid-call: the SDK gets a -32000 error, it does not hang."""
-    caught: list[McpError] = []
+    caught: list[MCPError] = []
 
     async def script(s: ClientSession, r: dict[str, Any]) -> None:
         r["echo"] = (await s.call_tool("echo", {"text": "before"})).model_dump()
-        with pytest.raises(McpError) as info:
-            await s.call_tool("exit_now", {"code": 3}, read_timeout_seconds=timedelta(seconds=15))
+        with pytest.raises(MCPError) as info:
+            await s.call_tool("exit_now", {"code": 3}, read_timeout_seconds=15)
         caught.append(info.value)
 
     _, stderr = run_session(proxied(mcpfwd_bin, fastmcp_server_cmd), script)

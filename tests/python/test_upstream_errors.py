@@ -291,7 +291,8 @@ def test_static_headers_reach_the_upstream_and_authorization_does_not(raw_upstre
 @pytest.mark.parametrize("transport", ["streamable-http", "sse"])
 @pytest.mark.parametrize("forward", [False, True], ids=["default", "forward_authorization"])
 def test_headers_reach_a_fastmcp_upstream(transport, forward, upstream_servers, listen_proxy):
-    """The same through FastMCP (Streamable HTTP and legacy SSE), seen by the tool itself."""
+    """The same through the MCPServer test server (Streamable HTTP and legacy SSE), as its tool
+    saw them."""
     srv = upstream_servers.fastmcp(transport)
     args = ["--upstream", srv.url, "--upstream-header", "X-Static: one"]
     if forward:

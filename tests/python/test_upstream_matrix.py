@@ -4,7 +4,7 @@ Downstream (the SDK client talking to mcpfwd):
     stdio   ``stdio_client`` launching ``mcpfwd --stdio <upstream>``
     http    ``streamable_http_client`` to ``mcpfwd --listen``'s /mcp
     sse     ``sse_client`` to ``mcpfwd --listen``'s legacy /sse
-Upstream (what mcpfwd talks to), all the same FastMCP server
+Upstream (what mcpfwd talks to), all the same MCPServer (the SDK's server)
 (tests/servers/fastmcp_http_server.py):
     stdio   spawned by mcpfwd per session (``-- python server --transport stdio``)
     http    Streamable HTTP (``--upstream http://127.0.0.1:P/mcp``)
@@ -75,7 +75,7 @@ async def core_script(conn: ClientConn, cb: ClientCallbacks) -> dict[str, Any]:
     r["echo"] = (await s.call_tool("echo", {"text": TEXT})).model_dump()
     assert r["echo"]["content"][0]["text"] == TEXT
     r["add"] = (await s.call_tool("add", {"a": 2, "b": 40.5})).model_dump()
-    assert r["add"]["structuredContent"] == {"result": 42.5}
+    assert r["add"]["structured_content"] == {"result": 42.5}
 
     progress: list[tuple[float, float | None, str | None]] = []
 
@@ -248,9 +248,9 @@ def test_two_clients_each_get_their_own_upstream_session(downstream, upstream, m
 
 @pytest.mark.parametrize("downstream", ("direct", *DOWNSTREAMS), ids=lambda v: f"down_{v}")
 def test_json_response_upstream(downstream, mcpfwd_bin, listen_proxy, upstream_servers):
-    """FastMCP with ``json_response``: each POST is answered with one JSON object.
+    """MCPServer with ``json_response``: each POST is answered with one JSON object.
 
-    Messages tied to a call cannot travel on a JSON answer (FastMCP drops them),
+    Messages tied to a call cannot travel on a JSON answer (the SDK drops them),
     so this upstream's progress notifications and sampling requests go on the
     session's GET stream: mcpfwd must hold that stream open upstream (for every
     kind of downstream client, stdio included) and relay what comes on it."""
@@ -267,10 +267,10 @@ def test_json_response_upstream(downstream, mcpfwd_bin, listen_proxy, upstream_s
             s = conn.session
             assert {t.name for t in (await s.list_tools()).tools} == TOOLS
             assert text_of(await s.call_tool("echo", {"text": TEXT})) == TEXT
-            assert (await s.call_tool("add", {"a": 1, "b": 2})).structuredContent == {"result": 3.0}
+            assert (await s.call_tool("add", {"a": 1, "b": 2})).structured_content == {"result": 3.0}
             up_sid = upstream_session_of("http", await request_info(conn))
             with anyio.fail_after(10):  # the GET stream is opened in the background
-                while not (await s.call_tool("get_stream_open", {})).structuredContent["result"]:
+                while not (await s.call_tool("get_stream_open", {})).structured_content["result"]:
                     await anyio.sleep(0.05)
             progress: list[tuple[float, float | None, str | None]] = []
 

@@ -194,7 +194,7 @@ def test_sampling_with_a_small_pool(pool_max, sessions, server_options, fresh_up
             if tool == "sample_via_get":
                 with anyio.fail_after(10):
                     while not (await conn.session.call_tool("get_stream_open", {})
-                               ).structuredContent["result"]:
+                               ).structured_content["result"]:
                         await anyio.sleep(0.05)
             ready.append(label)
             if len(ready) == len(labels):

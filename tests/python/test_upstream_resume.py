@@ -117,7 +117,7 @@ def test_a_broken_answer_stream_is_resumed_with_last_event_id(listen_proxy):
 
         result = run_async(main, timeout=60)
         assert relay.cut.is_set(), "the relay never cut the answer stream"
-        assert not result.isError, result
+        assert not result.is_error, result
         text = " ".join(c.text for c in result.content if hasattr(c, "text"))
         assert "completed" in text.lower(), text
         assert progress[:1] == [1] and progress[-1] == 4, progress  # the rest came resumed

@@ -1,6 +1,6 @@
 """mcpfwd to an https upstream: certificate verification, its failures, and SNI.
 
-The upstream is the FastMCP test server over uvicorn with a certificate made
+The upstream is the MCPServer test server over uvicorn with a certificate made
 at test time (upstream_helpers.make_pki): signed by a throwaway CA, valid for
 DNS:localhost and IP:127.0.0.1.  A second server presents a certificate from
 the same CA for another name only; an unrelated CA stands for "wrong CA".
@@ -14,7 +14,7 @@ import socket
 import ssl
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from upstream_helpers import ClientCallbacks, init_error, run_async, sdk_session
 
@@ -26,14 +26,14 @@ TIMEOUT_RX = re.compile(r"timed? ?out|timeout", re.I)
 
 @pytest.fixture(scope="module")
 def https_upstream(upstream_servers, pki):
-    """FastMCP over https with a certificate for localhost and 127.0.0.1."""
+    """The test server over https with a certificate for localhost and 127.0.0.1."""
     return upstream_servers.fastmcp("streamable-http", "--certfile", str(pki.cert_file),
                                     "--keyfile", str(pki.key_file))
 
 
 @pytest.fixture(scope="module")
 def other_name_upstream(upstream_servers, pki):
-    """FastMCP over https with a certificate (from the same CA) for another host name."""
+    """The test server over https with a certificate (from the same CA) for another host name."""
     return upstream_servers.fastmcp("streamable-http", "--certfile", str(pki.other_name_cert_file),
                                     "--keyfile", str(pki.other_name_key_file))
 
@@ -60,7 +60,7 @@ def test_direct_https_baseline(https_upstream, pki):
     """The https upstream and the SNI log work with a plain SDK client (no mcpfwd)."""
     ctx = ssl.create_default_context(cafile=str(pki.ca_file))
     before = len(https_upstream.sni_names())
-    client = httpx.AsyncClient(verify=ctx, timeout=httpx.Timeout(30, read=300))
+    client = httpx2.AsyncClient(verify=ctx, timeout=httpx2.Timeout(30, read=300))
     assert echo_through(https_upstream.url_with_host("localhost"), client) == "secure ✓"
     names = new_sni(https_upstream, before)
     assert names and set(names) == {"localhost"}, names
