@@ -558,6 +558,13 @@ class Proxy:
         body_timeout: seconds a request's body may take after its head (library default 30).
         keepalive_timeout: seconds a client connection may sit idle between requests (library
             default 60).
+        stateless_key: what isolates stateless-era (2026-07-28) requests: ``"shared"``
+            (library default: one upstream instance for every stateless client),
+            ``"header:NAME"`` (one per value of request header NAME) or ``"authorization"``
+            (one per Authorization value, shown only hashed). See docs/eras.md.
+        upstream_era: ``"auto"`` (library default: each new upstream instance is probed with
+            ``server/discover``), ``"legacy"`` (stateless-era requests are answered -32022, so
+            clients fall back to initialize) or ``"modern"`` (no probe).
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
@@ -610,6 +617,8 @@ class Proxy:
         header_timeout: Seconds | None = None,
         body_timeout: Seconds | None = None,
         keepalive_timeout: Seconds | None = None,
+        stateless_key: str | None = None,
+        upstream_era: str | None = None,
         upstream_transport: UpstreamTransport | str | None = None,
         upstream_headers: Mapping[str, str] | None = None,
         forward_authorization: bool = False,

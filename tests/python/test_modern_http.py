@@ -447,3 +447,35 @@ def test_python_sessions_list_a_stateless_instance_with_its_key_and_close_it():
         wait_until(lambda: proxy.sessions() == [], timeout=10, what="the instance to close")
         second = tool_text(call(proxy.url, "whoami", {}, **{"X-Tenant": "acme"}))
         assert second != first  # the key's next request got a fresh instance
+
+
+async def _stdio_round(argv: list[str], mode: str, errlog) -> tuple[str, str, int]:
+    from mcp import StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=argv[0], args=argv[1:], env=dict(os.environ))
+    async with Client(stdio_client(params, errlog=errlog), mode=mode) as c:
+        echo = await c.call_tool("echo", {"text": "over stdio"})
+        n = await c.call_tool("count", {})
+        return c.protocol_version, echo.content[0].text, int(n.content[0].text)
+
+
+def test_stdio_toward_a_remote_server_takes_the_era_of_the_clients_first_request(
+        mcpfwd_bin, remote_modern_server):
+    """``mcpfwd --stdio --upstream URL``: a 2026-07-28 client gets no upstream session, each
+    request one POST with its routing headers; a legacy client its own upstream session."""
+    import tempfile
+
+    from conftest import assert_no_sanitizer_report
+
+    argv = [mcpfwd_bin, "--stdio", "--upstream", remote_modern_server]
+    got = []
+    for mode in ("auto", MODERN, "legacy"):
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
+            got.append(anyio.run(_stdio_round, argv, mode, errlog))
+            errlog.seek(0)
+            stderr = errlog.read()
+        assert_no_sanitizer_report(stderr, "mcpfwd --stdio")
+        assert "warn" not in stderr, stderr
+    assert got == [(MODERN, "over stdio", 1), (MODERN, "over stdio", 2),
+                   ("2025-11-25", "over stdio", 3)]

@@ -185,9 +185,9 @@ def documented_example() -> str:
 def test_documented_example_works(pytester: pytest.Pytester) -> None:
     """The example as a user copies it: its server.py is the test server (it has ``echo``).
 
-    Its ``Client(rec.url)`` has the SDK's default ``mode="auto"``: it first offers the
-    2026-07-28 era (``server/discover``), which mcpfwd refuses over HTTP, and then opens a
-    session with ``initialize``, the first method the example finds recorded."""
+    Its ``Client(rec.url)`` has the SDK's default ``mode="auto"``: it offers the 2026-07-28
+    era (``server/discover``), which mcpfwd serves, so that offer is the first method the
+    example finds recorded and no session is opened."""
     pytester.makeini(INNER_INI)
     pytester.makepyfile(test_doc_example=documented_example())
     (pytester.path / "server.py").write_text(FASTMCP_SERVER.read_text(encoding="utf-8"),
