@@ -77,7 +77,8 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
     step "pytest HTTP and upstream suites (50 concurrent sessions, pool) under TSan" \
     "$PY" -m pytest tests/python/test_http_concurrency.py tests/python/test_http_sdk.py \
       tests/python/test_http_protocol.py tests/python/test_upstream_matrix.py \
-      tests/python/test_upstream_pool.py tests/python/test_hardening.py -m "not inprocess"
+      tests/python/test_upstream_pool.py tests/python/test_hardening.py \
+      tests/python/test_modern_http.py -m "not inprocess"
   unset TSAN_OPTIONS
 fi
 finish
