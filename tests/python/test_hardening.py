@@ -9,6 +9,7 @@ docs/reliability.md lists each case with the test that covers it.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sys
 import threading
@@ -44,6 +45,19 @@ def assert_rss_growth_below(pid: int, before: int, limit_kib: int, what: str) ->
         return
     grown = rss_kib(pid) - before
     assert grown < limit_kib, f"mcpfwd grew by {grown} KiB {what}"
+
+
+def wait_in_flight(proxy, sid: str, n: int, timeout: float = 20.0) -> None:
+    """Wait until session ``sid`` has ``n`` requests in flight (the SIGUSR1 table's IN FLIGHT),
+    so that what a test does next cannot overtake a request sent on another thread."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proxy.proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.1)
+        rows = [ln.split() for ln in proxy.stderr_lines() if ln.startswith(sid + " ")]
+        if rows and int(rows[-1][7]) == n:
+            return
+        assert time.monotonic() < deadline, f"session {sid} never had {n} request(s) in flight"
 
 
 def raw_request(url: str, head: str, body: bytes = b"", timeout: float = 5.0) -> bytes:
@@ -380,6 +394,7 @@ def test_an_unreadable_server_answer_ends_its_request(http_proxy, raw_server_cmd
     s.initialize()
     held = s.post_stream(rpc("raw/hold", None, 50))
     try:
+        wait_in_flight(proxy, s.sid, 1)  # the held request is there before its answer comes
         deep = '{"jsonrpc":"2.0","id":50,"result":' + '{"a":' * 80 + "1" + "}" * 80 + "}"
         assert s.call("raw/emit", {"lines": [deep]})["result"] is not None
         resp = held.result(timeout=10).response()
