@@ -1,6 +1,8 @@
 #include "protocol/era.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <functional>
 
 #include <boost/json.hpp>
 
@@ -41,6 +43,33 @@ bool removed_in_modern(std::string_view m) noexcept {
          m == "resources/subscribe" || m == "resources/unsubscribe";
 }
 
+namespace {
+
+bool valid_utf8(std::string_view s);
+
+std::string base64(std::string_view v) {
+  static constexpr char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < v.size(); i += 3) {
+    const unsigned n = (static_cast<unsigned>(static_cast<unsigned char>(v[i])) << 16) |
+                       (static_cast<unsigned>(static_cast<unsigned char>(v[i + 1])) << 8) |
+                       static_cast<unsigned char>(v[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += tab[(n >> k) & 63];
+  }
+  if (i < v.size()) {
+    unsigned n = static_cast<unsigned>(static_cast<unsigned char>(v[i])) << 16;
+    if (i + 1 < v.size()) n |= static_cast<unsigned>(static_cast<unsigned char>(v[i + 1])) << 8;
+    out += tab[(n >> 18) & 63];
+    out += tab[(n >> 12) & 63];
+    out += i + 1 < v.size() ? tab[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::string> decode_header_value(std::string_view v) {
   constexpr std::string_view pre = "=?base64?", post = "?=";
   if (!v.starts_with(pre) || !v.ends_with(post) || v.size() < pre.size() + post.size())
@@ -74,6 +103,9 @@ std::optional<std::string> decode_header_value(std::string_view v) {
     if (pad < 2) out += static_cast<char>((acc >> 8) & 0xff);
     if (pad < 1) out += static_cast<char>(acc & 0xff);
   }
+  // Canonical base64 of UTF-8 text only: another spelling of the same
+  // bytes, or bytes that are not text, never match a body value.
+  if (base64(out) != b || !valid_utf8(out)) return std::nullopt;
   return out;
 }
 
@@ -333,24 +365,7 @@ std::string encode_header_value(std::string_view v) {
     return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
   });
   if (plain && !v.starts_with("=?base64?")) return std::string(v);
-  static constexpr char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out = "=?base64?";
-  std::size_t i = 0;
-  for (; i + 2 < v.size(); i += 3) {
-    const unsigned n = (static_cast<unsigned char>(v[i]) << 16) |
-                       (static_cast<unsigned char>(v[i + 1]) << 8) |
-                       static_cast<unsigned char>(v[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out += tab[(n >> k) & 63];
-  }
-  if (i < v.size()) {
-    unsigned n = static_cast<unsigned char>(v[i]) << 16;
-    if (i + 1 < v.size()) n |= static_cast<unsigned char>(v[i + 1]) << 8;
-    out += tab[(n >> 18) & 63];
-    out += tab[(n >> 12) & 63];
-    out += i + 1 < v.size() ? tab[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out + "?=";
+  return "=?base64?" + base64(v) + "?=";
 }
 
 std::string routing_header_lines(std::string_view raw, std::string_view version) {
@@ -359,17 +374,196 @@ std::string routing_header_lines(std::string_view raw, std::string_view version)
     const auto* m = o.if_contains("method");
     if (m == nullptr || !m->is_string() || version.empty()) return;
     const std::string_view method(m->as_string());
-    out = "MCP-Protocol-Version: " + std::string(version) + "\r\nMcp-Method: " +
-          encode_header_value(method) + "\r\n";
+    out = "MCP-Protocol-Version: " + std::string(version) +
+          "\r\nMcp-Method: " + encode_header_value(method) + "\r\n";
     const char* key = method == "tools/call" || method == "prompts/get" ? "name"
-                      : method == "resources/read"                       ? "uri"
-                                                                         : nullptr;
+                      : method == "resources/read"                      ? "uri"
+                                                                        : nullptr;
     auto* params = object_at(o, "params");
     if (key != nullptr && params != nullptr)
       if (const auto* n = params->if_contains(key); n != nullptr && n->is_string())
         out += "Mcp-Name: " + encode_header_value(std::string_view(n->as_string())) + "\r\n";
   });
   return out;
+}
+
+namespace {
+
+bool rfc9110_token(std::string_view t) {
+  if (t.empty()) return false;
+  for (char c : t) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Every schema position, with its chain of pure `properties` keys (nullopt
+// once off that chain). Bounded by the nesting limit of the parse.
+void walk(const json::value& schema, std::optional<std::vector<std::string>> path, unsigned depth,
+          const std::function<void(const json::object&,
+                                   const std::optional<std::vector<std::string>>&)>& fn) {
+  if (!schema.is_object() || depth > max_json_depth) return;
+  const auto& o = schema.as_object();
+  fn(o, path);
+  for (const auto& [k, v] : o) {
+    if (k == "properties" && v.is_object()) {
+      for (const auto& [name, sub] : v.as_object()) {
+        std::optional<std::vector<std::string>> p;
+        if (path) {
+          p = *path;
+          p->emplace_back(name);
+        }
+        walk(sub, p, depth + 1, fn);
+      }
+    } else if (k == "items" || k == "contains" || k == "unevaluatedItems" ||
+               k == "additionalProperties" || k == "propertyNames" ||
+               k == "unevaluatedProperties" || k == "not" || k == "if" || k == "then" ||
+               k == "else") {
+      walk(v, std::nullopt, depth + 1, fn);
+    } else if ((k == "allOf" || k == "anyOf" || k == "oneOf" || k == "prefixItems") &&
+               v.is_array()) {
+      for (const auto& e : v.as_array()) walk(e, std::nullopt, depth + 1, fn);
+    } else if ((k == "$defs" || k == "definitions" || k == "patternProperties" ||
+                k == "dependentSchemas") &&
+               v.is_object()) {
+      for (const auto& [n, sub] : v.as_object()) {
+        (void)n;
+        walk(sub, std::nullopt, depth + 1, fn);
+      }
+    }
+  }
+}
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80         ? 1
+                          : (c >> 5) == 6  ? 2
+                          : (c >> 4) == 14 ? 3
+                          : (c >> 3) == 30 ? 4
+                                           : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+// How a client renders an argument into its header (bool as true/false,
+// strings as they are, integers in decimal); nullopt when it has none.
+std::optional<std::string> render(const json::value& v) {
+  if (v.is_bool()) return std::string(v.as_bool() ? "true" : "false");
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_int64()) return std::to_string(v.as_int64());
+  if (v.is_uint64()) return std::to_string(v.as_uint64());
+  if (v.is_double()) return json::serialize(v);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<param_header> header_params(const json::value& input_schema) {
+  std::vector<param_header> out;
+  bool invalid = false;
+  walk(input_schema, std::vector<std::string>{}, 0,
+       [&](const json::object& o, const std::optional<std::vector<std::string>>& path) {
+         const auto* h = o.if_contains("x-mcp-header");
+         if (h == nullptr) return;
+         const auto* type = o.if_contains("type");
+         if (!path || path->empty() || !h->is_string() ||
+             !rfc9110_token(std::string_view(h->as_string())) || type == nullptr ||
+             !type->is_string() ||
+             (type->as_string() != "string" && type->as_string() != "integer" &&
+              type->as_string() != "boolean")) {
+           invalid = true;
+           return;
+         }
+         for (const auto& p : out)
+           if (iequal(p.token, std::string_view(h->as_string()))) invalid = true;
+         out.push_back({std::string(h->as_string()), *path, std::string(type->as_string())});
+       });
+  if (invalid) out.clear();
+  return out;
+}
+
+std::optional<ladder_rejection> check_param_headers(
+    const std::vector<param_header>& params, const json::object* arguments,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto mismatch = [](std::string text) {
+    return reject(400, rpc_error::header_mismatch, std::move(text));
+  };
+  for (const auto& p : params) {
+    const std::string name = "Mcp-Param-" + p.token;
+    const std::string* raw = nullptr;
+    int copies = 0;
+    for (const auto& [k, v] : headers)
+      if (iequal(k, name)) {
+        raw = &v;
+        ++copies;
+      }
+    if (copies > 1) return mismatch(name + " header appears more than once");
+    // The argument, down the chain of properties.
+    const json::value* value = nullptr;
+    const json::object* node = arguments;
+    for (std::size_t i = 0; node != nullptr && i < p.path.size(); ++i) {
+      value = node->if_contains(p.path[i]);
+      if (value == nullptr) break;
+      node = i + 1 < p.path.size() && value->is_object() ? &value->as_object() : nullptr;
+      if (i + 1 < p.path.size() && node == nullptr) value = nullptr;
+    }
+    std::string argument;
+    for (const auto& k : p.path) argument += (argument.empty() ? "" : ".") + k;
+    if (value == nullptr || value->is_null()) {
+      if (raw != nullptr)
+        return mismatch(name + " header is present but the request body's '" + argument +
+                        "' argument is absent");
+      continue;
+    }
+    const std::optional<std::string> rendered = render(*value);
+    if (!rendered) {
+      if (raw != nullptr)
+        return mismatch(name + " header does not match the request body's '" + argument +
+                        "' argument");
+      continue;
+    }
+    if (raw == nullptr)
+      return mismatch(name + " header is missing but the request body's '" + argument +
+                      "' argument is present");
+    if (!std::all_of(raw->begin(), raw->end(), [](char c) {
+          return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+        }))
+      return mismatch(name + " header carries characters that are not visible ASCII");
+    const std::optional<std::string> decoded = decode_header_value(*raw);
+    if (!decoded) return mismatch(name + " header carries a malformed base64 sentinel value");
+    bool same = *decoded == *rendered;
+    if (!same && p.type == "integer" && (value->is_number())) {
+      // 42 matches 42.0 (an integral body value), compared exactly.
+      std::string_view d = *decoded;
+      const auto dot = d.find('.');
+      const std::string_view whole = d.substr(0, dot);
+      const bool zeros = dot == std::string_view::npos ||
+                         d.substr(dot + 1).find_first_not_of('0') == std::string_view::npos;
+      if (zeros && !whole.empty() && value->is_double() &&
+          value->as_double() == static_cast<double>(static_cast<long long>(value->as_double())))
+        same = whole == std::to_string(static_cast<long long>(value->as_double()));
+      else if (zeros && !whole.empty() && value->is_int64())
+        same = whole == std::to_string(value->as_int64());
+    }
+    if (!same)
+      return mismatch(name + " header does not match the request body's '" + argument +
+                      "' argument");
+  }
+  return std::nullopt;
 }
 
 }  // namespace mcpfwd

@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/json/fwd.hpp>
 
@@ -112,6 +114,25 @@ std::string envelope_version(std::string_view raw);
 std::string routing_header_lines(std::string_view raw, std::string_view version);
 // "=?base64?...?=" for a value that is not plain visible ASCII, else the value.
 std::string encode_header_value(std::string_view v);
+
+// SEP-2243: tool arguments whose schema marks them `x-mcp-header: TOKEN`
+// travel in a header `Mcp-Param-TOKEN` too; an intermediary that reads the
+// body must check that the two agree.
+struct param_header {
+  std::string token;              // the header is "Mcp-Param-" + token
+  std::vector<std::string> path;  // the chain of `properties` keys to the argument
+  std::string type;               // "string", "integer" or "boolean"
+};
+// The annotated arguments of a tool's inputSchema. A schema with an invalid
+// annotation (off a pure `properties` chain, not an RFC 9110 token, not on a
+// string/integer/boolean property, or a duplicate) declares none: a
+// conforming client drops such a tool.
+std::vector<param_header> header_params(const boost::json::value& input_schema);
+// Checks one tools/call: `arguments` may be null; `headers` are the request's
+// Mcp-Param-* headers as received (name, value), duplicates included.
+std::optional<ladder_rejection> check_param_headers(
+    const std::vector<param_header>& params, const boost::json::object* arguments,
+    const std::vector<std::pair<std::string, std::string>>& headers);
 
 // Rewriting one message (JSON text in, JSON text out; empty when `raw` is
 // not a JSON object). Values are JSON text.

@@ -17,7 +17,6 @@ constexpr std::size_t watch_chunk = 4096;
 // How long a new stateless instance's upstream may take to answer the era
 // probe (server/discover) before it is taken for a session-era server.
 constexpr auto probe_timeout = std::chrono::seconds(10);
-constexpr std::string_view probe_id = "0";  // upstream ids of clients' requests start at 1
 
 // The HTTP status of a stateless-era JSON answer: the error's, by the table.
 http::status modern_status(std::string_view body) {
@@ -80,6 +79,7 @@ struct http_session::waiter {
   // one request has upstream id ids[0]); a listen stream has no timeout.
   std::string client_id, client_token;
   bool listen = false;
+  bool own = false;  // a request of mcpfwd's own (era probe, tools/list)
   // --request-timeout-ms: from the request, moved on by each message about it
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool done = false;         // end now (session closing, a newer stream)
@@ -335,6 +335,11 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
       forward_cancel(msg);
       co_return co_await reply_now(stream, req, http::status::accepted, {});
     }
+    if (msg.info.method == "tools/call") {
+      std::optional<std::string> refused = co_await check_param_headers_of(req, msg);
+      if (refused)
+        co_return co_await reply_now(stream, req, http::status::bad_request, std::move(*refused));
+    }
   }
 
   auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
@@ -466,26 +471,9 @@ net::awaitable<bool> http_session::settle_era() {
     // Compatibility): an SDK server locks its era on the first request it
     // reads, so the probe is that first request.
     verdict_.store(era_verdict::probing);
-    auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
-    w->client_id = probe_id;
-    w->ids.emplace_back(probe_id);
-    w->pending = 1;
-    by_id_[std::string(probe_id)] = w;
-    n_.in_flight.fetch_add(1);
-    probe_ = w;
-    message m;
-    classify_error err;
-    classify(modern_probe_request(probe_id), m, err);
-    co_await upstream_->send(std::move(m));
-    w->deadline = std::chrono::steady_clock::now() + probe_timeout;
-    while (w->pending > 0 && !w->done && std::chrono::steady_clock::now() < w->deadline) {
-      w->wake.expires_at(w->deadline);
-      co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
-    }
-    const bool answered = w->pending == 0 && !w->done;
-    unmap(std::string(probe_id), w);
-    probe_.reset();
-    const bool modern = answered && !w->responses.empty() && probe_says_modern(w->responses[0]);
+    const std::string answer = co_await own_request("server/discover", {}, probe_timeout);
+    const bool answered = !answer.empty();
+    const bool modern = answered && probe_says_modern(answer);
     verdict_.store(modern ? era_verdict::modern : era_verdict::legacy);
     if (modern) rec_.set_protocol_version(std::string(latest_modern_version));
     log_.info(
@@ -506,6 +494,115 @@ net::awaitable<bool> http_session::settle_era() {
     std::erase(era_waiters_, &t);
   }
   co_return verdict_.load() == era_verdict::modern;
+}
+
+net::awaitable<std::string> http_session::own_request(std::string method, json::object params,
+                                                      std::chrono::steady_clock::duration timeout) {
+  const std::string up = std::to_string(next_upstream_id_++);
+  json::object meta;
+  meta[meta_protocol_version] = latest_modern_version;
+  meta[meta_client_capabilities] = json::object();
+  meta[meta_client_info] = json::object{{"name", "mcpfwd"}, {"version", "internal"}};
+  params["_meta"] = std::move(meta);
+  json::object req{{"jsonrpc", "2.0"}, {"id", json::parse(up)}, {"method", method}};
+  req["params"] = std::move(params);
+  message m;
+  classify_error err;
+  if (!classify(json::serialize(req), m, err)) co_return std::string();
+  auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
+  w->client_id = up;
+  w->own = true;
+  w->ids.push_back(up);
+  w->pending = 1;
+  by_id_[up] = w;
+  n_.in_flight.fetch_add(1);
+  probe_ = w;  // ended by do_close like the era probe
+  co_await upstream_->send(std::move(m));
+  w->deadline = std::chrono::steady_clock::now() + timeout;
+  while (w->pending > 0 && !w->done && std::chrono::steady_clock::now() < w->deadline) {
+    w->wake.expires_at(w->deadline);
+    co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  const bool answered = w->pending == 0 && !w->done && !w->responses.empty();
+  unmap(up, w);
+  if (probe_ == w) probe_.reset();
+  co_return answered ? std::move(w->responses[0]) : std::string();
+}
+
+net::awaitable<void> http_session::learn_tools() {
+  if (learning_tools_) {  // another request is learning them: wait for it
+    while (learning_tools_ && !closing_) {
+      net::steady_timer t(strand_, probe_timeout);
+      era_waiters_.push_back(&t);
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      std::erase(era_waiters_, &t);
+    }
+    co_return;
+  }
+  learning_tools_ = true;
+  std::unordered_map<std::string, std::vector<param_header>> found;
+  std::string cursor;
+  bool complete = false;
+  for (int page = 0; page < 64 && !closing_; ++page) {
+    json::object params;
+    if (!cursor.empty()) params["cursor"] = cursor;
+    const std::string answer = co_await own_request("tools/list", std::move(params), probe_timeout);
+    boost::system::error_code ec;
+    const json::value v = answer.empty() ? json::value() : json::parse(answer, ec);
+    const json::value* result =
+        !ec && v.is_object() ? v.as_object().if_contains("result") : nullptr;
+    const json::value* tools =
+        result && result->is_object() ? result->as_object().if_contains("tools") : nullptr;
+    if (tools == nullptr || !tools->is_array()) break;
+    for (const auto& t : tools->as_array()) {
+      if (!t.is_object()) continue;
+      const auto* name = t.as_object().if_contains("name");
+      const auto* schema = t.as_object().if_contains("inputSchema");
+      if (name && name->is_string() && schema)
+        found[std::string(name->as_string())] = header_params(*schema);
+    }
+    const auto* next = result->as_object().if_contains("nextCursor");
+    if (next == nullptr || !next->is_string() || next->as_string().empty()) {
+      complete = true;
+      break;
+    }
+    cursor = std::string(next->as_string());
+  }
+  if (complete) {
+    tool_params_ = std::move(found);
+    tools_known_ = true;
+  } else {
+    log_.warn("session " + id() +
+              ": cannot read the upstream's tool list: Mcp-Param headers are not checked");
+  }
+  learning_tools_ = false;
+  for (auto* t : era_waiters_) t->cancel();
+}
+
+net::awaitable<std::optional<std::string>> http_session::check_param_headers_of(
+    const http_request& req, const message& msg) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& f : req)
+    if (f.name_string().size() > 10 && beast::iequals(f.name_string().substr(0, 10), "Mcp-Param-"))
+      headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  if (!tools_known_) co_await learn_tools();
+  if (!tools_known_) co_return std::nullopt;  // unknown: forwarded unchecked (logged)
+  boost::system::error_code ec;
+  const json::value v = json::parse(msg.raw, ec);
+  if (ec || !v.is_object()) co_return std::nullopt;
+  const auto* params = v.as_object().if_contains("params");
+  if (params == nullptr || !params->is_object()) co_return std::nullopt;
+  const auto* name = params->as_object().if_contains("name");
+  const auto* args = params->as_object().if_contains("arguments");
+  if (name == nullptr || !name->is_string()) co_return std::nullopt;
+  auto it = tool_params_.find(std::string(name->as_string()));
+  static const std::vector<param_header> none;
+  const auto& declared = it == tool_params_.end() ? none : it->second;
+  auto rej = check_param_headers(declared, args && args->is_object() ? &args->as_object() : nullptr,
+                                 headers);
+  if (!rej) co_return std::nullopt;
+  session_counters::add(n_.invalid);
+  co_return make_rejection_response(msg.info.id, *rej);
 }
 
 void http_session::rewrite_for_upstream(const waiter_ptr& w, message& m) {
@@ -572,6 +669,10 @@ void http_session::route_stateless(message msg) {
         mi.id, rpc_error::method_not_found,
         "mcpfwd: server-to-client requests do not exist in " + std::string(latest_modern_version)));
     return;
+  }
+  if (mi.method == "notifications/tools/list_changed") {
+    tools_known_ = false;  // the Mcp-Param annotations are learned again when next needed
+    tool_params_.clear();
   }
   // A notification: to the one request it is about, never to another.
   waiter_ptr w;

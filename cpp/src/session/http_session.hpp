@@ -19,6 +19,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -33,6 +34,7 @@
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/one_shot.hpp"
+#include "protocol/era.hpp"
 #include "protocol/message.hpp"
 #include "session/session_record.hpp"
 #include "upstream/upstream.hpp"
@@ -110,6 +112,16 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void route_stateless(message msg);
   // Stateless: the client's notifications/cancelled, mapped to the upstream id.
   void forward_cancel(const message& m);
+  // Stateless: a tools/call's Mcp-Param-* headers against its arguments
+  // (SEP-2243), with the tools' annotations learned from the upstream's
+  // tools/list (fetched by mcpfwd once, again after a list change).
+  net::awaitable<std::optional<std::string>> check_param_headers_of(const http_request& req,
+                                                                    const message& msg);
+  net::awaitable<void> learn_tools();
+  // Stateless: one request of mcpfwd's own to the instance; its answer, or
+  // "" when none came within `timeout`.
+  net::awaitable<std::string> own_request(std::string method, json::object params,
+                                          std::chrono::steady_clock::duration timeout);
   net::awaitable<void> stream_out(beast::tcp_stream& stream, const http_request& req,
                                   std::string prelude);
   // serve_post's parts
@@ -167,9 +179,12 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   bool closing_ = false;
   bool draining_ = false;
   // Stateless instances.
-  std::uint64_t next_upstream_id_ = 1;  // 0 is the era probe's
+  std::uint64_t next_upstream_id_ = 1;
   std::atomic<era_verdict> verdict_{era_verdict::unknown};
-  waiter_ptr probe_;                             // the era probe while it waits
+  waiter_ptr probe_;  // the era probe while it waits
+  // Stateless: the Mcp-Param annotations of each tool, once learned.
+  std::unordered_map<std::string, std::vector<param_header>> tool_params_;
+  bool tools_known_ = false, learning_tools_ = false;
   std::vector<net::steady_timer*> era_waiters_;  // requests waiting for the probe
   std::string close_reason_;
 };
