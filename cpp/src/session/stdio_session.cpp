@@ -294,7 +294,8 @@ net::awaitable<void> stdio_session::on_server_message(message msg) {
 void stdio_session::begin_shutdown(const char* why) {
   if (shutting_down_) return;
   shutting_down_ = true;
-  end_reason_ = why;
+  // The server's end, when it came first, is the reason (supervise set it).
+  if (end_reason_.empty()) end_reason_ = why;
   if (rec_.state() != session_state::closed) rec_.set_state(session_state::draining);
   log_.debug(std::string("shutting down: ") + why);
   error_code ignored;
