@@ -1,6 +1,5 @@
 #include "session/http_session.hpp"
 
-#include <array>
 #include <unordered_set>
 
 #include "base/errors.hpp"
@@ -47,29 +46,6 @@ std::string cancelled_notification(const std::string& id, const char* reason) {
 }
 
 }  // namespace
-
-// One HTTP exchange waiting for server messages: a POST waiting for its
-// response(s) (and, when the client accepts SSE, the messages related to
-// it), or an event stream (GET, legacy SSE). Only touched on the strand.
-struct http_session::waiter {
-  waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
-  byte_queue<std::string> q;           // messages to stream before the response
-  std::vector<std::string> ids;        // its request ids (answered ones leave by_id_)
-  std::size_t pending = 0;             // of those, still unanswered
-  std::vector<std::string> tokens;     // progress tokens of its requests
-  std::vector<std::string> responses;  // final responses, in arrival order
-  bool batch = false, accept_sse = false;
-  // --request-timeout-ms: from the request, moved on by each message about it
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  bool done = false;         // end now (session closing, a newer stream)
-  bool overflowed = false;   // the client fell behind by more than the bound
-  bool client_gone = false;  // the client closed its connection (or a write failed)
-  bool watching = false;     // a watch_client read is pending
-  bool stop_watch = false;   // do not re-arm it
-  std::array<char, 256> scratch{};
-  net::steady_timer wake;
-  void notify() { wake.cancel(); }
-};
 
 http_session::http_session(net::any_io_executor ex, std::string id, session_transport transport,
                            const upstream_factory& make_upstream, const proxy_config& cfg,
@@ -199,6 +175,13 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
     send.push_back(std::move(m));
   }
   parts = std::move(send);
+  // Only a POST carrying requests waits for answers (and may be given the
+  // server's related messages): one with notifications and responses alone
+  // is answered 202 once they are delivered.
+  if (w->pending > 0) {
+    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
+    posts_.push_back(w);
+  }
   return true;
 }
 
@@ -320,13 +303,6 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (!admit_requests(w, parts)) {
     co_return co_await reply_now(stream, req, http::status::bad_request,
                                  std::move(w->responses.front()));
-  }
-  // Only a POST carrying requests waits for answers (and may be given the
-  // server's related messages): one with notifications and responses alone
-  // is answered 202 once they are delivered.
-  if (w->pending > 0) {
-    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
-    posts_.push_back(w);
   }
   // However this coroutine ends (an exception included), its requests stop
   // counting as in flight, or the session could never be reaped.
