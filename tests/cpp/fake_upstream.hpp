@@ -17,7 +17,6 @@
 
 #include <catch2/catch.hpp>
 
-#include "io/child_process.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd::test {
@@ -37,15 +36,7 @@ class fake_upstream_control {
   json::object description{{"kind", "fake"}};
 
   // An end as a server process reports it ("exited with status 3", ...).
-  static upstream_end exited(int status) {
-    exit_status st{status << 8};
-    upstream_end e;
-    e.raw_status = st.raw;
-    e.status = st.describe();
-    e.description = "upstream server " + e.status;
-    e.exit_code = st.as_proxy_exit_code();
-    return e;
-  }
+  static upstream_end exited(int status) { return upstream_end::of_process({status << 8}); }
 
   // The server sends one message (valid JSON-RPC: classified here).
   void server_says(std::string raw) {

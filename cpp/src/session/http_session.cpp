@@ -1,7 +1,5 @@
 #include "session/http_session.hpp"
 
-#include <unordered_set>
-
 #include "base/errors.hpp"
 #include "base/spawn.hpp"
 #include "io/http_write.hpp"
@@ -85,6 +83,17 @@ void http_session::stamp(http::response<Body>& res, bool keep_alive) const {
   res.keep_alive(keep_alive);
 }
 
+http::response<http::empty_body> http_session::sse_head(const http_request& req,
+                                                        bool keep_alive) const {
+  http::response<http::empty_body> head{http::status::ok, req.version()};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("X-Accel-Buffering", "no");
+  stamp(head, keep_alive);
+  head.chunked(true);
+  return head;
+}
+
 net::awaitable<bool> http_session::reply_now(beast::tcp_stream& stream, const http_request& req,
                                              http::status st, std::string body) {
   const bool keep_alive = req.keep_alive();
@@ -147,19 +156,17 @@ net::awaitable<void> http_session::stop_watching(beast::tcp_stream& stream, cons
 // -------------------------------------------------------------------- POST
 
 bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& parts) {
-  std::unordered_set<std::string> in_batch;
   std::vector<message> send;
   send.reserve(parts.size());
   for (auto& m : parts) {
     const message_info& mi = m.info;
     if (mi.kind == message_kind::request) {
-      if (by_id_.count(mi.id) > 0 || !in_batch.insert(mi.id).second) {
+      if (by_id_.count(mi.id) > 0) {  // also an id earlier in the same batch
         session_counters::add(n_.invalid);
         log_.warn("session " + id() + ": refused a request whose id " + mi.id +
                   " is already in flight");
-        w->responses.push_back(make_error_response(
-            mi.id, rpc_error::invalid_request,
-            "Invalid Request: id " + mi.id + " is already in use by a request in flight"));
+        w->responses.push_back(
+            make_error_response(mi.id, rpc_error::invalid_request, duplicate_id_text(mi.id)));
         if (!w->batch) return false;
         continue;
       }
@@ -212,19 +219,13 @@ void http_session::forget(const waiter_ptr& w, const char* cancel_reason) {
 net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const http_request& req,
                                                 bool& sse, const std::string& json) {
   if (!sse) {
-    http::response<http::empty_body> head{http::status::ok, req.version()};
-    head.set(http::field::content_type, "text/event-stream");
-    head.set(http::field::cache_control, "no-cache");
-    head.set("X-Accel-Buffering", "no");
-    stamp(head, req.keep_alive());
-    head.chunked(true);
+    auto head = sse_head(req, req.keep_alive());
     http::response_serializer<http::empty_body> sr{head};
     if (co_await write_header(stream, sr)) co_return false;
     sse = true;
   }
   if (co_await write_chunk(stream, sse_event(json))) co_return false;
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, json.size());
+  n_.server_to_client(json.size());
   co_return true;
 }
 
@@ -262,9 +263,8 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (auto auth = req.find(http::field::authorization); auth != req.end())
     upstream_->set_client_authorization(auth->value());
   if (!closing_ && !rec_.hook(direction::client_to_server, msg.raw))
-    do_close("session aborted by the message callback");  // answered 404 below
-  session_counters::add(n_.c2s_messages);
-  session_counters::add(n_.c2s_bytes, msg.raw.size());
+    do_close(hook_abort_reason);  // answered 404 below
+  n_.client_to_server(msg.raw.size());
   if (closing_) {  // raced with the end of the session: it is gone for this client
     co_return co_await reply_now(stream, req, http::status::not_found,
                                  make_error_response({}, -32001, "Session not found"));
@@ -281,14 +281,13 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
           make_error_response({}, rpc_error::invalid_request,
-                              "Invalid Request: protocol version " + rec_.protocol_version() +
-                                  " has no JSON-RPC batches (removed in 2025-06-18)"));
+                              batches_removed_text(rec_.protocol_version())));
     }
     w->batch = true;
     if (!split_batch(msg, parts)) {
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
-          make_error_response({}, rpc_error::parse_error, "Parse error: cannot split the batch"));
+          make_error_response({}, rpc_error::parse_error, batch_split_text));
     }
   } else {
     parts.push_back(std::move(msg));
@@ -339,12 +338,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     co_return co_await reply_now(stream, req, http::status::accepted, {});
   std::string body;
   if (w->batch) {
-    body = "[";
-    for (std::size_t i = 0; i < w->responses.size(); ++i) {
-      if (i) body += ',';
-      body += w->responses[i];
-    }
-    body += ']';
+    body = join_batch(w->responses);
   } else if (!w->responses.empty()) {
     body = std::move(w->responses.front());
   }
@@ -353,8 +347,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     if (ok) ok = !(co_await write_last_chunk(stream));
     co_return ok&& req.keep_alive();
   }
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, body.size());
+  n_.server_to_client(body.size());
   co_return co_await reply_now(stream, req, http::status::ok, std::move(body));
 }
 
@@ -406,12 +399,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   }
   while (!buffer_.empty()) w->q.push_evicting(buffer_.pop_front());  // same bound: fits
 
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  head.set(http::field::content_type, "text/event-stream");
-  head.set(http::field::cache_control, "no-cache");
-  head.set("X-Accel-Buffering", "no");
-  stamp(head, false);
-  head.chunked(true);
+  auto head = sse_head(req, false);
   http::response_serializer<http::empty_body> sr{head};
   bool ok = !(co_await write_header(stream, sr));
   if (ok && !prelude.empty()) ok = !(co_await write_chunk(stream, prelude));
@@ -431,8 +419,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
         unsent = std::move(j);
         break;
       }
-      session_counters::add(n_.s2c_messages);
-      session_counters::add(n_.s2c_bytes, j.size());
+      n_.server_to_client(j.size());
       if (seq) {  // written: kept for a client that resumes after losing it
         get_seq_ = seq;
         sent_.push_evicting({seq, std::move(j)});
@@ -612,7 +599,7 @@ void http_session::route(message msg) {
 
 net::awaitable<void> http_session::on_server_message(message msg) {
   if (!closing_ && !rec_.hook(direction::server_to_client, msg.raw)) {
-    do_close("session aborted by the message callback");
+    do_close(hook_abort_reason);
     co_return;
   }
   route(std::move(msg));
@@ -628,7 +615,7 @@ void http_session::on_server_rejected(const classify_error* err, std::string_vie
 
 net::awaitable<void> http_session::supervise() {
   // What the server wrote before exiting is routed first.
-  const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+  const std::chrono::steady_clock::duration drain = upstream_drain;
   upstream_end end = co_await upstream_->wait_end(drain);
   if (!closing_) {
     log_.warn("session " + id() + ": " + end.description);

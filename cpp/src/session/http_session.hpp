@@ -150,6 +150,8 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void do_close(const std::string& reason);
   template <class Body>
   void stamp(http::response<Body>& res, bool keep_alive) const;
+  // The head of a text/event-stream response (chunked).
+  http::response<http::empty_body> sse_head(const http_request& req, bool keep_alive) const;
 
   net::strand<net::any_io_executor> strand_;
   session_record rec_;
