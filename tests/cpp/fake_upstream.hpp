@@ -89,6 +89,9 @@ class fake_upstream final : public upstream {
       : ctl_(std::move(ctl)) {
     ctl_->timer_.emplace(strand, net::steady_timer::time_point::max());
   }
+  // The timer goes with the session (and its io_context); the control may
+  // outlive both.
+  ~fake_upstream() override { ctl_->timer_.reset(); }
 
   void start(std::shared_ptr<void> owner, sink& out) override {
     ++ctl_->starts;
