@@ -131,3 +131,9 @@ TEST_CASE("error responses are single-line JSON-RPC", "[message]") {
   CHECK(make_error_response(R"("x")", -32000, "line\nbreak \"q\"") ==
         R"({"jsonrpc":"2.0","id":"x","error":{"code":-32000,"message":"line\nbreak \"q\""}})");
 }
+
+TEST_CASE("a batch reply joins its elements into one JSON array", "[message][batch]") {
+  CHECK(join_batch({}) == "[]");
+  CHECK(join_batch({R"({"id":1})"}) == R"([{"id":1}])");
+  CHECK(join_batch({R"({"id":2})", R"({"id":1})"}) == R"([{"id":2},{"id":1}])");
+}

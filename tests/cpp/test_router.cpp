@@ -116,7 +116,11 @@ TEST_CASE("router: draining, version, size") {
   auto r = f.decide(http::verb::post, "/mcp", {}, true);
   CHECK(r.refusal.status == http::status::service_unavailable);
   CHECK(r.refusal.close);
+  // An unknown version on /mcp is the stateless era's (its body gets -32022);
+  // on the legacy transport it is refused from the head.
   r = f.decide(http::verb::post, "/mcp", {{"MCP-Protocol-Version", "1999-01-01"}});
+  CHECK(r.kind == route_kind::modern_post);
+  r = f.decide(http::verb::get, "/sse", {{"MCP-Protocol-Version", "1999-01-01"}});
   CHECK(r.refusal.reason == reject_reason::version);
   f.cfg.max_message_bytes = 1000;
   r = f.decide(http::verb::post, "/mcp", {{"Content-Length", "1001"}});

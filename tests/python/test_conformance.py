@@ -29,10 +29,13 @@ RUN = REPO_ROOT / "tests" / "conformance" / "run.py"
 def test_every_conformance_scenario_that_passes_directly_passes_through_mcpfwd(
         mcpfwd_bin: str, suite: str, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
+    # Both upstream kinds: the fixture as a stdio server of mcpfwd, and (--http-upstream)
+    # mcpfwd in front of the fixture's own Streamable HTTP endpoint.
     r = subprocess.run([sys.executable, str(RUN), "--suite", suite, "--mcpfwd", mcpfwd_bin,
-                        "--out", str(tmp_path / "out"), "--json", str(report)],
+                        "--http-upstream", "--out", str(tmp_path / "out"), "--json", str(report)],
                        capture_output=True, text=True, timeout=870)
-    assert_no_sanitizer_report((tmp_path / "out" / suite / "mcpfwd-stdio.stderr").read_bytes())
+    for leg in ("mcpfwd-stdio", "mcpfwd-http"):
+        assert_no_sanitizer_report((tmp_path / "out" / suite / f"{leg}.stderr").read_bytes())
     assert r.returncode == 0, f"exit status {r.returncode}\n{r.stdout}\n{r.stderr}"
     rows = json.loads(report.read_text())[suite]
     # The fixture is what makes the comparison mean something: every scored scenario

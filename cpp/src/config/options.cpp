@@ -53,6 +53,22 @@ bool on(std::string_view v) {
   return v == "1";
 }
 
+// The forms of text values that rows check (option_spec::check).
+const char* not_empty(std::string_view v) {
+  return v.empty() ? "must not be empty" : nullptr;
+}
+const char* name_equals_value(std::string_view v) {
+  const auto eq = v.find('=');
+  return eq == std::string_view::npos || eq == 0 ? "needs NAME=VALUE" : nullptr;
+}
+const char* env_name(std::string_view v) {
+  return v.empty() || v.find('=') != std::string_view::npos ? "needs a NAME" : nullptr;
+}
+const char* header_line(std::string_view v) {
+  const auto colon = v.find(':');
+  return colon == std::string_view::npos || colon == 0 ? "needs 'Name: value'" : nullptr;
+}
+
 // Members are reached through small captureless lambdas: one row, one option.
 #define MCPFWD_NUM(field, cast)                                                        \
   [](proxy_config& c, std::string_view v) { c.field = static_cast<cast>(to_u64(v)); }, \
@@ -134,12 +150,12 @@ constexpr option_spec table[] = {
     {"allow-origin", option_type::list, "ORIGIN", 0, 0, mode_http | mode_any_upstream,
      "--allow-origin", "",
      "allow this Origin (repeatable, '*' for any; default: localhost origins)",
-     MCPFWD_LIST(allowed_origins)},
+     MCPFWD_LIST(allowed_origins), not_empty},
     {"allow-host", option_type::list, "HOST", 0, 0, mode_http | mode_any_upstream, "--allow-host",
      "",
      "accept this Host header value (repeatable, '*' for any; default on a loopback bind: "
      "loopback names with the listener's port)",
-     MCPFWD_LIST(allowed_hosts)},
+     MCPFWD_LIST(allowed_hosts), not_empty},
     {"auth-token", option_type::text, "TOKEN", 0, 0, mode_http | mode_any_upstream, "", "",
      "require 'Authorization: Bearer TOKEN' on every request (CLI: --auth-token-env VAR)",
      MCPFWD_TEXT(auth_token)},
@@ -196,7 +212,8 @@ constexpr option_spec table[] = {
        for (const auto& [n, v] : c.upstream.env)
          if (v) s += (s.empty() ? "" : ",") + n + "=" + *v;
        return s;
-     }},
+     },
+     name_equals_value},
     {"unset-env", option_type::list, "NAME", 0, 0, mode_any_downstream | mode_command,
      "--unset-env", "", "remove NAME from the spawned server's environment (repeatable)",
      [](proxy_config& c, std::string_view v) {
@@ -207,11 +224,12 @@ constexpr option_spec table[] = {
        for (const auto& [n, v] : c.upstream.env)
          if (!v) s += (s.empty() ? "" : ",") + n;
        return s;
-     }},
+     },
+     env_name},
     {"clear-env", option_type::flag, "", 0, 0, mode_any_downstream | mode_command, "--clear-env",
      "", "start the spawned server's environment empty", MCPFWD_FLAG(upstream.clear_env)},
     {"cwd", option_type::text, "DIR", 0, 0, mode_any_downstream | mode_command, "--cwd", "",
-     "the spawned server's working directory", MCPFWD_TEXT(upstream.cwd)},
+     "the spawned server's working directory", MCPFWD_TEXT(upstream.cwd), not_empty},
 
     // --- a remote server --------------------------------------------------------
     {"upstream-transport", option_type::choice, "T", 0, 0, mode_any_downstream | mode_url,
@@ -235,7 +253,8 @@ constexpr option_spec table[] = {
        std::string s;
        for (const auto& [n, v] : c.remote.headers) s += (s.empty() ? "" : ",") + n + ": ...";
        return s;
-     }},
+     },
+     header_line},
     {"forward-authorization", option_type::flag, "", 0, 0, mode_any_downstream | mode_url,
      "--forward-authorization", "",
      "pass each client's Authorization header upstream (default: never)",
@@ -321,18 +340,8 @@ std::string parse(const option_spec& o, std::string_view v) {
       if (v.find('\0') != std::string_view::npos) bad(o, "contains a NUL byte");
       break;
   }
-  // Per-option forms of text values.
-  if (o.name == "env") {
-    const auto eq = v.find('=');
-    if (eq == std::string_view::npos || eq == 0) bad(o, "needs NAME=VALUE");
-  } else if (o.name == "unset-env") {
-    if (v.empty() || v.find('=') != std::string_view::npos) bad(o, "needs a NAME");
-  } else if (o.name == "upstream-header") {
-    const auto colon = v.find(':');
-    if (colon == std::string_view::npos || colon == 0) bad(o, "needs 'Name: value'");
-  } else if (o.name == "allow-origin" || o.name == "allow-host" || o.name == "cwd") {
-    if (v.empty()) bad(o, "must not be empty");
-  }
+  if (o.check != nullptr)
+    if (const char* problem = o.check(v)) bad(o, problem);
   return std::string(v);
 }
 

@@ -627,7 +627,7 @@ json::object http_server::stats() const {
                      {"refused", connections_refused_.load()},
                      {"max", max_connections_}};
   json::object rej;
-  for (std::size_t i = 0; i <= static_cast<std::size_t>(reject_reason::refused_by_app); ++i)
+  for (std::size_t i = 0; i < reject_reason_count; ++i)
     if (const auto n = rejected_[i].load(std::memory_order_relaxed))
       rej[to_string(static_cast<reject_reason>(i))] = n;
   return json::object{{"connections", std::move(conns)}, {"rejected", std::move(rej)}};

@@ -81,7 +81,7 @@ class http_server : public std::enable_shared_from_this<http_server> {
 
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> connections_total_{0}, connections_refused_{0};
-  std::array<std::atomic<std::uint64_t>, 16> rejected_{};
+  std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected_{};
 
   mutable std::mutex m_;
   std::unordered_map<std::string, std::shared_ptr<http_session>> sessions_;  // routable

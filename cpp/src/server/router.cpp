@@ -361,9 +361,7 @@ std::optional<http_refusal> router::on_body(const route& r, std::string body, me
                    err.id);
   if (msg.info.kind == message_kind::batch && msg.batch.size() > cfg_.max_batch)
     return refusal(http::status::bad_request, reject_reason::batch_too_large,
-                   "Invalid Request: a batch of " + std::to_string(msg.batch.size()) +
-                       " messages is over the limit of " + std::to_string(cfg_.max_batch) +
-                       " (--max-batch)");
+                   batch_too_large_text(msg.batch.size(), cfg_.max_batch));
   if (r.kind == route_kind::mcp_post && r.session_id.empty() &&
       !(msg.info.kind == message_kind::request && msg.info.method == "initialize"))
     return refusal(http::status::bad_request, reject_reason::no_session,

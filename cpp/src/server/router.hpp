@@ -6,6 +6,7 @@
 // checked: Host, Origin, token, path, method, draining, protocol version,
 // size, session id; then the body.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -45,6 +46,9 @@ enum class reject_reason : std::uint8_t {
   upstream_failed,  // the upstream could not be started (decided by the registry)
   refused_by_app,   // the event callback refused the session
 };
+// How many reasons there are: a new one goes last, and is named here.
+inline constexpr std::size_t reject_reason_count =
+    static_cast<std::size_t>(reject_reason::refused_by_app) + 1;
 const char* to_string(reject_reason r) noexcept;
 
 // A refusal: the complete answer.

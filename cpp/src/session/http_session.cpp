@@ -1,8 +1,5 @@
 #include "session/http_session.hpp"
 
-#include <array>
-#include <unordered_set>
-
 #include "base/errors.hpp"
 #include "base/spawn.hpp"
 #include "io/http_write.hpp"
@@ -64,34 +61,6 @@ std::string cancelled_notification(const std::string& id, const char* reason) {
 
 }  // namespace
 
-// One HTTP exchange waiting for server messages: a POST waiting for its
-// response(s) (and, when the client accepts SSE, the messages related to
-// it), or an event stream (GET, legacy SSE). Only touched on the strand.
-struct http_session::waiter {
-  waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
-  byte_queue<std::string> q;           // messages to stream before the response
-  std::vector<std::string> ids;        // its request ids (answered ones leave by_id_)
-  std::size_t pending = 0;             // of those, still unanswered
-  std::vector<std::string> tokens;     // progress tokens of its requests
-  std::vector<std::string> responses;  // final responses, in arrival order
-  bool batch = false, accept_sse = false;
-  // Stateless instances: the client's own request id and progress token (its
-  // one request has upstream id ids[0]); a listen stream has no timeout.
-  std::string client_id, client_token;
-  bool listen = false;
-  bool own = false;  // a request of mcpfwd's own (era probe, tools/list)
-  // --request-timeout-ms: from the request, moved on by each message about it
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  bool done = false;         // end now (session closing, a newer stream)
-  bool overflowed = false;   // the client fell behind by more than the bound
-  bool client_gone = false;  // the client closed its connection (or a write failed)
-  bool watching = false;     // a watch_client read is pending
-  bool stop_watch = false;   // do not re-arm it
-  std::array<char, 256> scratch{};
-  net::steady_timer wake;
-  void notify() { wake.cancel(); }
-};
-
 http_session::http_session(net::any_io_executor ex, std::string id, session_transport transport,
                            const upstream_factory& make_upstream, const proxy_config& cfg,
                            const logger& log, closed_fn on_closed)
@@ -129,6 +98,17 @@ void http_session::stamp(http::response<Body>& res, bool keep_alive) const {
   res.set(http::field::server, "mcpfwd");
   if (transport_ == session_transport::streamable_http) res.set("Mcp-Session-Id", id());
   res.keep_alive(keep_alive);
+}
+
+http::response<http::empty_body> http_session::sse_head(const http_request& req,
+                                                        bool keep_alive) const {
+  http::response<http::empty_body> head{http::status::ok, req.version()};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("X-Accel-Buffering", "no");
+  stamp(head, keep_alive);
+  head.chunked(true);
+  return head;
 }
 
 net::awaitable<bool> http_session::reply_now(beast::tcp_stream& stream, const http_request& req,
@@ -193,7 +173,6 @@ net::awaitable<void> http_session::stop_watching(beast::tcp_stream& stream, cons
 // -------------------------------------------------------------------- POST
 
 bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& parts) {
-  std::unordered_set<std::string> in_batch;
   std::vector<message> send;
   send.reserve(parts.size());
   for (auto& m : parts) {
@@ -201,13 +180,12 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
     if (mi.kind == message_kind::request && transport_ == session_transport::stateless) {
       rewrite_for_upstream(w, m);  // the ids of many clients meet on one upstream
     } else if (mi.kind == message_kind::request) {
-      if (by_id_.count(mi.id) > 0 || !in_batch.insert(mi.id).second) {
+      if (by_id_.count(mi.id) > 0) {  // also an id earlier in the same batch
         session_counters::add(n_.invalid);
         log_.warn("session " + id() + ": refused a request whose id " + mi.id +
                   " is already in flight");
-        w->responses.push_back(make_error_response(
-            mi.id, rpc_error::invalid_request,
-            "Invalid Request: id " + mi.id + " is already in use by a request in flight"));
+        w->responses.push_back(
+            make_error_response(mi.id, rpc_error::invalid_request, duplicate_id_text(mi.id)));
         if (!w->batch) return false;
         continue;
       }
@@ -223,6 +201,13 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
     send.push_back(std::move(m));
   }
   parts = std::move(send);
+  // Only a POST carrying requests waits for answers (and may be given the
+  // server's related messages): one with notifications and responses alone
+  // is answered 202 once they are delivered.
+  if (w->pending > 0) {
+    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
+    posts_.push_back(w);
+  }
   return true;
 }
 
@@ -253,19 +238,13 @@ void http_session::forget(const waiter_ptr& w, const char* cancel_reason) {
 net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const http_request& req,
                                                 bool& sse, const std::string& json) {
   if (!sse) {
-    http::response<http::empty_body> head{http::status::ok, req.version()};
-    head.set(http::field::content_type, "text/event-stream");
-    head.set(http::field::cache_control, "no-cache");
-    head.set("X-Accel-Buffering", "no");
-    stamp(head, req.keep_alive());
-    head.chunked(true);
+    auto head = sse_head(req, req.keep_alive());
     http::response_serializer<http::empty_body> sr{head};
     if (co_await write_header(stream, sr)) co_return false;
     sse = true;
   }
   if (co_await write_chunk(stream, sse_event(json))) co_return false;
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, json.size());
+  n_.server_to_client(json.size());
   co_return true;
 }
 
@@ -313,9 +292,8 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (auto auth = req.find(http::field::authorization); auth != req.end())
     upstream_->set_client_authorization(auth->value());
   if (!closing_ && !rec_.hook(direction::client_to_server, msg.raw))
-    do_close("session aborted by the message callback");  // answered 404 below
-  session_counters::add(n_.c2s_messages);
-  session_counters::add(n_.c2s_bytes, msg.raw.size());
+    do_close(hook_abort_reason);  // answered 404 below
+  n_.client_to_server(msg.raw.size());
   if (closing_) {  // raced with the end of the session: it is gone for this client
     co_return co_await reply_now(stream, req, http::status::not_found,
                                  make_error_response({}, -32001, "Session not found"));
@@ -353,14 +331,13 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
           make_error_response({}, rpc_error::invalid_request,
-                              "Invalid Request: protocol version " + rec_.protocol_version() +
-                                  " has no JSON-RPC batches (removed in 2025-06-18)"));
+                              batches_removed_text(rec_.protocol_version())));
     }
     w->batch = true;
     if (!split_batch(msg, parts)) {
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
-          make_error_response({}, rpc_error::parse_error, "Parse error: cannot split the batch"));
+          make_error_response({}, rpc_error::parse_error, batch_split_text));
     }
   } else {
     parts.push_back(std::move(msg));
@@ -375,13 +352,6 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (!admit_requests(w, parts)) {
     co_return co_await reply_now(stream, req, http::status::bad_request,
                                  std::move(w->responses.front()));
-  }
-  // Only a POST carrying requests waits for answers (and may be given the
-  // server's related messages): one with notifications and responses alone
-  // is answered 202 once they are delivered.
-  if (w->pending > 0) {
-    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
-    posts_.push_back(w);
   }
   // However this coroutine ends (an exception included), its requests stop
   // counting as in flight, or the session could never be reaped.
@@ -418,12 +388,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     co_return co_await reply_now(stream, req, http::status::accepted, {});
   std::string body;
   if (w->batch) {
-    body = "[";
-    for (std::size_t i = 0; i < w->responses.size(); ++i) {
-      if (i) body += ',';
-      body += w->responses[i];
-    }
-    body += ']';
+    body = join_batch(w->responses);
   } else if (!w->responses.empty()) {
     body = std::move(w->responses.front());
   }
@@ -432,8 +397,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     if (ok) ok = !(co_await write_last_chunk(stream));
     co_return ok&& req.keep_alive();
   }
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, body.size());
+  n_.server_to_client(body.size());
   const http::status st =
       transport_ == session_transport::stateless ? modern_status(body) : http::status::ok;
   co_return co_await reply_now(stream, req, st, std::move(body));
@@ -753,12 +717,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   }
   while (!buffer_.empty()) w->q.push_evicting(buffer_.pop_front());  // same bound: fits
 
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  head.set(http::field::content_type, "text/event-stream");
-  head.set(http::field::cache_control, "no-cache");
-  head.set("X-Accel-Buffering", "no");
-  stamp(head, false);
-  head.chunked(true);
+  auto head = sse_head(req, false);
   http::response_serializer<http::empty_body> sr{head};
   bool ok = !(co_await write_header(stream, sr));
   if (ok && !prelude.empty()) ok = !(co_await write_chunk(stream, prelude));
@@ -778,8 +737,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
         unsent = std::move(j);
         break;
       }
-      session_counters::add(n_.s2c_messages);
-      session_counters::add(n_.s2c_bytes, j.size());
+      n_.server_to_client(j.size());
       if (seq) {  // written: kept for a client that resumes after losing it
         get_seq_ = seq;
         sent_.push_evicting({seq, std::move(j)});
@@ -969,7 +927,7 @@ void http_session::route(message msg) {
 
 net::awaitable<void> http_session::on_server_message(message msg) {
   if (!closing_ && !rec_.hook(direction::server_to_client, msg.raw)) {
-    do_close("session aborted by the message callback");
+    do_close(hook_abort_reason);
     co_return;
   }
   route(std::move(msg));
@@ -985,7 +943,7 @@ void http_session::on_server_rejected(const classify_error* err, std::string_vie
 
 net::awaitable<void> http_session::supervise() {
   // What the server wrote before exiting is routed first.
-  const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+  const std::chrono::steady_clock::duration drain = upstream_drain;
   upstream_end end = co_await upstream_->wait_end(drain);
   if (!closing_) {
     log_.warn("session " + id() + ": " + end.description);

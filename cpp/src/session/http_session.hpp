@@ -13,6 +13,7 @@
 // bounded by --stream-buffer-bytes. A client that falls further behind loses
 // that stream (the loss is counted and logged); the session goes on.
 #pragma once
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -46,6 +47,10 @@ namespace http = beast::http;
 using http_request = http::request<http::string_body>;
 
 class http_session : public std::enable_shared_from_this<http_session>, private upstream::sink {
+  // tests/cpp/test_session.cpp: admits a POST's requests and watches where
+  // server messages go, with no socket (serve_post itself writes to one).
+  friend struct http_session_probe;
+
  public:
   // Called twice: when the session starts closing (finished = false: its id
   // must stop routing) and when its upstream has been reaped (finished = true).
@@ -98,7 +103,33 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   std::string snapshot_json() const { return rec_.snapshot_json(upstream_->describe()); }
 
  private:
-  struct waiter;  // one POST waiting for its response(s), or one event stream
+  // One HTTP exchange waiting for server messages: a POST waiting for its
+  // response(s) (and, when the client accepts SSE, the messages related to
+  // it), or an event stream (GET, legacy SSE). Only touched on the strand.
+  struct waiter {
+    waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
+    byte_queue<std::string> q;           // messages to stream before the response
+    std::vector<std::string> ids;        // its request ids (answered ones leave by_id_)
+    std::size_t pending = 0;             // of those, still unanswered
+    std::vector<std::string> tokens;     // progress tokens of its requests
+    std::vector<std::string> responses;  // final responses, in arrival order
+    bool batch = false, accept_sse = false;
+    // Stateless instances: the client's own request id and progress token (its
+    // one request has upstream id ids[0]); a listen stream has no timeout.
+    std::string client_id, client_token;
+    bool listen = false;
+    bool own = false;  // a request of mcpfwd's own (era probe, tools/list)
+    // --request-timeout-ms: from the request, moved on by each message about it
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    bool done = false;         // end now (session closing, a newer stream)
+    bool overflowed = false;   // the client fell behind by more than the bound
+    bool client_gone = false;  // the client closed its connection (or a write failed)
+    bool watching = false;     // a watch_client read is pending
+    bool stop_watch = false;   // do not re-arm it
+    std::array<char, 256> scratch{};
+    net::steady_timer wake;
+    void notify() { wake.cancel(); }
+  };
   using waiter_ptr = std::shared_ptr<waiter>;
 
   net::awaitable<void> supervise();
@@ -124,7 +155,8 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
                                           std::chrono::steady_clock::duration timeout);
   net::awaitable<void> stream_out(beast::tcp_stream& stream, const http_request& req,
                                   std::string prelude);
-  // serve_post's parts
+  // serve_post's parts. Admits a POST's messages: its requests go in flight (refused when their
+  // id already is), routed back to `w`. False when a lone request is refused.
   bool admit_requests(const waiter_ptr& w, std::vector<message>& parts);
   net::awaitable<bool> reply_now(beast::tcp_stream& stream, const http_request& req,
                                  http::status st, std::string body);
@@ -158,6 +190,8 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void do_close(const std::string& reason);
   template <class Body>
   void stamp(http::response<Body>& res, bool keep_alive) const;
+  // The head of a text/event-stream response (chunked).
+  http::response<http::empty_body> sse_head(const http_request& req, bool keep_alive) const;
 
   net::strand<net::any_io_executor> strand_;
   session_record rec_;

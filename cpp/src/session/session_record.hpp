@@ -55,8 +55,23 @@ struct session_counters {
   static void add(counter& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);
   }
+  // One message forwarded (or, for a batch reply, gathered) each way.
+  void client_to_server(std::size_t bytes) noexcept {
+    add(c2s_messages);
+    add(c2s_bytes, bytes);
+  }
+  void server_to_client(std::size_t bytes) noexcept {
+    add(s2c_messages);
+    add(s2c_bytes, bytes);
+  }
   std::uint64_t errors() const noexcept;
 };
+
+// Why a session ends when the message hook returns false.
+inline constexpr const char* hook_abort_reason = "session aborted by the message callback";
+// How long a session waits, once its upstream has ended, for what the
+// upstream sent before (upstream::wait_end).
+inline constexpr std::chrono::seconds upstream_drain{1};
 
 class session_record {
  public:
