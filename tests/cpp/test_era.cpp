@@ -172,3 +172,51 @@ TEST_CASE("router: a stateless-era request is routed by its version header, POST
   REQUIRE(f);
   CHECK(f->status == http::status::bad_request);
 }
+
+TEST_CASE("era: Mcp-Param headers agree with the arguments their schema marks (SEP-2243)") {
+  const json::value schema = json::parse(R"({"type":"object","properties":{
+      "region":{"type":"string","x-mcp-header":"Region"},
+      "n":{"type":"integer","x-mcp-header":"N"},
+      "opts":{"type":"object","properties":{"deep":{"type":"boolean","x-mcp-header":"Deep"}}},
+      "free":{"type":"string"}}})");
+  const auto params = header_params(schema);
+  REQUIRE(params.size() == 3);
+  using H = std::vector<std::pair<std::string, std::string>>;
+  const json::object args =
+      json::parse(R"({"region":"Hello","n":42,"opts":{"deep":true},"free":"x"})").as_object();
+  const H good{{"Mcp-Param-Region", "Hello"}, {"mcp-param-n", "42"}, {"Mcp-Param-Deep", "true"}};
+  CHECK_FALSE(check_param_headers(params, &args, good));
+  // base64 for what is not plain ASCII; the canonical spelling only
+  const json::object accented = json::parse(R"({"region":"été"})").as_object();
+  CHECK_FALSE(
+      check_param_headers(params, &accented, {{"Mcp-Param-Region", "=?base64?w6l0w6k=?="}}));
+  auto code = [&](const json::object& a, const H& h) {
+    auto r = check_param_headers(params, &a, h);
+    return r ? r->code : 0;
+  };
+  H wrong = good;
+  wrong[0].second = "Goodbye";
+  CHECK(code(args, wrong) == -32020);
+  H missing(good.begin() + 1, good.end());
+  CHECK(code(args, missing) == -32020);
+  H twice = good;
+  twice.emplace_back("Mcp-Param-Region", "Hello");
+  CHECK(code(args, twice) == -32020);
+  H bad_b64 = good;
+  bad_b64[0].second = "=?base64?SGVsbG8?=";  // "Hello" without its padding
+  CHECK(code(args, bad_b64) == -32020);
+  H non_ascii = good;
+  non_ascii[0].second = "H\xc3\xa9llo";
+  CHECK(code(args, non_ascii) == -32020);
+  const json::object without = json::parse(R"({"n":42,"opts":{"deep":true}})").as_object();
+  CHECK(code(without, good) == -32020);  // a header for an absent argument
+  // 42 matches 42.0 for an integer
+  const json::object floaty =
+      json::parse(R"({"region":"Hello","n":42.0,"opts":{"deep":true}})").as_object();
+  CHECK_FALSE(check_param_headers(params, &floaty, good));
+  // An invalid annotation (on a number) declares nothing.
+  CHECK(header_params(
+            json::parse(
+                R"({"type":"object","properties":{"x":{"type":"number","x-mcp-header":"X"}}})"))
+            .empty());
+}
