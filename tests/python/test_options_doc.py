@@ -132,6 +132,7 @@ def sample(o: Any, tmp: pathlib.Path) -> Any:
         "log_level": mcpfwd.LogLevel.DEBUG,
         "upstream_transport": "sse",
         "auth_token": "secret",
+        "stateless_key": "header:X-Tenant",
     }
     if o.keyword in by_keyword:
         return by_keyword[o.keyword]
