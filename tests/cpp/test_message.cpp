@@ -131,3 +131,27 @@ TEST_CASE("error responses are single-line JSON-RPC", "[message]") {
   CHECK(make_error_response(R"("x")", -32000, "line\nbreak \"q\"") ==
         R"({"jsonrpc":"2.0","id":"x","error":{"code":-32000,"message":"line\nbreak \"q\""}})");
 }
+
+// Found by tests/fuzz (fuzz_jsonrpc_peek, fuzz_classify): Boost.JSON reads
+// 1e400 as infinity and 0e400 as NaN, which serialize as Infinity and NaN,
+// not JSON; such an id went into the in-flight table and into error replies.
+TEST_CASE("an id or progress token that is not a finite number is not an id", "[message][fuzz]") {
+  for (const char* id : {"1e400", "-1e400", "0e400"}) {
+    auto r = run(std::string(R"({"jsonrpc":"2.0","id":)") + id + R"(,"method":"x"})");
+    CHECK_FALSE(r.ok);
+    CHECK(r.err.code == rpc_error::invalid_request);
+    CHECK(r.err.id.empty());
+    CHECK_FALSE(run(std::string(R"({"jsonrpc":"2.0","id":)") + id + R"(,"result":{}})").ok);
+  }
+  auto n = run(R"({"jsonrpc":"2.0","method":"notifications/progress",)"
+               R"("params":{"progressToken":1e400,"progress":1}})");
+  REQUIRE(n.ok);
+  CHECK(n.msg.info.progress_token.empty());
+  auto q = run(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":0e400}}})");
+  REQUIRE(q.ok);
+  CHECK(q.msg.info.progress_token.empty());
+  auto f = run(R"({"jsonrpc":"2.0","id":1.5e300,"method":"x"})");  // finite: still an id
+  REQUIRE(f.ok);
+  CHECK(f.msg.info.id == "1.5E300");
+}

@@ -1,6 +1,7 @@
 #include "protocol/message.hpp"
 
 #include <array>
+#include <cmath>
 
 #include <boost/json.hpp>
 
@@ -18,6 +19,11 @@ const char* to_string(message_kind k) noexcept {
   return "unknown";
 }
 
+bool is_id_value(const json::value& v) noexcept {
+  return v.is_string() || v.is_int64() || v.is_uint64() ||
+         (v.is_double() && std::isfinite(v.get_double()));
+}
+
 namespace {
 
 // Validates one JSON-RPC object. On failure err.id is set when readable.
@@ -29,7 +35,7 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
     return false;
   }
   const json::value* id = obj->if_contains("id");
-  if (id != nullptr && (id->is_string() || id->is_number() || id->is_null())) {
+  if (id != nullptr && (is_id_value(*id) || id->is_null())) {
     out.id = id->is_null() ? std::string() : json::serialize(*id);
     err.id = out.id;
   }
@@ -38,7 +44,7 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
     err.message = "Invalid Request: \"jsonrpc\" must be \"2.0\"";
     return false;
   }
-  if (id != nullptr && !(id->is_string() || id->is_number() || id->is_null())) {
+  if (id != nullptr && !(is_id_value(*id) || id->is_null())) {
     err.message = "Invalid Request: \"id\" must be a string, a number or null";
     return false;
   }
@@ -68,8 +74,7 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
       } else if (const json::value* meta = po.if_contains("_meta"); meta && meta->is_object()) {
         tok = meta->get_object().if_contains("progressToken");
       }
-      if (tok != nullptr && (tok->is_string() || tok->is_number()))
-        out.progress_token = json::serialize(*tok);
+      if (tok != nullptr && is_id_value(*tok)) out.progress_token = json::serialize(*tok);
     }
     if (id == nullptr) {
       out.kind = message_kind::notification;

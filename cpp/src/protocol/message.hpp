@@ -6,6 +6,10 @@
 #include <string_view>
 #include <vector>
 
+namespace boost::json {
+class value;
+}
+
 namespace mcpfwd {
 
 enum class message_kind : std::uint8_t {
@@ -47,6 +51,11 @@ struct classify_error {
 // and returns true; otherwise fills `err` and returns false. Strings must be
 // valid UTF-8 (invalid UTF-8 is a parse error).
 bool classify(std::string line, message& out, classify_error& err);
+
+// Whether `v` may be an id or a progress token: a string or a finite number.
+// (Boost.JSON reads 1e400 as infinity and 0e400 as NaN, which serialize as
+// Infinity and NaN: not JSON, so not ids.)
+bool is_id_value(const boost::json::value& v) noexcept;
 
 // The result.protocolVersion of an initialize response ("" when absent).
 std::string protocol_version_of(std::string_view response_json);
