@@ -66,6 +66,7 @@ MESSAGES = {
     "id-nan": '{"jsonrpc":"2.0","id":-0.0e40708,"result":{}}',
     "token-infinite": '{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":-1e999}}',
     "id-17-digits": '{"jsonrpc":"2.0","id":184467440737101017116,"result":1}',
+    "id-17-digits-context": '{"jsonrpc":"2.0","id":18.467440737106010117116,"res[dult":1}',
     "id-float": '{"jsonrpc":"2.0","id":1.5e3,"method":"ping"}',
     "id-bool": '{"jsonrpc":"2.0","id":true,"method":"ping"}',
     "id-object": '{"jsonrpc":"2.0","id":{"a":1},"result":{}}',
