@@ -8,6 +8,11 @@
 //             each with its own token s<session>-c<i>, timed and checked
 //   finish    per session: DELETE (HTTP) or close stdin and reap (direct)
 // With --idle-sessions K the measure phase is replaced by a report and a hold.
+// With --abandon-sessions N there are no phases: N sessions are started over
+// time (--rate per second, --open-concurrency at once), each opened, making
+// --calls checked calls (and every --stream-every-th opening its GET stream),
+// then left without a DELETE: their connections closed, the session for the
+// proxy's idle reaper to end.
 // A watchdog ends everything (exit 3) past --max-seconds.
 #include <signal.h>
 #include <sys/resource.h>
@@ -29,7 +34,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "loadgen.hpp"
@@ -50,6 +57,11 @@ constexpr const char* usage_text =
     "  --open-concurrency C   sessions opened at once (default: all)\n"
     "  --idle-sessions K      open K sessions, print the report, make no calls ...\n"
     "  --hold-seconds H       ... and keep them open H seconds before ending them\n"
+    "  --abandon-sessions N   start N sessions over time, each making --calls checked calls,\n"
+    "                         then closing its connection without a DELETE (HTTP only;\n"
+    "                         --open-concurrency defaults to 32 here)\n"
+    "  --rate R               ... starting R sessions per second (default 0: no pacing)\n"
+    "  --stream-every K       ... every K-th session opens its GET stream before leaving\n"
     "  --cpu-pid PID          also report PID's CPU time (utime+stime) per measured call\n"
     "  --max-seconds X        abort (exit 3) when the whole run takes longer (default 60)\n"
     "  --latency-out FILE     write every measured latency (ns, session by session) to FILE\n"
@@ -66,7 +78,7 @@ struct session_stats {
   std::vector<std::int64_t> lat_ns;  // measured calls, in order
   std::int64_t create_ns = -1;       // start + initialize round trip
   std::int64_t next_id = 2;
-  long attempted = 0, errors = 0, mismatches = 0;
+  long attempted = 0, answered = 0, errors = 0, mismatches = 0;
   bool open = false;
   std::string first_problem;
   void problem(const std::string& what) {
@@ -158,6 +170,12 @@ bool parse_args(int argc, char** argv, options& o, std::string& err) {
       ok = number(value(), o.idle_sessions) && o.idle_sessions > 0;
     } else if (a == "--hold-seconds") {
       ok = number(value(), o.hold_seconds);
+    } else if (a == "--abandon-sessions") {
+      ok = number(value(), o.abandon_sessions) && o.abandon_sessions > 0;
+    } else if (a == "--rate") {
+      ok = number(value(), o.rate);
+    } else if (a == "--stream-every") {
+      ok = number(value(), o.stream_every);
     } else if (a == "--cpu-pid") {
       ok = number(value(), o.cpu_pid) && o.cpu_pid > 0;
     } else if (a == "--latency-out") {
@@ -182,11 +200,15 @@ bool parse_args(int argc, char** argv, options& o, std::string& err) {
       err = "--direct needs '-- SERVER_COMMAND...'";
       return false;
     }
-    if (o.idle_sessions > 0) {
-      err = "--idle-sessions measures the proxy: not with --direct";
+    if (o.idle_sessions > 0 || o.abandon_sessions > 0) {
+      err = "--idle-sessions and --abandon-sessions measure the proxy: not with --direct";
       return false;
     }
     return true;
+  }
+  if (o.idle_sessions > 0 && o.abandon_sessions > 0) {
+    err = "--idle-sessions and --abandon-sessions are separate runs";
+    return false;
   }
   if (!o.command.empty()) {
     err = "a server command is only for --direct";
@@ -255,7 +277,9 @@ net::awaitable<void> run_calls(client& c, session_stats& st, int session, long n
     }
     if (measured) st.lat_ns.push_back(std::chrono::nanoseconds(t1 - t0).count());
     switch (check_echo(answer, id, token, err)) {
-      case verdict::ok: break;
+      case verdict::ok:
+        if (measured) ++st.answered;
+        break;
       case verdict::mismatch:
         ++st.mismatches;
         st.problem(token + ": " + err);
@@ -323,6 +347,7 @@ class runner {
   explicit runner(const options& o) : o_(o) {}
 
   int run() {
+    if (o_.abandon_sessions > 0) return run_abandon();
     const bool idle = o_.idle_sessions > 0;
     const int n = idle ? o_.idle_sessions : o_.sessions;
     stats_.resize(static_cast<std::size_t>(n));
@@ -384,9 +409,59 @@ class runner {
                       clients_[static_cast<std::size_t>(i)]->finish(), on_exception(nullptr));
     });
     clients_.clear();
-    long bad = 0;
-    for (const auto& st : stats_) bad += st.errors + st.mismatches;
-    return bad > 0 ? 1 : 0;
+    return failed() ? 1 : 0;
+  }
+
+  // --abandon-sessions: sessions started on a schedule (session i at
+  // i / --rate seconds), at most --open-concurrency at a time, each left open.
+  int run_abandon() {
+    const int n = o_.abandon_sessions;
+    stats_.resize(static_cast<std::size_t>(n));
+    const int workers = std::min(o_.open_concurrency > 0 ? o_.open_concurrency : 32, n);
+    std::atomic<int> next{0};
+    std::atomic<long> streams{0};
+    const auto t0 = clock::now();
+    const double self0 = own_cpu_seconds();
+    phase([&] {
+      for (int w = 0; w < workers; ++w) {
+        net::co_spawn(
+            net::make_strand(ioc_),
+            [&]() -> net::awaitable<void> {
+              const auto ex = co_await net::this_coro::executor;
+              net::steady_timer pace(ex);
+              for (int i; (i = next.fetch_add(1)) < n;) {
+                if (o_.rate > 0) {
+                  pace.expires_at(t0 + std::chrono::duration_cast<clock::duration>(
+                                           std::chrono::duration<double>(i / o_.rate)));
+                  co_await pace.async_wait(net::use_awaitable);
+                }
+                auto& st = stats_[static_cast<std::size_t>(i)];
+                auto c = make_http_client(ex, o_);
+                co_await open_session(*c, st);
+                if (st.open) co_await run_calls(*c, st, i, o_.calls, true);
+                if (st.open && o_.stream_every > 0 && i % o_.stream_every == 0) {
+                  std::string err;
+                  if (co_await c->open_stream(err)) {
+                    ++streams;
+                  } else {
+                    ++st.errors;
+                    st.problem("session " + std::to_string(i) + ": " + err);
+                  }
+                }
+                c->abandon();
+              }
+            },
+            on_exception(nullptr));
+      }
+    });
+    const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
+    long opened = 0;
+    for (const auto& st : stats_) opened += st.open ? 1 : 0;
+    report(elapsed, -1, own_cpu_seconds() - self0,
+           ",\"abandoned\":" + std::to_string(opened) +
+               ",\"streams_opened\":" + std::to_string(streams.load()) +
+               ",\"sessions_per_s\":" + std::to_string(elapsed > 0 ? n / elapsed : 0.0));
+    return failed() ? 1 : 0;
   }
 
  private:
@@ -408,6 +483,12 @@ class runner {
     };
   }
 
+  bool failed() const {
+    long bad = 0;
+    for (const auto& st : stats_) bad += st.errors + st.mismatches;
+    return bad > 0;
+  }
+
   template <class Spawn>
   void phase(Spawn spawn) {
     ioc_.restart();
@@ -417,19 +498,20 @@ class runner {
     for (auto& t : threads) t.join();
   }
 
-  void report(double elapsed, double cpu_pid, double cpu_self) {
+  void report(double elapsed, double cpu_pid, double cpu_self, const std::string& extra = {}) {
     if (!o_.latency_out.empty()) {
       std::ofstream f(o_.latency_out);
       for (const auto& st : stats_)
         for (auto ns : st.lat_ns) f << ns << '\n';
     }
     std::vector<std::int64_t> lat, create;
-    long attempted = 0, errors = 0, mismatches = 0, opened = 0;
+    long attempted = 0, answered_ok = 0, errors = 0, mismatches = 0, opened = 0;
     std::string problem;
     for (const auto& st : stats_) {
       lat.insert(lat.end(), st.lat_ns.begin(), st.lat_ns.end());
       if (st.create_ns >= 0) create.push_back(st.create_ns);
       attempted += st.attempted;
+      answered_ok += st.answered;
       errors += st.errors;
       mismatches += st.mismatches;
       opened += st.open ? 1 : 0;
@@ -438,9 +520,13 @@ class runner {
     std::sort(lat.begin(), lat.end());
     std::sort(create.begin(), create.end());
     const double answered = static_cast<double>(lat.size());
-    const char* mode = o_.idle_sessions > 0 ? "idle" : o_.direct ? "direct" : "http";
+    const char* mode = o_.idle_sessions > 0      ? "idle"
+                       : o_.abandon_sessions > 0 ? "abandon"
+                       : o_.direct               ? "direct"
+                                                 : "http";
     std::printf("{\"mode\":\"%s\",\"sessions\":%zu,\"calls\":%ld,\"total_requests\":%ld,", mode,
                 stats_.size(), o_.idle_sessions > 0 ? 0L : o_.calls, attempted);
+    std::printf("\"answered_ok\":%ld,", answered_ok);
     std::printf("\"elapsed_s\":%.3f,\"rps\":%.0f,", elapsed,
                 elapsed > 0 ? answered / elapsed : 0.0);
     std::printf("\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,",
@@ -450,7 +536,8 @@ class runner {
     std::printf("\"session_create_p50_us\":%.1f,\"session_create_p99_us\":%.1f,",
                 percentile_us(create, 50), percentile_us(create, 99));
     std::printf("\"sessions_opened\":%ld,\"warmup\":%ld,\"threads\":%d", opened,
-                o_.idle_sessions > 0 ? 0L : o_.warmup, o_.threads);
+                o_.idle_sessions > 0 || o_.abandon_sessions > 0 ? 0L : o_.warmup, o_.threads);
+    std::fputs(extra.c_str(), stdout);
     if (answered > 0 && cpu_self >= 0)
       std::printf(",\"loadgen_cpu_us_per_call\":%.1f", cpu_self * 1e6 / answered);
     if (o_.cpu_pid) {
@@ -485,6 +572,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
+  // Many sessions mean many connections (and, direct, pipes): raise the soft
+  // descriptor limit to the hard one, as mcpfwd does.
+  if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
 
   // The hard bound on the whole run.
   std::mutex m;
@@ -496,7 +589,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "loadgen: still running after --max-seconds %g: aborting\n",
                  o.max_seconds);
     kill_children();
-    std::printf("{\"mode\":\"%s\",\"error\":\"timed out\"}\n", o.direct ? "direct" : "http");
+    std::printf("{\"mode\":\"%s\",\"error\":\"timed out\"}\n", o.direct                 ? "direct"
+                                                               : o.abandon_sessions > 0 ? "abandon"
+                                                                                        : "http");
     std::fflush(stdout);
     std::_Exit(3);
   });

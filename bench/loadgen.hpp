@@ -35,6 +35,9 @@ struct options {
   int open_concurrency = 0;  // sessions being opened at once; 0: all
   int idle_sessions = 0;     // --idle-sessions K: open K sessions, make no calls
   double hold_seconds = 0;   // ... and keep them open this long after the report
+  int abandon_sessions = 0;  // --abandon-sessions N: open N sessions over time, never end them
+  double rate = 0;           // ... starting this many per second (0: as fast as possible)
+  int stream_every = 0;      // ... every K-th also opens its GET stream before leaving
   int cpu_pid = 0;           // report this process's CPU time per measured call
   std::string latency_out;   // --latency-out FILE: every measured latency (ns), one a line
   bool direct = false;
@@ -57,7 +60,16 @@ class client {
   virtual net::awaitable<void> finish() = 0;
 };
 
-std::unique_ptr<client> make_http_client(net::any_io_executor ex, const options& o);
+// The HTTP client's extras, for --abandon-sessions.
+class http_session_client : public client {
+ public:
+  // Open the session's GET stream on a second connection and read its head.
+  virtual net::awaitable<bool> open_stream(std::string& err) = 0;
+  // Leave without ending the session: close every connection, send no DELETE.
+  virtual void abandon() noexcept = 0;
+};
+
+std::unique_ptr<http_session_client> make_http_client(net::any_io_executor ex, const options& o);
 std::unique_ptr<client> make_direct_client(net::any_io_executor ex, const options& o);
 
 // Direct mode: every server spawned and not yet reaped (for the hard timeout).

@@ -1,6 +1,7 @@
 // loadgen's Streamable HTTP client: one keep-alive HTTP/1.1 connection per
 // session (reopened only if the server closes it), Mcp-Session-Id kept from
-// the initialize answer, JSON or SSE answers.
+// the initialize answer, JSON or SSE answers. For --abandon-sessions it can
+// also open the session's GET stream and leave without a DELETE.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -23,9 +24,9 @@ using tcp = net::ip::tcp;
 constexpr const char* accept_both = "application/json, text/event-stream";
 constexpr const char* protocol_version = "2025-06-18";
 
-class http_client final : public client {
+class http_client final : public http_session_client {
  public:
-  http_client(net::any_io_executor ex, const options& o) : o_(o), stream_(ex) {
+  http_client(net::any_io_executor ex, const options& o) : o_(o), stream_(ex), get_(ex) {
     net::ip::address addr = net::ip::make_address(o.host == "localhost" ? "127.0.0.1" : o.host);
     endpoint_ = tcp::endpoint(addr, static_cast<unsigned short>(std::stoi(o.port)));
     host_ = o.host + ":" + o.port;
@@ -72,6 +73,55 @@ class http_client final : public client {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
+    get_.close();
+  }
+
+  net::awaitable<bool> open_stream(std::string& err) override {
+    if (sid_.empty()) {
+      err = "GET stream: no session id";
+      co_return false;
+    }
+    auto [cec] = co_await get_.async_connect(endpoint_, net::as_tuple(net::use_awaitable));
+    if (cec) {
+      err = "GET stream: connect " + host_ + ": " + cec.message();
+      co_return false;
+    }
+    http::request<http::empty_body> req{http::verb::get, o_.target, 11};
+    req.set(http::field::host, host_);
+    req.set(http::field::accept, "text/event-stream");
+    req.set("Mcp-Session-Id", sid_);
+    req.set("MCP-Protocol-Version", protocol_version);
+    auto [wec, wn] = co_await http::async_write(get_, req, net::as_tuple(net::use_awaitable));
+    (void)wn;
+    if (wec) {
+      err = "GET stream: write: " + wec.message();
+      co_return false;
+    }
+    // Only the head: the body is the open-ended event stream.
+    beast::flat_buffer buf;
+    http::response_parser<http::empty_body> parser;
+    auto [rec, rn] =
+        co_await http::async_read_header(get_, buf, parser, net::as_tuple(net::use_awaitable));
+    (void)rn;
+    if (rec) {
+      err = "GET stream: read: " + rec.message();
+      co_return false;
+    }
+    const auto& res = parser.get();
+    const auto ct = res.find(http::field::content_type);
+    if (res.result() != http::status::ok || ct == res.end() ||
+        !ct->value().starts_with("text/event-stream")) {
+      err = "GET stream: HTTP " + std::to_string(res.result_int()) + ", not an event stream";
+      co_return false;
+    }
+    co_return true;
+  }
+
+  void abandon() noexcept override {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    get_.socket().close(ignored);
+    connected_ = false;
   }
 
  private:
@@ -129,6 +179,7 @@ class http_client final : public client {
 
   const options& o_;
   beast::tcp_stream stream_;
+  beast::tcp_stream get_;  // the GET stream (open_stream)
   beast::flat_buffer buf_;
   tcp::endpoint endpoint_;
   std::string host_, sid_;
@@ -137,7 +188,7 @@ class http_client final : public client {
 
 }  // namespace
 
-std::unique_ptr<client> make_http_client(net::any_io_executor ex, const options& o) {
+std::unique_ptr<http_session_client> make_http_client(net::any_io_executor ex, const options& o) {
   return std::make_unique<http_client>(std::move(ex), o);
 }
 

@@ -11,6 +11,10 @@
 #   BENCH_IDLE_SESSIONS=200     idle sessions for the memory figure
 #   BENCH_SSE_CALLS=200         calls in the streamed-answer (SSE) runs
 #   BENCH_ONLY=upstream         run only (g), the HTTP-upstream figures
+#   BENCH_WRITE_DOCS=0          do not rewrite the pages (see below)
+# A full run also rewrites docs/benchmarks.md (from bench/benchmarks.md.in, by
+# bench/report.py) and the performance paragraphs of README.md and docs/http.md,
+# so every figure the docs quote comes from this one run.
 # Every load run is bounded (loadgen --max-seconds, and `timeout` around it).
 set -euo pipefail
 
@@ -326,165 +330,44 @@ LOAD_AFTER=$(loadavg)
 ELAPSED=$(( $(date +%s) - START ))
 COMMIT=$(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo unknown)
 
-python3 - "$RESULTS" >"$TMP/report.md" <<PY
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-def runs(label): return [r for r in rows if r["label"] == label]
-def med(label, key):
-    v = [r[key] for r in runs(label) if r.get(key) is not None]
-    return statistics.median(v) if v else float("nan")
-def f(x, d=1): return f"{x:,.{d}f}"
-reps = $REPEAT
-cores = $CORES
-only = "$ONLY"
-out = []
-p = out.append
-p("## mcpfwd benchmark results")
-p("")
-p("- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $CORES cores, "
-  "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)")
-p("- mcpfwd: \`$MCPFWD\` ($("$MCPFWD" --version 2>/dev/null | head -n1)); source tree at $COMMIT when the report was written")
-p(f"- every figure is the median of {reps} runs; load generator, proxy and servers share the "
-  f"{cores} cores; loopback TCP")
-p("- CPU busy just before the run: $BUSY_BEFORE %; load average before / after: $LOAD_BEFORE / $LOAD_AFTER; wall time ${ELAPSED} s")
-if $BUSY_BEFORE > 10:
-    p("- **warning: other work was using the CPUs when the run started; the numbers are noisy**")
-p("")
-def upstream_section():
-    threads = sorted({1, cores})
-    p("### (g) HTTP upstream: mcpfwd in front of a remote Streamable HTTP server")
-    p("")
-    p("Upstream: \`mcpfwd --listen -- fast_server\` (a native Streamable HTTP server). Direct: the "
-      "load generator talks to it. Through mcpfwd: \`mcpfwd --listen --upstream URL\` in between "
-      "(default pool of 128 connections). Upstream connections: the most TCP connections the "
-      "proxy held to the upstream at once during the run (one GET stream per session included).")
-    p("")
-    p("| sessions | path | req/s | p50 µs | p99 µs | mcpfwd CPU µs/req | upstream connections |")
-    p("|---:|---|---:|---:|---:|---:|---:|")
-    p(f"| 1 | direct | {f(med('uplat_direct','rps'),0)} | {f(med('uplat_direct','p50_us'))} | {f(med('uplat_direct','p99_us'))} | | |")
-    p(f"| 1 | through mcpfwd (io-threads 1) | {f(med('uplat_proxy','rps'),0)} | {f(med('uplat_proxy','p50_us'))} | {f(med('uplat_proxy','p99_us'))} | {f(med('uplat_proxy','pid_cpu_us_per_call'))} | {f(med('uplat_proxy','up_conns'),0)} |")
-    for s in (16, 64):
-        p(f"| {s} | direct | {f(med(f'uptp_direct_{s}','rps'),0)} | {f(med(f'uptp_direct_{s}','p50_us'),0)} | {f(med(f'uptp_direct_{s}','p99_us'),0)} | | |")
-        for t in threads:
-            lab = f"uptp_proxy_{s}_t{t}"
-            p(f"| {s} | through mcpfwd (io-threads {t}) | {f(med(lab,'rps'),0)} | {f(med(lab,'p50_us'),0)} | {f(med(lab,'p99_us'),0)} | {f(med(lab,'pid_cpu_us_per_call'))} | {f(med(lab,'up_conns'),0)} |")
-    if runs("upfast_direct"):
-        p(f"| 64 | FastMCP, direct | {f(med('upfast_direct','rps'),0)} | {f(med('upfast_direct','p50_us'),0)} | {f(med('upfast_direct','p99_us'),0)} | | |")
-        p(f"| 64 | FastMCP, through mcpfwd (io-threads 1) | {f(med('upfast_proxy','rps'),0)} | {f(med('upfast_proxy','p50_us'),0)} | {f(med('upfast_proxy','p99_us'),0)} | {f(med('upfast_proxy','pid_cpu_us_per_call'))} | {f(med('upfast_proxy','up_conns'),0)} |")
-    added = med('uplat_proxy','p50_us') - med('uplat_direct','p50_us')
-    best = max(med(f"uptp_proxy_64_t{t}", "rps") for t in threads)
-    ratio = best / med("uptp_direct_64", "rps") * 100
-    p("")
-    p("| target | measured | met |")
-    p("|---|---:|---|")
-    p(f"| added latency p50 < 150 µs (1 session) | {f(added)} µs | {'yes' if added < 150 else 'no'} |")
-    p(f"| throughput ≥ 80 % of direct at 64 sessions | {f(ratio)} % ({f(best,0)} vs {f(med('uptp_direct_64','rps'),0)} req/s) | {'yes' if ratio >= 80 else 'no'} |")
-    if runs("upfast_direct"):
-        fr = med("upfast_proxy", "rps") / med("upfast_direct", "rps") * 100
-        p(f"| the same, FastMCP upstream | {f(fr)} % ({f(med('upfast_proxy','rps'),0)} vs {f(med('upfast_direct','rps'),0)} req/s) | {'yes' if fr >= 80 else 'no'} |")
-    p("")
-if only != "all":
-    upstream_section()
-    bad = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in rows)
-    p(f"All {sum(r.get('total_requests', 0) for r in rows):,} measured calls were checked: {bad} errors or mismatched answers.")
-    print("\n".join(out))
-    sys.exit(0)
-p(f"### (a) Latency, 1 session, $LAT_CALLS sequential calls (proxy: --io-threads 1)")
-p("")
-p("| path | p50 µs | p90 µs | p99 µs | max µs |")
-p("|---|---:|---:|---:|---:|")
-for name, lab in (("direct (stdio pipes)", "lat_direct"), ("through mcpfwd (HTTP)", "lat_proxy")):
-    p(f"| {name} | {f(med(lab,'p50_us'))} | {f(med(lab,'p90_us'))} | {f(med(lab,'p99_us'))} | {f(med(lab,'max_us'))} |")
-added50 = med("lat_proxy", "p50_us") - med("lat_direct", "p50_us")
-added99 = med("lat_proxy", "p99_us") - med("lat_direct", "p99_us")
-p(f"| **added by mcpfwd** | **{f(added50)}** | {f(med('lat_proxy','p90_us') - med('lat_direct','p90_us'))} | **{f(added99)}** | |")
-if cores > 1:
-    lab = f"lat_proxy_t{cores}"
-    p(f"| through mcpfwd, --io-threads {cores} | {f(med(lab,'p50_us'))} | {f(med(lab,'p90_us'))} | {f(med(lab,'p99_us'))} | {f(med(lab,'max_us'))} |")
-    for name, lab in (("direct, all on one core", "lat_direct_pinned"), ("through mcpfwd, all on one core", "lat_proxy_pinned")):
-        p(f"| {name} | {f(med(lab,'p50_us'))} | {f(med(lab,'p90_us'))} | {f(med(lab,'p99_us'))} | {f(med(lab,'max_us'))} |")
-    p(f"| **added by mcpfwd, all on one core** | **{f(med('lat_proxy_pinned','p50_us') - med('lat_direct_pinned','p50_us'))}** | {f(med('lat_proxy_pinned','p90_us') - med('lat_direct_pinned','p90_us'))} | **{f(med('lat_proxy_pinned','p99_us') - med('lat_direct_pinned','p99_us'))}** | |")
-p("")
-p(f"### (b) Throughput, $TP_CALLS sequential calls per session, all sessions at once")
-p("")
-threads = sorted({1, cores})
-hdr = "| sessions | direct req/s | " + " | ".join(f"mcpfwd io-threads {t} req/s | p50 / p99 µs" for t in threads) + " |"
-p(hdr)
-p("|---:|---:|" + "---:|---:|" * len(threads))
-for s in (16, 64):
-    cells = [str(s), f(med(f"tp_direct_{s}", "rps"), 0)]
-    for t in threads:
-        lab = f"tp_proxy_{s}_t{t}"
-        cells += [f(med(lab, "rps"), 0), f"{f(med(lab,'p50_us'),0)} / {f(med(lab,'p99_us'),0)}"]
-    p("| " + " | ".join(cells) + " |")
-p("")
-p("### (c) Proxy CPU per forwarded request (utime+stime of mcpfwd over the measured calls)")
-p("")
-p("| sessions | io-threads | mcpfwd CPU µs/request | loadgen CPU µs/request |")
-p("|---:|---:|---:|---:|")
-p(f"| 1 | 1 | {f(med('lat_proxy','pid_cpu_us_per_call'))} | {f(med('lat_proxy','loadgen_cpu_us_per_call'))} |")
-if cores > 1:
-    lab = f"lat_proxy_t{cores}"
-    p(f"| 1 | {cores} | {f(med(lab,'pid_cpu_us_per_call'))} | {f(med(lab,'loadgen_cpu_us_per_call'))} |")
-    p(f"| 1, all on one core | 1 | {f(med('lat_proxy_pinned','pid_cpu_us_per_call'))} | {f(med('lat_proxy_pinned','loadgen_cpu_us_per_call'))} |")
-for s in (16, 64):
-    for t in threads:
-        lab = f"tp_proxy_{s}_t{t}"
-        p(f"| {s} | {t} | {f(med(lab,'pid_cpu_us_per_call'))} | {f(med(lab,'loadgen_cpu_us_per_call'))} |")
-p("")
-idle = runs("idle")[0]
-n = idle["sessions_opened"]
-per = (idle["rss1"] - idle["rss0"]) / max(n, 1)
-p(f"### (d) Memory per idle session (VmRSS of mcpfwd alone, io-threads {cores}; keep-alive connections left open)")
-p("")
-p("| state | mcpfwd VmRSS KiB |")
-p("|---|---:|")
-p(f"| 0 sessions | {idle['rss0']:,} |")
-p(f"| {n} idle sessions | {idle['rss1']:,} |")
-p(f"| **per idle session** | **{f(per)}** |")
-p(f"| after the {n} were deleted | {idle['rss2']:,} |")
-p(f"| for comparison: each fast_server child (RSS, {idle['kids']} children) | {f(idle['kids_rss'] / max(idle['kids'],1))} |")
-p("")
-p("### (e) Session creation (initialize round trip, spawning the server included)")
-p("")
-p("| how | sessions | p50 ms | p99 ms |")
-p("|---|---:|---:|---:|")
-p(f"| through mcpfwd, one at a time | {n} | {f(idle['session_create_p50_us']/1000, 2)} | {f(idle['session_create_p99_us']/1000, 2)} |")
-for s in (16, 64):
-    lab = f"tp_proxy_{s}_t{cores}"
-    p(f"| through mcpfwd, {s} at once (io-threads {cores}) | {s} | {f(med(lab,'session_create_p50_us')/1000, 2)} | {f(med(lab,'session_create_p99_us')/1000, 2)} |")
-p(f"| direct spawn + initialize, one at a time | 50 | {f(med('create_direct','session_create_p50_us')/1000, 2)} | {f(med('create_direct','session_create_p99_us')/1000, 2)} |")
-for s in (16, 64):
-    lab = f"tp_direct_{s}"
-    p(f"| direct spawn + initialize, {s} at once | {s} | {f(med(lab,'session_create_p50_us')/1000, 2)} | {f(med(lab,'session_create_p99_us')/1000, 2)} |")
-p("")
-p(f"### (f) Streamed answers, 1 session, $SSE_CALLS calls (one log notification before each result)")
-p("")
-p("| path | p50 µs | p90 µs | p99 µs | max µs |")
-p("|---|---:|---:|---:|---:|")
-for name, lab in (("direct (stdio pipes)", "sse_direct"), ("through mcpfwd (answers as text/event-stream)", "sse_proxy")):
-    p(f"| {name} | {f(med(lab,'p50_us'))} | {f(med(lab,'p90_us'))} | {f(med(lab,'p99_us'))} | {f(med(lab,'max_us'))} |")
-p("")
-best64 = max(med(f"tp_proxy_64_t{t}", "rps") for t in threads)
-p("### Against the targets")
-p("")
-p("| target | measured | met |")
-p("|---|---:|---|")
-if cores > 1:
-    pinned50 = med('lat_proxy_pinned','p50_us') - med('lat_direct_pinned','p50_us')
-    worst = max(added50, pinned50)
-    p(f"| added latency p50 < 100 µs (1 session) | {f(added50)} µs (unpinned), {f(pinned50)} µs (one core) | {'yes' if worst < 100 else 'no'} |")
-else:
-    p(f"| added latency p50 < 100 µs (1 session) | {f(added50)} µs | {'yes' if added50 < 100 else 'no'} |")
-p(f"| ≥ 20,000 req/s at 64 sessions | {f(best64, 0)} req/s | {'yes' if best64 >= 20000 else 'no'} |")
-p(f"| < 64 KiB per idle session | {f(per)} KiB | {'yes' if per < 64 else 'no'} |")
-p("")
-upstream_section()
-bad = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in rows)
-p("")
-p(f"All {sum(r.get('total_requests', 0) for r in rows):,} measured calls were checked: {bad} errors or mismatched answers.")
-print("\n".join(out))
+# What the report says about this run (bench/report.py fills the tables and the pages from
+# the results and this).
+virt="no hypervisor flag"
+grep -qw hypervisor /proc/cpuinfo && virt="a virtual machine"
+container=$(systemd-detect-virt --container 2>/dev/null || true)
+[[ -n $container && $container != none ]] && virt="$virt, in a $container container"
+os=$( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null || echo "unknown OS")
+python3 - "$TMP/meta.json" \
+  cores="$CORES" repeat="$REPEAT" lat_calls="$LAT_CALLS" tp_calls="$TP_CALLS" idle="$IDLE" \
+  sse_calls="$SSE_CALLS" only="$ONLY" busy_before="$BUSY_BEFORE" load_before="$LOAD_BEFORE" \
+  load_after="$LOAD_AFTER" elapsed="$ELAPSED" commit="$COMMIT" date="$(date -u +%Y-%m-%d)" \
+  cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+  mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
+  kernel="$(uname -r)" os="$os" virt="$virt" mcpfwd="$(realpath --relative-base="$HERE/.." "$MCPFWD")" \
+  mcpfwd_version="$("$MCPFWD" --version 2>/dev/null | head -n1)" \
+  compiler="${BENCH_CXX:-not recorded}" boost="${BENCH_BOOST:-not recorded}" \
+  build_type="${BENCH_BUILD_TYPE:-not recorded}" <<'PY'
+import json, sys
+numbers = {"cores", "repeat", "lat_calls", "tp_calls", "idle", "sse_calls", "busy_before", "elapsed"}
+meta = {}
+for kv in sys.argv[2:]:
+    k, _, v = kv.partition("=")
+    meta[k] = int(v) if k in numbers else v
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
 PY
+
+# The pages (docs/benchmarks.md, the performance paragraphs of README.md and
+# docs/http.md) come from a full run only, and not when BENCH_WRITE_DOCS=0.
+docs=()
+if [[ $ONLY == all && ${BENCH_WRITE_DOCS:-1} != 0 ]]; then
+  docs=(--template "$HERE/benchmarks.md.in" --doc "$HERE/../docs/benchmarks.md"
+        --block "readme=$HERE/../README.md" --block "http=$HERE/../docs/http.md")
+fi
+python3 "$HERE/report.py" --results "$RESULTS" --meta "$TMP/meta.json" --out "$TMP/report.md" \
+  "${docs[@]}"
 cp "$TMP/report.md" "$BUILD/bench-results.md"
 cat "$TMP/report.md"
 say "done in ${ELAPSED} s; saved to $BUILD/bench-results.md"
+if [[ ${#docs[@]} -gt 0 ]]; then
+  say "rewrote docs/benchmarks.md and the performance paragraphs of README.md and docs/http.md"
+fi

@@ -9,8 +9,10 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/errors.hpp"
+#include "config/options.hpp"
 #include "proxy.hpp"
 
 struct mcpfwd_config {
@@ -109,6 +111,50 @@ char* dup_string(const std::string& s) {
   return p;
 }
 
+// Every setter goes through the options table: one parser, one set of checks.
+mcpfwd_status set_named(mcpfwd_config* cfg, std::string_view name, const std::string& value) {
+  return guarded([&] {
+    mcpfwd::set_option(cfg->core, name, value);
+    return ok();
+  });
+}
+
+// NULL or "" for a text option: back to its default, as if never set.
+mcpfwd_status set_or_reset(mcpfwd_config* cfg, std::string_view name, const char* value) {
+  if (value != nullptr && value[0] != '\0') return set_named(cfg, name, value);
+  return guarded([&] {
+    mcpfwd::reset_option(cfg->core, name);
+    return ok();
+  });
+}
+
+// Static views of the options table for the C iterator.
+struct option_record {
+  const mcpfwd::option_spec* spec;
+  std::string name, default_text, help, metavar, choices, cli;
+};
+const std::vector<mcpfwd_option>& option_records();
+
+}  // namespace
+
+struct mcpfwd_option {
+  option_record r;
+};
+
+namespace {
+
+const std::vector<mcpfwd_option>& option_records() {
+  static const std::vector<mcpfwd_option> records = [] {
+    std::vector<mcpfwd_option> v;
+    const mcpfwd::proxy_config defaults;
+    for (const auto& o : mcpfwd::options())
+      v.push_back({{&o, std::string(o.name), o.get(defaults), std::string(o.help),
+                    std::string(o.metavar), std::string(o.choices), std::string(o.cli)}});
+    return v;
+  }();
+  return records;
+}
+
 }  // namespace
 
 extern "C" {
@@ -181,22 +227,18 @@ mcpfwd_status mcpfwd_config_set_upstream_command(mcpfwd_config* cfg, size_t argc
 
 mcpfwd_status mcpfwd_config_set_max_message_bytes(mcpfwd_config* cfg, size_t bytes) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(bytes >= 64, "max message size must be at least 64 bytes");
-  cfg->core.max_message_bytes = bytes;
-  return ok();
+  return set_named(cfg, "max-message-bytes", std::to_string(bytes));
 }
 
 mcpfwd_status mcpfwd_config_set_shutdown_grace_ms(mcpfwd_config* cfg, uint32_t ms) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  cfg->core.shutdown_grace = std::chrono::milliseconds(ms);
-  return ok();
+  return set_named(cfg, "shutdown-grace-ms", std::to_string(ms));
 }
 
 mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config* cfg, mcpfwd_log_level level) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
   MCPFWD_REQUIRE(level >= MCPFWD_LOG_TRACE && level <= MCPFWD_LOG_OFF, "unknown log level");
-  cfg->core.level = static_cast<mcpfwd::log_level>(level);
-  return ok();
+  return set_named(cfg, "log-level", mcpfwd::to_string(static_cast<mcpfwd::log_level>(level)));
 }
 
 mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config* cfg, mcpfwd_log_cb cb) {
@@ -253,93 +295,67 @@ mcpfwd_status mcpfwd_config_set_user_data(mcpfwd_config* cfg, void* user_data,
 
 mcpfwd_status mcpfwd_config_set_listen(mcpfwd_config* cfg, const char* host, uint16_t port) {
   MCPFWD_REQUIRE(cfg != nullptr && host != nullptr && host[0] != '\0', "cfg or host is NULL/empty");
-  return guarded([&] {
-    cfg->core.listen_host = host;
-    cfg->core.listen_port = port;
-    return ok();
-  });
+  const std::string h = host;
+  const bool v6 = h.find(':') != std::string::npos && h.front() != '[';
+  return set_named(cfg, "listen", (v6 ? "[" + h + "]" : h) + ":" + std::to_string(port));
 }
 
 mcpfwd_status mcpfwd_config_set_max_sessions(mcpfwd_config* cfg, uint32_t n) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(n >= 1, "max sessions must be at least 1");
-  cfg->core.max_sessions = n;
-  return ok();
+  return set_named(cfg, "max-sessions", std::to_string(n));
 }
 
 mcpfwd_status mcpfwd_config_set_idle_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(ms >= 1, "idle timeout must be at least 1 ms");
-  cfg->core.idle_timeout = std::chrono::milliseconds(ms);
-  return ok();
+  return set_named(cfg, "idle-timeout-ms", std::to_string(ms));
 }
 
 mcpfwd_status mcpfwd_config_set_request_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  cfg->core.request_timeout = std::chrono::milliseconds(ms);
-  return ok();
+  return set_named(cfg, "request-timeout-ms", std::to_string(ms));
 }
 
 mcpfwd_status mcpfwd_config_set_drain_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  cfg->core.drain_timeout = std::chrono::milliseconds(ms);
-  return ok();
+  return set_named(cfg, "drain-timeout-ms", std::to_string(ms));
 }
 
 mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config* cfg, const char* origin) {
   MCPFWD_REQUIRE(cfg != nullptr && origin != nullptr && origin[0] != '\0', "origin is NULL/empty");
-  return guarded([&] {
-    cfg->core.allowed_origins.emplace_back(origin);
-    return ok();
-  });
+  return set_named(cfg, "allow-origin", origin);
 }
 
 mcpfwd_status mcpfwd_config_set_auth_token(mcpfwd_config* cfg, const char* token) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  return guarded([&] {
-    cfg->core.auth_token = token ? token : "";
-    return ok();
-  });
+  return set_or_reset(cfg, "auth-token", token);
 }
 
 mcpfwd_status mcpfwd_config_set_io_threads(mcpfwd_config* cfg, uint32_t n) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(n <= 256, "at most 256 I/O threads");
-  cfg->core.io_threads = n;
-  return ok();
+  return set_named(cfg, "io-threads", std::to_string(n));
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_env(mcpfwd_config* cfg, const char* name,
                                              const char* value) {
   MCPFWD_REQUIRE(cfg != nullptr && name != nullptr && name[0] != '\0', "cfg or name is NULL/empty");
   MCPFWD_REQUIRE(std::strchr(name, '=') == nullptr, "an environment variable name has no '='");
-  return guarded([&] {
-    cfg->core.upstream.env.emplace_back(name,
-                                        value ? std::optional<std::string>(value) : std::nullopt);
-    return ok();
-  });
+  if (value == nullptr) return set_named(cfg, "unset-env", name);
+  return set_named(cfg, "env", std::string(name) + "=" + value);
 }
 
 mcpfwd_status mcpfwd_config_clear_upstream_env(mcpfwd_config* cfg) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  cfg->core.upstream.clear_env = true;
-  return ok();
+  return set_named(cfg, "clear-env", "true");
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_cwd(mcpfwd_config* cfg, const char* path) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  return guarded([&] {
-    cfg->core.upstream.cwd = path ? path : "";
-    return ok();
-  });
+  return set_or_reset(cfg, "cwd", path);
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_url(mcpfwd_config* cfg, const char* url) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  return guarded([&] {
-    cfg->core.remote.url = url ? url : "";
-    return ok();
-  });
+  return set_or_reset(cfg, "upstream", url);
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_transport(mcpfwd_config* cfg,
@@ -348,61 +364,98 @@ mcpfwd_status mcpfwd_config_set_upstream_transport(mcpfwd_config* cfg,
   MCPFWD_REQUIRE(
       t == MCPFWD_UPSTREAM_AUTO || t == MCPFWD_UPSTREAM_STREAMABLE_HTTP || t == MCPFWD_UPSTREAM_SSE,
       "unknown upstream transport");
-  cfg->core.remote.transport = static_cast<mcpfwd::upstream_transport>(t);
-  return ok();
+  return set_named(cfg, "upstream-transport",
+                   mcpfwd::to_string(static_cast<mcpfwd::upstream_transport>(t)));
 }
 
 mcpfwd_status mcpfwd_config_add_upstream_header(mcpfwd_config* cfg, const char* name,
                                                 const char* value) {
   MCPFWD_REQUIRE(cfg != nullptr && name != nullptr && name[0] != '\0' && value != nullptr,
                  "cfg, name or value is NULL/empty");
-  return guarded([&] {
-    cfg->core.remote.headers.emplace_back(name, value);
-    return ok();
-  });
+  MCPFWD_REQUIRE(std::strchr(name, ':') == nullptr, "a header name has no ':'");
+  return set_named(cfg, "upstream-header", std::string(name) + ": " + value);
 }
 
 mcpfwd_status mcpfwd_config_set_forward_authorization(mcpfwd_config* cfg, int on) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  cfg->core.remote.forward_authorization = on != 0;
-  return ok();
+  return set_named(cfg, "forward-authorization", on != 0 ? "true" : "false");
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_ca_file(mcpfwd_config* cfg, const char* path) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  return guarded([&] {
-    cfg->core.remote.ca_file = path ? path : "";
-    return ok();
-  });
+  return set_or_reset(cfg, "upstream-ca-file", path);
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_insecure(mcpfwd_config* cfg, int on) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  cfg->core.remote.insecure = on != 0;
-  return ok();
+  return set_named(cfg, "upstream-insecure", on != 0 ? "true" : "false");
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_pool_max(mcpfwd_config* cfg, uint32_t n) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(n >= 2 && n <= 65536,
-                 "the pool size must be between 2 and 65536 (one connection is always kept "
-                 "for answers to the server's requests)");
-  cfg->core.remote.pool_max = n;
-  return ok();
+  return set_named(cfg, "upstream-pool-max", std::to_string(n));
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_connect_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(ms >= 1, "the connect timeout must be at least 1 ms");
-  cfg->core.remote.connect_timeout = std::chrono::milliseconds(ms);
-  return ok();
+  return set_named(cfg, "upstream-connect-timeout-ms", std::to_string(ms));
 }
 
 mcpfwd_status mcpfwd_config_set_upstream_timeout_ms(mcpfwd_config* cfg, uint32_t ms) {
   MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
-  MCPFWD_REQUIRE(ms >= 1, "the upstream timeout must be at least 1 ms");
-  cfg->core.remote.timeout = std::chrono::milliseconds(ms);
-  return ok();
+  return set_named(cfg, "upstream-timeout-ms", std::to_string(ms));
+}
+
+mcpfwd_status mcpfwd_config_set(mcpfwd_config* cfg, const char* name, const char* value) {
+  MCPFWD_REQUIRE(cfg != nullptr && name != nullptr && value != nullptr,
+                 "cfg, name or value is NULL");
+  return set_named(cfg, name, value);
+}
+
+const mcpfwd_option* mcpfwd_option_next(const mcpfwd_option* prev) {
+  const auto& all = option_records();
+  if (all.empty()) return nullptr;
+  if (prev == nullptr) return all.data();
+  const auto i = static_cast<std::size_t>(prev - all.data()) + 1;
+  return i < all.size() ? all.data() + i : nullptr;
+}
+
+const mcpfwd_option* mcpfwd_option_find(const char* name) {
+  if (name == nullptr) return nullptr;
+  for (const auto& o : option_records())
+    if (o.r.name == name) return &o;
+  return nullptr;
+}
+
+const char* mcpfwd_option_name(const mcpfwd_option* o) {
+  return o->r.name.c_str();
+}
+mcpfwd_option_type mcpfwd_option_get_type(const mcpfwd_option* o) {
+  return static_cast<mcpfwd_option_type>(o->r.spec->type);
+}
+const char* mcpfwd_option_default(const mcpfwd_option* o) {
+  return o->r.default_text.c_str();
+}
+const char* mcpfwd_option_help(const mcpfwd_option* o) {
+  return o->r.help.c_str();
+}
+const char* mcpfwd_option_metavar(const mcpfwd_option* o) {
+  return o->r.metavar.c_str();
+}
+const char* mcpfwd_option_choices(const mcpfwd_option* o) {
+  return o->r.choices.c_str();
+}
+unsigned mcpfwd_option_modes(const mcpfwd_option* o) {
+  return o->r.spec->modes;
+}
+const char* mcpfwd_option_cli_flag(const mcpfwd_option* o) {
+  return o->r.cli.c_str();
+}
+uint64_t mcpfwd_option_min(const mcpfwd_option* o) {
+  return o->r.spec->min;
+}
+uint64_t mcpfwd_option_max(const mcpfwd_option* o) {
+  return o->r.spec->max;
 }
 
 mcpfwd_status mcpfwd_proxy_url(mcpfwd_proxy* p, char** out) {
@@ -457,48 +510,67 @@ mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy* p, const char* id) {
   });
 }
 
-mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
-  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
-  *out = nullptr;
-  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+namespace {
+
+// The proxy of both constructors; `out` and `cfg` are checked by the caller.
+mcpfwd_status make_proxy(mcpfwd_proxy** out, const mcpfwd_config* cfg, void* ud,
+                         mcpfwd_free_cb free_fn) {
   return guarded([&] {
     auto p = std::make_unique<mcpfwd_proxy>();
     mcpfwd::proxy_config core = cfg->core;
     if (cfg->log_cb != nullptr) {
       mcpfwd_log_cb cb = cfg->log_cb;
-      void* ud = cfg->user_data;
-      core.log_sink = [cb, ud](mcpfwd::log_level l, const char* source, std::string_view text) {
+      void* data = ud;
+      core.log_sink = [cb, data](mcpfwd::log_level l, const char* source, std::string_view text) {
         callback_scope scope;
-        cb(static_cast<mcpfwd_log_level>(l), source, text.data(), text.size(), ud);
+        cb(static_cast<mcpfwd_log_level>(l), source, text.data(), text.size(), data);
       };
     }
     if (cfg->event_cb != nullptr) {
       mcpfwd_event_cb cb = cfg->event_cb;
-      void* ud = cfg->user_data;
-      core.on_event = [cb, ud](mcpfwd::event_kind k, const std::string& id,
-                               const std::string& detail) {
+      void* data = ud;
+      core.on_event = [cb, data](mcpfwd::event_kind k, const std::string& id,
+                                 const std::string& detail) {
         const mcpfwd_event ev{static_cast<mcpfwd_event_type>(k), &id, &detail};
         callback_scope scope;
-        return cb(&ev, ud) == 0;
+        return cb(&ev, data) == 0;
       };
     }
     if (cfg->message_cb != nullptr) {
       mcpfwd_message_cb cb = cfg->message_cb;
-      void* ud = cfg->user_data;
-      core.on_message = [cb, ud](mcpfwd::direction d, const std::string& id, std::string_view raw) {
+      void* data = ud;
+      core.on_message = [cb, data](mcpfwd::direction d, const std::string& id,
+                                   std::string_view raw) {
         const mcpfwd_message m{static_cast<mcpfwd_direction>(d), &id, raw};
         callback_scope scope;
-        return cb(&m, ud) == 0;
+        return cb(&m, data) == 0;
       };
     }
     p->core = std::make_unique<mcpfwd::proxy>(std::move(core));
     // Only now, when nothing can fail any more, does the proxy own user_data.
     p->ud = std::make_shared<user_data_holder>();
-    p->ud->ptr = cfg->user_data;
-    p->ud->free_fn = cfg->user_free;
+    p->ud->ptr = ud;
+    p->ud->free_fn = free_fn;
     *out = p.release();
     return ok();
   });
+}
+
+}  // namespace
+
+mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy** out, const mcpfwd_config* cfg) {
+  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
+  *out = nullptr;
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return make_proxy(out, cfg, cfg->user_data, cfg->user_free);
+}
+
+mcpfwd_status mcpfwd_proxy_new_v2(mcpfwd_proxy** out, const mcpfwd_config* cfg, void* user_data,
+                                  mcpfwd_free_cb free_fn) {
+  if (out == nullptr) return set_error(MCPFWD_E_INVALID_ARG, "out is NULL");
+  *out = nullptr;
+  MCPFWD_REQUIRE(cfg != nullptr, "cfg is NULL");
+  return make_proxy(out, cfg, user_data, free_fn);
 }
 
 mcpfwd_status mcpfwd_proxy_start(mcpfwd_proxy* p) {

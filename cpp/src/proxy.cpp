@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "base/errors.hpp"
+#include "config/options.hpp"
 #include "server/http_server.hpp"
 #include "session/stdio_session.hpp"
 #include "upstream/http_upstream.hpp"
@@ -97,37 +98,15 @@ void raise_fd_limit() {
 }  // namespace
 
 proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink) {
+  validate(cfg_);
   const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
-  if (!has_cmd && cfg_.remote.url.empty())
-    throw api_error(errc::invalid_arg, "no upstream configured (a server command or a URL)");
-  if (has_cmd && !cfg_.remote.url.empty())
-    throw api_error(errc::invalid_arg, "choose one upstream: a server command or a URL");
-  const auto& sp = cfg_.upstream;
-  if (!has_cmd && (sp.clear_env || !sp.env.empty() || !sp.cwd.empty()))
-    throw api_error(errc::invalid_arg,
-                    "the upstream environment and working directory need a server command");
-  if (!sp.cwd.empty()) {
-    struct stat st {};
-    if (::stat(sp.cwd.c_str(), &st) != 0)
-      throw api_error(errc::invalid_arg,
-                      "upstream working directory " + sp.cwd + ": " + std::strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-      throw api_error(errc::invalid_arg,
-                      "upstream working directory " + sp.cwd + ": not a directory");
+  // The token guards the proxy: no server gets it, even when an embedder
+  // read it from an environment the server would otherwise inherit.
+  if (!cfg_.auth_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.auth_token);
+  if (has_cmd) {
+    strays_ = std::make_shared<group_killer>(cfg_.shutdown_grace, log_);
+    cfg_.upstream.strays = strays_;
   }
-  if ((cfg_.stdio_in < 0 || cfg_.stdio_out < 0) && cfg_.listen_host.empty())
-    throw api_error(errc::invalid_arg,
-                    "no downstream configured (set the stdio descriptors or a listen address)");
-  if (cfg_.stdio_in >= 0 && !cfg_.listen_host.empty())
-    throw api_error(errc::invalid_arg, "choose one downstream: stdio or a listen address");
-  if (cfg_.max_sessions == 0) throw api_error(errc::invalid_arg, "max sessions must be at least 1");
-  if (cfg_.max_message_bytes < 64)
-    throw api_error(errc::invalid_arg, "max message size must be at least 64 bytes");
-  if (cfg_.remote.forward_authorization && !cfg_.auth_token.empty())
-    throw api_error(
-        errc::invalid_arg,
-        "forwarding the client's Authorization header cannot be combined with an "
-        "auth token: that header carries mcpfwd's own token, which never goes upstream");
   if (!cfg_.remote.url.empty()) {
     cfg_.remote.max_message_bytes = cfg_.max_message_bytes;
     client_ = std::make_shared<http_client>(ioc_.get_executor(), cfg_.remote, log_);
@@ -180,14 +159,9 @@ void proxy::start() {
   if (!pollable(in)) in = pipe_front(in, true, pumps_);
   if (!pollable(out)) out = pipe_front(out, false, pumps_);
 
-  stdio_session_options so;
-  so.max_message_bytes = cfg_.max_message_bytes;
-  so.shutdown_grace = cfg_.shutdown_grace;
-  so.on_event = cfg_.on_event;
-  so.on_message = cfg_.on_message;
   // The session takes the descriptors, and closes them even if spawning fails.
   session_ = std::make_shared<stdio_session>(
-      ioc_.get_executor(), make_upstream_factory(), in, out, so, log_,
+      ioc_.get_executor(), make_upstream_factory(), in, out, cfg_, log_,
       [this](int code, const std::string&) { finished(code); });
   {
     std::lock_guard lk(m_);
@@ -215,22 +189,8 @@ void proxy::run_threads(unsigned n) {
 }
 
 void proxy::start_http() {
-  http_server_options ho;
-  ho.host = cfg_.listen_host;
-  ho.port = cfg_.listen_port;
-  ho.max_sessions = cfg_.max_sessions;
-  ho.idle_timeout = cfg_.idle_timeout;
-  ho.drain_timeout = cfg_.drain_timeout;
-  ho.allowed_origins = cfg_.allowed_origins;
-  ho.auth_token = cfg_.auth_token;
-  ho.session.max_message_bytes = cfg_.max_message_bytes;
-  ho.session.shutdown_grace = cfg_.shutdown_grace;
-  ho.session.request_timeout = cfg_.request_timeout;
-  ho.on_event = cfg_.on_event;
-  ho.session.on_message = cfg_.on_message;
-  ho.session.on_event = cfg_.on_event;
   raise_fd_limit();
-  auto srv = std::make_shared<http_server>(ioc_, std::move(ho), make_upstream_factory(), log_);
+  auto srv = std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), log_);
   {
     std::lock_guard lk(m_);
     http_ = srv;
@@ -268,6 +228,10 @@ void proxy::stop() noexcept {
 
 void proxy::finished(int code) {
   if (client_) client_->shutdown();  // idle keep-alive connections
+  // Every session has ended: what is left of their servers' process groups
+  // is killed now rather than after the grace (whose timers would keep the
+  // io_context, and so the proxy, alive).
+  if (strays_) strays_->kill_all();
   {
     std::lock_guard lk(m_);
     done_ = true;
@@ -310,6 +274,9 @@ void proxy::join() noexcept {
   for (auto& t : pumps_)
     if (t.joinable()) t.join();
   pumps_.clear();
+  // What is still queued for standard error, for a bounded time: a stderr
+  // nobody reads must not keep the host from exiting.
+  log_.close(std::chrono::seconds(1));
 }
 
 std::string proxy::url() const {
@@ -365,7 +332,8 @@ std::string proxy::status_text() const {
   }
   if (!h) return "stdio session: " + stats_json() + "\n";
   const json::value all = json::parse(h->sessions_json());
-  std::string out = std::to_string(all.as_array().size()) + " session(s) at " + h->url() + "\n";
+  std::string out = std::to_string(all.as_array().size()) + " session(s) at " + h->url() + ", " +
+                    std::to_string(log_.dropped()) + " log lines dropped\n";
   out += pad("SESSION", 34) + pad("STATE", 10) + pad("PID", 9) + pad("AGE", 8) + pad("IDLE", 8) +
          pad("MSG IN", 9) + pad("MSG OUT", 9) + pad("IN FLIGHT", 11) + pad("STREAMS", 9) +
          "ERRORS\n";
@@ -394,7 +362,9 @@ std::string proxy::stats_json() const {
       o["mode"] = "http";
       o["url"] = http_->url();
       o["sessions"] = http_->session_count();
+      for (auto& [k, v] : http_->stats()) o[k] = v;
       if (client_) o["upstream_pool"] = client_->stats();
+      if (const auto d = log_.dropped()) o["log_lines_dropped"] = d;
       return json::serialize(o);
     }
   }
@@ -405,7 +375,11 @@ std::string proxy::stats_json() const {
   }
   if (!s)
     return cfg_.listen_host.empty() ? R"({"state":"new"})" : R"({"mode":"http","state":"new"})";
-  return s->stats_json();
+  const auto d = log_.dropped();
+  if (d == 0) return s->stats_json();
+  json::value v = json::parse(s->stats_json());
+  v.as_object()["log_lines_dropped"] = d;
+  return json::serialize(v);
 }
 
 }  // namespace mcpfwd

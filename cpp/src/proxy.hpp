@@ -11,39 +11,17 @@
 #include <thread>
 #include <vector>
 
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "base/net.hpp"
-#include "io/child_process.hpp"
+#include "config/config.hpp"
 #include "io/http_client.hpp"
-#include "session/hooks.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 
 class stdio_session;
 class http_server;
-
-struct proxy_config {
-  spawn_options upstream;             // the server command (or:)
-  remote_options remote;              // a remote server, when remote.url is set
-  int stdio_in = -1, stdio_out = -1;  // downstream stdio descriptors (borrowed)
-  std::size_t max_message_bytes = 4u << 20;
-  std::chrono::milliseconds shutdown_grace{2000};
-  log_level level = log_level::info;
-  logger::sink_fn log_sink;  // empty: standard error
-  // Streamable HTTP mode (when listen_host is not empty): many sessions.
-  std::string listen_host;
-  std::uint16_t listen_port = 0;
-  std::size_t max_sessions = 1000;
-  std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
-  std::chrono::milliseconds request_timeout{0};
-  std::chrono::milliseconds drain_timeout{5000};
-  std::vector<std::string> allowed_origins;
-  std::string auth_token;
-  unsigned io_threads = 0;  // 0: the number of cores (HTTP mode); stdio mode uses 1
-  event_fn on_event;        // session events; may be empty
-  message_fn on_message;    // every forwarded message; may be empty
-};
 
 class proxy {
  public:
@@ -85,7 +63,8 @@ class proxy {
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
   std::shared_ptr<stdio_session> session_;
   std::shared_ptr<http_server> http_;
-  std::shared_ptr<http_client> client_;  // remote upstream: the connection pool
+  std::shared_ptr<http_client> client_;   // remote upstream: the connection pool
+  std::shared_ptr<group_killer> strays_;  // server command: groups outliving their server
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, done_ = false;

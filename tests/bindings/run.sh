@@ -21,4 +21,4 @@ gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S bindings -B "$out" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DMCPFWD_BUILD_DIR="$lib_build" -DMCPFWD_BUILD_JAVA=ON -DMCPFWD_BUILD_GO=ON >/dev/null
 cmake --build "$out" -j 2
-ctest --test-dir "$out" --output-on-failure --timeout 180
+ctest --test-dir "$out" --output-on-failure --timeout 180 --no-tests=error

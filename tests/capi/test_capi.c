@@ -67,6 +67,10 @@ static int on_event(const mcpfwd_event *ev, void *ud) {
   return 0;
 }
 
+static void free_ud_counter(void *ud) {
+  ++*(int *)ud;
+}
+
 int main(void) {
   mcpfwd_config *cfg = NULL;
   mcpfwd_proxy *p = NULL;
@@ -284,6 +288,60 @@ int main(void) {
     CHECK(__atomic_load_n(&freed_from_cb, __ATOMIC_SEQ_CST) == 1);
     close(fds[0]);
     close(fds[1]);
+  }
+
+  /* options by name: the table can be walked, values are parsed by type and bounds;
+     an option of another mode fails the proxy; user data given with the proxy */
+  {
+    const mcpfwd_option *o;
+    mcpfwd_proxy *a = NULL, *b = NULL;
+    int n = 0, seen_max_sessions = 0, freed_a = 0, freed_b = 0;
+    for (o = mcpfwd_option_next(NULL); o != NULL; o = mcpfwd_option_next(o)) {
+      ++n;
+      CHECK(mcpfwd_option_name(o)[0] != '\0' && mcpfwd_option_help(o)[0] != '\0');
+      if (strcmp(mcpfwd_option_name(o), "max-sessions") == 0) {
+        seen_max_sessions = 1;
+        CHECK(strcmp(mcpfwd_option_default(o), "1000") == 0);
+        CHECK(mcpfwd_option_get_type(o) == MCPFWD_OPTION_INTEGER);
+        CHECK((mcpfwd_option_modes(o) & MCPFWD_MODE_HTTP) != 0);
+        CHECK((mcpfwd_option_modes(o) & MCPFWD_MODE_STDIO) == 0);
+        CHECK(strcmp(mcpfwd_option_cli_flag(o), "--max-sessions") == 0);
+        CHECK(mcpfwd_option_min(o) == 1);
+      }
+    }
+    CHECK(n >= 30 && seen_max_sessions);
+    CHECK(mcpfwd_option_find("allow-host") != NULL);
+    CHECK(mcpfwd_option_find("no-such-option") == NULL);
+    CHECK(mcpfwd_config_new(&cfg) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set(cfg, "no-such-option", "1") == MCPFWD_E_INVALID_ARG);
+    CHECK(strstr(mcpfwd_last_error(), "no-such-option") != NULL);
+    CHECK(mcpfwd_config_set(cfg, "max-connections", "lots") == MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_set(cfg, "max-sessions", "0") == MCPFWD_E_INVALID_ARG);
+    CHECK(strstr(mcpfwd_last_error(), "at least 1") != NULL);
+    CHECK(mcpfwd_config_set(cfg, "log-level", "loud") == MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_set(cfg, "log-level", "off") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set(cfg, "upstream-insecure", "maybe") == MCPFWD_E_INVALID_ARG);
+    CHECK(mcpfwd_config_set(cfg, "listen", "127.0.0.1:0") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set(cfg, "allow-host", "mcp.internal") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set(cfg, "max-connections", "64") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_cat) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set(cfg, "upstream-pool-max", "8") == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new(&a, cfg) == MCPFWD_E_INVALID_ARG); /* a URL option, a command */
+    CHECK(strstr(mcpfwd_last_error(), "upstream-pool-max") != NULL);
+    mcpfwd_config_free(cfg);
+    CHECK(mcpfwd_config_new(&cfg) == MCPFWD_OK);
+    CHECK(mcpfwd_config_set(cfg, "listen", "127.0.0.1:0") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set(cfg, "log-level", "off") == MCPFWD_OK);
+    CHECK(mcpfwd_config_set_upstream_command(cfg, 1, argv_cat) == MCPFWD_OK);
+    /* two proxies from one config, each owning its user data */
+    CHECK(mcpfwd_proxy_new_v2(&a, cfg, &freed_a, free_ud_counter) == MCPFWD_OK);
+    CHECK(mcpfwd_proxy_new_v2(&b, cfg, &freed_b, free_ud_counter) == MCPFWD_OK);
+    mcpfwd_config_free(cfg);
+    cfg = NULL;
+    mcpfwd_proxy_free(a);
+    CHECK(freed_a == 1 && freed_b == 0);
+    mcpfwd_proxy_free(b);
+    CHECK(freed_a == 1 && freed_b == 1);
   }
 
   if (failures == 0) printf("capi_c_test: all checks passed\n");

@@ -8,6 +8,21 @@ If none exists the tests fail (never skip) with a message saying so.
 on background threads, so every read has a timeout and no test can hang on
 a pipe.  It also finds the upstream server's pid (mcpfwd's child) through
 /proc so tests can prove no process outlives the session.
+
+Sanitizer reports: every test runs with ``log_path=<a directory of its own>/san``
+appended to ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS and TSAN_OPTIONS (the
+values already set, e.g. by test.sh, are kept), so a sanitized mcpfwd that the
+test starts in any way (fixtures, subprocess, the MCP SDK's stdio client, a demo
+script) writes its report to a file there instead of a stderr that may go
+unread.  The ``sanitizer_logs`` fixture (autouse) fails the test at teardown if
+any such file appeared, with the report's key lines in the message; a report
+written after its test ended (or by a process started outside any test) fails
+the session at the end.  A process the tests start must therefore inherit
+``os.environ`` (pass ``env=dict(os.environ, ...)``, never a fresh dict).
+UBSan is the exception: in GCC's ASan+UBSan build (two runtimes, libasan and
+libubsan) UBSan's reports still go to stderr with log_path set (seen with
+GCC 12), so every captured stderr of mcpfwd is also scanned
+(``assert_no_sanitizer_report``, the process fixtures' teardowns).
 """
 
 from __future__ import annotations
@@ -22,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -43,8 +59,9 @@ SANITIZER_RX = re.compile(r"^(?!server: )(?:==\d+==ERROR: |WARNING: ThreadSaniti
 # Lines that locate a report: the accesses, the top frames of each stack and
 # the frames in our own sources.
 _SANITIZER_CONTEXT_RX = re.compile(
-    r"^\s+(?:(?:previous )?(?:atomic )?(?:read|write) of size|location is|mutex "
-    r"|#[0-2] |#\d+ .*/(?:cpp/src|cpp/cli|capi/src)/)", re.IGNORECASE)
+    r"^(?:\s+(?:(?:previous )?(?:atomic )?(?:read|write) of size|location is|mutex "
+    r"|#[0-2] |#\d+ .*/(?:cpp/src|cpp/cli|capi/src)/)|(?:Direct|Indirect) leak of )",
+    re.IGNORECASE)
 
 
 Progress = list[tuple[float, float | None, str | None]]
@@ -76,21 +93,148 @@ def sanitizer_digest(lines: list[str], limit: int = 60) -> list[str]:
     return keep[:limit]
 
 
+def assert_no_sanitizer_report(stderr: str | bytes | list[str], who: str = "mcpfwd") -> None:
+    """Fail when a captured stderr holds a sanitizer report (see the module docstring:
+    UBSan's reports come this way even with log_path set)."""
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    lines = stderr.splitlines() if isinstance(stderr, str) else stderr
+    digest = sanitizer_digest(lines)
+    assert not digest, f"sanitizer report in {who}'s stderr:\n" + "\n".join(digest)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+
+
 def _become_subreaper() -> None:
     """Make this process adopt orphaned descendants (Linux PR_SET_CHILD_SUBREAPER).
 
     A child that mcpfwd leaves behind then becomes our child instead of
     pid 1's (which on some sandboxes never reaps), so teardown can kill and
-    reap it and a test can tell "leaked" from "gone".
+    reap it and a test can tell "leaked" from "gone".  The leak checks rely on
+    it, so a failure is an error at import (the whole run stops, saying why),
+    and the flag is read back (PR_GET_CHILD_SUBREAPER) to prove it is set.
     """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    ulong = ctypes.c_ulong
+    if libc.prctl(ctypes.c_int(PR_SET_CHILD_SUBREAPER), ulong(1), ulong(0), ulong(0), ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise RuntimeError(f"prctl(PR_SET_CHILD_SUBREAPER, 1) failed: {os.strerror(err)} "
+                           f"(errno {err}); the tests' leak checks need this process to "
+                           f"adopt orphaned descendants")
+    flag = ctypes.c_int(-1)
+    if libc.prctl(ctypes.c_int(PR_GET_CHILD_SUBREAPER), ctypes.byref(flag), ulong(0), ulong(0),
+                  ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise RuntimeError(f"prctl(PR_GET_CHILD_SUBREAPER) failed: {os.strerror(err)} "
+                           f"(errno {err}): cannot confirm this process is a child subreaper")
+    if flag.value != 1:
+        raise RuntimeError(f"prctl(PR_SET_CHILD_SUBREAPER, 1) returned 0 but "
+                           f"PR_GET_CHILD_SUBREAPER reads {flag.value}: this process is not a "
+                           f"child subreaper, and the tests' leak checks need it")
 
 
 _become_subreaper()
+
+
+# --------------------------------------------------------------------------
+# sanitizer reports, as files (see the module docstring)
+
+SANITIZER_OPTION_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS")
+SANITIZER_LOG_NAME = "san"  # the runtimes write <dir>/san.<pid>
+_sanitizer_dirs: list[Path] = []  # every directory handed out, rescanned at the end
+_sanitizer_reported: set[Path] = set()  # report files a failure already showed
+
+
+def sanitizer_env_for(log_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The *_OPTIONS variables of ``base`` (default: os.environ) with
+    ``log_path=<log_dir>/san`` appended (a later flag wins over an earlier one)."""
+    base = os.environ if base is None else base
+    path = str(log_dir / SANITIZER_LOG_NAME)
+    if "'" in path:
+        raise RuntimeError(f"sanitizer log directory {path!r} contains a quote")
+    out = {}
+    for var in SANITIZER_OPTION_VARS:
+        old = base.get(var, "").strip(" :")
+        # quoted: the runtimes split flags at spaces, commas and colons
+        out[var] = f"{old}:log_path='{path}'" if old else f"log_path='{path}'"
+    return out
+
+
+def sanitizer_log_files(log_dir: Path) -> list[Path]:
+    return sorted(log_dir.glob(SANITIZER_LOG_NAME + ".*"))
+
+
+def sanitizer_failure(files: list[Path], who: str = "this test started", limit: int = 60) -> str:
+    """A failure message for sanitizer report files: each file's key lines."""
+    parts = []
+    for f in files:
+        try:
+            lines = f.read_text("utf-8", "replace").splitlines()
+        except OSError as e:
+            lines = [f"(unreadable: {e})"]
+        # a file the digest finds nothing in is still a report: show its start
+        shown = sanitizer_digest(lines, limit) or lines[:limit]
+        parts.append(f"--- {f} ({len(lines)} lines):\n" + "\n".join(shown))
+    return (f"sanitizer report from {len(files)} process(es) {who} "
+            f"(full reports in the files named):\n" + "\n".join(parts))
+
+
+def _new_sanitizer_dir() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="mcpfwd-san-"))
+    _sanitizer_dirs.append(d)
+    return d
+
+
+# Processes started outside any test (module- or session-scoped fixtures) log here;
+# the per-test fixture points the variables at its own directory while a test runs.
+_SESSION_SANITIZER_DIR = _new_sanitizer_dir()
+os.environ.update(sanitizer_env_for(_SESSION_SANITIZER_DIR))
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_logs():
+    """Per test: sanitizer reports go to a directory of the test's own; any report file
+    there at teardown fails the test.  Autouse, so it is set up before and torn down after
+    the test's other function fixtures (which stop the processes they started)."""
+    log_dir = _new_sanitizer_dir()
+    saved = {var: os.environ.get(var) for var in SANITIZER_OPTION_VARS}
+    os.environ.update(sanitizer_env_for(log_dir))
+    try:
+        yield log_dir
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    files = sanitizer_log_files(log_dir)
+    if files:
+        _sanitizer_reported.update(files)
+        pytest.fail(sanitizer_failure(files), pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Reports no test has shown (written after their test ended, or by a process started
+    outside any test) fail the run; directories without reports are removed."""
+    late = []
+    for d in _sanitizer_dirs:
+        files = sanitizer_log_files(d)
+        late += [f for f in files if f not in _sanitizer_reported]
+        if not files:
+            shutil.rmtree(d, ignore_errors=True)
+    if late:
+        msg = sanitizer_failure(late, "no test accounted for (reported after their test "
+                                      "ended, or started outside any test)")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("=", "sanitizer reports: the run fails", red=True)
+            reporter.write_line(msg)
+        else:
+            print(msg, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # --------------------------------------------------------------------------
@@ -491,8 +635,13 @@ def run_process():
         return p
 
     yield start
+    reports = []
     for p in started:
         p.cleanup()
+        reports += sanitizer_digest(p.stderr_lines())
+    if reports:
+        pytest.fail("sanitizer report in the stderr of a process the test ran:\n"
+                    + "\n".join(reports[:60]), pytrace=False)
 
 
 # --------------------------------------------------------------------------

@@ -525,7 +525,7 @@ def test_full_session_through_the_fastmcp_server(
     assert stats["server_to_client"]["messages"] == 4
     assert stats["client_to_server"]["bytes"] > 0 and stats["server_to_client"]["bytes"] > 0
     assert stats["in_flight"] == 0
-    assert all(count == 0 for count in stats["errors"].values()), stats["errors"]
+    assert all(count == 0 for count in stats["error_counts"].values()), stats
     server_pid = stats["upstream_pid"]
     assert children() - kids_before == {server_pid}
 

@@ -117,7 +117,10 @@ def test_three_sdk_clients_sessions_and_close_session() -> None:
                 assert now - timedelta(minutes=2) < s.created <= s.last_activity
                 assert s.last_activity <= now + timedelta(seconds=1)
                 assert s.raw["id"] == s.id and s.raw["upstream"]["pid"] == s.upstream_pid
-            assert proxy.stats() == {"mode": "http", "url": proxy.url, "sessions": 3}
+            stats = proxy.stats()
+            assert {k: stats[k] for k in ("mode", "url", "sessions")} == {
+                "mode": "http", "url": proxy.url, "sessions": 3}
+            assert stats["connections"]["open"] >= 0 and stats["connections"]["refused"] == 0
 
             for s in infos:
                 one = proxy.session(s.id)
@@ -186,7 +189,12 @@ def test_url_stats_and_repr(make_proxy: Callable[..., mcpfwd.Proxy]) -> None:
     proxy.start()
     port = int(URL_RX.match(proxy.url).group(1))  # type: ignore[union-attr]
     assert port > 0
-    assert proxy.stats() == {"mode": "http", "url": proxy.url, "sessions": 0}
+    stats = proxy.stats()
+    assert {k: stats[k] for k in ("mode", "url", "sessions")} == {
+        "mode": "http", "url": proxy.url, "sessions": 0}
+    assert stats["connections"] == {"open": 0, "total": 0, "refused": 0,
+                                    "max": stats["connections"]["max"]}
+    assert stats["rejected"] == {}
     assert proxy.sessions() == []
     assert proxy.url in repr(proxy) and "started" in repr(proxy)
     with socket.create_connection(("127.0.0.1", port), timeout=5):

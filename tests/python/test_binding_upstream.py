@@ -383,7 +383,7 @@ def test_the_off_switches_are_fine_with_a_command(client: PipeClient) -> None:
         ({"upstream_insecure": 1}, TypeError, "upstream_insecure"),
         ({"upstream_pool_max": 0}, mcpfwd.InvalidArgumentError, "pool"),
         ({"upstream_pool_max": -1}, mcpfwd.InvalidArgumentError, "upstream_pool_max"),
-        ({"upstream_connect_timeout": 0}, mcpfwd.InvalidArgumentError, "connect timeout"),
+        ({"upstream_connect_timeout": 0}, mcpfwd.InvalidArgumentError, "connect-timeout"),
         ({"upstream_timeout": -1}, mcpfwd.InvalidArgumentError, "upstream_timeout"),
         ({"upstream_timeout": "1s"}, TypeError, "upstream_timeout"),
     ],

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, assert_no_sanitizer_report
 
 EXAMPLES = REPO_ROOT / "docs" / "examples" / "python"
 
@@ -19,6 +19,7 @@ def test_demo_runs(mcpfwd_bin, script, args):
     env = {**os.environ, "MCPFWD_BIN": mcpfwd_bin}
     r = subprocess.run([sys.executable, str(EXAMPLES / script), *args], env=env,
                        capture_output=True, text=True, timeout=80)
+    assert_no_sanitizer_report(r.stderr, script)  # e.g. demo_remote's `mcpfwd --stdio`
     assert r.returncode == 0, f"{script} failed:\n{r.stdout}\n{r.stderr}"
     if script == "demo_http.py":
         assert "4 distinct upstream pids for 4 sessions" in r.stdout, r.stdout

@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+from conftest import assert_no_sanitizer_report
 from http_helpers import ACCEPT_BOTH, http_request, init_request, split_url
 
 
@@ -28,8 +29,10 @@ def test_emfile_in_accept_backs_off_and_recovers(mcpfwd_bin, raw_server_cmd):
     def low_limit() -> None:  # soft = hard = 48: mcpfwd cannot raise it
         resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
 
-    proc = subprocess.Popen([mcpfwd_bin, "--listen", "127.0.0.1:0", "--io-threads", "1", "--",
-                             *raw_server_cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    # --max-connections above the descriptor limit, so that accept() itself fails (the
+    # default, half the descriptor limit, refuses connections before EMFILE)
+    proc = subprocess.Popen([mcpfwd_bin, "--listen", "127.0.0.1:0", "--io-threads", "1",
+                             "--max-connections", "1000", "--", *raw_server_cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, preexec_fn=low_limit)
     socks: list[socket.socket] = []
     try:
@@ -61,6 +64,7 @@ def test_emfile_in_accept_backs_off_and_recovers(mcpfwd_bin, raw_server_cmd):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         err = proc.stderr.read()
+        assert_no_sanitizer_report(err)
         assert "accept failed: Too many open files" in err, err[-2000:]
     finally:
         for s in socks:

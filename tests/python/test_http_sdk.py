@@ -14,6 +14,7 @@ name is used, the old one is exercised once with the warning filtered.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from datetime import timedelta
@@ -96,7 +97,10 @@ def run_stdio(command: list[str], script: Script) -> dict[str, Any]:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
 
         async def main() -> None:
-            params = StdioServerParameters(command=command[0], args=command[1:])
+            # the whole environment: the SDK passes only a few variables by default, and
+            # the sanitizer options (conftest's log_path) must reach the command
+            params = StdioServerParameters(command=command[0], args=command[1:],
+                                           env=dict(os.environ))
             async with stdio_client(params, errlog=errlog) as (read, write):
                 await _drive(read, write, script, results)
 

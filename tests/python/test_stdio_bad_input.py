@@ -191,7 +191,7 @@ def test_oversize_server_response_becomes_an_error_for_its_request(proxy_raw):
     assert_still_works(p, expected_seq=2)
     p.close_stdin()
     assert p.wait() == 0
-    assert p.stats()["errors"]["server_oversize"] == 1
+    assert p.stats()["error_counts"]["server_oversize"] == 1
 
 
 def history(p, msg_id):
@@ -329,7 +329,7 @@ def test_non_json_server_line_dropped_and_logged(proxy_raw):
     p.close_stdin()
     assert p.wait() == 0
     stats = p.stats()
-    assert stats["errors"]["server_invalid"] >= 3, stats
+    assert stats["error_counts"]["server_invalid"] >= 3, stats
 
 
 def test_error_counters_in_stats(proxy_raw):
@@ -346,8 +346,9 @@ def test_error_counters_in_stats(proxy_raw):
     p.close_stdin()
     assert p.wait() == 0
     stats = p.stats()
-    assert stats["errors"] == {"parse": 2, "invalid": 3, "oversize": 1, "server_invalid": 1,
-                               "server_oversize": 0}, stats
+    assert stats["error_counts"] == {"parse": 2, "invalid": 3, "oversize": 1, "server_invalid": 1,
+                                     "server_oversize": 0, "timeouts": 0}, stats
+    assert stats["errors"] == 7, stats
     assert stats["client_to_server"]["messages"] == 1, stats
     assert stats["in_flight"] == 0, stats
 

@@ -8,6 +8,7 @@ be equal: the proxy is invisible to a real client.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from datetime import timedelta
@@ -15,7 +16,7 @@ from typing import Any, Awaitable, Callable
 
 import anyio
 import pytest
-from conftest import everything_long_running
+from conftest import assert_no_sanitizer_report, everything_long_running
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError
@@ -44,7 +45,10 @@ def run_session(command: list[str], script: Script) -> tuple[dict[str, Any], str
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
 
         async def main() -> None:
-            params = StdioServerParameters(command=command[0], args=command[1:])
+            # the whole environment: the SDK passes only a few variables by default, and
+            # the sanitizer options (conftest's log_path) must reach the command
+            params = StdioServerParameters(command=command[0], args=command[1:],
+                                           env=dict(os.environ))
             rec = Recorder()
             async with stdio_client(params, errlog=errlog) as (read, write):
                 async with ClientSession(read, write, logging_callback=rec.on_log,
@@ -55,7 +59,9 @@ def run_session(command: list[str], script: Script) -> tuple[dict[str, Any], str
 
         anyio.run(main)
         errlog.seek(0)
-        return results, errlog.read()
+        stderr = errlog.read()
+        assert_no_sanitizer_report(stderr, command[0])
+        return results, stderr
 
 
 def proxied(mcpfwd_bin: str, upstream: list[str]) -> list[str]:
@@ -74,7 +80,7 @@ def check_stats(stderr: str) -> dict[str, Any]:
     stats = json.loads(lines[0][len(STATS_PREFIX):])
     assert stats["client_to_server"]["messages"] > 0
     assert stats["server_to_client"]["messages"] > 0
-    assert all(v == 0 for v in stats["errors"].values()), stats
+    assert all(v == 0 for v in stats["error_counts"].values()), stats
     assert stats["in_flight"] == 0, stats
     return stats
 

@@ -13,6 +13,7 @@ import signal
 import time
 
 import pytest
+from conftest import assert_no_sanitizer_report
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -273,8 +274,9 @@ def test_stats_line_counts(start_proxy, raw_server_cmd):
         "messages": 4, "bytes": sum(len(s.encode()) + 1 for s in sent)}
     assert stats["server_to_client"] == {
         "messages": 3, "bytes": sum(len(r) for r in received)}
-    assert stats["errors"] == {"parse": 0, "invalid": 0, "oversize": 0, "server_invalid": 0,
-                               "server_oversize": 0}
+    assert stats["error_counts"] == {"parse": 0, "invalid": 0, "oversize": 0, "server_invalid": 0,
+                                     "server_oversize": 0, "timeouts": 0}
+    assert stats["errors"] == 0
     assert stats["in_flight"] == 0
 
 
@@ -449,6 +451,7 @@ def test_client_closing_its_output_ends_the_session(mcpfwd_bin, raw_server_cmd):
         proc.stdin.flush()
         assert proc.wait(timeout=15) == 0
         err = proc.stderr.read().decode()
+        assert_no_sanitizer_report(err)
         assert "cannot write to the client" in err
         stats = json.loads(err.split("mcpfwd: info: session stats: ", 1)[1].splitlines()[0])
         assert stats["state"] == "closed"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SERVERS_DIR
+from conftest import SERVERS_DIR, assert_no_sanitizer_report
 
 ENV_SERVER = str(SERVERS_DIR / "env_server.py")
 pytestmark = pytest.mark.timeout(60)
@@ -69,6 +69,7 @@ def test_cwd_sets_the_working_directory_and_finds_relative_commands(start_proxy,
 def test_bad_environment_options_are_usage_errors(mcpfwd_bin, args, message):
     r = subprocess.run([mcpfwd_bin, "--stdio", *args, "--", sys.executable, ENV_SERVER],
                        capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert_no_sanitizer_report(r.stderr)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr
 
@@ -78,6 +79,7 @@ def test_cwd_that_is_a_file_is_refused(mcpfwd_bin, tmp_path):
     f.write_text("x")
     r = subprocess.run([mcpfwd_bin, "--stdio", "--cwd", str(f), "--", sys.executable, ENV_SERVER],
                        capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert_no_sanitizer_report(r.stderr)
     assert r.returncode == 2
     assert "not a directory" in r.stderr
 
@@ -86,6 +88,7 @@ def test_environment_options_need_a_command(mcpfwd_bin):
     r = subprocess.run([mcpfwd_bin, "--listen", "127.0.0.1:0", "--env", "A=B",
                         "--upstream", "http://127.0.0.1:1/mcp"],
                        capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert_no_sanitizer_report(r.stderr)
     assert r.returncode == 2
     assert "need a server command" in r.stderr
 

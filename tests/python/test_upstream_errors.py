@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 import pytest
+from conftest import assert_no_sanitizer_report
 from http_helpers import (
     ACCEPT_BOTH,
     INITIALIZED,
@@ -488,6 +489,7 @@ def test_usage_errors(args, mcpfwd_bin):
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"mcpfwd accepted {args} and kept running (expected exit 2); "
                              f"stdout {e.stdout!r}") from None
+    assert_no_sanitizer_report(p.stderr)
     assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
     assert p.stdout == b"", p.stdout
     assert p.stderr.strip(), "no message on stderr"
@@ -499,6 +501,7 @@ def test_header_env_naming_an_unset_variable_is_a_usage_error(mcpfwd_bin):
                         "http://127.0.0.1:1/mcp", "--upstream-header-env",
                         "X-Token=MCPFWD_TEST_SURELY_UNSET"],
                        capture_output=True, timeout=5, stdin=subprocess.DEVNULL, env=env)
+    assert_no_sanitizer_report(p.stderr)
     assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
     assert b"MCPFWD_TEST_SURELY_UNSET" in p.stderr, p.stderr
 

@@ -48,7 +48,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import anyio
 import mcp.types as types
 from mcp.shared.exceptions import McpError
-from conftest import EVERYTHING_JS, SERVERS_DIR, ProxyProcess
+from conftest import EVERYTHING_JS, SERVERS_DIR, ProxyProcess, assert_no_sanitizer_report
 
 HTTP_SERVER = SERVERS_DIR / "fastmcp_http_server.py"
 NODE_PRELOAD = SERVERS_DIR / "node_listen_localhost.cjs"
@@ -758,6 +758,9 @@ async def sdk_session(kind: str, target: str | list[str], cb: ClientCallbacks | 
                 async with ClientSession(read, write, **kw) as session:
                     init = await session.initialize() if initialize else None
                     yield ClientConn(session, init, None, errlog)
+            # the command has exited: its stderr holds any report a runtime wrote there
+            errlog.seek(0)
+            assert_no_sanitizer_report(errlog.read(), target[0])
     elif kind == "http":
         assert isinstance(target, str)
         client = http_client if http_client is not None else create_mcp_http_client(headers=headers)
@@ -812,7 +815,8 @@ def init_error(url: str) -> tuple[McpError, float]:
 
 
 def stop_listen_proxies(started: list[Any]) -> list[str]:
-    """SIGTERM each HttpProxy, require exit 0, no child left, no sanitizer report."""
+    """SIGTERM each HttpProxy, require exit 0, no child left and no sanitizer report in
+    stderr (the reports written to files fail the test through conftest's sanitizer_logs)."""
     problems = []
     for p in started:
         try:

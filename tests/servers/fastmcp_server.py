@@ -7,8 +7,9 @@ result for result with the same session run directly against this server.
 Tools
     echo(text)            returns ``text`` unchanged
     add(a, b)             returns a + b
-    progress(steps)       sends ``steps`` notifications/progress (needs a
-                          progressToken from the client), then returns
+    progress(steps, delay) sends ``steps`` notifications/progress, ``delay``
+                          seconds apart (needs a progressToken from the
+                          client), then returns
     log(message)          sends one notifications/message (info level)
     stderr_spam(lines)    writes ``lines`` lines to stderr, then returns; a
                           proxy that does not drain stderr deadlocks here
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+import anyio
 
 from mcp.server.fastmcp import Context, FastMCP
 
@@ -49,9 +52,11 @@ def add(a: float, b: float) -> float:
 
 
 @mcp.tool()
-async def progress(steps: int, ctx: Context) -> str:
-    """Report `steps` progress notifications, then finish."""
+async def progress(steps: int, ctx: Context, delay: float = 0.0) -> str:
+    """Report `steps` progress notifications, `delay` seconds apart, then finish."""
     for i in range(1, steps + 1):
+        if delay:
+            await anyio.sleep(delay)
         await ctx.report_progress(i, steps, message=f"step {i} of {steps}")
     return f"completed {steps} steps"
 

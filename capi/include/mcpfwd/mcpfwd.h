@@ -350,7 +350,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_max_message_bytes(mcpfwd_config *cfg,
 /**
  * How long shutdown waits at each step (default 2000 ms): after closing the
  * server's stdin it waits this long for it to exit, then sends SIGTERM to its
- * process group, waits this long again, then sends SIGKILL.
+ * process group, waits this long again, then sends SIGKILL. When the server
+ * exits, the rest of its process group gets SIGTERM, and SIGKILL this long
+ * after (at once when the proxy finishes).
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_shutdown_grace_ms(mcpfwd_config *cfg, uint32_t ms);
@@ -360,7 +362,9 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_log_level(mcpfwd_config *cfg, mcpfwd_
 
 /**
  * Send log lines to cb instead of standard error. NULL restores the default
- * (standard error; never standard output).
+ * (standard error; never standard output), written by a thread of the
+ * proxy's own through a queue of at most 1 MiB: lines that do not fit are
+ * dropped and counted ("log_lines_dropped" in the stats JSON).
  * Thread safety: one thread per config.
  */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_log_cb(mcpfwd_config *cfg, mcpfwd_log_cb cb);
@@ -419,11 +423,81 @@ MCPFWD_API mcpfwd_status mcpfwd_config_set_drain_timeout_ms(mcpfwd_config *cfg, 
 MCPFWD_API mcpfwd_status mcpfwd_config_add_allowed_origin(mcpfwd_config *cfg, const char *origin);
 
 /** Require "Authorization: Bearer <token>" on every HTTP request (NULL or "": none). The
- * token is never passed to the upstream. */
+ * token is never passed to the upstream, and a spawned server's environment never has an
+ * entry whose value is the token (it is left out, even if the caller's environment or
+ * mcpfwd_config_set_upstream_env put it there). */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_auth_token(mcpfwd_config *cfg, const char *token);
 
 /** I/O threads of an HTTP proxy (default 0: one per core). */
 MCPFWD_API mcpfwd_status mcpfwd_config_set_io_threads(mcpfwd_config *cfg, uint32_t n);
+
+/* ------------------------------------------------------- options by name
+ * Every option of mcpfwd, typed setter or not, is also reachable by its name
+ * (the CLI flag without "--": "max-sessions", "allow-host", ...) with its value
+ * as text, and the table of options can be walked (as libcurl's
+ * curl_easy_option_next and DuckDB's duckdb_get_config_flag). A binding that
+ * goes through these gets every option, new ones included, with no code of its
+ * own. docs/options.md lists them all. */
+
+/** The type of an option's value, which decides how its text is parsed. Append-only. */
+typedef enum mcpfwd_option_type {
+  MCPFWD_OPTION_FLAG = 1,        /**< "true"/"false" (also 1/0, on/off, yes/no; "" is true) */
+  MCPFWD_OPTION_INTEGER = 2,     /**< a decimal number within the option's bounds */
+  MCPFWD_OPTION_DURATION_MS = 3, /**< milliseconds, a decimal number */
+  MCPFWD_OPTION_BYTES = 4,       /**< a byte count, a decimal number */
+  MCPFWD_OPTION_STRING = 5,      /**< text */
+  MCPFWD_OPTION_LIST = 6,        /**< text; each set appends one entry (repeatable) */
+  MCPFWD_OPTION_CHOICE = 7,      /**< one of mcpfwd_option_choices(), '|'-separated */
+  MCPFWD_OPTION_ADDRESS = 8      /**< HOST:PORT, [IPv6]:PORT */
+} mcpfwd_option_type;
+
+/** Where an option applies (bits of mcpfwd_option_modes()). An option set for a
+ * configuration it does not apply to makes mcpfwd_proxy_new fail. Append-only. */
+typedef enum mcpfwd_mode {
+  MCPFWD_MODE_STDIO = 1,   /**< downstream: one client on stdio */
+  MCPFWD_MODE_HTTP = 2,    /**< downstream: the HTTP listener */
+  MCPFWD_MODE_COMMAND = 4, /**< upstream: a spawned server command */
+  MCPFWD_MODE_URL = 8      /**< upstream: a remote server */
+} mcpfwd_mode;
+
+/** One option of the table: static, never freed. */
+typedef struct mcpfwd_option mcpfwd_option;
+
+/** The option after `prev` (the first one when prev is NULL), or NULL after the
+ * last. Thread safety: any thread. */
+MCPFWD_API const mcpfwd_option *mcpfwd_option_next(const mcpfwd_option *prev);
+/** The option with this name, or NULL. Any thread. */
+MCPFWD_API const mcpfwd_option *mcpfwd_option_find(const char *name);
+/** Its name: "max-sessions". Static text. */
+MCPFWD_API const char *mcpfwd_option_name(const mcpfwd_option *opt);
+/** The type of its value. */
+MCPFWD_API mcpfwd_option_type mcpfwd_option_get_type(const mcpfwd_option *opt);
+/** Its default value as text ("" when it has none). Static text. */
+MCPFWD_API const char *mcpfwd_option_default(const mcpfwd_option *opt);
+/** One line of help. Static text. */
+MCPFWD_API const char *mcpfwd_option_help(const mcpfwd_option *opt);
+/** A placeholder for its value in help text ("N", "MS", "HOST:PORT"). Static text. */
+MCPFWD_API const char *mcpfwd_option_metavar(const mcpfwd_option *opt);
+/** For MCPFWD_OPTION_CHOICE: the accepted values, '|'-separated; else "". Static text. */
+MCPFWD_API const char *mcpfwd_option_choices(const mcpfwd_option *opt);
+/** The MCPFWD_MODE_* bits where it applies. */
+MCPFWD_API unsigned mcpfwd_option_modes(const mcpfwd_option *opt);
+/** Its CLI flag ("--max-sessions"), or "" when the CLI takes it another way
+ * ("auth-token": --auth-token-env VAR). Static text. */
+MCPFWD_API const char *mcpfwd_option_cli_flag(const mcpfwd_option *opt);
+/** For numeric types: the smallest and largest accepted value. */
+MCPFWD_API uint64_t mcpfwd_option_min(const mcpfwd_option *opt);
+MCPFWD_API uint64_t mcpfwd_option_max(const mcpfwd_option *opt);
+
+/**
+ * Set an option by name, its value given as text and parsed by its type
+ * ("5000" for a duration, "true" for a flag, "127.0.0.1:0" for listen; a list
+ * option appends one entry per call). Same checks as the typed setters.
+ * @return MCPFWD_E_INVALID_ARG for an unknown name or a bad value, with the
+ *         reason in mcpfwd_last_error(); MCPFWD_E_NOT_FOUND is never returned.
+ * Thread safety: one thread per config.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_config_set(mcpfwd_config *cfg, const char *name, const char *value);
 
 /* ----------------------------------------------------------------- proxy */
 
@@ -440,6 +514,19 @@ typedef struct mcpfwd_proxy mcpfwd_proxy;
  * Thread safety: any thread.
  */
 MCPFWD_API mcpfwd_status mcpfwd_proxy_new(mcpfwd_proxy **out, const mcpfwd_config *cfg);
+
+/**
+ * As mcpfwd_proxy_new, with the pointer passed to every callback given here
+ * rather than by the config, so that two proxies made from one config each
+ * own their own (mcpfwd_config_set_user_data is ignored by this call).
+ * free_fn(user_data) runs exactly once, in mcpfwd_proxy_free after the last
+ * callback has returned (free_fn may be NULL).
+ * Ownership: user_data passes to the proxy only when this call succeeds; if
+ * it fails, the caller still owns it (free_fn is not called).
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_new_v2(mcpfwd_proxy **out, const mcpfwd_config *cfg,
+                                             void *user_data, mcpfwd_free_cb free_fn);
 
 /**
  * Start the proxy: spawn the upstream server and begin forwarding on the

@@ -1,7 +1,12 @@
 #include "base/logger.hpp"
 
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace mcpfwd {
@@ -34,22 +39,144 @@ bool parse_log_level(std::string_view s, log_level& out) noexcept {
 }
 
 namespace {
-// One write(2) per line keeps lines from different threads (and from the
-// server's own stderr, which we relay) from interleaving mid-line.
-void write_all(int fd, const std::string& s) {
-  const char* p = s.data();
-  std::size_t left = s.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // nowhere left to report it
+
+// Our lines must not interleave mid-line with what others write to the same
+// standard error: a pipe keeps writes of up to PIPE_BUF bytes whole, so each
+// write is whole lines of at most that much (a longer line goes in pieces),
+// and poll() reporting room means such a write does not wait.
+constexpr std::size_t write_chunk = PIPE_BUF;
+constexpr std::size_t notice_max = 128;  // at least dropped_notice()'s length
+constexpr std::size_t batch_bytes = 64 * 1024;
+constexpr auto poll_slice = std::chrono::milliseconds(100);
+
+std::string dropped_notice(std::uint64_t n) {
+  return "mcpfwd: warn: " + std::to_string(n) +
+         " log lines dropped: standard error was not read fast enough\n";
+}
+
+}  // namespace
+
+std::chrono::steady_clock::time_point async_line_writer::deadline() const noexcept {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(deadline_.load(std::memory_order_relaxed)));
+}
+
+// Writes s, waiting for room at most until `deadline` (re-read every poll
+// slice: close() may bring it forward). False if it gave up or the
+// descriptor failed (then there is nowhere left to report it).
+bool async_line_writer::write_until(std::string_view s,
+                                    std::chrono::steady_clock::time_point limit) const {
+  while (!s.empty()) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto until = std::min(limit, deadline());
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+    pollfd p{fd_, POLLOUT, 0};
+    const int r = ::poll(&p, 1,
+                         static_cast<int>(std::clamp(left, std::chrono::milliseconds(0),
+                                                     std::chrono::milliseconds(poll_slice))
+                                              .count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 || (r > 0 && (p.revents & (POLLERR | POLLNVAL)))) return false;
+    if (r == 0) {
+      if (std::chrono::steady_clock::now() >= std::min(limit, deadline())) return false;
+      continue;
     }
-    p += n;
-    left -= static_cast<std::size_t>(n);
+    std::size_t len = std::min(s.size(), write_chunk);
+    if (len < s.size()) {
+      const auto nl = s.substr(0, len).rfind('\n');
+      if (nl != std::string_view::npos) len = nl + 1;
+    }
+    const ssize_t n = ::write(fd_, s.data(), len);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return false;
+    }
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void async_line_writer::push(std::string line) {
+  std::unique_lock lk(m_);
+  if (!closing_ && !thread_.joinable() && !thread_failed_) {
+    try {
+      thread_ = std::thread([this] { run(); });
+    } catch (...) {
+      thread_failed_ = true;
+    }
+  }
+  if (closing_ || thread_failed_) {  // no writer thread: only what goes at once
+    lk.unlock();
+    if (!write_until(line, std::chrono::steady_clock::now()))
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (queued_bytes_ + (unreported_ > 0 ? notice_max : 0) + line.size() > max_bytes_) {
+    ++unreported_;
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (unreported_ > 0) {  // room again: first say what went missing
+    queue_.push_back(dropped_notice(std::exchange(unreported_, 0)));
+    queued_bytes_ += queue_.back().size();
+  }
+  queued_bytes_ += line.size();
+  queue_.push_back(std::move(line));
+  lk.unlock();
+  cv_.notify_one();
+}
+
+void async_line_writer::run() {
+  // No signal is for this thread; above all, standard error may be a pipe
+  // whose reader is gone: EPIPE, not a SIGPIPE that kills the host.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+
+  std::unique_lock lk(m_);
+  for (;;) {
+    cv_.wait(lk, [this] { return !queue_.empty() || unreported_ > 0 || closing_; });
+    if (queue_.empty() && unreported_ > 0) {  // room again: say what went missing
+      queue_.push_back(dropped_notice(std::exchange(unreported_, 0)));
+      queued_bytes_ += queue_.back().size();
+    }
+    if (queue_.empty()) return;  // closing, all written
+    std::string batch = std::move(queue_.front());
+    queue_.pop_front();
+    while (!queue_.empty() && batch.size() + queue_.front().size() <= batch_bytes) {
+      batch += queue_.front();
+      queue_.pop_front();
+    }
+    lk.unlock();
+    const bool ok = write_until(batch, std::chrono::steady_clock::time_point::max());
+    lk.lock();
+    queued_bytes_ -= batch.size();
+    if (!ok && closing_) {  // out of time: what is left is lost
+      dropped_.fetch_add(queue_.size(), std::memory_order_relaxed);
+      queue_.clear();
+      queued_bytes_ = 0;
+      unreported_ = 0;
+      return;
+    }
   }
 }
-}  // namespace
+
+void async_line_writer::close(std::chrono::milliseconds flush) noexcept {
+  {
+    std::lock_guard lk(m_);
+    if (closing_) return;
+    closing_ = true;
+    deadline_.store((std::chrono::steady_clock::now() + flush).time_since_epoch().count(),
+                    std::memory_order_relaxed);
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+logger::logger(log_level min, sink_fn sink) : min_(min), sink_(std::move(sink)) {
+  if (!sink_ && min_ != log_level::off)
+    stderr_ = std::make_unique<async_line_writer>(STDERR_FILENO);
+}
 
 void logger::emit(log_level l, const char* source, std::string_view text) const {
   if (!enabled(l)) return;
@@ -67,7 +194,7 @@ void logger::emit(log_level l, const char* source, std::string_view text) const 
   }
   line += text;
   line += '\n';
-  write_all(STDERR_FILENO, line);
+  stderr_->push(std::move(line));
 }
 
 }  // namespace mcpfwd

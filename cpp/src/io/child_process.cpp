@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -71,7 +72,7 @@ struct spawn_attrs {
 }  // namespace
 
 child_process::child_process(const net::any_io_executor& ex, const spawn_options& opts)
-    : in_(ex), out_(ex), err_(ex), poll_timer_(ex) {
+    : in_(ex), out_(ex), err_(ex), poll_timer_(ex), strays_(opts.strays) {
   if (opts.argv.empty() || opts.argv[0].empty())
     throw api_error(errc::invalid_arg, "upstream command is empty");
   int p_in[2], p_out[2], p_err[2];
@@ -112,7 +113,7 @@ child_process::child_process(const net::any_io_executor& ex, const spawn_options
   std::vector<std::string> env_store;
   std::vector<char*> envp;
   char** env = environ;
-  if (opts.clear_env || !opts.env.empty()) {
+  if (opts.clear_env || !opts.env.empty() || !opts.withheld_values.empty()) {
     if (!opts.clear_env)
       for (char** e = environ; e && *e; ++e) env_store.emplace_back(*e);
     for (const auto& [name, value] : opts.env) {
@@ -121,6 +122,14 @@ child_process::child_process(const net::any_io_executor& ex, const spawn_options
       });
       if (value) env_store.push_back(name + "=" + *value);
     }
+    std::erase_if(env_store, [&](const std::string& kv) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) return false;
+      const std::string_view value = std::string_view(kv).substr(eq + 1);
+      return std::ranges::any_of(opts.withheld_values, [&](const std::string& secret) {
+        return !secret.empty() && value == secret;
+      });
+    });
     envp.reserve(env_store.size() + 1);
     for (auto& kv : env_store) envp.push_back(kv.data());
     envp.push_back(nullptr);
@@ -159,6 +168,7 @@ void child_process::signal_group(int sig) noexcept {
 
 net::awaitable<exit_status> child_process::async_wait() {
   exit_status st;
+  bool exited = false;  // false: someone else reaped it (the host ignores SIGCHLD)
   for (;;) {
     if (pidfd_) {
       auto [ec] = co_await pidfd_->async_wait(net::posix::descriptor_base::wait_read,
@@ -166,23 +176,97 @@ net::awaitable<exit_status> child_process::async_wait() {
       if (ec == net::error::operation_aborted) continue;  // a cancel is not an exit
       if (ec) pidfd_.reset();                             // unexpected: fall back to polling
     }
-    pid_t r = ::waitpid(pid_, &st.raw, WNOHANG);
-    if (r == pid_) break;
-    if (r < 0 && errno != EINTR) {
-      st.raw = 0;  // not our child any more: treat as gone
+    // WNOWAIT: look, but leave the zombie for now (see below).
+    siginfo_t si{};
+    const int r = ::waitid(P_PID, static_cast<id_t>(pid_), &si, WEXITED | WNOHANG | WNOWAIT);
+    if (r == 0 && si.si_pid == pid_) {
+      exited = true;
       break;
     }
+    if (r < 0 && errno != EINTR) break;  // not our child any more: treat as gone
     if (!pidfd_) {
       poll_timer_.expires_after(std::chrono::milliseconds(20));
       co_await poll_timer_.async_wait(net::as_tuple(net::use_awaitable));
     }
+  }
+  if (exited) {
+    // The group ends with its leader. Unreaped, the leader is a zombie that
+    // keeps its pid, which is the group's id, from being reused: the signal
+    // can only reach what is left of its own group (processes the server
+    // started, which would otherwise outlive the session).
+    ::kill(-pid_, SIGTERM);
+    int r;
+    while ((r = ::waitpid(pid_, &st.raw, 0)) < 0 && errno == EINTR) {
+    }
+    if (r != pid_) st.raw = 0;
   }
   reaped_ = true;
   if (pidfd_) {
     error_code ignored;
     pidfd_->close(ignored);
   }
+  // Members left (they may ignore SIGTERM): SIGKILL after the grace. The
+  // group id is still reserved by them, so -pid_ is still their group.
+  if (exited && strays_ && ::kill(-pid_, 0) == 0) strays_->watch(out_.get_executor(), pid_);
   co_return st;
+}
+
+void group_killer::watch(const net::any_io_executor& ex, pid_t pgid) {
+  std::lock_guard lk(m_);
+  if (closed_) {
+    ::kill(-pgid, SIGKILL);
+    return;
+  }
+  auto t = std::make_shared<net::steady_timer>(net::make_strand(ex));
+  pending_[pgid] = t;  // a stale entry for a reused id ends its watch (run sees t changed)
+  net::co_spawn(
+      t->get_executor(), run(pgid, t), [self = shared_from_this(), pgid](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          self->log_.error("process group " + std::to_string(pgid) + ": watch failed: " + x.what());
+        } catch (...) {
+        }
+      });
+}
+
+net::awaitable<void> group_killer::run(pid_t pgid, std::shared_ptr<net::steady_timer> t) {
+  // Polled rather than waited for: the group may empty early, and its id is
+  // only safe to signal while it does not.
+  constexpr auto poll = std::chrono::milliseconds(100);
+  const auto deadline = std::chrono::steady_clock::now() + grace_;
+  for (;;) {
+    t->expires_at(std::min(deadline, std::chrono::steady_clock::now() + poll));
+    co_await t->async_wait(net::as_tuple(net::use_awaitable));
+    bool killed = false;
+    {
+      std::lock_guard lk(m_);
+      const auto it = pending_.find(pgid);
+      if (it == pending_.end() || it->second != t) co_return;  // kill_all() took it
+      const bool gone = ::kill(-pgid, 0) != 0 && errno == ESRCH;
+      if (!gone && std::chrono::steady_clock::now() < deadline) continue;
+      if (!gone) killed = ::kill(-pgid, SIGKILL) == 0;
+      pending_.erase(it);
+    }
+    if (killed)  // (not under the lock: the log may be a user callback)
+      log_.info("process group " + std::to_string(pgid) + " outlived its server by " +
+                std::to_string(grace_.count()) + " ms: sent SIGKILL");
+    co_return;
+  }
+}
+
+void group_killer::kill_all() noexcept {
+  std::lock_guard lk(m_);
+  closed_ = true;
+  for (auto& [pgid, t] : pending_) {
+    ::kill(-pgid, SIGKILL);
+    try {
+      net::post(t->get_executor(), [t] { t->cancel(); });
+    } catch (...) {  // no memory: the timer just runs out
+    }
+  }
+  pending_.clear();
 }
 
 }  // namespace mcpfwd

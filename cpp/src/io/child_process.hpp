@@ -9,14 +9,52 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/logger.hpp"
 #include "base/net.hpp"
 
 namespace mcpfwd {
+
+// The process groups of servers that have exited while other members of their
+// group (processes the server started) still ran. Each got SIGTERM when its
+// leader exited; here, after the grace period, it gets SIGKILL, or at once
+// when the proxy shuts down. One per proxy; thread-safe.
+//
+// Signalling a group whose leader is reaped: the kernel keeps a pid number
+// reserved while it is the process group id of any live process, so while a
+// member lives -pgid can only reach that group. Once the last member is gone
+// the number is free; the watch notices that within one poll interval (the
+// pid allocator would have to wrap around pid_max within it for a new group
+// to get the same id), and stops.
+class group_killer : public std::enable_shared_from_this<group_killer> {
+ public:
+  group_killer(std::chrono::milliseconds grace, const logger& log) : grace_(grace), log_(log) {}
+
+  // The leader of pgid has been reaped and members remain: SIGKILL them once
+  // the grace has passed, unless they are gone by then, on a timer of ex.
+  // After kill_all(): SIGKILL at once.
+  void watch(const net::any_io_executor& ex, pid_t pgid);
+  // SIGKILL every group still watched, now, and cancel the timers (so none
+  // keeps an io_context busy); every later watch() kills at once.
+  // Idempotent; any thread.
+  void kill_all() noexcept;
+
+ private:
+  net::awaitable<void> run(pid_t pgid, std::shared_ptr<net::steady_timer> t);
+
+  std::chrono::milliseconds grace_;
+  const logger& log_;
+  std::mutex m_;
+  bool closed_ = false;
+  std::map<pid_t, std::shared_ptr<net::steady_timer>> pending_;
+};
 
 struct spawn_options {
   std::vector<std::string> argv;  // argv[0] is searched in mcpfwd's own PATH
@@ -25,6 +63,14 @@ struct spawn_options {
   bool clear_env = false;
   std::vector<std::pair<std::string, std::optional<std::string>>> env;
   std::string cwd;  // the server's working directory; empty: mcpfwd's
+  // Secrets of the proxy (its auth token; set by the proxy, not a user
+  // option): an environment entry whose value is one of these is left out of
+  // the server's environment, whoever put it there (mcpfwd's own
+  // environment, an embedder's, or an explicit change above).
+  std::vector<std::string> withheld_values;
+  // Where the group of an exited server goes when members remain (set by the
+  // proxy; empty: they get the SIGTERM only).
+  std::shared_ptr<group_killer> strays;
 };
 
 // A wait status as waitpid(2) reports it, with a readable description.
@@ -55,7 +101,10 @@ class child_process {
   // reaped (so its pid cannot have been reused). No-op afterwards.
   void signal_group(int sig) noexcept;
 
-  // Completes when the child has exited; reaps it. Call once.
+  // Completes when the child has exited; reaps it. Call once. Before reaping
+  // it sends SIGTERM to the rest of its process group (the group ends with
+  // its leader), and hands the group to spawn_options::strays if members
+  // remain.
   net::awaitable<exit_status> async_wait();
   bool reaped() const noexcept { return reaped_; }
 
@@ -65,6 +114,7 @@ class child_process {
   net::posix::stream_descriptor in_, out_, err_;
   std::optional<net::posix::stream_descriptor> pidfd_;  // empty: poll fallback
   net::steady_timer poll_timer_;
+  std::shared_ptr<group_killer> strays_;
 };
 
 }  // namespace mcpfwd

@@ -115,4 +115,24 @@ oversize_answer answer_oversize(const jsonrpc_peek& p, std::size_t limit, bool f
   return a;
 }
 
+oversize_answer answer_unreadable(std::string_view line, std::string_view problem,
+                                  bool from_server) {
+  jsonrpc_peek p;
+  p.feed(line);
+  oversize_answer a;
+  const std::string id = p.id();
+  if (id.empty()) return a;
+  if (p.has_method()) {
+    a.to_sender = make_error_response(id, rpc_error::invalid_request, problem);
+  } else if (p.is_response()) {
+    std::string why = "mcpfwd: the ";
+    why += from_server ? "server" : "client";
+    why += "'s response could not be read (";
+    why += problem;
+    why += ") and was dropped";
+    a.to_receiver = make_error_response(id, rpc_error::upstream_error, why);
+  }
+  return a;
+}
+
 }  // namespace mcpfwd

@@ -58,4 +58,10 @@ oversize_answer answer_oversize(const jsonrpc_peek& p, std::size_t limit, bool f
 // The -32600 message for a message over `limit` bytes.
 std::string oversize_message(std::size_t limit);
 
+// The same answers for a message that arrived whole but cannot be used
+// (classify() refused it: nested too deep, invalid UTF-8, ...): whoever waits
+// for it must not wait for ever. `problem` is classify()'s message.
+oversize_answer answer_unreadable(std::string_view line, std::string_view problem,
+                                  bool from_server);
+
 }  // namespace mcpfwd

@@ -75,6 +75,10 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
         tok = meta->get_object().if_contains("progressToken");
       }
       if (tok != nullptr && is_id_value(*tok)) out.progress_token = json::serialize(*tok);
+      if (id == nullptr && out.method == "notifications/cancelled")
+        if (const json::value* rid = po.if_contains("requestId");
+            rid != nullptr && is_id_value(*rid))
+          out.cancels = json::serialize(*rid);
     }
     if (id == nullptr) {
       out.kind = message_kind::notification;
@@ -126,7 +130,7 @@ bool classify(std::string line, message& out, classify_error& err) {
   std::array<unsigned char, 4096> buf;
   json::monotonic_resource mr(buf.data(), buf.size());
   json::parse_options opt;
-  opt.max_depth = 64;
+  opt.max_depth = max_json_depth;
   boost::system::error_code ec;
   json::value v = json::parse(line, ec, &mr, opt);
   if (ec) {
@@ -179,13 +183,38 @@ std::string make_error_response(std::string_view id_json, int code, std::string_
 
 std::string protocol_version_of(std::string_view response_json) {
   boost::system::error_code ec;
-  const boost::json::value v = boost::json::parse(response_json, ec);
+  json::parse_options opt;
+  opt.max_depth = max_json_depth;
+  const boost::json::value v = boost::json::parse(response_json, ec, {}, opt);
   if (ec || !v.is_object()) return {};
   const auto* res = v.as_object().if_contains("result");
   if (!res || !res->is_object()) return {};
   const auto* pv = res->as_object().if_contains("protocolVersion");
   if (!pv || !pv->is_string()) return {};
   return std::string(pv->as_string());
+}
+
+bool split_batch(const message& batch, std::vector<message>& out) {
+  json::parse_options opt;
+  opt.max_depth = max_json_depth;
+  boost::system::error_code ec;
+  const json::value v = json::parse(batch.raw, ec, {}, opt);
+  if (ec || !v.is_array() || v.get_array().size() != batch.batch.size()) return false;
+  const json::array& arr = v.get_array();
+  out.clear();
+  out.reserve(arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    message one;
+    one.raw = json::serialize(arr[i]);
+    one.info = batch.batch[i];
+    out.push_back(std::move(one));
+  }
+  return true;
+}
+
+bool batches_allowed(std::string_view version) noexcept {
+  // Dated versions compare as strings.
+  return version.empty() || version < "2025-06-18";
 }
 
 }  // namespace mcpfwd

@@ -32,6 +32,8 @@ struct message_info {
   // Requests: params._meta.progressToken; notifications/progress:
   // params.progressToken. As JSON text, empty when absent.
   std::string progress_token;
+  // notifications/cancelled: params.requestId as JSON text, empty when absent.
+  std::string cancels;
 };
 
 struct message {
@@ -47,6 +49,11 @@ struct classify_error {
   std::string message;  // human-readable detail
 };
 
+// The one nesting limit of every parse of a JSON-RPC message in mcpfwd
+// (classification, routing, splitting a batch): deeper input is a parse
+// error everywhere alike.
+inline constexpr unsigned max_json_depth = 64;
+
 // Classify one line. On success fills `out` (taking the bytes of `line`)
 // and returns true; otherwise fills `err` and returns false. Strings must be
 // valid UTF-8 (invalid UTF-8 is a parse error).
@@ -59,6 +66,14 @@ bool is_id_value(const boost::json::value& v) noexcept;
 
 // The result.protocolVersion of an initialize response ("" when absent).
 std::string protocol_version_of(std::string_view response_json);
+
+// The elements of a classified batch as messages of their own (raw bytes
+// re-serialized, infos taken from the batch). False if it cannot be parsed.
+bool split_batch(const message& batch, std::vector<message>& out);
+
+// Whether a session that negotiated `version` may send JSON-RPC batches:
+// 2025-03-26 added them, 2025-06-18 removed them ("" = not negotiated yet).
+bool batches_allowed(std::string_view version) noexcept;
 
 // Serialize a JSON-RPC error response. `id_json` is the id as JSON text, or
 // empty for null. The result has no trailing newline.

@@ -1,6 +1,8 @@
 #include "server/http_server.hpp"
 
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -8,12 +10,19 @@
 #include <boost/beast/core.hpp>
 
 #include "base/errors.hpp"
+#include "base/spawn.hpp"
+#include "io/http_write.hpp"
 
 namespace mcpfwd {
 
 namespace {
 
-constexpr auto header_timeout = std::chrono::seconds(60);
+constexpr std::size_t header_limit = 16 * 1024;
+// The per-connection read buffer: a request head, or one piece of a body
+// with its chunk framing (chunk extensions included), must fit in it; the
+// body itself goes to the body's own string, bounded by --max-message-bytes.
+constexpr std::size_t read_buffer_max = 64 * 1024;
+constexpr std::size_t first_read = 4096;
 
 std::string new_session_id() {
   unsigned char b[16];
@@ -35,88 +44,100 @@ std::string new_session_id() {
   return id;
 }
 
-bool supported_version(std::string_view v) {
-  return v == "2024-11-05" || v == "2025-03-26" || v == "2025-06-18" || v == "2025-11-25";
+bool expects_continue(const http_request& req) {
+  auto e = req.find(http::field::expect);
+  return e != req.end() && beast::iequals(e->value(), "100-continue");
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char d = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return d == 0;
-}
-
-bool accepts(std::string_view accept, std::string_view type) {
-  return accept.find(type) != std::string_view::npos ||
-         accept.find("*/*") != std::string_view::npos;
-}
-
-// Writes a complete (non-streaming) answer; true if the connection stays open.
-net::awaitable<bool> write_reply(
-    beast::tcp_stream& stream, const http_request& req, http::status st, std::string body,
-    bool close = false, std::function<void(http::response<http::string_body>&)> extra = {}) {
-  http::response<http::string_body> res{st, req.version() ? req.version() : 11};
-  res.set(http::field::server, "mcpfwd");
-  if (!body.empty()) res.set(http::field::content_type, "application/json");
-  if (extra) extra(res);
-  res.body() = std::move(body);
-  res.keep_alive(!close && req.keep_alive());
-  res.prepare_payload();
-  stream.expires_after(std::chrono::seconds(30));
-  auto [ec, n] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
-  (void)n;
-  co_return !ec && res.keep_alive();
-}
-
-// The value of one query parameter (no percent-decoding: session ids are hex).
-std::string_view query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    std::string_view kv = query.substr(0, amp);
-    if (kv.size() > name.size() && kv.substr(0, name.size()) == name && kv[name.size()] == '=')
-      return kv.substr(name.size() + 1);
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
+// Connections beyond --max-connections get this, written without waiting,
+// and are closed at once.
+const std::string& busy_reply() {
+  static const std::string reply = [] {
+    const std::string body =
+        make_error_response({}, rpc_error::upstream_error,
+                            "Too many connections: the proxy is at its limit (--max-connections)");
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: mcpfwd\r\nRetry-After: 1\r\n"
+           "Content-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }();
+  return reply;
 }
 
 }  // namespace
 
-http_server::http_server(net::io_context& ioc, http_server_options opts,
+// One accepted connection: its stream and read buffer, counted while it lives.
+struct http_server::connection {
+  http_server& srv;
+  beast::tcp_stream stream;
+  beast::flat_buffer buf{read_buffer_max};
+  connection(http_server& s, net::ip::tcp::socket sock) : srv(s), stream(std::move(sock)) {}
+  ~connection() { srv.connections_.fetch_sub(1); }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+};
+
+http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
                          upstream_factory make_upstream, const logger& log)
     : ioc_(ioc),
-      opts_(std::move(opts)),
+      cfg_(cfg),
       make_upstream_(std::move(make_upstream)),
       log_(log),
       acceptor_(net::make_strand(ioc)),
       reaper_(net::make_strand(ioc)) {
   error_code ec;
-  auto addr = net::ip::make_address(opts_.host, ec);
-  if (ec) throw api_error(errc::invalid_arg, "cannot parse listen address '" + opts_.host + "'");
-  net::ip::tcp::endpoint ep(addr, opts_.port);
+  auto addr = net::ip::make_address(cfg_.listen_host, ec);
+  if (ec)
+    throw api_error(errc::invalid_arg, "cannot parse listen address '" + cfg_.listen_host + "'");
+  net::ip::tcp::endpoint ep(addr, cfg_.listen_port);
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    throw api_error(errc::io, "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
-                                  ": " + ec.message());
+    throw api_error(errc::io, "cannot listen on " + cfg_.listen_host + ":" +
+                                  std::to_string(cfg_.listen_port) + ": " + ec.message());
   bound_port_ = acceptor_.local_endpoint().port();
+  router_ = std::make_unique<router>(cfg_, bound_port_, addr.is_loopback());
+  max_connections_ = cfg_.max_connections;
+  if (max_connections_ == 0) {  // half the descriptors: sessions need the rest
+    rlimit rl{};
+    max_connections_ = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                           ? std::max<std::size_t>(16, rl.rlim_cur / 2)
+                           : 4096;
+  }
 }
 
 std::string http_server::url() const {
-  std::string host = opts_.host;
+  std::string host = cfg_.listen_host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   return "http://" + host + ":" + std::to_string(bound_port_) + "/mcp";
 }
 
 void http_server::start() {
   auto self = shared_from_this();
+  if (!acceptor_.local_endpoint().address().is_loopback() && cfg_.allowed_hosts.empty())
+    log_.warn(
+        "listening on a non-loopback address without --allow-host: the Host header is "
+        "not checked (DNS rebinding protection is off)");
   net::co_spawn(
-      acceptor_.get_executor(), [self] { return self->accept_loop(); }, [](std::exception_ptr) {});
+      acceptor_.get_executor(), [self] { return self->accept_loop(); },
+      log_failure(log_, "the accept loop", [self] {
+        error_code ignored;
+        self->acceptor_.close(ignored);
+      }));
   net::co_spawn(
-      reaper_.get_executor(), [self] { return self->reap_loop(); }, [](std::exception_ptr) {});
+      reaper_.get_executor(), [self] { return self->reap_loop(); },
+      log_failure(log_, "the idle-session reaper"));
+}
+
+void http_server::refuse_connection(int fd) {
+  connections_refused_.fetch_add(1, std::memory_order_relaxed);
+  if (connections_refused_.load(std::memory_order_relaxed) == 1)
+    log_.warn("connection limit reached (" + std::to_string(max_connections_) +
+              ", --max-connections): refusing new connections with 503");
+  // One non-blocking send: a client that does not read just gets the close.
+  const std::string& reply = busy_reply();
+  (void)::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 net::awaitable<void> http_server::accept_loop() {
@@ -132,6 +153,15 @@ net::awaitable<void> http_server::accept_loop() {
       co_await backoff.async_wait(net::as_tuple(net::use_awaitable));
       continue;
     }
+    if (connections_.fetch_add(1) >= max_connections_) {
+      connections_.fetch_sub(1);
+      refuse_connection(sock.native_handle());
+      error_code ignored;
+      sock.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+      sock.close(ignored);
+      continue;
+    }
+    connections_total_.fetch_add(1, std::memory_order_relaxed);
     // SSE answers go out as several small writes (header, events, last
     // chunk): without TCP_NODELAY, Nagle + delayed ACK hold them ~40 ms.
     error_code nd;
@@ -140,303 +170,169 @@ net::awaitable<void> http_server::accept_loop() {
     auto ex = sock.get_executor();
     net::co_spawn(
         ex, [self, s = std::move(sock)]() mutable { return self->serve_connection(std::move(s)); },
-        [](std::exception_ptr) {});
+        log_failure(log_, "a client connection"));  // its socket closes with its frame
   }
 }
 
-bool http_server::origin_allowed(std::string_view origin) const {
-  if (!opts_.allowed_origins.empty()) {
-    for (const auto& o : opts_.allowed_origins)
-      if (o == "*" || o == origin) return true;
-    return false;
-  }
-  std::string_view rest;
-  if (origin.starts_with("http://"))
-    rest = origin.substr(7);
-  else if (origin.starts_with("https://"))
-    rest = origin.substr(8);
-  else
-    return false;
-  std::string_view host;
-  if (rest.starts_with("[")) {
-    const auto close = rest.find(']');
-    if (close == std::string_view::npos) return false;
-    host = rest.substr(0, close + 1);
-    rest = rest.substr(close + 1);
-  } else {
-    const auto colon = rest.find(':');
-    host = rest.substr(0, colon);
-    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
-  }
-  if (!rest.empty()) {  // only ":digits" may follow the host
-    if (rest[0] != ':' || rest.size() == 1) return false;
-    for (char c : rest.substr(1))
-      if (c < '0' || c > '9') return false;
-  }
-  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
+net::awaitable<bool> http_server::answer(connection& c, const http_request& req,
+                                         const http_refusal& r) {
+  count(r.reason);
+  http::response<http::string_body> res{r.status, req.version() ? req.version() : 11};
+  res.set(http::field::server, "mcpfwd");
+  res.set(http::field::content_type, "application/json");
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  res.body() = r.body;
+  res.keep_alive(!r.close && req.keep_alive());
+  res.prepare_payload();
+  const error_code ec = co_await write_message(c.stream, res);
+  co_return !ec && res.keep_alive();
 }
 
 net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
-  beast::tcp_stream stream(std::move(sock));
-  beast::flat_buffer buf;
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(16 * 1024);
-    parser.body_limit(opts_.session.max_message_bytes);
-    stream.expires_after(header_timeout);
-    auto [rec, rn] =
-        co_await http::async_read(stream, buf, parser, net::as_tuple(net::use_awaitable));
-    (void)rn;
-    if (rec == http::error::end_of_stream || rec == net::error::eof) break;
-    http_request req;
-    auto reply = [&](http::status st, std::string body, bool close = false,
-                     std::function<void(http::response<http::string_body>&)> extra = {}) {
-      return write_reply(stream, req, st, std::move(body), close, std::move(extra));
-    };
-    if (rec == http::error::body_limit) {
-      co_await reply(
-          http::status::payload_too_large,
-          make_error_response({}, rpc_error::invalid_request,
-                              "Request body exceeds the maximum size of " +
-                                  std::to_string(opts_.session.max_message_bytes) + " bytes"),
-          true);
+  connection c(*this, std::move(sock));
+  const session_lookup lookup = [this](std::string_view id) -> std::optional<session_transport> {
+    std::lock_guard lk(m_);
+    auto it = sessions_.find(std::string(id));
+    if (it == sessions_.end()) return std::nullopt;
+    return it->second->transport();
+  };
+  for (bool first = true;; first = false) {
+    // Idle until the next request begins: the keep-alive deadline (for the
+    // first request, the header deadline).
+    if (c.buf.size() == 0) {
+      c.stream.expires_after(first ? cfg_.header_timeout : cfg_.keepalive_timeout);
+      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(first_read),
+                                                       net::as_tuple(net::use_awaitable));
+      c.buf.commit(n);
+      if (ec) break;  // closed, reset, or idle too long
+    }
+    http::request_parser<http::string_body> p;
+    p.header_limit(header_limit);
+    p.body_limit(boost::none);  // the router checks the announced size first
+    c.stream.expires_after(cfg_.header_timeout);
+    auto [hec, hn] =
+        co_await http::async_read_header(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
+    (void)hn;
+    if (hec) {
+      if (hec == http::error::header_limit || hec == http::error::buffer_overflow) {
+        co_await answer(c, p.get(), refuse_header_too_large());
+      } else if (hec != beast::error::timeout && hec != http::error::end_of_stream &&
+                 hec != net::error::eof && hec != net::error::connection_reset &&
+                 hec != net::error::operation_aborted) {
+        co_await answer(c, p.get(), refuse_malformed_http(hec.message()));
+      }
       break;
     }
-    if (rec) break;  // malformed HTTP, timeout, reset: drop the connection
-    req = parser.release();
-
-    // --- checks that allocate nothing ---------------------------------
-    if (auto o = req.find(http::field::origin); o != req.end() && !origin_allowed(o->value())) {
-      if (!co_await reply(
-              http::status::forbidden,
-              make_error_response({}, rpc_error::invalid_request, "Origin not allowed")))
-        break;
+    route r = router_->on_head(p.get().base(), stopping_flag_.load(), lookup);
+    if (r.kind == route_kind::refuse) {
+      if (!p.is_done()) r.refusal.close = true;  // its body is never read
+      if (!co_await answer(c, p.get(), r.refusal)) break;
       continue;
     }
-    if (!opts_.auth_token.empty()) {
-      auto a = req.find(http::field::authorization);
-      std::string_view v = a == req.end() ? std::string_view() : std::string_view(a->value());
-      if (!(v.size() > 7 && v.substr(0, 7) == "Bearer " &&
-            constant_time_equal(v.substr(7), opts_.auth_token))) {
-        if (!co_await reply(http::status::unauthorized,
-                            make_error_response({}, rpc_error::invalid_request, "Unauthorized"),
-                            false,
-                            [](auto& res) { res.set(http::field::www_authenticate, "Bearer"); }))
-          break;
-        continue;
+    if (!p.is_done()) {
+      if (expects_continue(p.get()) && p.get().version() >= 11) {
+        if (co_await write_bytes(c.stream, "HTTP/1.1 100 Continue\r\n\r\n")) break;
       }
-    }
-    std::string_view target = req.target();
-    std::string_view query;
-    if (auto q = target.find('?'); q != std::string_view::npos) {
-      query = target.substr(q + 1);
-      target = target.substr(0, q);
-    }
-    if (target == "/sse" || target == "/messages") {  // legacy HTTP+SSE (2024-11-05)
-      const bool keep = co_await serve_legacy(stream, req, target == "/sse", query);
-      if (!keep) break;
-      continue;
-    }
-    if (target != "/mcp") {
-      if (!co_await reply(http::status::not_found,
-                          make_error_response({}, rpc_error::invalid_request,
-                                              "Not found: use /mcp (or /sse for HTTP+SSE)")))
-        break;
-      continue;
-    }
-    const auto method = req.method();
-    if (method != http::verb::post && method != http::verb::get && method != http::verb::delete_) {
-      if (!co_await reply(http::status::method_not_allowed,
-                          make_error_response({}, rpc_error::invalid_request, "Method not allowed"),
-                          false,
-                          [](auto& res) { res.set(http::field::allow, "GET, POST, DELETE"); }))
-        break;
-      continue;
-    }
-    if (auto v = req.find("MCP-Protocol-Version");
-        v != req.end() && !supported_version(v->value())) {
-      if (!co_await reply(
-              http::status::bad_request,
-              make_error_response({}, rpc_error::invalid_request,
-                                  "Unsupported MCP-Protocol-Version: " + std::string(v->value()))))
-        break;
-      continue;
-    }
-    if (stopping_flag_) {  // draining: new work is refused, in-flight work finishes
-      co_await reply(http::status::service_unavailable,
-                     make_error_response({}, rpc_error::upstream_error,
-                                         "Service Unavailable: the proxy is shutting down"),
-                     true, [](auto& res) { res.set(http::field::retry_after, "5"); });
-      break;
-    }
-    std::string sid;
-    if (auto s = req.find("Mcp-Session-Id"); s != req.end()) sid = std::string(s->value());
-    const std::string accept = [&] {
-      auto a = req.find(http::field::accept);
-      return a == req.end() ? std::string("*/*") : std::string(a->value());
-    }();
-
-    if (method == http::verb::post) {
-      message msg;
-      classify_error err;
-      if (!classify(std::move(req.body()), msg, err)) {
-        if (!co_await reply(http::status::bad_request,
-                            make_error_response(err.id, err.code, err.message)))
-          break;
-        continue;
-      }
-      const bool is_init =
-          msg.info.kind == message_kind::request && msg.info.method == "initialize";
-      std::shared_ptr<http_session> sess;
-      if (sid.empty()) {
-        if (!is_init) {
-          if (!co_await reply(
-                  http::status::bad_request,
-                  make_error_response(msg.info.id, rpc_error::invalid_request,
-                                      "Bad Request: Mcp-Session-Id header is required")))
-            break;
-          continue;
+      p.body_limit(cfg_.max_message_bytes);
+      c.stream.expires_after(cfg_.body_timeout);
+      auto [bec, bn] =
+          co_await http::async_read(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
+      (void)bn;
+      if (bec) {
+        if (bec == http::error::body_limit) {
+          http_refusal f;
+          f.status = http::status::payload_too_large;
+          f.reason = reject_reason::too_large;
+          f.body = make_error_response({}, rpc_error::invalid_request,
+                                       "Request body exceeds the maximum size of " +
+                                           std::to_string(cfg_.max_message_bytes) + " bytes");
+          f.close = true;
+          co_await answer(c, p.get(), f);
+        } else if (bec == http::error::buffer_overflow || bec == http::error::bad_chunk ||
+                   bec == http::error::bad_chunk_extension) {
+          co_await answer(c, p.get(), refuse_malformed_http(bec.message()));
         }
-        http::status fail_status{};
-        std::string fail_text;
-        sess = open_session(fail_status, fail_text);
-        if (!sess) {
-          if (!co_await reply(
-                  fail_status,
-                  make_error_response(msg.info.id, rpc_error::upstream_error, fail_text), false,
-                  [&](auto& res) {
-                    if (fail_status == http::status::service_unavailable)
-                      res.set(http::field::retry_after, "5");
-                  }))
-            break;
-          continue;
-        }
-      } else {
-        sess = find(sid);
-        if (!sess) {
-          if (!co_await reply(http::status::not_found,
-                              make_error_response({}, -32001, "Session not found")))
-            break;
-          continue;
-        }
+        break;  // timeout, reset, malformed: the connection ends
       }
-      const bool sse = accepts(accept, "text/event-stream");
-      co_await net::co_spawn(sess->strand(), sess->serve_post(stream, req, std::move(msg), sse),
-                             net::use_awaitable);
-    } else {
-      if (sid.empty()) {
-        if (!co_await reply(http::status::bad_request,
-                            make_error_response({}, rpc_error::invalid_request,
-                                                "Bad Request: Mcp-Session-Id header is required")))
-          break;
-        continue;
-      }
-      auto sess = find(sid);
-      if (!sess) {
-        if (!co_await reply(http::status::not_found,
-                            make_error_response({}, -32001, "Session not found")))
-          break;
-        continue;
-      }
-      if (method == http::verb::get) {
-        if (!accepts(accept, "text/event-stream")) {
-          if (!co_await reply(
-                  http::status::not_acceptable,
-                  make_error_response({}, rpc_error::invalid_request,
-                                      "Not Acceptable: GET needs Accept: text/event-stream")))
-            break;
-          continue;
-        }
-        co_await net::co_spawn(sess->strand(), sess->serve_get(stream, req), net::use_awaitable);
-        break;  // the stream ended: close the connection
-      }
-      co_await net::co_spawn(sess->strand(), sess->serve_delete(stream, req), net::use_awaitable);
     }
-    if (!req.keep_alive()) break;
+    c.stream.expires_never();
+    http_request req = p.release();
+    const bool keep = co_await dispatch(c, std::move(r), req);
+    if (!keep || !req.keep_alive()) break;
   }
   error_code ignored;
-  stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  c.stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
 }
 
-net::awaitable<bool> http_server::serve_legacy(beast::tcp_stream& stream, http_request& req,
-                                               bool sse_endpoint, std::string_view query) {
-  const auto method = req.method();
-  if (sse_endpoint) {
-    if (method != http::verb::get)
-      co_return co_await write_reply(
-          stream, req, http::status::method_not_allowed,
-          make_error_response({}, rpc_error::invalid_request, "Method not allowed: GET /sse"),
-          false, [](auto& res) { res.set(http::field::allow, "GET"); });
-    http::status fail_status{};
-    std::string fail_text;
-    auto sess = open_session(fail_status, fail_text);
-    if (!sess)
-      co_return co_await write_reply(stream, req, fail_status,
-                                     make_error_response({}, rpc_error::upstream_error, fail_text),
-                                     false, [&](auto& res) {
-                                       if (fail_status == http::status::service_unavailable)
-                                         res.set(http::field::retry_after, "5");
-                                     });
+net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request& req) {
+  if (r.kind == route_kind::sse_open) {
+    auto opened = open_session(session_transport::legacy_sse, {});
+    if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
+    auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     co_await net::co_spawn(
-        sess->strand(), sess->serve_legacy_stream(stream, req, "/messages?sessionId=" + sess->id()),
+        sess->strand(),
+        sess->serve_legacy_stream(c.stream, req, "/messages?sessionId=" + sess->id()),
         net::use_awaitable);
     co_return false;  // the stream ended: close the connection
   }
-  if (method != http::verb::post)
-    co_return co_await write_reply(
-        stream, req, http::status::method_not_allowed,
-        make_error_response({}, rpc_error::invalid_request, "Method not allowed: POST /messages"),
-        false, [](auto& res) { res.set(http::field::allow, "POST"); });
-  const std::string sid(query_param(query, "sessionId"));
-  if (sid.empty())
-    co_return co_await write_reply(
-        stream, req, http::status::bad_request,
-        make_error_response({}, rpc_error::invalid_request,
-                            "Bad Request: the sessionId query parameter is required"));
-  auto sess = find(sid);
-  if (!sess)
-    co_return co_await write_reply(stream, req, http::status::not_found,
-                                   make_error_response({}, -32001, "Session not found"));
-  message msg;
-  classify_error err;
-  if (!classify(std::move(req.body()), msg, err))
-    co_return co_await write_reply(stream, req, http::status::bad_request,
-                                   make_error_response(err.id, err.code, err.message));
-  co_await net::co_spawn(sess->strand(), sess->serve_post(stream, req, std::move(msg), false),
-                         net::use_awaitable);
-  co_return req.keep_alive();
+  if (r.kind == route_kind::mcp_post || r.kind == route_kind::sse_post) {
+    message msg;
+    if (auto f = router_->on_body(r, std::move(req.body()), msg))
+      co_return co_await answer(c, req, *f);
+    std::shared_ptr<http_session> sess;
+    if (r.session_id.empty()) {  // an initialize: a new session
+      auto opened = open_session(session_transport::streamable_http, msg.info.id);
+      if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
+      sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+    } else {
+      sess = find(r.session_id);
+    }
+    if (!sess) co_return co_await answer(c, req, refuse_unknown_session());
+    co_return co_await net::co_spawn(
+        sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
+        net::use_awaitable);
+  }
+  auto sess = find(r.session_id);
+  if (!sess) co_return co_await answer(c, req, refuse_unknown_session());
+  if (r.kind == route_kind::mcp_get) {
+    co_await net::co_spawn(sess->strand(), sess->serve_get(c.stream, req), net::use_awaitable);
+    co_return false;  // the stream ended: close the connection
+  }
+  co_return co_await net::co_spawn(sess->strand(), sess->serve_delete(c.stream, req),
+                                   net::use_awaitable);
 }
 
-std::shared_ptr<http_session> http_server::open_session(http::status& fail_status,
-                                                        std::string& fail_text) {
+void http_server::count(reject_reason r) noexcept {
+  rejected_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_session(
+    session_transport transport, std::string_view id_json) {
   // Admission: reserve a slot before spawning anything.
   bool admitted = false;
   {
     std::lock_guard lk(m_);
     // Sessions still draining (upstream being terminated) do not count:
     // their end is bounded by the shutdown grace periods.
-    if (!stopping_ && sessions_.size() + starting_ < opts_.max_sessions) {
+    if (!stopping_ && sessions_.size() + starting_ < cfg_.max_sessions) {
       ++live_;
       ++starting_;
       admitted = true;
     }
   }
   if (!admitted) {
-    log_.warn("session limit reached (" + std::to_string(opts_.max_sessions) +
+    log_.warn("session limit reached (" + std::to_string(cfg_.max_sessions) +
               "): new session rejected");
-    if (opts_.on_event)
-      opts_.on_event(event_kind::session_rejected, {},
-                     "session limit of " + std::to_string(opts_.max_sessions) + " reached");
-    fail_status = http::status::service_unavailable;
-    fail_text =
-        "Too many sessions: the proxy is at its limit of " + std::to_string(opts_.max_sessions);
-    return nullptr;
+    if (cfg_.on_event)
+      cfg_.on_event(event_kind::session_rejected, {},
+                    "session limit of " + std::to_string(cfg_.max_sessions) + " reached");
+    return refuse_session_limit(cfg_.max_sessions, id_json);
   }
   std::shared_ptr<http_session> sess;
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(), make_upstream_, opts_.session, log_,
+        ioc_.get_executor(), new_session_id(), transport, make_upstream_, cfg_, log_,
         [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
@@ -447,9 +343,7 @@ std::shared_ptr<http_session> http_server::open_session(http::status& fail_statu
       --starting_;
     }
     log_.error(std::string("cannot start a session: ") + e.what());
-    fail_status = http::status::bad_gateway;
-    fail_text = std::string("Cannot start the upstream: ") + e.what();
-    return nullptr;
+    return refuse_upstream_failed(e.what(), id_json);
   }
   {
     std::lock_guard lk(m_);
@@ -458,11 +352,9 @@ std::shared_ptr<http_session> http_server::open_session(http::status& fail_statu
   }
   log_.info("session " + sess->id() + " opened");
   sess->start();
-  if (opts_.on_event && !opts_.on_event(event_kind::session_opened, sess->id(), {})) {
+  if (cfg_.on_event && !cfg_.on_event(event_kind::session_opened, sess->id(), {})) {
     sess->close("session refused by the event callback");
-    fail_status = http::status::forbidden;
-    fail_text = "Forbidden: the session was refused by the embedding application";
-    return nullptr;
+    return refuse_by_app();
   }
   return sess;
 }
@@ -491,14 +383,14 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
     if (stopping_ && live_ == 0) done = std::move(on_done_);
   }
   // User code runs with no lock of ours held.
-  if (opts_.on_event) opts_.on_event(event_kind::session_closed, id, reason);
+  if (cfg_.on_event) cfg_.on_event(event_kind::session_closed, id, reason);
   if (done) done();
 }
 
 net::awaitable<void> http_server::reap_loop() {
   const auto period = std::min<std::chrono::steady_clock::duration>(
       std::chrono::seconds(1), std::max<std::chrono::steady_clock::duration>(
-                                   opts_.idle_timeout / 4, std::chrono::milliseconds(50)));
+                                   cfg_.idle_timeout / 4, std::chrono::milliseconds(50)));
   for (;;) {
     reaper_.expires_after(period);
     auto [ec] = co_await reaper_.async_wait(net::as_tuple(net::use_awaitable));
@@ -508,10 +400,10 @@ net::awaitable<void> http_server::reap_loop() {
       std::lock_guard lk(m_);
       if (stopping_) break;
       for (auto& [id, s] : sessions_)
-        if (s->idle_for(opts_.idle_timeout)) idle.push_back(s);
+        if (s->idle_for(cfg_.idle_timeout)) idle.push_back(s);
     }
     for (auto& s : idle) {
-      log_.info("session " + s->id() + " idle for " + std::to_string(opts_.idle_timeout.count()) +
+      log_.info("session " + s->id() + " idle for " + std::to_string(cfg_.idle_timeout.count()) +
                 " ms: closing");
       s->close("session closed after being idle");
     }
@@ -535,7 +427,7 @@ void http_server::shutdown(std::function<void()> on_done) {
     self->acceptor_.close(ignored);
   });
   net::post(reaper_.get_executor(), [self = shared_from_this()] { self->reaper_.cancel(); });
-  for (auto& s : all) s->drain(opts_.drain_timeout);
+  for (auto& s : all) s->drain(cfg_.drain_timeout);
   if (now) {
     std::function<void()> done;
     {
@@ -584,6 +476,18 @@ bool http_server::close_session(const std::string& id) {
 std::size_t http_server::session_count() const {
   std::lock_guard lk(m_);
   return sessions_.size();
+}
+
+json::object http_server::stats() const {
+  json::object conns{{"open", connections_.load()},
+                     {"total", connections_total_.load()},
+                     {"refused", connections_refused_.load()},
+                     {"max", max_connections_}};
+  json::object rej;
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(reject_reason::refused_by_app); ++i)
+    if (const auto n = rejected_[i].load(std::memory_order_relaxed))
+      rej[to_string(static_cast<reject_reason>(i))] = n;
+  return json::object{{"connections", std::move(conns)}, {"rejected", std::move(rej)}};
 }
 
 }  // namespace mcpfwd

@@ -1,34 +1,18 @@
 #include "session/http_session.hpp"
 
-#include <signal.h>
+#include <array>
+#include <unordered_set>
 
 #include "base/errors.hpp"
+#include "base/spawn.hpp"
+#include "io/http_write.hpp"
 
 namespace mcpfwd {
 
-const char* to_string(http_session::state s) noexcept {
-  switch (s) {
-    case http_session::state::starting: return "starting";
-    case http_session::state::ready: return "ready";
-    case http_session::state::draining: return "draining";
-    case http_session::state::closed: return "closed";
-  }
-  return "?";
-}
-
 namespace {
 
-constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto keepalive_every = std::chrono::seconds(15);
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-std::int64_t wall_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
+constexpr std::size_t watch_chunk = 4096;
 
 // One SSE event; `id` (without the "id: " field name) may be empty.
 std::string sse_event(const std::string& json, std::string_view id = {}) {
@@ -57,207 +41,326 @@ std::uint64_t parse_get_event_id(std::string_view id) {
   return v;
 }
 
+std::string cancelled_notification(const std::string& id, const char* reason) {
+  return R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" + id +
+         R"(,"reason":")" + reason + R"("}})";
+}
+
 }  // namespace
 
-// One HTTP exchange waiting for messages: a POST waiting for its response(s)
-// (and, when the client accepts SSE, the messages related to it), or the GET
-// stream. Only touched on the session strand.
+// One HTTP exchange waiting for server messages: a POST waiting for its
+// response(s) (and, when the client accepts SSE, the messages related to
+// it), or an event stream (GET, legacy SSE). Only touched on the strand.
 struct http_session::waiter {
-  explicit waiter(const net::any_io_executor& ex) : wake(ex) {}
-  std::deque<std::string> q;           // messages to stream before the response
-  std::vector<std::string> ids;        // request ids still unanswered
+  waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
+  byte_queue<std::string> q;           // messages to stream before the response
+  std::vector<std::string> ids;        // its request ids (answered ones leave by_id_)
+  std::size_t pending = 0;             // of those, still unanswered
+  std::vector<std::string> tokens;     // progress tokens of its requests
   std::vector<std::string> responses;  // final responses, in arrival order
-  std::string token;                   // progress token of the request
-  bool batch = false, accept_sse = false, done = false;
+  bool batch = false, accept_sse = false;
+  // --request-timeout-ms: from the request, moved on by each message about it
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool done = false;         // end now (session closing, a newer stream)
+  bool overflowed = false;   // the client fell behind by more than the bound
+  bool client_gone = false;  // the client closed its connection (or a write failed)
+  bool watching = false;     // a watch_client read is pending
+  bool stop_watch = false;   // do not re-arm it
+  std::array<char, 256> scratch{};
   net::steady_timer wake;
   void notify() { wake.cancel(); }
 };
 
-http_session::http_session(net::any_io_executor ex, std::string id,
-                           const upstream_factory& make_upstream, http_session_options opts,
+http_session::http_session(net::any_io_executor ex, std::string id, session_transport transport,
+                           const upstream_factory& make_upstream, const proxy_config& cfg,
                            const logger& log, closed_fn on_closed)
     : strand_(net::make_strand(ex)),
-      id_(std::move(id)),
-      opts_(opts),
+      rec_(std::move(id),
+           transport == session_transport::legacy_sse ? session_kind::legacy_sse
+                                                      : session_kind::streamable_http,
+           cfg),
+      n_(rec_.counters()),
+      transport_(transport),
+      cfg_(cfg),
       log_(log),
       on_closed_(std::move(on_closed)),
-      upstream_(make_upstream(strand_, "session " + id_ + ": ")),
-      created_(std::chrono::system_clock::now()),
-      last_activity_ns_(steady_ns()),
-      last_activity_ms_(wall_ms(created_)) {}
+      upstream_(make_upstream(strand_, "session " + rec_.id() + ": ")),
+      buffer_(cfg.stream_buffer_bytes),
+      sent_(cfg.stream_buffer_bytes, replay_limit) {}
 
 http_session::~http_session() = default;
 
 void http_session::start() {
   auto self = shared_from_this();
-  auto detached = [](std::exception_ptr) {};
-  state_ = state::ready;
+  rec_.set_state(session_state::ready);
   upstream_->start(self, *this);
   net::co_spawn(
-      strand_, [self] { return self->supervise(); }, detached);
-}
-
-void http_session::touch() noexcept {
-  last_activity_ns_.store(steady_ns(), std::memory_order_relaxed);
-  last_activity_ms_.store(wall_ms(std::chrono::system_clock::now()), std::memory_order_relaxed);
-}
-
-bool http_session::idle_for(std::chrono::steady_clock::duration d) const noexcept {
-  if (in_flight_.load() > 0 || open_streams_.load() > 0) return false;
-  return steady_ns() - last_activity_ns_.load() >=
-         std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+      strand_, [self] { return self->supervise(); },
+      log_failure(log_, "session " + id() + " supervisor", [self] {
+        self->rec_.set_state(session_state::closed);
+        if (self->on_closed_) self->on_closed_(self->id(), "internal error", true);
+      }));
 }
 
 template <class Body>
-void http_session::stamp(http::response<Body>& res, int, bool keep_alive) const {
+void http_session::stamp(http::response<Body>& res, bool keep_alive) const {
   res.set(http::field::server, "mcpfwd");
-  res.set("Mcp-Session-Id", id_);
+  if (transport_ == session_transport::streamable_http) res.set("Mcp-Session-Id", id());
   res.keep_alive(keep_alive);
 }
 
-net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const http_request& req,
-                                              message msg, bool accept_sse) {
-  touch();
+net::awaitable<bool> http_session::reply_now(beast::tcp_stream& stream, const http_request& req,
+                                             http::status st, std::string body) {
+  const bool keep_alive = req.keep_alive();
+  error_code ec;
+  if (body.empty()) {
+    http::response<http::empty_body> res{st, req.version()};
+    stamp(res, keep_alive);
+    res.prepare_payload();
+    ec = co_await write_message(stream, res);
+  } else {
+    http::response<http::string_body> res{st, req.version()};
+    res.set(http::field::content_type, "application/json");
+    stamp(res, keep_alive);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    ec = co_await write_message(stream, res);
+  }
+  co_return !ec && keep_alive;
+}
+
+// ---------------------------------------------------------------- watching
+
+void http_session::watch_client(beast::tcp_stream& stream, beast::flat_buffer* buf,
+                                const waiter_ptr& w) {
+  net::mutable_buffer into;
+  if (buf != nullptr) {
+    // Bytes already there (a pipelined request): the client is present, and
+    // reading more could not tell its close from its next request.
+    if (buf->size() > 0 || buf->size() >= buf->max_size()) return;
+    into = buf->prepare(std::min(watch_chunk, buf->max_size() - buf->size()));
+  } else {
+    into = net::buffer(w->scratch);
+  }
+  w->watching = true;
+  stream.socket().async_read_some(
+      into, net::bind_executor(strand_, [this, self = shared_from_this(), &stream, buf, w](
+                                            error_code ec, std::size_t n) {
+        if (buf != nullptr) buf->commit(n);
+        if (!ec && buf == nullptr && !w->stop_watch) {  // an event stream: read on
+          watch_client(stream, nullptr, w);
+          return;
+        }
+        w->watching = false;
+        if (ec && ec != net::error::operation_aborted) w->client_gone = true;
+        w->notify();
+      }));
+}
+
+net::awaitable<void> http_session::stop_watching(beast::tcp_stream& stream, const waiter_ptr& w) {
+  w->stop_watch = true;
+  if (!w->watching) co_return;
+  error_code ignored;
+  stream.socket().cancel(ignored);
+  while (w->watching) {
+    w->wake.expires_after(std::chrono::seconds(5));
+    co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
+// -------------------------------------------------------------------- POST
+
+bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& parts) {
+  std::unordered_set<std::string> in_batch;
+  std::vector<message> send;
+  send.reserve(parts.size());
+  for (auto& m : parts) {
+    const message_info& mi = m.info;
+    if (mi.kind == message_kind::request) {
+      if (by_id_.count(mi.id) > 0 || !in_batch.insert(mi.id).second) {
+        session_counters::add(n_.invalid);
+        log_.warn("session " + id() + ": refused a request whose id " + mi.id +
+                  " is already in flight");
+        w->responses.push_back(make_error_response(
+            mi.id, rpc_error::invalid_request,
+            "Invalid Request: id " + mi.id + " is already in use by a request in flight"));
+        if (!w->batch) return false;
+        continue;
+      }
+      w->ids.push_back(mi.id);
+      ++w->pending;
+      by_id_[mi.id] = w;
+      if (!mi.progress_token.empty()) {
+        w->tokens.push_back(mi.progress_token);
+        by_token_[mi.progress_token] = w;
+      }
+      rec_.client_request(mi);
+    }
+    send.push_back(std::move(m));
+  }
+  parts = std::move(send);
+  return true;
+}
+
+bool http_session::unmap(const std::string& id, const waiter_ptr& w) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second != w) return false;
+  by_id_.erase(it);
+  --w->pending;
+  n_.in_flight.fetch_sub(1);
+  return true;
+}
+
+void http_session::cancel_upstream(const std::string& id, const char* reason) {
+  upstream_->send_now(cancelled_notification(id, reason));
+}
+
+// Forget a finished POST: its requests still unanswered stop counting as in
+// flight (their late answers are dropped) and, with a reason, are cancelled
+// upstream.
+void http_session::forget(const waiter_ptr& w, const char* cancel_reason) {
+  for (const auto& id : w->ids)
+    if (unmap(id, w) && cancel_reason != nullptr) cancel_upstream(id, cancel_reason);
+  for (const auto& t : w->tokens)
+    if (auto it = by_token_.find(t); it != by_token_.end() && it->second == w) by_token_.erase(it);
+  posts_.remove(w);
+}
+
+net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const http_request& req,
+                                                bool& sse, const std::string& json) {
+  if (!sse) {
+    http::response<http::empty_body> head{http::status::ok, req.version()};
+    head.set(http::field::content_type, "text/event-stream");
+    head.set(http::field::cache_control, "no-cache");
+    head.set("X-Accel-Buffering", "no");
+    stamp(head, req.keep_alive());
+    head.chunked(true);
+    http::response_serializer<http::empty_body> sr{head};
+    if (co_await write_header(stream, sr)) co_return false;
+    sse = true;
+  }
+  if (co_await write_chunk(stream, sse_event(json))) co_return false;
+  session_counters::add(n_.s2c_messages);
+  session_counters::add(n_.s2c_bytes, json.size());
+  co_return true;
+}
+
+net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, const http_request& req,
+                                                 const waiter_ptr& w, bool& sse) {
+  const bool timed = cfg_.request_timeout.count() > 0;
+  if (timed) w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
+  for (;;) {
+    while (!w->q.empty() && !w->client_gone) {
+      const std::string j = w->q.pop_front();
+      const bool ok = co_await stream_event(stream, req, sse, j);
+      if (!ok) w->client_gone = true;
+    }
+    if (w->client_gone || w->overflowed || w->pending == 0 || w->done) co_return;
+    w->wake.expires_at(w->deadline);
+    auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+    if (!ec && timed && std::chrono::steady_clock::now() >= w->deadline) {
+      session_counters::add(n_.timeouts);
+      log_.warn("session " + id() + ": request timed out after " +
+                std::to_string(cfg_.request_timeout.count()) + " ms");
+      const std::string why = "upstream request timed out after " +
+                              std::to_string(cfg_.request_timeout.count()) + " ms";
+      for (const auto& id : w->ids)
+        if (by_id_.count(id) > 0 && by_id_[id] == w)
+          w->responses.push_back(make_error_response(id, rpc_error::upstream_error, why));
+      co_return;  // forget() tells the server to stop working on them
+    }
+  }
+}
+
+net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::flat_buffer& buf,
+                                              const http_request& req, message msg,
+                                              bool accept_sse) {
+  rec_.touch();
   if (auto auth = req.find(http::field::authorization); auth != req.end())
     upstream_->set_client_authorization(auth->value());
-  if (opts_.on_message && !closing_ && !opts_.on_message(direction::client_to_server, id_, msg.raw))
+  if (!closing_ && !rec_.hook(direction::client_to_server, msg.raw))
     do_close("session aborted by the message callback");  // answered 404 below
-  c2s_messages_.fetch_add(1, std::memory_order_relaxed);
-  c2s_bytes_.fetch_add(msg.raw.size(), std::memory_order_relaxed);
+  session_counters::add(n_.c2s_messages);
+  session_counters::add(n_.c2s_bytes, msg.raw.size());
+  if (closing_) {  // raced with the end of the session: it is gone for this client
+    co_return co_await reply_now(stream, req, http::status::not_found,
+                                 make_error_response({}, -32001, "Session not found"));
+  }
 
-  auto w = std::make_shared<waiter>(strand_);
+  auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
   w->accept_sse = accept_sse;
-  auto track = [&](const message_info& mi) {
-    if (mi.kind != message_kind::request) return;
-    w->ids.push_back(mi.id);
-    by_id_[mi.id] = w;
-    if (!mi.progress_token.empty()) {
-      w->token = mi.progress_token;
-      by_token_[mi.progress_token] = w;
-    }
-  };
+  std::vector<message> parts;
   if (msg.info.kind == message_kind::batch) {
+    // Upstream servers get single messages (the SDKs' stdio servers do not
+    // answer a batch line); the answers are gathered into one batch reply.
+    if (!batches_allowed(rec_.protocol_version())) {
+      session_counters::add(n_.invalid);
+      co_return co_await reply_now(
+          stream, req, http::status::bad_request,
+          make_error_response({}, rpc_error::invalid_request,
+                              "Invalid Request: protocol version " + rec_.protocol_version() +
+                                  " has no JSON-RPC batches (removed in 2025-06-18)"));
+    }
     w->batch = true;
-    for (const auto& mi : msg.batch) track(mi);
+    if (!split_batch(msg, parts)) {
+      co_return co_await reply_now(
+          stream, req, http::status::bad_request,
+          make_error_response({}, rpc_error::parse_error, "Parse error: cannot split the batch"));
+    }
   } else {
-    track(msg.info);
-    if (msg.info.kind == message_kind::request && msg.info.method == "initialize")
-      init_id_ = msg.info.id;
+    parts.push_back(std::move(msg));
   }
-  const bool keep_alive = req.keep_alive();
-  if (closing_) {
-    // Raced with the end of the session: it is gone for this client.
-    for (const auto& id : w->ids) by_id_.erase(id);
-    http::response<http::string_body> res{http::status::not_found, req.version()};
-    res.set(http::field::content_type, "application/json");
-    res.body() = make_error_response({}, -32001, "Session not found");
-    res.prepare_payload();
-    stamp(res, req.version(), keep_alive);
-    stream.expires_after(write_timeout);
-    co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
-    co_return;
-  }
-  if (legacy_) {
-    // HTTP+SSE: accepted now; the answers flow on the session's stream.
-    for (const auto& id : w->ids) by_id_.erase(id);
-    if (!w->token.empty()) by_token_.erase(w->token);
-    co_await upstream_->send(std::move(msg));
-    http::response<http::empty_body> res{http::status::accepted, req.version()};
-    stamp(res, req.version(), keep_alive);
-    res.prepare_payload();
-    stream.expires_after(write_timeout);
-    co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
-    co_return;
-  }
-  const std::size_t n_requests = w->ids.size();
-  in_flight_.fetch_add(static_cast<std::uint32_t>(n_requests));
-  co_await upstream_->send(std::move(msg));
 
-  if (n_requests == 0) {  // notifications and responses only
-    http::response<http::empty_body> res{http::status::accepted, req.version()};
-    stamp(res, req.version(), keep_alive);
-    res.prepare_payload();
-    stream.expires_after(write_timeout);
-    co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
-    co_return;
+  if (transport_ == session_transport::legacy_sse) {
+    // HTTP+SSE: accepted now; every answer flows on the session's stream.
+    for (const auto& m : parts) rec_.client_request(m.info);
+    for (auto& m : parts) co_await upstream_->send(std::move(m));
+    co_return co_await reply_now(stream, req, http::status::accepted, {});
   }
-  posts_.push_back(w);
+  if (!admit_requests(w, parts)) {
+    co_return co_await reply_now(stream, req, http::status::bad_request,
+                                 std::move(w->responses.front()));
+  }
+  // Only a POST carrying requests waits for answers (and may be given the
+  // server's related messages): one with notifications and responses alone
+  // is answered 202 once they are delivered.
+  if (w->pending > 0) {
+    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
+    posts_.push_back(w);
+  }
+  // However this coroutine ends (an exception included), its requests stop
+  // counting as in flight, or the session could never be reaped.
+  struct forget_on_exit {
+    std::weak_ptr<http_session> s;
+    waiter_ptr w;
+    ~forget_on_exit() {
+      if (auto self = s.lock()) self->forget(w, "mcpfwd internal error");
+    }
+  } guard{weak_from_this(), w};
+  for (auto& m : parts) co_await upstream_->send(std::move(m));
 
-  bool sse = false, broken = false;
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  http::response_serializer<http::empty_body> sr{head};
-  const auto deadline = opts_.request_timeout.count() > 0
-                            ? std::chrono::steady_clock::now() + opts_.request_timeout
-                            : std::chrono::steady_clock::time_point::max();
-  auto send_event = [&](const std::string& json) -> net::awaitable<bool> {
-    if (!sse) {
-      head.set(http::field::content_type, "text/event-stream");
-      head.set(http::field::cache_control, "no-cache");
-      head.set("X-Accel-Buffering", "no");
-      stamp(head, req.version(), keep_alive);
-      head.chunked(true);
-      stream.expires_after(write_timeout);
-      auto [ec, n] =
-          co_await http::async_write_header(stream, sr, net::as_tuple(net::use_awaitable));
-      (void)n;
-      if (ec) co_return false;
-      sse = true;
-    }
-    const std::string ev = sse_event(json);
-    stream.expires_after(write_timeout);
-    auto [ec, n] = co_await net::async_write(stream, http::make_chunk(net::buffer(ev)),
-                                             net::as_tuple(net::use_awaitable));
-    (void)n;
-    if (!ec) {
-      s2c_messages_.fetch_add(1, std::memory_order_relaxed);
-      s2c_bytes_.fetch_add(json.size(), std::memory_order_relaxed);
-    }
-    co_return !ec;
-  };
-
-  for (;;) {
-    while (!w->q.empty() && !broken) {
-      std::string j = std::move(w->q.front());
-      w->q.pop_front();
-      if (!co_await send_event(j)) broken = true;
-    }
-    if (broken || w->ids.empty() || w->done) break;
-    w->wake.expires_at(deadline);
-    auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
-    if (!ec && !w->ids.empty()) {  // the deadline passed
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      log_.warn("session " + id_ + ": request timed out after " +
-                std::to_string(opts_.request_timeout.count()) + " ms");
-      for (const auto& id : w->ids) {
-        w->responses.push_back(
-            make_error_response(id, rpc_error::upstream_error,
-                                "upstream request timed out after " +
-                                    std::to_string(opts_.request_timeout.count()) + " ms"));
-        // Tell the server to stop working on it.
-        upstream_->send_now(
-            R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" + id +
-            R"(,"reason":"timed out in mcpfwd"}})");
-      }
-      break;
-    }
+  bool sse = false;
+  if (w->pending > 0) {
+    watch_client(stream, &buf, w);
+    co_await await_answers(stream, req, w, sse);
   }
-  // Forget this POST: late responses for its ids are dropped.
-  for (const auto& id : w->ids) {
-    if (auto it = by_id_.find(id); it != by_id_.end() && it->second == w) by_id_.erase(it);
+  if (w->client_gone) {
+    log_.info("session " + id() + ": the client of a request in flight went away: cancelling it");
+  } else if (w->overflowed) {
+    log_.warn("session " + id() + ": a client fell " + std::to_string(cfg_.stream_buffer_bytes) +
+              " bytes behind on its answer stream (--stream-buffer-bytes): ending that stream");
   }
-  in_flight_.fetch_sub(static_cast<std::uint32_t>(w->ids.size()));
-  w->ids.clear();
-  if (!w->token.empty()) {
-    if (auto it = by_token_.find(w->token); it != by_token_.end() && it->second == w)
-      by_token_.erase(it);
-  }
-  posts_.remove(w);
-  touch();
+  const bool abandoned = w->client_gone || w->overflowed;
+  forget(w, abandoned ? "the client went away" : "timed out in mcpfwd");
+  rec_.touch();
   // The last request of a draining session has been answered: close now
   // (after this response is written, below, since closing does not touch it).
   if (draining_ && posts_.empty()) do_close("proxy shutting down");
-  if (broken) co_return;  // the client is gone; the session carries on
+  co_await stop_watching(stream, w);
+  if (abandoned) co_return false;
 
+  if (w->ids.empty() && w->responses.empty())  // notifications and responses only
+    co_return co_await reply_now(stream, req, http::status::accepted, {});
   std::string body;
   if (w->batch) {
     body = "[";
@@ -270,22 +373,16 @@ net::awaitable<void> http_session::serve_post(beast::tcp_stream& stream, const h
     body = std::move(w->responses.front());
   }
   if (sse) {
-    if (co_await send_event(body)) {
-      stream.expires_after(write_timeout);
-      co_await net::async_write(stream, http::make_chunk_last(), net::as_tuple(net::use_awaitable));
-    }
-    co_return;
+    bool ok = co_await stream_event(stream, req, sse, body);
+    if (ok) ok = !(co_await write_last_chunk(stream));
+    co_return ok&& req.keep_alive();
   }
-  http::response<http::string_body> res{http::status::ok, req.version()};
-  res.set(http::field::content_type, "application/json");
-  stamp(res, req.version(), keep_alive);
-  s2c_messages_.fetch_add(1, std::memory_order_relaxed);
-  s2c_bytes_.fetch_add(body.size(), std::memory_order_relaxed);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  stream.expires_after(write_timeout);
-  co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+  session_counters::add(n_.s2c_messages);
+  session_counters::add(n_.s2c_bytes, body.size());
+  co_return co_await reply_now(stream, req, http::status::ok, std::move(body));
 }
+
+// ------------------------------------------------------------ event streams
 
 net::awaitable<void> http_session::serve_get(beast::tcp_stream& stream, const http_request& req) {
   co_await stream_out(stream, req, {});
@@ -294,7 +391,6 @@ net::awaitable<void> http_session::serve_get(beast::tcp_stream& stream, const ht
 net::awaitable<void> http_session::serve_legacy_stream(beast::tcp_stream& stream,
                                                        const http_request& req,
                                                        std::string endpoint) {
-  legacy_ = true;
   co_await stream_out(stream, req, "event: endpoint\ndata: " + endpoint + "\n\n");
   // In HTTP+SSE the session lives as long as its stream.
   do_close("the SSE client disconnected");
@@ -302,19 +398,20 @@ net::awaitable<void> http_session::serve_legacy_stream(beast::tcp_stream& stream
 
 net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const http_request& req,
                                               std::string prelude) {
-  touch();
+  rec_.touch();
   if (get_stream_) {  // the newest GET stream wins; the old one ends cleanly
     get_stream_->done = true;
     get_stream_->notify();
   }
-  auto w = std::make_shared<waiter>(strand_);
+  auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
   get_stream_ = w;
-  open_streams_.fetch_add(1);
+  n_.open_streams.fetch_add(1);
+  const bool numbered = transport_ == session_transport::streamable_http;
   // Resumption (Streamable HTTP only): events sent after Last-Event-ID are
   // sent again, with their ids, from the bounded replay buffer; then what
   // was never sent.
   std::vector<std::pair<std::uint64_t, std::string>> replay;
-  if (!legacy_) {
+  if (numbered) {
     if (auto h = req.find("Last-Event-ID"); h != req.end()) {
       const std::uint64_t last = parse_get_event_id(h->value());
       if (last > 0) {
@@ -322,128 +419,81 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
           if (seq > last) replay.emplace_back(seq, json);
         const std::uint64_t oldest = sent_.empty() ? get_seq_ + 1 : sent_.front().first;
         if (last + 1 < oldest) {
-          const std::uint64_t lost = oldest - last - 1;
-          dropped_.fetch_add(lost);
-          log_.warn("session " + id_ + ": resumed after event g" + std::to_string(last) + " but " +
-                    std::to_string(lost) + " later event(s) are beyond the replay buffer of " +
+          const std::uint64_t lost_n = oldest - last - 1;
+          n_.dropped.fetch_add(lost_n);
+          log_.warn("session " + id() + ": resumed after event g" + std::to_string(last) + " but " +
+                    std::to_string(lost_n) + " later event(s) are beyond the replay buffer of " +
                     std::to_string(replay_limit) + ": resending what is kept");
         }
       }
     }
   }
-  for (auto& m : buffer_) w->q.push_back(std::move(m));
-  buffer_.clear();
+  while (!buffer_.empty()) w->q.push_evicting(buffer_.pop_front());  // same bound: fits
 
   http::response<http::empty_body> head{http::status::ok, req.version()};
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
   head.set("X-Accel-Buffering", "no");
-  stamp(head, req.version(), false);
+  stamp(head, false);
   head.chunked(true);
   http::response_serializer<http::empty_body> sr{head};
-  stream.expires_after(write_timeout);
-  auto [hec, hn] = co_await http::async_write_header(stream, sr, net::as_tuple(net::use_awaitable));
-  (void)hn;
-  bool ok = !hec;
-  if (ok && !prelude.empty()) {
-    stream.expires_after(write_timeout);
-    auto [pec, pn] = co_await net::async_write(stream, http::make_chunk(net::buffer(prelude)),
-                                               net::as_tuple(net::use_awaitable));
-    (void)pn;
-    ok = !pec;
-  }
+  bool ok = !(co_await write_header(stream, sr));
+  if (ok && !prelude.empty()) ok = !(co_await write_chunk(stream, prelude));
   for (std::size_t i = 0; ok && i < replay.size(); ++i) {
     const std::string ev = sse_event(replay[i].second, "g" + std::to_string(replay[i].first));
-    stream.expires_after(write_timeout);
-    auto [rec, rn] = co_await net::async_write(stream, http::make_chunk(net::buffer(ev)),
-                                               net::as_tuple(net::use_awaitable));
-    (void)rn;
-    ok = !rec;
+    ok = !(co_await write_chunk(stream, ev));
   }
-  // Notice a client that goes away while the stream is quiet: the client
-  // sends nothing on this connection, so a read completes only when it closes.
-  auto watcher_done = std::make_shared<one_shot>(strand_);
-  if (ok) {
-    net::co_spawn(
-        strand_,
-        [&stream, w]() -> net::awaitable<void> {
-          char b[256];
-          for (;;) {
-            auto [ec, n] = co_await stream.socket().async_read_some(
-                net::buffer(b), net::as_tuple(net::use_awaitable));
-            (void)n;
-            if (ec) break;
-          }
-          w->done = true;
-          w->notify();
-        },
-        [watcher_done](std::exception_ptr) { watcher_done->notify(); });
-  } else {
-    watcher_done->notify();
-  }
+  if (ok) watch_client(stream, nullptr, w);
+  std::string unsent;  // a message whose write failed: kept for the next stream
   while (ok) {
-    while (!w->q.empty() && ok) {
-      std::string j = std::move(w->q.front());
-      w->q.pop_front();
-      const std::uint64_t seq = legacy_ ? 0 : get_seq_ + 1;
+    while (!w->q.empty() && ok && !w->overflowed) {
+      std::string j = w->q.pop_front();
+      const std::uint64_t seq = numbered ? get_seq_ + 1 : 0;
       const std::string ev = seq ? sse_event(j, "g" + std::to_string(seq)) : sse_event(j);
-      stream.expires_after(write_timeout);
-      auto [ec, n] = co_await net::async_write(stream, http::make_chunk(net::buffer(ev)),
-                                               net::as_tuple(net::use_awaitable));
-      (void)n;
-      if (ec) {
+      if (co_await write_chunk(stream, ev)) {
         ok = false;
-        // Not delivered: keep it for the next stream.
-        buffer_.push_front(std::move(j));
-      } else {
-        s2c_messages_.fetch_add(1, std::memory_order_relaxed);
-        s2c_bytes_.fetch_add(j.size(), std::memory_order_relaxed);
-        if (seq) {  // written: kept for a client that resumes after losing it
-          get_seq_ = seq;
-          sent_.emplace_back(seq, std::move(j));
-          if (sent_.size() > replay_limit) sent_.pop_front();
-        }
+        unsent = std::move(j);
+        break;
+      }
+      session_counters::add(n_.s2c_messages);
+      session_counters::add(n_.s2c_bytes, j.size());
+      if (seq) {  // written: kept for a client that resumes after losing it
+        get_seq_ = seq;
+        sent_.push_evicting({seq, std::move(j)});
       }
     }
-    if (!ok || w->done) break;
+    if (!ok || w->done || w->overflowed || w->client_gone) break;
     w->wake.expires_after(keepalive_every);
     auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
     if (!ec && w->q.empty() && !w->done) {  // quiet for a while: probe the client
-      static const std::string ping = ": keepalive\n\n";
-      stream.expires_after(write_timeout);
-      auto [wec, wn] = co_await net::async_write(stream, http::make_chunk(net::buffer(ping)),
-                                                 net::as_tuple(net::use_awaitable));
-      (void)wn;
-      if (wec) ok = false;
+      if (co_await write_chunk(stream, ": keepalive\n\n")) ok = false;
     }
   }
-  // Anything queued but unsent goes back to the buffer for the next stream.
-  while (!w->q.empty()) {
-    buffer_.push_front(std::move(w->q.back()));
-    w->q.pop_back();
+  if (w->overflowed) {
+    log_.warn("session " + id() + ": the client fell " + std::to_string(cfg_.stream_buffer_bytes) +
+              " bytes behind on its event stream (--stream-buffer-bytes): ending the stream");
+    ok = false;
+  } else {
+    // Not delivered: kept (bounded) for the next stream.
+    if (!unsent.empty()) buffer_.push_evicting(std::move(unsent));
+    while (!w->q.empty()) {
+      if (buffer_.push_evicting(w->q.pop_front()) > 0) n_.dropped.fetch_add(1);
+    }
   }
   if (get_stream_ == w) get_stream_.reset();
-  open_streams_.fetch_sub(1);
-  touch();
-  if (ok && !watcher_done->is_set()) {
-    stream.expires_after(write_timeout);
-    co_await net::async_write(stream, http::make_chunk_last(), net::as_tuple(net::use_awaitable));
-  }
-  error_code ignored;
-  stream.socket().cancel(ignored);  // ends the watcher's read
-  const std::chrono::steady_clock::duration bound = std::chrono::seconds(5);
-  co_await watcher_done->wait_for(bound);
+  n_.open_streams.fetch_sub(1);
+  rec_.touch();
+  if (ok && !w->client_gone) co_await write_last_chunk(stream);
+  co_await stop_watching(stream, w);
 }
 
-net::awaitable<void> http_session::serve_delete(beast::tcp_stream& stream,
+net::awaitable<bool> http_session::serve_delete(beast::tcp_stream& stream,
                                                 const http_request& req) {
   do_close("session deleted by the client");
-  http::response<http::empty_body> res{http::status::ok, req.version()};
-  stamp(res, req.version(), req.keep_alive());
-  res.prepare_payload();
-  stream.expires_after(write_timeout);
-  co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
+  co_return co_await reply_now(stream, req, http::status::ok, {});
 }
+
+// ------------------------------------------------------------------ ending
 
 void http_session::close(std::string reason) {
   net::post(strand_, [self = shared_from_this(), r = std::move(reason)] { self->do_close(r); });
@@ -453,13 +503,14 @@ void http_session::drain(std::chrono::milliseconds deadline) {
   net::post(strand_, [self = shared_from_this(), deadline] {
     if (self->closing_ || self->draining_) return;
     self->draining_ = true;
-    self->state_ = state::draining;
+    self->rec_.set_state(session_state::draining);
     if (self->posts_.empty()) {
       self->do_close("proxy shutting down");
       return;
     }
-    self->log_.info("session " + self->id_ + ": waiting up to " + std::to_string(deadline.count()) +
-                    " ms for " + std::to_string(self->in_flight_.load()) + " request(s) in flight");
+    self->log_.info("session " + self->id() + ": waiting up to " +
+                    std::to_string(deadline.count()) + " ms for " +
+                    std::to_string(self->n_.in_flight.load()) + " request(s) in flight");
     auto t = std::make_shared<net::steady_timer>(self->strand_, deadline);
     t->async_wait([self, t](error_code) {
       self->do_close("proxy shutting down: the drain deadline passed before the upstream answered");
@@ -471,71 +522,94 @@ void http_session::do_close(const std::string& reason) {
   if (closing_) return;
   closing_ = true;
   close_reason_ = reason;
-  state_ = state::draining;
-  if (on_closed_) on_closed_(id_, reason, false);  // from now on the id answers 404
+  rec_.set_state(session_state::draining);
+  if (on_closed_) on_closed_(id(), reason, false);  // from now on the id answers 404
   for (auto& w : posts_) {
     for (const auto& id : w->ids)
-      w->responses.push_back(make_error_response(id, rpc_error::upstream_error, reason));
-    in_flight_.fetch_sub(static_cast<std::uint32_t>(w->ids.size()));
-    w->ids.clear();
+      if (unmap(id, w))
+        w->responses.push_back(make_error_response(id, rpc_error::upstream_error, reason));
     w->done = true;
     w->notify();
   }
-  by_id_.clear();
   by_token_.clear();
   if (get_stream_) {
     get_stream_->done = true;
     get_stream_->notify();
   }
-  upstream_->stop(opts_.shutdown_grace, shared_from_this());
+  upstream_->stop(cfg_.shutdown_grace, shared_from_this());
+}
+
+// ---------------------------------------------------------- server messages
+
+void http_session::lost(const message& msg) {
+  if (n_.dropped.fetch_add(1) == 0 || log_.enabled(log_level::debug))
+    log_.warn("session " + id() + ": a server message was lost (the client's stream fell behind " +
+              "or no stream was open for too long)");
+  // A server request nobody will see must not leave the server waiting.
+  if (msg.info.kind == message_kind::request)
+    upstream_->send_now(make_error_response(
+        msg.info.id, rpc_error::upstream_error,
+        "mcpfwd: the client's stream fell behind (--stream-buffer-bytes); request dropped"));
+}
+
+bool http_session::to_stream(const waiter_ptr& w, message& msg) {
+  if (w->overflowed) {
+    lost(msg);
+    return false;
+  }
+  if (w->q.try_push(std::move(msg.raw))) {
+    w->notify();
+    return true;
+  }
+  // Over the bound: the stream ends; what it held is lost, counted.
+  w->overflowed = true;
+  n_.dropped.fetch_add(w->q.size());
+  w->q.clear();
+  lost(msg);
+  w->notify();
+  return false;
+}
+
+void http_session::to_event_stream(message msg) {
+  if (get_stream_ && !get_stream_->overflowed) {
+    to_stream(get_stream_, msg);
+    return;
+  }
+  if (buffer_.push_evicting(std::move(msg.raw)) > 0 && n_.dropped.fetch_add(1) == 0)
+    log_.warn("session " + id() + ": no stream open and the buffer of " +
+              std::to_string(cfg_.stream_buffer_bytes) +
+              " bytes of server messages is full: dropping the oldest");
 }
 
 void http_session::route(message msg) {
-  touch();
+  rec_.touch();
   if (msg.info.kind == message_kind::batch) {
     // A server's batch (2025-03-26), e.g. the answers to a client's batch:
-    // each element goes where it belongs. Re-serializing is fine here; the
-    // hot path (single messages) keeps the raw bytes.
-    const json::value v = json::parse(msg.raw);
-    const json::array& arr = v.as_array();
-    for (std::size_t i = 0; i < arr.size() && i < msg.batch.size(); ++i) {
-      message one;
-      one.raw = json::serialize(arr[i]);
-      one.info = std::move(msg.batch[i]);
-      route(std::move(one));
+    // each element goes where it belongs.
+    std::vector<message> parts;
+    if (!split_batch(msg, parts)) {
+      session_counters::add(n_.server_invalid);
+      log_.warn("session " + id() + ": dropped a server batch that cannot be split");
+      return;
     }
+    for (auto& one : parts) route(std::move(one));
     return;
   }
   const message_info& mi = msg.info;
-  if (!init_id_.empty() && mi.id == init_id_ &&
-      (mi.kind == message_kind::response || mi.kind == message_kind::error)) {
-    init_id_.clear();
-    if (mi.kind == message_kind::response && opts_.on_event)
-      opts_.on_event(event_kind::session_ready, id_, protocol_version_of(msg.raw));
-  }
-  if (legacy_) {
-    if (get_stream_) {
-      get_stream_->q.push_back(std::move(msg.raw));
-      get_stream_->notify();
-    } else {
-      buffer_.push_back(std::move(msg.raw));
-      if (buffer_.size() > opts_.buffer_limit) {
-        buffer_.pop_front();
-        dropped_.fetch_add(1);
-      }
-    }
+  const bool answer = mi.kind == message_kind::response || mi.kind == message_kind::error;
+  if (answer) rec_.server_answer(mi, msg.raw);
+  if (transport_ == session_transport::legacy_sse) {
+    to_event_stream(std::move(msg));
     return;
   }
-  if (mi.kind == message_kind::response || mi.kind == message_kind::error) {
+  if (answer) {
     auto it = by_id_.find(mi.id);
     if (it == by_id_.end()) {
-      log_.debug("session " + id_ + ": dropped a response to no request in flight, id " + mi.id);
+      log_.debug("session " + id() + ": dropped a response to no request in flight, id " + mi.id);
       return;
     }
-    auto w = it->second;
-    by_id_.erase(it);
-    std::erase(w->ids, mi.id);
-    in_flight_.fetch_sub(1);
+    waiter_ptr w = it->second;
+    unmap(mi.id, w);
     w->responses.push_back(std::move(msg.raw));
     w->notify();
     return;
@@ -543,34 +617,25 @@ void http_session::route(message msg) {
   // A notification or a server-to-client request: to the POST it belongs to
   // (by progress token, else the newest POST in flight) if that client takes
   // a stream, else to the GET stream, else into the bounded buffer.
-  std::shared_ptr<waiter> w;
+  waiter_ptr w;
   if (!mi.progress_token.empty()) {
-    if (auto it = by_token_.find(mi.progress_token); it != by_token_.end()) w = it->second;
+    if (auto it = by_token_.find(mi.progress_token); it != by_token_.end()) {
+      w = it->second;
+      // The server is working on it: its request is not timed out meanwhile.
+      if (cfg_.request_timeout.count() > 0)
+        w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
+    }
   }
   if (!w && !posts_.empty()) w = posts_.back();
-  if (w && w->accept_sse) {
-    w->q.push_back(std::move(msg.raw));
-    w->notify();
+  if (w && w->accept_sse && !w->overflowed) {
+    to_stream(w, msg);
     return;
   }
-  if (get_stream_) {
-    get_stream_->q.push_back(std::move(msg.raw));
-    get_stream_->notify();
-    return;
-  }
-  buffer_.push_back(std::move(msg.raw));
-  if (buffer_.size() > opts_.buffer_limit) {
-    buffer_.pop_front();
-    if (dropped_.fetch_add(1) == 0)
-      log_.warn("session " + id_ + ": no stream open and the buffer of " +
-                std::to_string(opts_.buffer_limit) +
-                " server messages is full: dropping the oldest");
-  }
+  to_event_stream(std::move(msg));
 }
 
 net::awaitable<void> http_session::on_server_message(message msg) {
-  if (opts_.on_message && !closing_ &&
-      !opts_.on_message(direction::server_to_client, id_, msg.raw)) {
+  if (!closing_ && !rec_.hook(direction::server_to_client, msg.raw)) {
     do_close("session aborted by the message callback");
     co_return;
   }
@@ -579,8 +644,8 @@ net::awaitable<void> http_session::on_server_message(message msg) {
 }
 
 void http_session::on_server_rejected(const classify_error* err, std::string_view) {
-  errors_.fetch_add(1, std::memory_order_relaxed);
-  log_.warn("session " + id_ + ": " +
+  session_counters::add(err ? n_.server_invalid : n_.server_oversize);
+  log_.warn("session " + id() + ": " +
             (err ? "dropped a server line that is not JSON-RPC (" + err->message + ")"
                  : std::string("dropped a server message over the size limit")));
 }
@@ -590,36 +655,14 @@ net::awaitable<void> http_session::supervise() {
   const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
   upstream_end end = co_await upstream_->wait_end(drain);
   if (!closing_) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    log_.warn("session " + id_ + ": " + end.description);
+    log_.warn("session " + id() + ": " + end.description);
     do_close(end.description + " before responding");
   }
   upstream_->close();
-  upstream_end_ = std::move(end.status);
-  state_ = state::closed;
-  log_.info("session " + id_ + " closed (" + close_reason_ + "): " + snapshot_json());
-  if (on_closed_) on_closed_(id_, close_reason_, true);  // upstream reaped
-}
-
-std::string http_session::snapshot_json() const {
-  auto ld = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  json::object o;
-  o["id"] = id_;
-  o["state"] = to_string(state_.load());
-  o["created_ms"] = wall_ms(created_);
-  o["last_activity_ms"] = last_activity_ms_.load(std::memory_order_relaxed);
-  o["upstream"] = upstream_->describe();
-  o["client_to_server"] = {{"messages", ld(c2s_messages_)}, {"bytes", ld(c2s_bytes_)}};
-  o["server_to_client"] = {{"messages", ld(s2c_messages_)}, {"bytes", ld(s2c_bytes_)}};
-  o["in_flight"] = ld(in_flight_);
-  o["open_streams"] = ld(open_streams_);
-  o["errors"] = ld(errors_);
-  o["dropped"] = ld(dropped_);
-  if (state_.load() == state::closed)
-    o["upstream_exit"] = upstream_end_;
-  else
-    o["upstream_exit"] = nullptr;
-  return json::serialize(o);
+  rec_.ended(std::move(end.status));
+  rec_.set_state(session_state::closed);
+  log_.info("session " + id() + " closed (" + close_reason_ + "): " + snapshot_json());
+  if (on_closed_) on_closed_(id(), close_reason_, true);  // upstream reaped
 }
 
 }  // namespace mcpfwd

@@ -5,18 +5,9 @@
 #include <vector>
 
 #include "base/errors.hpp"
+#include "base/spawn.hpp"
 
 namespace mcpfwd {
-
-const char* to_string(stdio_session::state s) noexcept {
-  switch (s) {
-    case stdio_session::state::starting: return "starting";
-    case stdio_session::state::ready: return "ready";
-    case stdio_session::state::draining: return "draining";
-    case stdio_session::state::closed: return "closed";
-  }
-  return "?";
-}
 
 namespace {
 
@@ -36,40 +27,44 @@ std::string preview(std::string_view s) {
 }  // namespace
 
 stdio_session::stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream,
-                             int in_fd, int out_fd, stdio_session_options opts, const logger& log,
+                             int in_fd, int out_fd, const proxy_config& cfg, const logger& log,
                              done_fn done)
     : strand_(net::make_strand(ex)),
-      opts_(opts),
+      cfg_(cfg),
+      rec_("stdio", session_kind::stdio, cfg),
+      n_(rec_.counters()),
       log_(log),
       done_(std::move(done)),
       client_in_(strand_, in_fd),
       client_out_(strand_, out_fd),
       upstream_(make_upstream(strand_, "")),
       to_client_(client_out_, outbox_high_water),
-      client_framer_(opts.max_message_bytes),
+      client_framer_(cfg.max_message_bytes),
       client_flushed_(strand_) {}
 
 stdio_session::~stdio_session() = default;
 
 void stdio_session::start() {
   auto self = shared_from_this();
-  auto detached = [](std::exception_ptr) {};
-  state_ = state::ready;
+  rec_.set_state(session_state::ready);
   net::post(strand_, [self] {
     self->log_.debug("upstream: " + json::serialize(self->upstream_->describe()));
   });
   net::co_spawn(
-      strand_, [self]() { return self->read_client(); }, detached);
+      strand_, [self]() { return self->read_client(); },
+      log_failure(log_, "the reader of the client's input",
+                  [self] { self->begin_shutdown("mcpfwd internal error"); }));
   upstream_->start(self, *this);
-  if (opts_.on_event) {
+  if (cfg_.on_event) {
     net::post(strand_, [self] {
-      if (!self->opts_.on_event(event_kind::session_opened, "stdio", {}))
+      if (!self->cfg_.on_event(event_kind::session_opened, "stdio", {}))
         self->begin_shutdown("session refused by the event callback");
     });
   }
   net::co_spawn(
       strand_, [self]() { return self->to_client_.run(); },
-      [self](std::exception_ptr) {
+      [self](std::exception_ptr e) {
+        if (e) log_failure(self->log_, "the writer to the client")(e);
         self->client_flushed_.notify();
         // The client stopped reading (its end of our output is closed):
         // nobody is left to answer, so end the session.
@@ -81,14 +76,11 @@ void stdio_session::start() {
       });
   net::co_spawn(
       strand_, [self]() { return self->supervise(); },
-      [self](std::exception_ptr e) {
-        if (e) {
-          self->log_.error("internal error in session supervisor");
-          self->exit_code_ = 70;
-          self->state_ = state::closed;
-          if (self->done_) self->done_(70, "internal error");
-        }
-      });
+      log_failure(log_, "the session supervisor", [self] {
+        self->rec_.ended("internal error", 70);
+        self->rec_.set_state(session_state::closed);
+        if (self->done_) self->done_(70, "internal error");
+      }));
 }
 
 void stdio_session::stop() {
@@ -99,13 +91,13 @@ void stdio_session::stop() {
 void stdio_session::reply_error(const std::string& id, int code, const std::string& text) {
   std::string frame = make_error_response(id, code, text);
   frame += '\n';
-  counters_.proxy_replies.fetch_add(1, std::memory_order_relaxed);
+  session_counters::add(n_.proxy_replies);
   to_client_.push(std::move(frame));
 }
 
 net::awaitable<void> stdio_session::read_client() {
   std::vector<char> buf(read_chunk);
-  collected_lines got(opts_.max_message_bytes, false);
+  collected_lines got(cfg_.max_message_bytes, false);
   // What one feed produced, in order. A line over the limit is dropped; a
   // request in it is refused with its id, a response in it (to a server's
   // request) replaced by an error for the server; anything else gets the
@@ -116,16 +108,16 @@ net::awaitable<void> stdio_session::read_client() {
         co_await handle_client_line(std::move(it.line));
         continue;
       }
-      counters_.oversize.fetch_add(1, std::memory_order_relaxed);
-      log_.warn("client message over " + std::to_string(opts_.max_message_bytes) +
+      session_counters::add(n_.oversize);
+      log_.warn("client message over " + std::to_string(cfg_.max_message_bytes) +
                 " bytes discarded");
       if (!it.oversize->to_receiver.empty()) {
         upstream_->send_now(std::move(it.oversize->to_receiver));
       } else if (!it.oversize->to_sender.empty()) {
-        counters_.proxy_replies.fetch_add(1, std::memory_order_relaxed);
+        session_counters::add(n_.proxy_replies);
         to_client_.push(std::move(it.oversize->to_sender) + '\n');
       } else {
-        reply_error({}, rpc_error::invalid_request, oversize_message(opts_.max_message_bytes));
+        reply_error({}, rpc_error::invalid_request, oversize_message(cfg_.max_message_bytes));
       }
     }
   };
@@ -154,76 +146,147 @@ net::awaitable<void> stdio_session::read_client() {
   begin_shutdown("client closed its input");
 }
 
+// A client batch (2025-03-26): its elements go to the server one by one (the
+// SDKs' stdio servers do not answer a batch line) and the answers to its
+// requests come back to the client together, as one batch line.
+struct stdio_session::batch_group {
+  std::size_t pending = 0;
+  std::vector<std::string> answers;
+};
+
+bool stdio_session::admit(const message_info& mi, const std::shared_ptr<batch_group>& group) {
+  if (mi.kind != message_kind::request) return true;
+  if (in_flight_.count(mi.id) > 0) {
+    session_counters::add(n_.invalid);
+    log_.warn("refused a client request whose id " + mi.id + " is already in flight");
+    std::string err = make_error_response(
+        mi.id, rpc_error::invalid_request,
+        "Invalid Request: id " + mi.id + " is already in use by a request in flight");
+    session_counters::add(n_.proxy_replies);
+    if (group)
+      group->answers.push_back(std::move(err));
+    else
+      to_client_.push(std::move(err) + '\n');
+    return false;
+  }
+  in_flight_[mi.id] = mi.method;
+  rec_.client_request(mi);
+  if (group) {
+    batched_[mi.id] = group;
+    ++group->pending;
+  }
+  return true;
+}
+
+void stdio_session::emit_batch(batch_group& group) {
+  std::string line = "[";
+  for (std::size_t i = 0; i < group.answers.size(); ++i) {
+    if (i) line += ',';
+    line += group.answers[i];
+  }
+  line += "]\n";
+  session_counters::add(n_.s2c_messages);
+  session_counters::add(n_.s2c_bytes, line.size());
+  to_client_.push(std::move(line));
+}
+
+bool stdio_session::gather(const message_info& mi, std::string& raw) {
+  auto it = batched_.find(mi.id);
+  if (it == batched_.end()) return false;
+  auto group = std::move(it->second);
+  batched_.erase(it);
+  group->answers.push_back(std::move(raw));
+  if (--group->pending == 0) emit_batch(*group);
+  return true;
+}
+
 net::awaitable<void> stdio_session::handle_client_line(std::string line) {
   if (blank(line)) co_return;
   message msg;
   classify_error err;
   if (!classify(std::move(line), msg, err)) {
-    (err.code == rpc_error::parse_error ? counters_.parse_errors : counters_.invalid)
-        .fetch_add(1, std::memory_order_relaxed);
+    session_counters::add(err.code == rpc_error::parse_error ? n_.parse : n_.invalid);
     log_.warn("rejected client message: " + err.message);
     reply_error(err.id, err.code, err.message);
     co_return;
   }
-  auto track = [this](const message_info& mi) {
-    if (mi.kind != message_kind::request) return;
-    in_flight_[mi.id] = mi.method;
-    if (mi.method == "initialize") init_id_ = mi.id;
-  };
-  if (msg.info.kind == message_kind::batch) {
-    for (const auto& mi : msg.batch) track(mi);
-  } else {
-    track(msg.info);
-  }
-  counters_.in_flight.store(in_flight_.size(), std::memory_order_relaxed);
   if (log_.enabled(log_level::trace))
     log_.trace(std::string("client -> server ") + to_string(msg.info.kind) + " " + msg.info.method +
                " id=" + msg.info.id);
-  if (opts_.on_message && !opts_.on_message(direction::client_to_server, "stdio", msg.raw)) {
+  if (!rec_.hook(direction::client_to_server, msg.raw)) {
     begin_shutdown("session aborted by the message callback");
     co_return;
   }
-  counters_.c2s_messages.fetch_add(1, std::memory_order_relaxed);
-  counters_.c2s_bytes.fetch_add(msg.raw.size() + 1, std::memory_order_relaxed);
-  co_await upstream_->send(std::move(msg));
+  session_counters::add(n_.c2s_messages);
+  session_counters::add(n_.c2s_bytes, msg.raw.size() + 1);
+  if (msg.info.kind != message_kind::batch) {
+    if (admit(msg.info, nullptr)) {
+      n_.in_flight.store(static_cast<std::uint32_t>(in_flight_.size()));
+      co_await upstream_->send(std::move(msg));
+    }
+    co_return;
+  }
+  if (!batches_allowed(rec_.protocol_version())) {
+    session_counters::add(n_.invalid);
+    reply_error({}, rpc_error::invalid_request,
+                "Invalid Request: protocol version " + rec_.protocol_version() +
+                    " has no JSON-RPC batches (removed in 2025-06-18)");
+    co_return;
+  }
+  if (msg.batch.size() > cfg_.max_batch) {
+    session_counters::add(n_.invalid);
+    reply_error({}, rpc_error::invalid_request,
+                "Invalid Request: a batch of " + std::to_string(msg.batch.size()) +
+                    " messages is over the limit of " + std::to_string(cfg_.max_batch) +
+                    " (--max-batch)");
+    co_return;
+  }
+  std::vector<message> parts;
+  if (!split_batch(msg, parts)) {
+    session_counters::add(n_.parse);
+    reply_error({}, rpc_error::parse_error, "Parse error: cannot split the batch");
+    co_return;
+  }
+  auto group = std::make_shared<batch_group>();
+  std::vector<message> send;
+  for (auto& part : parts)
+    if (admit(part.info, group)) send.push_back(std::move(part));
+  n_.in_flight.store(static_cast<std::uint32_t>(in_flight_.size()));
+  if (group->pending == 0 && !group->answers.empty()) emit_batch(*group);  // all refused
+  for (auto& m : send) co_await upstream_->send(std::move(m));
 }
 
 void stdio_session::on_server_rejected(const classify_error* err, std::string_view line) {
   if (err == nullptr) {
-    counters_.server_oversize.fetch_add(1, std::memory_order_relaxed);
-    log_.warn("dropped a server message over " + std::to_string(opts_.max_message_bytes) +
-              " bytes");
+    session_counters::add(n_.server_oversize);
+    log_.warn("dropped a server message over " + std::to_string(cfg_.max_message_bytes) + " bytes");
     return;
   }
-  counters_.server_invalid.fetch_add(1, std::memory_order_relaxed);
+  session_counters::add(n_.server_invalid);
   log_.warn("dropped a line from the server that is not JSON-RPC (" + err->message +
             "): " + preview(line));
 }
 
 net::awaitable<void> stdio_session::on_server_message(message msg) {
-  if (opts_.on_message && !opts_.on_message(direction::server_to_client, "stdio", msg.raw)) {
+  if (!rec_.hook(direction::server_to_client, msg.raw)) {
     begin_shutdown("session aborted by the message callback");
     co_return;
   }
   auto untrack = [&](const message_info& mi) {
     if (mi.kind != message_kind::response && mi.kind != message_kind::error) return;
     in_flight_.erase(mi.id);
-    if (!init_id_.empty() && mi.id == init_id_) {
-      init_id_.clear();
-      if (mi.kind == message_kind::response && opts_.on_event &&
-          msg.info.kind != message_kind::batch)
-        opts_.on_event(event_kind::session_ready, "stdio", protocol_version_of(msg.raw));
-    }
+    if (msg.info.kind != message_kind::batch) rec_.server_answer(mi, msg.raw);
   };
   if (msg.info.kind == message_kind::batch) {
     for (const auto& mi : msg.batch) untrack(mi);
   } else {
     untrack(msg.info);
   }
-  counters_.in_flight.store(in_flight_.size(), std::memory_order_relaxed);
+  n_.in_flight.store(static_cast<std::uint32_t>(in_flight_.size()));
+  if (msg.info.kind != message_kind::batch && gather(msg.info, msg.raw)) co_return;
   msg.raw += '\n';
-  counters_.s2c_messages.fetch_add(1, std::memory_order_relaxed);
-  counters_.s2c_bytes.fetch_add(msg.raw.size(), std::memory_order_relaxed);
+  session_counters::add(n_.s2c_messages);
+  session_counters::add(n_.s2c_bytes, msg.raw.size());
   // Waits while the client is not keeping up: backpressure to the server.
   co_await to_client_.push_wait(std::move(msg.raw));
 }
@@ -232,17 +295,23 @@ void stdio_session::begin_shutdown(const char* why) {
   if (shutting_down_) return;
   shutting_down_ = true;
   end_reason_ = why;
-  if (state_ != state::closed) state_ = state::draining;
+  if (rec_.state() != session_state::closed) rec_.set_state(session_state::draining);
   log_.debug(std::string("shutting down: ") + why);
   error_code ignored;
   client_in_.close(ignored);  // stop reading; cancels a pending read
-  upstream_->stop(opts_.shutdown_grace, shared_from_this());
+  upstream_->stop(cfg_.shutdown_grace, shared_from_this());
 }
 
 void stdio_session::fail_in_flight(const std::string& reason) {
-  for (const auto& [id, method] : in_flight_) reply_error(id, rpc_error::upstream_error, reason);
+  for (const auto& [id, method] : in_flight_) {
+    std::string err = make_error_response(id, rpc_error::upstream_error, reason);
+    message_info mi;
+    mi.id = id;
+    session_counters::add(n_.proxy_replies);
+    if (!gather(mi, err)) to_client_.push(std::move(err) + '\n');
+  }
   in_flight_.clear();
-  counters_.in_flight.store(0, std::memory_order_relaxed);
+  n_.in_flight.store(0);
 }
 
 net::awaitable<void> stdio_session::supervise() {
@@ -260,7 +329,7 @@ net::awaitable<void> stdio_session::supervise() {
   fail_in_flight(end.description + " before responding");
   begin_shutdown("upstream server exited");
   to_client_.close_when_drained();
-  const std::chrono::steady_clock::duration grace = opts_.shutdown_grace;
+  const std::chrono::steady_clock::duration grace = cfg_.shutdown_grace;
   const bool flushed = co_await client_flushed_.wait_for(grace);
   if (!flushed) log_.warn("client is not reading: giving up on undelivered messages");
   // Nothing may outlive the session: a client that stopped reading would
@@ -268,45 +337,11 @@ net::awaitable<void> stdio_session::supervise() {
   error_code ignored;
   client_out_.close(ignored);
   const int code = server_first ? end.exit_code : 0;
-  upstream_end_ = std::move(end.status);
-  exit_code_ = code;
-  state_ = state::closed;
+  rec_.ended(std::move(end.status), code);
+  rec_.set_state(session_state::closed);
   log_.info("session stats: " + stats_json());
-  if (opts_.on_event) opts_.on_event(event_kind::session_closed, "stdio", end_reason_);
+  if (cfg_.on_event) cfg_.on_event(event_kind::session_closed, "stdio", end_reason_);
   if (done_) done_(code, end_reason_);
-}
-
-std::string stdio_session::stats_json() const {
-  auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  json::object o;
-  o["state"] = to_string(state_.load());
-  json::object up = upstream_->describe();  // thread-safe by contract
-  if (const auto* pid = up.if_contains("pid"))
-    o["upstream_pid"] = *pid;
-  else
-    o["upstream_pid"] = nullptr;
-  o["upstream"] = std::move(up);
-  const int ec = exit_code_.load();
-  if (ec >= 0)
-    o["exit_code"] = ec;
-  else
-    o["exit_code"] = nullptr;
-  o["client_to_server"] = {{"messages", ld(counters_.c2s_messages)},
-                           {"bytes", ld(counters_.c2s_bytes)}};
-  o["server_to_client"] = {{"messages", ld(counters_.s2c_messages)},
-                           {"bytes", ld(counters_.s2c_bytes)}};
-  o["errors"] = {{"parse", ld(counters_.parse_errors)},
-                 {"invalid", ld(counters_.invalid)},
-                 {"oversize", ld(counters_.oversize)},
-                 {"server_invalid", ld(counters_.server_invalid)},
-                 {"server_oversize", ld(counters_.server_oversize)}};
-  o["proxy_replies"] = ld(counters_.proxy_replies);
-  o["in_flight"] = ld(counters_.in_flight);
-  if (state_.load() == state::closed)
-    o["upstream_exit"] = upstream_end_;
-  else
-    o["upstream_exit"] = nullptr;
-  return json::serialize(o);
 }
 
 }  // namespace mcpfwd

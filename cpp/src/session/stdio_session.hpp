@@ -13,52 +13,38 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/hooks.hpp"
 #include "base/logger.hpp"
 #include "base/net.hpp"
+#include "config/config.hpp"
 #include "io/one_shot.hpp"
 #include "io/pipe_writer.hpp"
 #include "protocol/line_framer.hpp"
 #include "protocol/message.hpp"
-#include "session/hooks.hpp"
+#include "session/session_record.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd {
 
-struct session_counters {
-  std::atomic<std::uint64_t> c2s_messages{0}, c2s_bytes{0};
-  std::atomic<std::uint64_t> s2c_messages{0}, s2c_bytes{0};
-  std::atomic<std::uint64_t> parse_errors{0}, invalid{0}, oversize{0};
-  std::atomic<std::uint64_t> server_invalid{0}, server_oversize{0};
-  std::atomic<std::uint64_t> proxy_replies{0};  // error responses mcpfwd wrote itself
-  std::atomic<std::uint64_t> in_flight{0};
-};
-
-struct stdio_session_options {
-  std::size_t max_message_bytes = 4u << 20;
-  std::chrono::milliseconds shutdown_grace{2000};
-  event_fn on_event;      // session "stdio" opened / closed; may be empty
-  message_fn on_message;  // sees every message; may be empty
-};
-
 class stdio_session : public std::enable_shared_from_this<stdio_session>, private upstream::sink {
  public:
-  enum class state : std::uint8_t { starting, ready, draining, closed };
   // Called once, on the strand, when the session has ended and the server
   // has been reaped, with the exit code the proxy should report.
   using done_fn = std::function<void(int exit_code, const std::string& reason)>;
 
   // Makes the upstream (throws api_error on failure). in_fd/out_fd are owned
-  // by the session from here on (already dup()ed by the caller).
+  // by the session from here on (already dup()ed by the caller). `cfg` and
+  // `log` outlive the session.
   stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream, int in_fd,
-                int out_fd, stdio_session_options opts, const logger& log, done_fn done);
+                int out_fd, const proxy_config& cfg, const logger& log, done_fn done);
   ~stdio_session() override;
 
   void start();
   void stop();  // any thread; idempotent: graceful shutdown
 
-  state current_state() const noexcept { return state_.load(); }
-  const session_counters& counters() const noexcept { return counters_; }
-  std::string stats_json() const;
+  session_state current_state() const noexcept { return rec_.state(); }
+  const session_counters& counters() const noexcept { return rec_.counters(); }
+  std::string stats_json() const { return rec_.snapshot_json(upstream_->describe()); }
 
  private:
   net::awaitable<void> read_client();
@@ -67,12 +53,21 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   net::awaitable<void> on_server_message(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
   net::awaitable<void> handle_client_line(std::string line);
+  // One client message (a batch's element, or a message of its own); false
+  // when it was answered here instead of being forwarded.
+  struct batch_group;
+  bool admit(const message_info& mi, const std::shared_ptr<batch_group>& group);
+  // A response the client gets in a batch reply: held until the batch is whole.
+  bool gather(const message_info& mi, std::string& raw);
+  void emit_batch(batch_group& group);
   void begin_shutdown(const char* why);
   void fail_in_flight(const std::string& reason);
   void reply_error(const std::string& id, int code, const std::string& text);
 
   net::strand<net::any_io_executor> strand_;
-  stdio_session_options opts_;
+  const proxy_config& cfg_;
+  session_record rec_;
+  session_counters& n_;  // rec_'s counters
   const logger& log_;
   done_fn done_;
   // Declared before upstream_: they own the client descriptors even if the
@@ -84,15 +79,10 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   one_shot client_flushed_;  // the writer to the client has finished
   bool shutting_down_ = false;
   std::string end_reason_;  // why the session ended
-  std::string init_id_;     // the client's initialize request, until it is answered
-  std::atomic<state> state_{state::starting};
-  std::atomic<int> exit_code_{-1};
-  std::string upstream_end_;  // how the upstream ended; set before state_ = closed
   std::atomic<bool> stop_requested_{false};
   std::unordered_map<std::string, std::string> in_flight_;  // id json -> method
-  session_counters counters_;
+  // Requests of a client batch, by id: their answers go back as one batch.
+  std::unordered_map<std::string, std::shared_ptr<batch_group>> batched_;
 };
-
-const char* to_string(stdio_session::state s) noexcept;
 
 }  // namespace mcpfwd

@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
+#include "base/spawn.hpp"
 #include "protocol/sse_parser.hpp"
 
 namespace mcpfwd {
@@ -165,6 +166,24 @@ message make_message(std::string raw) {
 
 }  // namespace
 
+// A pooled connection goes back to its pool however the coroutine holding
+// it ends (an exception included), or the slot, shared by every session of
+// that origin, would be lost for good. Normal paths release it themselves
+// (and say whether it may be reused); this returns what is left, unusable.
+namespace {
+struct pool_lease {
+  http_client& client;
+  conn_result& held;
+  bool request;
+  pool_lease(http_client& c, conn_result& h, bool r) : client(c), held(h), request(r) {}
+  ~pool_lease() {
+    if (held.conn) client.release(std::move(held.conn), request, false);
+  }
+  pool_lease(const pool_lease&) = delete;
+  pool_lease& operator=(const pool_lease&) = delete;
+};
+}  // namespace
+
 // An exchange in progress. Registered in active_ so stop() can abort it.
 struct http_upstream::active {
   http_upstream& owner;
@@ -205,7 +224,7 @@ http_upstream::~http_upstream() = default;
 void http_upstream::spawn(net::awaitable<void> task) {
   auto owner = owner_.lock();
   if (!owner) return;
-  net::co_spawn(strand_, std::move(task), [owner](std::exception_ptr) {});
+  net::co_spawn(strand_, std::move(task), on_failure(owner));
 }
 
 void http_upstream::start(std::shared_ptr<void> owner, sink& out) {
@@ -225,11 +244,27 @@ json::object http_upstream::describe() const {
                       {"get_stream", gs[static_cast<int>(get_state_.load())]}};
 }
 
+// A coroutine of this upstream that fails ends the upstream (its session
+// closes as when the upstream goes away), after the failure is logged.
+std::function<void(std::exception_ptr)> http_upstream::on_failure(std::shared_ptr<void> owner) {
+  return log_failure(log_, prefix_ + "an exchange with the upstream", [this, owner] {
+    abort_all();
+    finish("mcpfwd internal error in the upstream session", "failed: internal error", 1);
+  });
+}
+
 // ---------------------------------------------------------------- sending
+
+// (Never a conditional expression inside a co_await: GCC 12 destroys the
+// temporary it makes twice, a double free; see tools/check_coroutines.py.)
+std::string http_upstream::closed_reason() const {
+  if (ended_) return end_.description;
+  return "upstream session is closing";
+}
 
 net::awaitable<void> http_upstream::send(message msg) {
   if (ended_ || stopping_) {
-    co_await fail(request_ids(msg), ended_ ? end_.description : "upstream session is closing");
+    co_await fail(request_ids(msg), closed_reason());
     co_return;
   }
   if (phase_ != phase::ready) {
@@ -261,14 +296,7 @@ net::awaitable<void> http_upstream::dispatch(message msg) {
   if (msg.info.kind == message_kind::notification && msg.info.method == "notifications/cancelled") {
     // The request's answer stream is of no use any more: free its connection
     // (after the cancellation itself has been delivered).
-    std::string id;
-    error_code ec;
-    const json::value v = json::parse(msg.raw, ec);
-    if (!ec && v.is_object()) {
-      if (const auto* params = v.as_object().if_contains("params"); params && params->is_object())
-        if (const auto* rid = params->as_object().if_contains("requestId"))
-          id = json::serialize(*rid);
-    }
+    const std::string id = msg.info.cancels;
     co_await exchange(std::move(msg), false);
     if (!id.empty()) abort_request(id);
     co_return;
@@ -284,7 +312,7 @@ net::awaitable<void> http_upstream::dispatch(message msg) {
       [this, m = std::move(msg)]() mutable -> net::awaitable<void> {
         co_await exchange(std::move(m), false);
       },
-      [owner](std::exception_ptr) {});
+      on_failure(owner));
 }
 
 net::awaitable<void> http_upstream::connect_phase() {
@@ -319,7 +347,7 @@ net::awaitable<void> http_upstream::flush() {
     message m = std::move(pending_.front());
     pending_.pop_front();
     if (ended_ || stopping_) {
-      co_await fail(request_ids(m), ended_ ? end_.description : "upstream session is closing");
+      co_await fail(request_ids(m), closed_reason());
       continue;
     }
     co_await dispatch(std::move(m));
@@ -400,6 +428,7 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
   active a(*this);
   a.ids = ids;
   conn_result cr;
+  pool_lease lease{*client_, cr, is_request};
   std::optional<parser_t> p;
   for (int attempt = 0;; ++attempt) {
     cr = co_await client_->acquire(o, is_request);
@@ -764,9 +793,12 @@ net::awaitable<void> http_upstream::legacy_stream() {
 net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::string>* answered) {
   message m;
   classify_error err;
-  if (!classify(std::move(data), m, err)) {
-    sink_->on_server_rejected(&err, m.raw);
-    co_return;
+  if (!classify(data, m, err)) {
+    sink_->on_server_rejected(&err, data);
+    oversize_answer a = answer_unreadable(data, err.message, true);
+    if (!a.to_sender.empty()) send_now(std::move(a.to_sender));
+    if (a.to_receiver.empty()) co_return;
+    if (!classify(std::move(a.to_receiver), m, err)) co_return;
   }
   auto seen = [&](const message_info& mi) {
     if (mi.kind != message_kind::response && mi.kind != message_kind::error) return;
@@ -774,13 +806,8 @@ net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::s
     if (!init_id_.empty() && mi.id == init_id_) {
       init_id_.clear();
       if (mi.kind == message_kind::response) {
-        error_code ec;
-        const json::value v = json::parse(m.raw, ec);
-        if (!ec && v.is_object())
-          if (const auto* res = v.as_object().if_contains("result"); res && res->is_object())
-            if (const auto* pv = res->as_object().if_contains("protocolVersion");
-                pv && pv->is_string() && valid_session_id(pv->as_string()))
-              protocol_version_ = pv->as_string();
+        std::string pv = protocol_version_of(m.raw);
+        if (valid_session_id(pv)) protocol_version_ = std::move(pv);
       }
     }
   };
@@ -850,13 +877,14 @@ void http_upstream::stop(std::chrono::milliseconds grace, std::shared_ptr<void> 
   stopping_ = true;
   owner_ = owner;
   abort_all();
-  net::co_spawn(strand_, end_session(grace), [owner](std::exception_ptr) {});
+  net::co_spawn(strand_, end_session(grace), on_failure(owner));
 }
 
 net::awaitable<void> http_upstream::end_session(std::chrono::milliseconds grace) {
   if (!ended_ && transport_.load() != upstream_transport::sse && !session_id_.empty()) {
     // Tell the upstream the session is over (spec §Session Management 5).
     conn_result cr = co_await client_->acquire(origin_, false);
+    pool_lease lease{*client_, cr, false};
     if (cr.conn) {
       request_t req{http::verb::delete_, target_, 11};
       decorate(req, origin_, opts_, client_auth_);

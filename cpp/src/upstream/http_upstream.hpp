@@ -62,6 +62,8 @@ class http_upstream final : public upstream {
   struct active;  // an exchange in progress, abortable by stop()
 
   void spawn(net::awaitable<void> task);
+  std::function<void(std::exception_ptr)> on_failure(std::shared_ptr<void> owner);
+  std::string closed_reason() const;         // why a message can no longer be sent
   std::string post_head(bool legacy) const;  // a POST's head, up to Content-Length
   net::awaitable<void> connect_phase();
   net::awaitable<void> flush();

@@ -1,5 +1,7 @@
 #include "upstream/stdio_upstream.hpp"
 
+#include "base/spawn.hpp"
+
 #include <signal.h>
 
 #include <array>
@@ -68,10 +70,14 @@ void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
   child_.out().non_blocking(true, ignored);
   child_.err().non_blocking(true, ignored);
   const auto ex = child_.out().get_executor();
-  auto detached = [owner](std::exception_ptr) {};
-  net::co_spawn(ex, to_server_.run(), detached);
-  net::co_spawn(ex, read_stdout(out), detached);
-  net::co_spawn(ex, relay_stderr(), detached);
+  // A coroutine that fails takes the server down with it: the session then
+  // ends as when the server exits, and nothing is left half-working.
+  auto failed = [this, owner](const char* what) {
+    return log_failure(log_, prefix_ + what, [this, owner] { child_.signal_group(SIGKILL); });
+  };
+  net::co_spawn(ex, to_server_.run(), failed("the writer to the server's stdin"));
+  net::co_spawn(ex, read_stdout(out), failed("the reader of the server's stdout"));
+  net::co_spawn(ex, relay_stderr(), failed("the relay of the server's stderr"));
 }
 
 net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
@@ -82,6 +88,12 @@ net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
     classify_error err;
     if (!classify(line, msg, err)) {
       out.on_server_rejected(&err, line);
+      // Whoever waits for it (a client's request, the server's own) gets an
+      // error instead of waiting for ever.
+      oversize_answer a = answer_unreadable(line, err.message, true);
+      if (!a.to_sender.empty()) send_now(std::move(a.to_sender));
+      if (!a.to_receiver.empty() && classify(std::move(a.to_receiver), msg, err))
+        co_await out.on_server_message(std::move(msg));
       co_return;
     }
     co_await out.on_server_message(std::move(msg));
@@ -140,7 +152,9 @@ void stdio_upstream::stop(std::chrono::milliseconds grace, std::shared_ptr<void>
   if (stopping_) return;
   stopping_ = true;
   to_server_.close_when_drained();  // the server sees EOF on its stdin
-  net::co_spawn(child_.out().get_executor(), escalate(grace), [owner](std::exception_ptr) {});
+  net::co_spawn(child_.out().get_executor(), escalate(grace),
+                log_failure(log_, prefix_ + "the shutdown of the server",
+                            [this, owner] { child_.signal_group(SIGKILL); }));
 }
 
 net::awaitable<void> stdio_upstream::escalate(std::chrono::milliseconds grace_ms) {

@@ -101,6 +101,7 @@ def main() -> int:
     params = StdioServerParameters(
         command=mcpfwd,
         args=["--stdio", "--log-level", "info", "--", sys.executable, str(HERE / "demo_server.py")],
+        env=dict(os.environ),  # the SDK passes only a few variables by default
     )
     print(f"$ {mcpfwd} {' '.join(params.args)}\n")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
@@ -117,7 +118,7 @@ def main() -> int:
     print("\nmcpfwd session stats")
     show("client->server", f"{c2s['messages']} messages, {c2s['bytes']} bytes")
     show("server->client", f"{s2c['messages']} messages, {s2c['bytes']} bytes")
-    show("errors", ", ".join(f"{k}={v}" for k, v in stats["errors"].items()))
+    show("errors", ", ".join(f"{k}={v}" for k, v in stats["error_counts"].items()))
     show("upstream", f"pid {stats['upstream_pid']}, exit code {stats['exit_code']}, state {stats['state']}")
     return 0
 

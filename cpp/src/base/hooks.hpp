@@ -1,6 +1,7 @@
 // Session lifecycle events, delivered to the embedding application (the C
 // ABI's event callback). Called on I/O threads, never under a lock of ours.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ using event_fn =
 }  // namespace mcpfwd
 
 namespace mcpfwd {
+
+// Which transport made an HTTP session: its id is routable only on that one.
+enum class session_transport : std::uint8_t { streamable_http, legacy_sse };
 
 enum class direction : int { client_to_server = 1, server_to_client = 2 };
 
