@@ -195,17 +195,66 @@ std::string protocol_version_of(std::string_view response_json) {
 }
 
 bool split_batch(const message& batch, std::vector<message>& out) {
-  json::parse_options opt;
-  opt.max_depth = max_json_depth;
-  boost::system::error_code ec;
-  const json::value v = json::parse(batch.raw, ec, {}, opt);
-  if (ec || !v.is_array() || v.get_array().size() != batch.batch.size()) return false;
-  const json::array& arr = v.get_array();
+  // Each element keeps its own bytes (re-serializing would change what
+  // Boost.JSON cannot hold: 1e400 would go out as Infinity, not JSON). The
+  // batch is JSON (classify() parsed it), so the commas between top-level
+  // elements are those at depth 1 outside strings.
+  if (batch.batch.empty()) return false;
+  const std::string_view s = batch.raw;
+  std::vector<std::string_view> elems;
+  auto add = [&](std::size_t from, std::size_t to) {
+    std::string_view e = s.substr(from, to - from);
+    const auto first = e.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return false;
+    e = e.substr(first, e.find_last_not_of(" \t\r\n") - first + 1);
+    elems.push_back(e);
+    return true;
+  };
+  int depth = 0;
+  bool in_string = false, escaped = false, closed = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < s.size() && !closed; ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[':
+      case '{':
+        if (depth++ == 0) {
+          if (c != '[') return false;
+          start = i + 1;
+        }
+        break;
+      case ']':
+      case '}':
+        if (--depth == 0) {
+          if (!add(start, i)) return false;
+          closed = true;
+        }
+        break;
+      case ',':
+        if (depth == 1) {
+          if (!add(start, i)) return false;
+          start = i + 1;
+        }
+        break;
+      default: break;
+    }
+  }
+  if (!closed || elems.size() != batch.batch.size()) return false;
   out.clear();
-  out.reserve(arr.size());
-  for (std::size_t i = 0; i < arr.size(); ++i) {
+  out.reserve(elems.size());
+  for (std::size_t i = 0; i < elems.size(); ++i) {
     message one;
-    one.raw = json::serialize(arr[i]);
+    one.raw = std::string(elems[i]);
     one.info = batch.batch[i];
     out.push_back(std::move(one));
   }

@@ -67,8 +67,8 @@ bool is_id_value(const boost::json::value& v) noexcept;
 // The result.protocolVersion of an initialize response ("" when absent).
 std::string protocol_version_of(std::string_view response_json);
 
-// The elements of a classified batch as messages of their own (raw bytes
-// re-serialized, infos taken from the batch). False if it cannot be parsed.
+// The elements of a classified batch as messages of their own (each its own
+// bytes from the batch, infos taken from the batch). False if it is not one.
 bool split_batch(const message& batch, std::vector<message>& out);
 
 // Whether a session that negotiated `version` may send JSON-RPC batches:
