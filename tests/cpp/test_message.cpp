@@ -185,3 +185,20 @@ TEST_CASE("a batch splits into its elements' own bytes", "[message][batch][fuzz]
   REQUIRE(single.ok);
   CHECK_FALSE(split_batch(single.msg, parts));  // not a batch
 }
+
+// Found by tests/fuzz (fuzz_http_request): a refusal echoes the Host or
+// MCP-Protocol-Version header in its message, and a header may hold any
+// byte; invalid UTF-8 went into the JSON string as it was, so the error
+// body was not JSON.
+TEST_CASE("an error message that is not UTF-8 still makes a JSON error", "[message][fuzz]") {
+  const std::string bad = "a\xc2 b\xff c\xed\xa0\x80 d\xf4\x90\x80\x80 e\xe2\x82";
+  const std::string s = make_error_response("7", -32600, "Host '" + bad + "'");
+  message m;
+  classify_error err;
+  REQUIRE(classify(s, m, err));  // JSON, and a JSON-RPC error
+  CHECK(m.info.kind == message_kind::error);
+  CHECK(s.find("a\xef\xbf\xbd b\xef\xbf\xbd c") != std::string::npos);  // U+FFFD
+  // valid UTF-8 is kept as it is
+  const std::string ok = make_error_response("", 1, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  CHECK(ok.find("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80") != std::string::npos);
+}

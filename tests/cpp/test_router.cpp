@@ -127,6 +127,20 @@ TEST_CASE("router: draining, version, size") {
   CHECK(f.decide(http::verb::post, "/mcp", {{"Content-Length", "1x"}}).refusal.close);
 }
 
+// Found by tests/fuzz (fuzz_http_request): header bytes that are not UTF-8,
+// echoed in a refusal, made its body invalid JSON.
+TEST_CASE("router: a refusal echoing a header that is not UTF-8 is JSON") {
+  fixture f;
+  for (auto [name, value] : {std::pair{"Host", "127.0.0.1\xc2:8931"},
+                             std::pair{"MCP-Protocol-Version", "2025-\xff\xfe"}}) {
+    auto r = f.decide(http::verb::post, "/mcp", {{name, value}});
+    REQUIRE(r.kind == route_kind::refuse);
+    boost::system::error_code ec;
+    boost::json::parse(r.refusal.body, ec);
+    CHECK_FALSE(ec);
+  }
+}
+
 TEST_CASE("router: a session id is routable only on its own transport") {
   fixture f;
   auto r = f.decide(http::verb::post, "/mcp", {{"Mcp-Session-Id", "aaaa"}});

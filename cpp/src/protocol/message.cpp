@@ -168,6 +168,55 @@ bool classify(std::string line, message& out, classify_error& err) {
   return true;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `s` (Unicode
+// table 3-7), 0 when there is none.
+std::size_t utf8_sequence(std::string_view s) {
+  auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = at(0);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;  // no surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;  // nothing over U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n || at(1) < lo || at(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i)
+    if (at(i) < 0x80 || at(i) > 0xbf) return 0;
+  return n;
+}
+
+// `text` with each byte that is not part of valid UTF-8 replaced by U+FFFD:
+// a JSON string must be UTF-8, and error texts may quote what a peer sent.
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  while (!text.empty()) {
+    const std::size_t n = utf8_sequence(text);
+    if (n == 0) {
+      out += "\xef\xbf\xbd";
+      text.remove_prefix(1);
+    } else {
+      out.append(text.substr(0, n));
+      text.remove_prefix(n);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string make_error_response(std::string_view id_json, int code, std::string_view text) {
   std::string s;
   s.reserve(64 + text.size());
@@ -176,7 +225,8 @@ std::string make_error_response(std::string_view id_json, int code, std::string_
   s += R"(,"error":{"code":)";
   s += std::to_string(code);
   s += R"(,"message":)";
-  s += json::serialize(json::string_view(text.data(), text.size()));
+  const std::string utf8 = valid_utf8(text);
+  s += json::serialize(json::string_view(utf8.data(), utf8.size()));
   s += "}}";
   return s;
 }

@@ -76,7 +76,8 @@ bool split_batch(const message& batch, std::vector<message>& out);
 bool batches_allowed(std::string_view version) noexcept;
 
 // Serialize a JSON-RPC error response. `id_json` is the id as JSON text, or
-// empty for null. The result has no trailing newline.
+// empty for null; `text` may quote a peer's bytes: what is not UTF-8 in it
+// becomes U+FFFD. The result has no trailing newline.
 std::string make_error_response(std::string_view id_json, int code, std::string_view text);
 
 namespace rpc_error {
