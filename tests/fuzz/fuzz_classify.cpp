@@ -3,11 +3,15 @@
 // checks the result against the JSON-RPC 2.0 rules applied to an independent
 // parse of the same bytes: a line classifies iff it is a valid message, as
 // the kind the rules give, and every field routing relies on (the id as JSON
-// text, the method, the progress token) is what the JSON says. A rejected
-// line gets an error response that is valid JSON with the id it could read.
+// text, the method, the progress token, the id a cancellation names) is what
+// the JSON says. A batch splits (split_batch) into messages that are each
+// JSON and classify as its elements. A rejected line gets an error response
+// that is valid JSON with the id it could read; so is one whose message
+// quotes the line, whatever its bytes.
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fuzz_util.hpp"
 #include "protocol/message.hpp"
@@ -72,6 +76,15 @@ std::string progress_token(const json::object& o, message_kind k) {
   return tok != nullptr && is_id_value(*tok) ? json::serialize(*tok) : std::string();
 }
 
+// notifications/cancelled: params.requestId when it is an id.
+std::string cancelled_id(const json::object& o, message_kind k) {
+  if (k != message_kind::notification || o.at("method") != "notifications/cancelled") return {};
+  const json::value* params = o.if_contains("params");
+  if (params == nullptr || !params->is_object()) return {};
+  const json::value* rid = params->get_object().if_contains("requestId");
+  return rid != nullptr && is_id_value(*rid) ? json::serialize(*rid) : std::string();
+}
+
 void check_element(const json::value& v, const message_info& mi) {
   const std::optional<message_kind> want = expected_kind(v);
   FUZZ_CHECK(want.has_value());
@@ -89,18 +102,85 @@ void check_element(const json::value& v, const message_info& mi) {
     case message_kind::notification:
       FUZZ_CHECK(mi.method == o.at("method").get_string());
       FUZZ_CHECK(mi.progress_token == progress_token(o, mi.kind));
+      FUZZ_CHECK(mi.cancels == cancelled_id(o, mi.kind));
       break;
     case message_kind::response: FUZZ_CHECK(!mi.id.empty()); [[fallthrough]];
     case message_kind::error:
       FUZZ_CHECK(mi.method.empty());
       FUZZ_CHECK(mi.progress_token.empty());
+      FUZZ_CHECK(mi.cancels.empty());
       break;
     case message_kind::batch: FUZZ_CHECK(false);
   }
-  if (!mi.progress_token.empty()) {
+  for (const std::string* s : {&mi.progress_token, &mi.cancels}) {
     json::value tok;
-    FUZZ_CHECK(parse_json(mi.progress_token, tok) && is_id_value(tok));
+    if (!s->empty()) FUZZ_CHECK(parse_json(*s, tok) && is_id_value(tok));
   }
+}
+
+// The same message, but for the ulps a double id may move by (same_id).
+bool same_info(const message_info& a, const message_info& b) {
+  return a.kind == b.kind && fuzz::same_id(a.id, b.id) && a.method == b.method &&
+         fuzz::same_id(a.progress_token, b.progress_token) && fuzz::same_id(a.cancels, b.cancels);
+}
+
+// split_batch: one message per element, in order, each the element's own
+// bytes from the batch (nothing re-serialized), JSON on its own that
+// classifies as the element did, with the element's info.
+void check_split(const mcpfwd::message& batch, const json::array& arr) {
+  std::vector<mcpfwd::message> parts;
+  FUZZ_CHECK(mcpfwd::split_batch(batch, parts));
+  FUZZ_CHECK(parts.size() == arr.size());
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string& raw = parts[i].raw;
+    FUZZ_CHECK(!raw.empty() && raw.front() != ' ' && raw.back() != ' ');
+    const std::size_t pos = batch.raw.find(raw, at);
+    FUZZ_CHECK(pos != std::string::npos);
+    at = pos + raw.size();
+    FUZZ_CHECK(same_info(parts[i].info, batch.batch[i]));
+    json::value v;
+    FUZZ_CHECK(parse_json(parts[i].raw, v));
+    mcpfwd::message one;
+    mcpfwd::classify_error err;
+    FUZZ_CHECK(mcpfwd::classify(parts[i].raw, one, err));
+    FUZZ_CHECK(one.batch.empty() && same_info(one.info, batch.batch[i]));
+  }
+}
+
+// Whether `s` is UTF-8, as Boost.JSON's parser tells it: `s` as a JSON
+// string, escaping only what JSON requires and leaving other bytes raw.
+bool is_utf8(std::string_view s) {
+  std::string text = "\"";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      text += '\\';
+      text += c;
+    } else if (u < 0x20) {
+      static const char hex[] = "0123456789abcdef";
+      text += "\\u00";
+      text += hex[u >> 4];
+      text += hex[u & 15];
+    } else {
+      text += c;
+    }
+  }
+  text += '"';
+  json::value v;
+  return parse_json(text, v) && v.is_string() && v.get_string() == s;
+}
+
+// An error message quoting any bytes is still a JSON-RPC error, the text
+// kept as it is when it is UTF-8.
+void check_any_text(const std::string& text) {
+  const std::string e = mcpfwd::make_error_response("1", mcpfwd::rpc_error::upstream_error, text);
+  fuzz::check_error_response(e, "1", mcpfwd::rpc_error::upstream_error);
+  json::value v;
+  FUZZ_CHECK(parse_json(e, v));
+  const json::string& m = v.at("error").at("message").get_string();
+  FUZZ_CHECK((m == text) == is_utf8(text));
+  FUZZ_CHECK(m.size() >= text.size());
 }
 
 }  // namespace
@@ -117,6 +197,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   mcpfwd::classify(R"({"jsonrpc":"2.0","id":[1],"method":"x"})", again, err2);
   mcpfwd::classify(R"([{"jsonrpc":"2.0","id":1,"result":{}}])", again, err2);
   FUZZ_CHECK(mcpfwd::classify(line, again, err2) == ok);
+  check_any_text(line);
 
   json::value v;
   const bool parsed = fuzz::parse_json(line, v, 64);
@@ -132,9 +213,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(again.batch.size() == arr->size());
       for (std::size_t i = 0; i < arr->size(); ++i) check_element((*arr)[i], msg.batch[i]);
       FUZZ_CHECK(msg.info.id.empty() && msg.info.method.empty());
+      check_split(msg, *arr);
     } else {
       FUZZ_CHECK(msg.batch.empty() && again.batch.empty());
       check_element(v, msg.info);
+      std::vector<mcpfwd::message> parts;
+      FUZZ_CHECK(!mcpfwd::split_batch(msg, parts));  // not a batch
     }
     return 0;
   }

@@ -10,7 +10,9 @@
 //     peek reads member names as written);
 //   - and on that object serialized canonically (no escapes in member names,
 //     no whitespace), it finds exactly the object's id (when a string or a
-//     number of at most 256 bytes of JSON), "method", "result" and "error".
+//     number of at most 256 bytes of JSON), "method", "result" and "error";
+//   - answer_unreadable (a whole message classify() refused) answers what a
+//     peek of the same bytes saw, as answer_oversize does.
 #include <cstdint>
 #include <string>
 
@@ -78,6 +80,12 @@ void check_answers(const jsonrpc_peek& p) {
     fuzz::check_oversize_answer(mcpfwd::answer_oversize(p, 1000, from_server), p);
 }
 
+void check_unreadable(std::string_view text, const jsonrpc_peek& p) {
+  for (const bool from_server : {false, true})
+    fuzz::check_oversize_answer(
+        mcpfwd::answer_unreadable(text, "Parse error: \"quoted\" \\ and \x01", from_server), p);
+}
+
 bool same(const jsonrpc_peek& a, const jsonrpc_peek& b) {
   return a.id() == b.id() && a.has_method() == b.has_method() && a.is_response() == b.is_response();
 }
@@ -98,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   reused.reset();
   reused.feed(text);
   FUZZ_CHECK(same(whole, reused));
+  check_unreadable(text, whole);
 
   json::value v;
   if (!fuzz::parse_json(text, v, 64) || !v.is_object()) {

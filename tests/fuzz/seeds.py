@@ -141,6 +141,105 @@ SSE = {
 }
 
 
+# Requests for the HTTP path: byte 0 is the configuration (fuzz_http_request.cpp:
+# 1 token, 2 draining, 4 public bind, 8 --allow-host, 16 --allow-origin,
+# 32 --max-message-bytes 256, 64 --max-batch 2, 128 a 16 KB header).
+TOKEN, DRAINING, PUBLIC, HOSTS, ORIGINS, SMALL_BODY, SMALL_BATCH, PAD = (1 << i for i in range(8))
+HTTP_ID = "0123456789abcdef0123456789abcdef"  # a Streamable HTTP session
+SSE_ID = "fedcba9876543210fedcba9876543210"   # a legacy HTTP+SSE session
+NEW_ID = "00000000000000000000000000000001"   # what an accepted initialize opens
+
+
+def req(method, target, headers=(), body=None, version="1.1", host="127.0.0.1:8080"):
+    lines = [f"{method} {target} HTTP/{version}"]
+    if host is not None:
+        lines.append("Host: " + host)
+    lines += list(headers)
+    if body is not None and not any(h.lower().startswith(("content-length", "transfer-encoding"))
+                                    for h in headers):
+        lines.append(f"Content-Length: {len(body.encode())}")
+    return "\r\n".join(lines) + "\r\n\r\n" + (body or "")
+
+
+def post(body, headers=(), target="/mcp", **kw):
+    return req("POST", target, ["Content-Type: application/json",
+                                "Accept: application/json, text/event-stream"] + list(headers),
+               body, **kw)
+
+
+def chunked(body, sizes, ext=""):
+    out, at = "", 0
+    for n in sizes:
+        out += f"{n:x}{ext}\r\n" + body[at:at + n] + "\r\n"
+        at += n
+    return out + "0\r\n\r\n"
+
+
+SID = "Mcp-Session-Id: " + HTTP_ID
+PV = "MCP-Protocol-Version: 2025-06-18"
+BATCH3 = "[" + ",".join([TOOLS_LIST, INITIALIZED, TOOLS_CALL]) + "]"
+HTTP = {
+    "initialize": stream(0, [], WHOLE, post(INIT)),
+    "initialize-bytewise": stream(0, [], BYTES, post(INIT)),
+    "initialize-cut": stream(0, [30, 0, 5, 200], 4, post(INIT)),
+    "session-call": stream(0, [], WHOLE, post(TOOLS_CALL, [SID, PV])),
+    "no-session-notification": stream(0, [], WHOLE, post(INITIALIZED)),
+    "get-stream": stream(0, [], WHOLE, req("GET", "/mcp", ["Accept: text/event-stream", SID, PV])),
+    "get-not-acceptable": stream(0, [], WHOLE, req("GET", "/mcp", ["Accept: application/json", SID])),
+    "get-no-session": stream(0, [], WHOLE, req("GET", "/mcp", ["Accept: text/event-stream"])),
+    "delete-then-post": stream(0, [], 6, req("DELETE", "/mcp", [SID]) + post(TOOLS_LIST, [SID])),
+    "pipeline-new-session": stream(0, [], 5, post(INIT) + post(INITIALIZED, ["Mcp-Session-Id: " + NEW_ID])
+                                   + req("DELETE", "/mcp", ["Mcp-Session-Id: " + NEW_ID])
+                                   + req("GET", "/mcp", ["Mcp-Session-Id: " + NEW_ID])),
+    "chunked": stream(0, [], 3, post(chunked(TOOLS_CALL, [10, 1, 60, len(TOOLS_CALL) - 71], ";x=\"y\""),
+                                      [SID, "Transfer-Encoding: chunked"])),
+    "chunked-over-limit": stream(SMALL_BODY, [], 4, post(chunked(SAMPLING * 2, [200, 2 * len(SAMPLING) - 200]),
+                                                        [SID, "Transfer-Encoding: chunked"])),
+    "chunked-bad": stream(0, [], WHOLE, post("zz\r\nab\r\n0\r\n\r\n", [SID, "Transfer-Encoding: chunked"])),
+    "content-length-over": stream(0, [], WHOLE, post("", [SID, "Content-Length: 99999999999"])),
+    "content-length-over-small": stream(SMALL_BODY, [], WHOLE, post(SAMPLING * 2, [SID])),
+    "content-length-bad": stream(0, [], WHOLE, post("{}", [SID, "Content-Length: 1x"])),
+    "content-length-twice": stream(0, [], WHOLE, post("{}", [SID, "Content-Length: 2", "Content-Length: 2"])),
+    "cl-and-chunked": stream(0, [], WHOLE, post(chunked("{}", [2]), [SID, "Content-Length: 2",
+                                                                    "Transfer-Encoding: chunked"])),
+    "bad-host": stream(0, [], WHOLE, post(INIT, host="evil.example.com")),
+    "host-no-port": stream(0, [], WHOLE, post(INIT, host="localhost")),
+    "host-v6": stream(0, [], WHOLE, req("GET", "/sse", host="[::1]:8080")),
+    "no-host-1.1": stream(0, [], WHOLE, post(INIT, host=None)),
+    "no-host-1.0": stream(0, [], WHOLE, post(INIT, host=None, version="1.0")),
+    "allowed-host-public": stream(HOSTS | PUBLIC, [], WHOLE, post(INIT, host="MCP.example.com:8080")),
+    "public-any-host": stream(PUBLIC, [], WHOLE, post(INIT, host="198.51.100.7")),
+    "bad-origin": stream(0, [], WHOLE, post(INIT, ["Origin: https://evil.example"])),
+    "localhost-origin": stream(0, [], WHOLE, post(INIT, ["Origin: http://localhost:3000"])),
+    "allowed-origin": stream(ORIGINS, [], WHOLE, post(INIT, ["Origin: https://app.example.com"])),
+    "token": stream(TOKEN, [], WHOLE, post(INIT, ["Authorization: bearer   secret-token"])),
+    "token-wrong": stream(TOKEN, [], WHOLE, post(INIT, ["Authorization: Bearer secret-tokem"])),
+    "draining": stream(DRAINING, [], WHOLE, post(TOOLS_LIST, [SID])),
+    "sse-open": stream(0, [], WHOLE, req("GET", "/sse", ["Accept: text/event-stream"])),
+    "sse-messages": stream(0, [], WHOLE, post(TOOLS_LIST, target="/messages?sessionId=" + SSE_ID)),
+    "sse-messages-wrong-transport": stream(0, [], WHOLE,
+                                           post(TOOLS_LIST, target="/messages?x=1&sessionId=" + HTTP_ID)),
+    "sse-messages-no-id": stream(0, [], WHOLE, post(TOOLS_LIST, target="/messages")),
+    "wrong-method": stream(0, [], WHOLE, req("PUT", "/mcp", [SID], "{}") + req("PATCH", "/sse")),
+    "bad-path": stream(0, [], WHOLE, req("GET", "/", ["Connection: keep-alive"]) + req("GET", "/mcp/x")),
+    "bad-version": stream(0, [], WHOLE, post(TOOLS_LIST, [SID, "MCP-Protocol-Version: 1999-01-01"])),
+    "batch-over-limit": stream(SMALL_BATCH, [], WHOLE, post(BATCH3, [SID, "MCP-Protocol-Version: 2025-03-26"])),
+    "bad-json": stream(0, [], WHOLE, post('{"jsonrpc":"2.0","id":1,', [SID])),
+    "expect-continue": stream(0, [], 2, post(INIT, ["Expect: 100-continue"])),
+    "connection-close": stream(0, [], WHOLE, post(INIT, ["Connection: close"]) + post(INIT)),
+    "malformed-head": stream(0, [], WHOLE, "GET /mcp HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n"),
+    "obs-fold": stream(0, [], WHOLE, "GET /sse HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX: a\r\n b\r\n\r\n"),
+    "bare-lf": stream(0, [], WHOLE, "GET /sse HTTP/1.1\nHost: 127.0.0.1:8080\n\n"),
+    "head-near-limit": stream(PAD, [], WHOLE, req("GET", "/mcp", [SID, "Accept: text/event-stream",
+                                                            "X: " + "b" * 20])),
+    "head-over-limit": stream(PAD, [], 6, req("GET", "/mcp", [SID, "Accept: text/event-stream",
+                                                        "X: " + "b" * 80])),
+    "all-options": stream(TOKEN | HOSTS | ORIGINS | SMALL_BODY | SMALL_BATCH, [], WHOLE,
+                          post(INIT, ["Authorization: Bearer secret-token",
+                                      "Origin: https://app.example.com"], host="[::1]")),
+}
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -159,6 +258,7 @@ def main():
     write("jsonrpc_peek", peek)
     write("line_framer", FRAMER)
     write("sse_parser", SSE)
+    write("http_request", HTTP)
 
 
 if __name__ == "__main__":
