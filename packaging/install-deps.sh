@@ -3,8 +3,8 @@
 # Usage: packaging/install-deps.sh [--build] [--test]
 #   --build  Debian packages needed to build the C++ core, C ABI and Python module
 #   --test   plus what the test suites use: PyPI and npm packages (mcp SDK, pytest,
-#            server-everything, koffi, the conformance runner and its node) and the
-#            binding tools (swig, a JDK, Go)
+#            server-everything, koffi, the conformance runner and its node), the
+#            binding tools (swig, a JDK, Go) and clang-14 with libFuzzer for tests/fuzz
 # With no flag both are installed. Every step checks first and does nothing when
 # the dependency is already present, so running it twice is cheap.
 set -euo pipefail
@@ -28,7 +28,8 @@ SUDO=""
 DEB_BUILD=(build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-filesystem1.81-dev
   libssl-dev catch2 clang-format python3-dev)
-DEB_TEST=(procps abigail-tools)
+# clang-14 + its runtime (libFuzzer, ASan, UBSan): the fuzz targets (tests/fuzz).
+DEB_TEST=(procps abigail-tools clang-14 libclang-rt-14-dev)
 
 missing=()
 pkgs=()

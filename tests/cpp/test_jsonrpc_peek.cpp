@@ -68,3 +68,16 @@ TEST_CASE("an oversize request is refused to its sender, a response replaced", "
   CHECK(note.to_sender.empty());
   CHECK(note.to_receiver.empty());
 }
+
+// Found by tests/fuzz (fuzz_jsonrpc_peek): an id Boost.JSON reads as infinity
+// or NaN was returned as "Infinity"/"NaN", and the answers were not JSON.
+TEST_CASE("an id that is not a finite number is no usable id", "[peek][fuzz]") {
+  for (const char* id : {"1e400", "-1e400", "-0.0e40708"}) {
+    auto p = peek(std::string(R"({"jsonrpc":"2.0","id":)") + id + R"(,"method":"tools/call"})");
+    CHECK(p.id().empty());
+    auto a = mcpfwd::answer_oversize(p, 100, false);
+    CHECK(a.to_sender.empty());
+    CHECK(a.to_receiver.empty());
+  }
+  CHECK(peek(R"({"id":1.5e300,"result":{}})").id() == "1.5E300");
+}

@@ -140,3 +140,34 @@ TEST_CASE("an oversize line cut off by the end of input is ended by finish()",
   f.finish(r);  // once only
   CHECK(r.ended == 1);
 }
+
+// Found by tests/fuzz (fuzz_line_framer): the '\r' of a line exactly at the
+// limit, arriving in a read before its '\n', made the line oversize.
+TEST_CASE("a line at the limit whose CRLF is split across reads is a line",
+          "[framer][oversize][fuzz]") {
+  line_framer f(4);
+  recorder r;
+  SECTION("the CR ends a read") {
+    f.feed("abcd\r", r);
+    f.feed("\n", r);
+  }
+  SECTION("a byte at a time") {
+    for (char c : std::string("abcd\r\n")) f.feed(std::string_view(&c, 1), r);
+  }
+  CHECK(r.lines == std::vector<std::string>{"abcd"});
+  CHECK(r.oversize.empty());
+  CHECK(r.ended == 0);
+}
+
+TEST_CASE("an unterminated last line over the limit is oversize, not delivered",
+          "[framer][oversize][fuzz]") {
+  line_framer f(4);
+  recorder r;
+  f.feed("ok\nabcde", r);  // one byte over: held in case a "\r\n" follows
+  f.finish(r);
+  CHECK(r.lines == std::vector<std::string>{"ok"});
+  CHECK(r.oversize == std::vector<std::size_t>{5});
+  CHECK(r.skipped == "abcde");
+  CHECK(r.ended == 1);
+  CHECK(f.take_partial().empty());
+}

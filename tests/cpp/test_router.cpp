@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <tuple>
+
 #include <boost/json.hpp>
 
 #include "base/byte_queue.hpp"
@@ -129,6 +131,24 @@ TEST_CASE("router: draining, version, size") {
   CHECK(f.decide(http::verb::post, "/mcp", {{"Content-Length", "1000"}}).kind ==
         route_kind::mcp_post);
   CHECK(f.decide(http::verb::post, "/mcp", {{"Content-Length", "1x"}}).refusal.close);
+}
+
+// Found by tests/fuzz (fuzz_http_request): header bytes that are not UTF-8,
+// echoed in a refusal, made its body invalid JSON.
+TEST_CASE("router: a refusal echoing a header that is not UTF-8 is JSON") {
+  fixture f;
+  // (an unknown version on POST /mcp is the stateless era's, decided from the
+  // body; GET /mcp refuses it with 405 naming it, /sse with 400)
+  for (auto [verb, target, name, value] :
+       {std::tuple{http::verb::post, "/mcp", "Host", "127.0.0.1\xc2:8931"},
+        std::tuple{http::verb::get, "/mcp", "MCP-Protocol-Version", "2025-\xff\xfe"},
+        std::tuple{http::verb::get, "/sse", "MCP-Protocol-Version", "2025-\xff\xfe"}}) {
+    auto r = f.decide(verb, target, {{name, value}});
+    REQUIRE(r.kind == route_kind::refuse);
+    boost::system::error_code ec;
+    boost::json::parse(r.refusal.body, ec);
+    CHECK_FALSE(ec);
+  }
 }
 
 TEST_CASE("router: a session id is routable only on its own transport") {

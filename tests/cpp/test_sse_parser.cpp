@@ -111,3 +111,12 @@ TEST_CASE("an oversize event's JSON-RPC id is read as its data is skipped", "[ss
     CHECK(evs[0].answer->to_receiver.empty());
   }
 }
+
+// Found by tests/fuzz (fuzz_sse_parser): an empty read after a CR forgot the
+// CR, so the LF after it became a blank line that dispatched the event early.
+TEST_CASE("an empty read between the CR and the LF of a CRLF changes nothing", "[sse][fuzz]") {
+  sse_parser p(1024);
+  auto evs = feed_all(p, {"data: a\r", "", "\ndata: b\r\n", "", "\r\n"});
+  REQUIRE(evs.size() == 1);
+  CHECK(evs[0].data == "a\nb");
+}

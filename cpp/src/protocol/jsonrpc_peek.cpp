@@ -89,7 +89,7 @@ std::string jsonrpc_peek::id() const {
   if (!object_ || id_bad_ || in_id_ || id_.empty()) return {};
   boost::system::error_code ec;
   const boost::json::value v = boost::json::parse(id_, ec);
-  if (ec || !(v.is_string() || v.is_number())) return {};
+  if (ec || !is_id_value(v)) return {};
   return boost::json::serialize(v);
 }
 

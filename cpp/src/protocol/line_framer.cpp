@@ -18,11 +18,12 @@ void line_framer::feed(std::string_view data, sink& out) {
       data.remove_prefix(seg + 1);
       continue;
     }
-    // The limit applies to the line without its terminator ("\n" or "\r\n").
+    // The limit applies to the line without its terminator ("\n" or "\r\n"),
+    // so an unterminated line may hold one byte more: a '\r' before its '\n'.
     std::size_t len = partial_.size() + seg;
     const bool cr = nl && len > 0 && (seg > 0 ? data[seg - 1] == '\r' : partial_.back() == '\r');
     const std::size_t content = len - (cr ? 1 : 0);
-    if (content > max_line_ || (nl == nullptr && len > max_line_ + 1)) {
+    if (nl ? content > max_line_ : len > max_line_ + 1) {
       out.on_oversize(len);
       out.on_skipped(partial_);
       out.on_skipped(data.substr(0, seg));
@@ -51,6 +52,17 @@ void line_framer::feed(std::string_view data, sink& out) {
     if (cr) line.pop_back();
     data.remove_prefix(seg + 1);
     out.on_line(std::move(line));
+  }
+}
+
+void line_framer::finish(sink& out) {
+  if (std::exchange(discarding_, false)) {
+    out.on_oversize_end();
+  } else if (partial_.size() > max_line_) {  // one byte over, and no "\r\n" came
+    out.on_oversize(partial_.size());
+    out.on_skipped(partial_);
+    out.on_oversize_end();
+    partial_.clear();
   }
 }
 

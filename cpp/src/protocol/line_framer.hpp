@@ -48,10 +48,10 @@ class line_framer {
   bool discarding() const noexcept { return discarding_; }
   // At end of input: the unterminated last line, if any (not yet delivered).
   std::string take_partial() { return std::exchange(partial_, {}); }
-  // At end of input: ends an oversize line that had no newline.
-  void finish(sink& out) {
-    if (std::exchange(discarding_, false)) out.on_oversize_end();
-  }
+  // At end of input: ends an oversize line that had no newline, or reports
+  // the unterminated last line as oversize if it is over the limit. Call it
+  // before take_partial().
+  void finish(sink& out);
 
  private:
   std::size_t max_line_;

@@ -1,6 +1,7 @@
 #include "protocol/message.hpp"
 
 #include <array>
+#include <cmath>
 
 #include <boost/json.hpp>
 
@@ -18,6 +19,11 @@ const char* to_string(message_kind k) noexcept {
   return "unknown";
 }
 
+bool is_id_value(const json::value& v) noexcept {
+  return v.is_string() || v.is_int64() || v.is_uint64() ||
+         (v.is_double() && std::isfinite(v.get_double()));
+}
+
 namespace {
 
 // Validates one JSON-RPC object. On failure err.id is set when readable.
@@ -29,7 +35,7 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
     return false;
   }
   const json::value* id = obj->if_contains("id");
-  if (id != nullptr && (id->is_string() || id->is_number() || id->is_null())) {
+  if (id != nullptr && (is_id_value(*id) || id->is_null())) {
     out.id = id->is_null() ? std::string() : json::serialize(*id);
     err.id = out.id;
   }
@@ -38,7 +44,7 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
     err.message = "Invalid Request: \"jsonrpc\" must be \"2.0\"";
     return false;
   }
-  if (id != nullptr && !(id->is_string() || id->is_number() || id->is_null())) {
+  if (id != nullptr && !(is_id_value(*id) || id->is_null())) {
     err.message = "Invalid Request: \"id\" must be a string, a number or null";
     return false;
   }
@@ -68,11 +74,10 @@ bool classify_object(const json::value& v, message_info& out, classify_error& er
       } else if (const json::value* meta = po.if_contains("_meta"); meta && meta->is_object()) {
         tok = meta->get_object().if_contains("progressToken");
       }
-      if (tok != nullptr && (tok->is_string() || tok->is_number()))
-        out.progress_token = json::serialize(*tok);
+      if (tok != nullptr && is_id_value(*tok)) out.progress_token = json::serialize(*tok);
       if (id == nullptr && out.method == "notifications/cancelled")
         if (const json::value* rid = po.if_contains("requestId");
-            rid != nullptr && (rid->is_string() || rid->is_number()))
+            rid != nullptr && is_id_value(*rid))
           out.cancels = json::serialize(*rid);
     }
     if (id == nullptr) {
@@ -163,6 +168,55 @@ bool classify(std::string line, message& out, classify_error& err) {
   return true;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `s` (Unicode
+// table 3-7), 0 when there is none.
+std::size_t utf8_sequence(std::string_view s) {
+  auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = at(0);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;  // no surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;  // nothing over U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n || at(1) < lo || at(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i)
+    if (at(i) < 0x80 || at(i) > 0xbf) return 0;
+  return n;
+}
+
+// `text` with each byte that is not part of valid UTF-8 replaced by U+FFFD:
+// a JSON string must be UTF-8, and error texts may quote what a peer sent.
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  while (!text.empty()) {
+    const std::size_t n = utf8_sequence(text);
+    if (n == 0) {
+      out += "\xef\xbf\xbd";
+      text.remove_prefix(1);
+    } else {
+      out.append(text.substr(0, n));
+      text.remove_prefix(n);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string make_error_response(std::string_view id_json, int code, std::string_view text) {
   std::string s;
   s.reserve(64 + text.size());
@@ -171,7 +225,8 @@ std::string make_error_response(std::string_view id_json, int code, std::string_
   s += R"(,"error":{"code":)";
   s += std::to_string(code);
   s += R"(,"message":)";
-  s += json::serialize(json::string_view(text.data(), text.size()));
+  const std::string utf8 = valid_utf8(text);
+  s += json::serialize(json::string_view(utf8.data(), utf8.size()));
   s += "}}";
   return s;
 }
@@ -190,17 +245,66 @@ std::string protocol_version_of(std::string_view response_json) {
 }
 
 bool split_batch(const message& batch, std::vector<message>& out) {
-  json::parse_options opt;
-  opt.max_depth = max_json_depth;
-  boost::system::error_code ec;
-  const json::value v = json::parse(batch.raw, ec, {}, opt);
-  if (ec || !v.is_array() || v.get_array().size() != batch.batch.size()) return false;
-  const json::array& arr = v.get_array();
+  // Each element keeps its own bytes (re-serializing would change what
+  // Boost.JSON cannot hold: 1e400 would go out as Infinity, not JSON). The
+  // batch is JSON (classify() parsed it), so the commas between top-level
+  // elements are those at depth 1 outside strings.
+  if (batch.batch.empty()) return false;
+  const std::string_view s = batch.raw;
+  std::vector<std::string_view> elems;
+  auto add = [&](std::size_t from, std::size_t to) {
+    std::string_view e = s.substr(from, to - from);
+    const auto first = e.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return false;
+    e = e.substr(first, e.find_last_not_of(" \t\r\n") - first + 1);
+    elems.push_back(e);
+    return true;
+  };
+  int depth = 0;
+  bool in_string = false, escaped = false, closed = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < s.size() && !closed; ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[':
+      case '{':
+        if (depth++ == 0) {
+          if (c != '[') return false;
+          start = i + 1;
+        }
+        break;
+      case ']':
+      case '}':
+        if (--depth == 0) {
+          if (!add(start, i)) return false;
+          closed = true;
+        }
+        break;
+      case ',':
+        if (depth == 1) {
+          if (!add(start, i)) return false;
+          start = i + 1;
+        }
+        break;
+      default: break;
+    }
+  }
+  if (!closed || elems.size() != batch.batch.size()) return false;
   out.clear();
-  out.reserve(arr.size());
-  for (std::size_t i = 0; i < arr.size(); ++i) {
+  out.reserve(elems.size());
+  for (std::size_t i = 0; i < elems.size(); ++i) {
     message one;
-    one.raw = json::serialize(arr[i]);
+    one.raw = std::string(elems[i]);
     one.info = batch.batch[i];
     out.push_back(std::move(one));
   }

@@ -6,6 +6,10 @@
 #include <string_view>
 #include <vector>
 
+namespace boost::json {
+class value;
+}
+
 namespace mcpfwd {
 
 enum class message_kind : std::uint8_t {
@@ -55,11 +59,16 @@ inline constexpr unsigned max_json_depth = 64;
 // valid UTF-8 (invalid UTF-8 is a parse error).
 bool classify(std::string line, message& out, classify_error& err);
 
+// Whether `v` may be an id or a progress token: a string or a finite number.
+// (Boost.JSON reads 1e400 as infinity and 0e400 as NaN, which serialize as
+// Infinity and NaN: not JSON, so not ids.)
+bool is_id_value(const boost::json::value& v) noexcept;
+
 // The result.protocolVersion of an initialize response ("" when absent).
 std::string protocol_version_of(std::string_view response_json);
 
-// The elements of a classified batch as messages of their own (raw bytes
-// re-serialized, infos taken from the batch). False if it cannot be parsed.
+// The elements of a classified batch as messages of their own (each its own
+// bytes from the batch, infos taken from the batch). False if it is not one.
 bool split_batch(const message& batch, std::vector<message>& out);
 
 // Whether a session that negotiated `version` may send JSON-RPC batches:
@@ -77,7 +86,8 @@ std::string batches_removed_text(std::string_view version);
 inline constexpr std::string_view batch_split_text = "Parse error: cannot split the batch";
 
 // Serialize a JSON-RPC error response. `id_json` is the id as JSON text, or
-// empty for null. The result has no trailing newline.
+// empty for null; `text` may quote a peer's bytes: what is not UTF-8 in it
+// becomes U+FFFD. The result has no trailing newline.
 std::string make_error_response(std::string_view id_json, int code, std::string_view text);
 
 namespace rpc_error {

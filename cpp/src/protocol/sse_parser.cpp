@@ -3,8 +3,9 @@
 namespace mcpfwd {
 
 void sse_parser::feed(std::string_view bytes, std::vector<sse_event>& out) {
+  if (bytes.empty()) return;  // a CR at the end of the last read still awaits its LF
   std::size_t i = 0;
-  if (skip_lf_ && !bytes.empty() && bytes[0] == '\n') i = 1;
+  if (skip_lf_ && bytes[0] == '\n') i = 1;
   skip_lf_ = false;
   while (i < bytes.size()) {
     const std::size_t end = bytes.find_first_of("\r\n", i);

@@ -22,13 +22,6 @@ namespace mcpfwd {
 
 namespace {
 
-constexpr std::size_t header_limit = 16 * 1024;
-// The per-connection read buffer: a request head, or one piece of a body
-// with its chunk framing (chunk extensions included), must fit in it; the
-// body itself goes to the body's own string, bounded by --max-message-bytes.
-constexpr std::size_t read_buffer_max = 64 * 1024;
-constexpr std::size_t first_read = 4096;
-
 // How long a probe's finding that the upstream serves only the session era
 // is believed before a new instance probes again (--upstream-era auto).
 constexpr auto legacy_verdict_ttl = std::chrono::seconds(30);
@@ -78,7 +71,7 @@ const std::string& busy_reply() {
 struct http_server::connection {
   http_server& srv;
   beast::tcp_stream stream;
-  beast::flat_buffer buf{read_buffer_max};
+  beast::flat_buffer buf{http_read_buffer_max};
   connection(http_server& s, net::ip::tcp::socket sock) : srv(s), stream(std::move(sock)) {}
   ~connection() { srv.connections_.fetch_sub(1); }
   connection(const connection&) = delete;
@@ -212,13 +205,13 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
     // first request, the header deadline).
     if (c.buf.size() == 0) {
       c.stream.expires_after(first ? cfg_.header_timeout : cfg_.keepalive_timeout);
-      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(first_read),
+      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(http_first_read),
                                                        net::as_tuple(net::use_awaitable));
       c.buf.commit(n);
       if (ec) break;  // closed, reset, or idle too long
     }
     http::request_parser<http::string_body> p;
-    p.header_limit(header_limit);
+    p.header_limit(http_header_limit);
     p.body_limit(boost::none);  // the router checks the announced size first
     c.stream.expires_after(cfg_.header_timeout);
     auto [hec, hn] =

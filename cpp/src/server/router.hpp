@@ -27,6 +27,17 @@ namespace mcpfwd {
 
 namespace http = boost::beast::http;
 
+// The listener's limits on reading a request (http_server.cpp; the fuzz
+// target tests/fuzz/fuzz_http_request.cpp reads requests with the same).
+// A request head longer than this is refused with 431.
+inline constexpr std::size_t http_header_limit = 16 * 1024;
+// The per-connection read buffer: a request head, or one piece of a body
+// with its chunk framing (chunk extensions included), must fit in it; the
+// body itself goes to the body's own string, bounded by --max-message-bytes.
+inline constexpr std::size_t http_read_buffer_max = 64 * 1024;
+// The first read of a request, when nothing is buffered.
+inline constexpr std::size_t http_first_read = 4096;
+
 // Why a request was refused (the counters and logs name these).
 enum class reject_reason : std::uint8_t {
   host,             // Host not allowed (DNS rebinding)
