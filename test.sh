@@ -68,7 +68,7 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   # suite, slow, runs once, in the first pass).
   MCPFWD_BIN="$root/build/asan/bin/mcpfwd" \
     step "pytest end-to-end under ASan+UBSan" "$PY" -m pytest tests/python -m "not inprocess" \
-      --ignore=tests/python/test_conformance.py
+      --ignore=tests/python/e2e/test_conformance.py
   unset ASAN_OPTIONS UBSAN_OPTIONS
 
   step "build (TSan)" bash -c '
@@ -80,10 +80,10 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   # A TSan report in mcpfwd's stderr fails the test that drove it.
   MCPFWD_BIN="$root/build/tsan/bin/mcpfwd" \
     step "pytest HTTP and upstream suites (50 concurrent sessions, pool) under TSan" \
-    "$PY" -m pytest tests/python/test_http_concurrency.py tests/python/test_http_sdk.py \
-      tests/python/test_http_protocol.py tests/python/test_upstream_matrix.py \
-      tests/python/test_upstream_pool.py tests/python/test_hardening.py \
-      tests/python/test_modern_http.py -m "not inprocess"
+    "$PY" -m pytest tests/python/e2e/test_http_concurrency.py tests/python/e2e/test_http_sdk.py \
+      tests/python/e2e/test_http_protocol.py tests/python/e2e/test_upstream_matrix.py \
+      tests/python/e2e/test_upstream_pool.py tests/python/e2e/test_hardening.py \
+      tests/python/e2e/test_modern_http.py -m "not inprocess"
   unset TSAN_OPTIONS
 fi
 finish

@@ -47,7 +47,7 @@ namespace http = beast::http;
 using http_request = http::request<http::string_body>;
 
 class http_session : public std::enable_shared_from_this<http_session>, private upstream::sink {
-  // tests/cpp/test_session.cpp: admits a POST's requests and watches where
+  // tests/unit/test_session.cpp: admits a POST's requests and watches where
   // server messages go, with no socket (serve_post itself writes to one).
   friend struct http_session_probe;
 

@@ -24,7 +24,7 @@ from mcp import Client
 
 from http_helpers import ACCEPT_BOTH, http_request, split_url, wait_until
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # tests/python
 MODERN_SERVER = [sys.executable, str(HERE.parent / "servers" / "modern_server.py")]
 MODERN = "2026-07-28"
 EVERYTHING = HERE.parent / "node" / "node_modules" / ".bin" / "mcp-server-everything"

@@ -32,7 +32,7 @@ from mcpfwd import _mcpfwd
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.inprocess]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 FASTMCP_SERVER = REPO_ROOT / "tests" / "servers" / "fastmcp_server.py"
 
 # A tiny deterministic JSON-RPC server: answers initialize, tools/list and tools/call(echo),

@@ -45,7 +45,7 @@ from mcpfwd import _mcpfwd
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.inprocess]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 FASTMCP_CMD = [sys.executable, str(REPO_ROOT / "tests" / "servers" / "fastmcp_server.py")]
 RAW_CMD = [sys.executable, str(REPO_ROOT / "tests" / "servers" / "raw_server.py")]
 LOCAL = ("127.0.0.1", 0)

@@ -45,7 +45,7 @@ import mcpfwd
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.inprocess]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 FASTMCP_CMD = [sys.executable, str(REPO_ROOT / "tests" / "servers" / "fastmcp_server.py")]
 RAW_CMD = [sys.executable, str(REPO_ROOT / "tests" / "servers" / "raw_server.py")]
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "python" / "http_proxy.py"

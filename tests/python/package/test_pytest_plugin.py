@@ -20,7 +20,7 @@ import pytest
 pytest_plugins = ["pytester"]
 pytestmark = [pytest.mark.timeout(180), pytest.mark.inprocess]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 FASTMCP_SERVER = REPO_ROOT / "tests" / "servers" / "fastmcp_server.py"
 PYTHON_DOC = REPO_ROOT / "docs" / "python.md"
 INNER_TIMEOUT = 150  # seconds for one inner pytest run
