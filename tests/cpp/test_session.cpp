@@ -59,7 +59,7 @@ struct http_session_probe {
   }
   // The end of serve_post's exchange: its unanswered requests are cancelled.
   static void finish(http_session& s, const waiter_ptr& w, const char* cancel_reason) {
-    s.forget(w, cancel_reason);
+    s.forget(w, request_outcome::abandoned, cancel_reason);
   }
   static std::vector<std::string> queued(const waiter_ptr& w) { return {w->q.begin(), w->q.end()}; }
   // Server messages kept while no event stream is open.
@@ -128,6 +128,7 @@ struct fixture_base {
              [this](log_level, const char*, std::string_view t) { logs.emplace_back(t); }};
   std::shared_ptr<fake_upstream_control> up = std::make_shared<fake_upstream_control>();
   std::vector<std::tuple<event_kind, std::string, std::string>> events;
+  proxy_metrics metrics;
   net::io_context ioc;
 
   fixture_base() {
@@ -165,7 +166,8 @@ struct stdio_fixture : fixture_base {
     from_session.fd = out[0];
     REQUIRE(::fcntl(out[0], F_SETFL, O_NONBLOCK) == 0);
     s = std::make_shared<stdio_session>(ioc.get_executor(), fake_upstream::factory(up), in[0],
-                                        out[1], cfg, log, [this](int code, const std::string& why) {
+                                        out[1], cfg, log, metrics,
+                                        [this](int code, const std::string& why) {
                                           exit_code = code;
                                           end_reason = why;
                                         });
@@ -211,7 +213,7 @@ struct http_fixture : fixture_base {
 
   void start(session_transport t = session_transport::streamable_http) {
     s = std::make_shared<http_session>(
-        ioc.get_executor(), "0123abcd", t, fake_upstream::factory(up), cfg, log,
+        ioc.get_executor(), "0123abcd", t, fake_upstream::factory(up), cfg, log, metrics,
         [this](const std::string& id, const std::string& reason, bool finished) {
           closes.push_back({id, reason, finished});
         });
@@ -744,7 +746,7 @@ TEST_CASE("http session: ready once started; close() drains it and it is closed 
   REQUIRE(run_until(f.ioc, [&] { return f.up->started(); }));
 
   SECTION("the upstream ends when stopped") {
-    f.s->close("session deleted by the client");
+    f.s->close(close_cause::client_delete, "session deleted by the client");
     REQUIRE(f.closed());
     REQUIRE(f.closes.size() == 2);
     CHECK(f.closes[0].id == "0123abcd");
@@ -759,8 +761,8 @@ TEST_CASE("http session: ready once started; close() drains it and it is closed 
   }
   SECTION("an upstream that does not end keeps the session draining") {
     f.up->hang = true;
-    f.s->close("x");
-    f.s->close("y");  // idempotent
+    f.s->close(close_cause::operator_kill, "x");
+    f.s->close(close_cause::operator_kill, "y");  // idempotent
     REQUIRE(run_until(f.ioc, [&] { return f.closes.size() == 1; }));
     run_for(f.ioc, 100ms);
     CHECK(f.s->current_state() == session_state::draining);

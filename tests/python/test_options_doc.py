@@ -54,7 +54,7 @@ def test_help_shows_every_cli_flag_with_its_default(mcpfwd_bin):
 
 # Options the CLI sets another way than by a flag of their own (a secret is read from the
 # environment, never from the command line, where ps shows it): the flag that sets each.
-CLI_OTHER_WAY = {"auth-token": "--auth-token-env"}
+CLI_OTHER_WAY = {"auth-token": "--auth-token-env", "admin-token": "--admin-token-env"}
 
 
 def test_every_option_reaches_the_cli(mcpfwd_bin):
