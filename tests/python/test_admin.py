@@ -168,6 +168,32 @@ def test_metrics_count_what_real_clients_did(http_proxy):
                 "origin", "version"}, (name, k, v)
 
 
+def test_metrics_of_a_remote_upstream_and_its_pool(fresh_upstreams, listen_proxy):
+    srv = fresh_upstreams.fastmcp("streamable-http")
+    proxy = listen_proxy("--upstream", srv.url, "--upstream-pool-max", "4", *ADMIN)
+    admin = admin_url(proxy)
+    anyio.run(sdk_session, proxy.url, 2)
+    origin = f"http://127.0.0.1:{srv.port}"
+
+    def ended() -> bool:
+        s, _ = scrape(admin)
+        return value(s, "mcpfwd_upstream_exits_total", status="remote") == 1
+    wait_until(ended, 15, what="the remote session's end")
+    s, types = scrape(admin)
+    assert types["mcpfwd_upstream_pool_connections_created"] == "counter"
+    assert types["mcpfwd_upstream_pool_connections"] == "gauge"
+    created = value(s, "mcpfwd_upstream_pool_connections_created_total", origin=origin)
+    reused = value(s, "mcpfwd_upstream_pool_connections_reused_total", origin=origin)
+    # initialize, notifications/initialized, tools/list, 2 tools/call, prompts/get, DELETE:
+    # each took a pooled connection, new or reused.
+    assert 1 <= created <= 4 and created + reused >= 7, (created, reused)
+    assert value(s, "mcpfwd_upstream_pool_max_connections", origin=origin) == 4
+    assert value(s, "mcpfwd_upstream_pool_waiting", origin=origin) == 0
+    assert value(s, "mcpfwd_upstream_spawns_total") == 0  # nothing spawned for a URL
+    assert value(s, "mcpfwd_requests_total", method="tools/call", outcome="ok") == 2
+    assert value(s, "mcpfwd_requests_total", method="prompts/get", outcome="error") == 1
+
+
 def value_label(samples: Samples, name: str) -> str:
     (labels,) = [ls for (n, ls) in samples if n == name]
     return dict(labels)["version"]
