@@ -192,7 +192,11 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
         continue;
       }
       w->ids.push_back(mi.id);
-      w->methods.push_back(static_cast<std::uint8_t>(method_index(mi.method)));
+      const auto method = static_cast<std::uint8_t>(method_index(mi.method));
+      if (w->batch)
+        w->batch_methods[mi.id] = method;
+      else
+        w->method = method;
       ++w->pending;
       by_id_[mi.id] = w;
       if (!mi.progress_token.empty()) {
@@ -220,10 +224,13 @@ bool http_session::unmap(const std::string& id, const waiter_ptr& w, request_out
   by_id_.erase(it);
   --w->pending;
   n_.in_flight.fetch_sub(1);
-  for (std::size_t i = 0; i < w->methods.size() && i < w->ids.size(); ++i) {
-    if (w->ids[i] != id) continue;
-    metrics_.request_done(w->methods[i], outcome, std::chrono::steady_clock::now() - w->start);
-    break;
+  // Counted once: the id is in by_id_ (for this waiter) only until here.
+  const auto took = std::chrono::steady_clock::now() - w->start;
+  if (!w->batch) {
+    if (w->method) metrics_.request_done(*w->method, outcome, took);
+  } else if (auto m = w->batch_methods.find(id); m != w->batch_methods.end()) {
+    metrics_.request_done(m->second, outcome, took);
+    w->batch_methods.erase(m);
   }
   return true;
 }
@@ -605,7 +612,7 @@ void http_session::rewrite_for_upstream(const waiter_ptr& w, message& m) {
   const bool has_token = !m.info.progress_token.empty();
   w->client_id = m.info.id;
   w->client_token = m.info.progress_token;
-  w->methods.push_back(static_cast<std::uint8_t>(method_index(m.info.method)));
+  w->method = static_cast<std::uint8_t>(method_index(m.info.method));
   w->listen = m.info.method == "subscriptions/listen";
   std::string raw = with_request_id(m.raw, up, has_token ? up : std::string());
   if (!raw.empty()) m.raw = std::move(raw);

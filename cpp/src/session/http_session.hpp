@@ -111,9 +111,12 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // it), or an event stream (GET, legacy SSE). Only touched on the strand.
   struct waiter {
     waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
-    byte_queue<std::string> q;          // messages to stream before the response
-    std::vector<std::string> ids;       // its request ids (answered ones leave by_id_)
-    std::vector<std::uint8_t> methods;  // their metric_methods() index (clients' requests only)
+    byte_queue<std::string> q;     // messages to stream before the response
+    std::vector<std::string> ids;  // its request ids (answered ones leave by_id_)
+    // The metric_methods() index of its client request (a batch: of each, by
+    // id); none for a request of mcpfwd's own.
+    std::optional<std::uint8_t> method;
+    std::unordered_map<std::string, std::uint8_t> batch_methods;
     const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
     std::size_t pending = 0;             // of those, still unanswered
     std::vector<std::string> tokens;     // progress tokens of its requests
