@@ -45,6 +45,8 @@
 %ignore mcpfwd_proxy_session_json;
 %ignore mcpfwd_proxy_stats_json;
 %ignore mcpfwd_proxy_status_text;
+%ignore mcpfwd_proxy_metrics_text;
+%ignore mcpfwd_proxy_admin_url;
 %ignore mcpfwd_proxy_close_session;
 /* argc/argv: Config.setUpstreamArgv. */
 %ignore mcpfwd_config_set_upstream_command;

@@ -299,6 +299,12 @@ class Proxy {
   mcpfwd_swig_status statusText(std::string* out) {
     return detail::text(out, [&] { return p_.status_text(); });
   }
+  mcpfwd_swig_status metricsText(std::string* out) {
+    return detail::text(out, [&] { return p_.metrics_text(); });
+  }
+  mcpfwd_swig_status adminUrl(std::string* out) {
+    return detail::text(out, [&] { return p_.admin_url(); });
+  }
   mcpfwd_swig_status closeSession(const std::string& id) {
     return detail::guard([&] { p_.close_session(id); });
   }

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,7 +36,8 @@ constexpr const char* usage_head =
     "Forward the Model Context Protocol between MCP clients and an MCP server:\n"
     "one client on stdin/stdout (--stdio), or many clients over Streamable HTTP at\n"
     "http://HOST:PORT/mcp and legacy HTTP+SSE at /sse (--listen; port 0 picks one;\n"
-    "the URL is printed on stdout). Each session gets its own upstream: its own\n"
+    "the URL is printed on stdout, then the admin listener's with --admin). Each\n"
+    "session gets its own upstream: its own\n"
     "SERVER_COMMAND process (spawned without a shell), or its own session on the\n"
     "remote server at URL (Streamable HTTP or HTTP+SSE, over pooled keep-alive\n"
     "connections, TLS verified against the system store).\n"
@@ -44,7 +46,8 @@ constexpr const char* usage_head =
 
 constexpr const char* usage_tail =
     "\n"
-    "SIGUSR1 prints a table of the sessions on stderr; SIGINT/SIGTERM shut down.\n"
+    "SIGUSR1 prints a table of the sessions on stderr (with --log-format json, one\n"
+    "JSON line with the sessions); SIGINT/SIGTERM shut down.\n"
     "Logs go to stderr, never stdout: mcpfwd's own lines start with 'mcpfwd: ',\n"
     "the server's stderr lines are relayed prefixed with 'server: '.\n"
     "Exit status: 0 when the client ended the session (EOF, SIGINT, SIGTERM);\n"
@@ -64,6 +67,9 @@ constexpr cli_flag cli_last[] = {
     {"--auth-token-env", "VAR",
      "HTTP: require 'Authorization: Bearer $VAR' on every request (VAR is removed from the "
      "spawned servers' environment)"},
+    {"--admin-token-env", "VAR",
+     "HTTP: require 'Authorization: Bearer $VAR' on the admin listener's /metrics and /sessions "
+     "(VAR is removed from the spawned servers' environment)"},
     {"--upstream-header-env", "N=VAR",
      "send header N with the value of $VAR upstream (repeatable; VAR is removed from the "
      "spawned servers' environment)"},
@@ -173,6 +179,20 @@ std::optional<int> attempt(const char* what, F&& f) {
   }
 }
 
+// The SIGUSR1 table as one JSON log line (--log-format json): the sessions
+// as mcpfwd_proxy_sessions_json gives them.
+std::string status_json_line(const mcpfwd::cxx::proxy& proxy) {
+  const std::string sessions = proxy.sessions_json();
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char when[40];
+  const std::size_t n = std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  return std::string(R"({"time":")") + std::string(when, n) +
+         R"(","level":"info","source":"mcpfwd","event":"status","msg":"session table",)" +
+         R"("fields":{"sessions":)" + sessions + "}}\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,7 +209,7 @@ int main(int argc, char** argv) {
     }
   };
 
-  bool stdio = false, listen = false;
+  bool stdio = false, listen = false, json_logs = false;
   std::vector<std::string> server;
   // The secrets named on the command line are read once and leave our
   // environment at once (no thread runs yet): no server spawned later can
@@ -231,7 +251,8 @@ int main(int argc, char** argv) {
       if (has_inline) return inline_value.c_str();
       return i + 1 < argc ? argv[++i] : nullptr;
     };
-    if (flag == "--auth-token-env" || flag == "--upstream-header-env") {
+    if (flag == "--auth-token-env" || flag == "--admin-token-env" ||
+        flag == "--upstream-header-env") {
       const char* v = value();
       std::string_view spec = v ? v : "";
       std::string name, var(spec);
@@ -242,11 +263,13 @@ int main(int argc, char** argv) {
         name = std::string(spec.substr(0, eq));
         var = std::string(spec.substr(eq + 1));
       } else if (var.empty()) {
-        return usage_error("--auth-token-env needs a variable name");
+        return usage_error(flag + " needs a variable name");
       }
       const std::optional<std::string>& got = secret(var);
       if (!got || got->empty()) return usage_error(flag + ": $" + var + " is empty or unset");
-      const char* opt = name.empty() ? "auth-token" : "upstream-header";
+      const char* opt = !name.empty()                 ? "upstream-header"
+                        : flag == "--admin-token-env" ? "admin-token"
+                                                      : "auth-token";
       const std::string val = name.empty() ? *got : name + ": " + *got;
       if (auto failed = set(flag, opt, val)) return *failed;
       continue;
@@ -264,6 +287,7 @@ int main(int argc, char** argv) {
     }
     if (auto failed = set(flag, opt->name(), v)) return *failed;
     if (flag == "--listen") listen = true;
+    if (flag == "--log-format") json_logs = std::string_view(v) == "json";
   }
   if (stdio == listen) return usage_error("choose one mode: --stdio or --listen HOST:PORT");
   if (stdio)
@@ -288,9 +312,12 @@ int main(int argc, char** argv) {
   if (auto failed = attempt("proxy", [&] { proxy = mcpfwd::cxx::proxy(*cfg); })) return *failed;
   cfg.reset();
   if (auto failed = attempt("start", [&] { proxy.start(); })) return *failed;
-  if (listen) {  // the URL is the one line on stdout: scripts read it
+  if (listen) {  // the URL is the first line on stdout: scripts read it
     try {
       std::printf("%s\n", proxy.url().c_str());
+      // The admin listener's, when there is one, on the second line.
+      if (const std::string admin = proxy.admin_url(); !admin.empty())
+        std::printf("%s\n", admin.c_str());
       std::fflush(stdout);
     } catch (const mcpfwd::cxx::error&) {
     }
@@ -302,7 +329,9 @@ int main(int argc, char** argv) {
     while (!done.load()) {
       int sig = sigtimedwait(&sigs, nullptr, &tick);
       try {
-        if (sig == SIGUSR1)
+        if (sig == SIGUSR1 && json_logs)
+          std::fputs(status_json_line(proxy).c_str(), stderr);
+        else if (sig == SIGUSR1)
           std::fputs(proxy.status_text().c_str(), stderr);
         else if (sig > 0)
           proxy.stop();  // graceful: same path as client EOF

@@ -101,36 +101,36 @@ def _fileno(value: FdLike, what: str) -> int:
     return fd
 
 
-def _listen_address(listen: object) -> tuple[str, int]:
+def _listen_address(listen: object, name: str = "listen") -> tuple[str, int]:
     host: object
     port: object
     if isinstance(listen, str):
         host, sep, port_text = listen.rpartition(":")
         if not sep or not port_text.isascii() or not port_text.isdigit():
             raise InvalidArgumentError(
-                f"listen must be 'HOST:PORT' such as '127.0.0.1:0', got {listen!r}"
+                f"{name} must be 'HOST:PORT' such as '127.0.0.1:0', got {listen!r}"
             )
         port = int(port_text)
     elif isinstance(listen, (tuple, list)) and len(listen) == 2:
         host, port = listen
     else:
         raise TypeError(
-            "listen must be a (host, port) pair or a 'HOST:PORT' string, "
+            f"{name} must be a (host, port) pair or a 'HOST:PORT' string, "
             f"not {type(listen).__name__}"
         )
     if not isinstance(host, str):
-        raise TypeError(f"the listen host must be str, not {type(host).__name__}")
+        raise TypeError(f"the {name} host must be str, not {type(host).__name__}")
     if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"the listen port must be an int, not {type(port).__name__}")
+        raise TypeError(f"the {name} port must be an int, not {type(port).__name__}")
     if not 0 <= port <= 65535:
-        raise InvalidArgumentError(f"the listen port must be between 0 and 65535, got {port}")
+        raise InvalidArgumentError(f"the {name} port must be between 0 and 65535, got {port}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise InvalidArgumentError(
-            f"the listen host must be an IP address such as 127.0.0.1 or ::1, got {host!r}"
+            f"the {name} host must be an IP address such as 127.0.0.1 or ::1, got {host!r}"
         ) from None
     return host, port
 
@@ -246,6 +246,11 @@ def _listen_text(address: object) -> list[tuple[str, str]]:
     return [("listen", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")]
 
 
+def _admin_text(address: object) -> list[tuple[str, str]]:
+    host, port = _listen_address(address, "admin")
+    return [("admin", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")]
+
+
 def _env_texts(value: object) -> list[tuple[str, str]]:
     """upstream_env: {"NAME": "value"} sets (option env), {"NAME": None} removes (unset-env),
     in order."""
@@ -288,6 +293,7 @@ def _transport_text(value: object) -> list[tuple[str, str]]:
 # Keyword arguments given as Python types of their own: (option, text) pairs for each.
 _CONVERTERS: dict[str, Callable[[object], list[tuple[str, str]]]] = {
     "listen": _listen_text,
+    "admin": _admin_text,
     "upstream_env": _env_texts,
     "upstream_headers": _header_texts,
     "log_level": _log_level_text,
@@ -463,6 +469,10 @@ class Proxy:
             ends a session there.
         log_level: lowest level logged: a :class:`LogLevel`, its name (``"info"``) or value;
             None keeps the library default (INFO).
+        log_format: ``"text"`` (library default) or ``"json"``: the lines written to standard
+            error, as one JSON object per line (``time``, ``level``, ``source``, ``session``
+            when the line is about one, ``event`` and ``fields`` for named events, ``msg``).
+            ``on_log`` always receives the text.
         on_log: ``on_log(level, source, text)`` receives every log line instead of standard
             error; ``source`` is ``"server"`` for the upstream servers' stderr lines and
             ``"mcpfwd"`` for the proxy's own. It runs on a proxy I/O thread (in HTTP mode, on
@@ -565,6 +575,12 @@ class Proxy:
         upstream_era: ``"auto"`` (library default: each new upstream instance is probed with
             ``server/discover``), ``"legacy"`` (stateless-era requests are answered -32022, so
             clients fall back to initialize) or ``"modern"`` (no probe).
+        admin: the admin listener's address, a ``(host, port)`` pair or ``"HOST:PORT"``
+            (port 0 picks one; :attr:`admin_url` tells which): a second HTTP listener serving
+            ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and ``/sessions``
+            (docs/operations.md). Keep it on a loopback address, or set ``admin_token``.
+        admin_token: require ``Authorization: Bearer <admin_token>`` on the admin listener's
+            ``/metrics`` and ``/sessions`` (``/healthz`` and ``/readyz`` stay open).
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
@@ -601,6 +617,7 @@ class Proxy:
         max_batch: int | None = None,
         shutdown_grace: Seconds | None = None,
         log_level: LogLevel | str | int | None = None,
+        log_format: str | None = None,
         on_log: LogCallback | None = None,
         max_sessions: int | None = None,
         idle_timeout: Seconds | None = None,
@@ -619,6 +636,8 @@ class Proxy:
         keepalive_timeout: Seconds | None = None,
         stateless_key: str | None = None,
         upstream_era: str | None = None,
+        admin: ListenAddress | None = None,
+        admin_token: str | None = None,
         upstream_transport: UpstreamTransport | str | None = None,
         upstream_headers: Mapping[str, str] | None = None,
         forward_authorization: bool = False,
@@ -639,6 +658,7 @@ class Proxy:
         self._subscribers = _Subscribers()
         self._started = False
         self._url = ""
+        self._admin_url = ""
         self._upstream = _upstream(upstream)
         url = self._upstream if isinstance(self._upstream, str) else None
         self._transport = (
@@ -778,6 +798,24 @@ class Proxy:
         except NotFoundError:
             raise KeyError(session_id) from None
         return SessionInfo.from_json(json.loads(text))
+
+    def metrics(self) -> str:
+        """The proxy's metrics in the Prometheus text exposition format 0.0.4: what the admin
+        listener serves at ``/metrics`` (with or without one). docs/operations.md lists every
+        metric with its type and labels; ``prometheus_client.parser`` reads it.
+
+        Raises:
+            StateError: the proxy is closed, or this runs inside a callback.
+        """
+        return self._native.metrics_text()
+
+    @property
+    def admin_url(self) -> str:
+        """The admin listener's base URL, e.g. ``"http://127.0.0.1:9464"`` (with the port
+        actually bound); ``""`` without one or before :meth:`start`."""
+        if self._admin_url == "" and self._started:
+            self._admin_url = self._native.admin_url()
+        return self._admin_url
 
     def status_text(self) -> str:
         """A table of the proxy and its sessions for people (what the CLI prints on SIGUSR1):

@@ -358,6 +358,16 @@ class py_proxy {
     return text_call("status_text", [](const mcpfwd::cxx::proxy& p) { return p.status_text(); });
   }
 
+  // The Prometheus text exposition (format 0.0.4) of the proxy's metrics.
+  std::string metrics_text() {
+    return text_call("metrics_text", [](const mcpfwd::cxx::proxy& p) { return p.metrics_text(); });
+  }
+
+  // The admin listener's base URL ("" without one, and before start).
+  std::string admin_url() {
+    return text_call("admin_url", [](const mcpfwd::cxx::proxy& p) { return p.admin_url(); });
+  }
+
   // NotFoundError when there is no session with that id. Returns at once.
   void close_session(const std::string& id) {
     use u(*this, "close_session", /*exclusive=*/false);
@@ -587,6 +597,9 @@ PYBIND11_MODULE(_mcpfwd, m) {
            "One session as a JSON object; NotFoundError if there is no such session.")
       .def("status_text", &py_proxy::status_text,
            "The human-readable table of the proxy's sessions (format not stable).")
+      .def("metrics_text", &py_proxy::metrics_text,
+           "The metrics in the Prometheus text exposition format 0.0.4.")
+      .def("admin_url", &py_proxy::admin_url, "The admin listener's base URL (\"\" without one).")
       .def("close_session", &py_proxy::close_session, py::arg("id"),
            "Close one session; NotFoundError if there is no such session.")
       .def("close", &py_proxy::close, "Stop, join and free the proxy. Idempotent.")

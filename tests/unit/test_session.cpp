@@ -59,7 +59,7 @@ struct http_session_probe {
   }
   // The end of serve_post's exchange: its unanswered requests are cancelled.
   static void finish(http_session& s, const waiter_ptr& w, const char* cancel_reason) {
-    s.forget(w, cancel_reason);
+    s.forget(w, request_outcome::abandoned, cancel_reason);
   }
   static std::vector<std::string> queued(const waiter_ptr& w) { return {w->q.begin(), w->q.end()}; }
   // Server messages kept while no event stream is open.
@@ -128,6 +128,7 @@ struct fixture_base {
              [this](log_level, const char*, std::string_view t) { logs.emplace_back(t); }};
   std::shared_ptr<fake_upstream_control> up = std::make_shared<fake_upstream_control>();
   std::vector<std::tuple<event_kind, std::string, std::string>> events;
+  proxy_metrics metrics;
   net::io_context ioc;
 
   fixture_base() {
@@ -165,7 +166,8 @@ struct stdio_fixture : fixture_base {
     from_session.fd = out[0];
     REQUIRE(::fcntl(out[0], F_SETFL, O_NONBLOCK) == 0);
     s = std::make_shared<stdio_session>(ioc.get_executor(), fake_upstream::factory(up), in[0],
-                                        out[1], cfg, log, [this](int code, const std::string& why) {
+                                        out[1], cfg, log, metrics,
+                                        [this](int code, const std::string& why) {
                                           exit_code = code;
                                           end_reason = why;
                                         });
@@ -211,7 +213,7 @@ struct http_fixture : fixture_base {
 
   void start(session_transport t = session_transport::streamable_http) {
     s = std::make_shared<http_session>(
-        ioc.get_executor(), "0123abcd", t, fake_upstream::factory(up), cfg, log,
+        ioc.get_executor(), "0123abcd", t, fake_upstream::factory(up), cfg, log, metrics,
         [this](const std::string& id, const std::string& reason, bool finished) {
           closes.push_back({id, reason, finished});
         });
@@ -744,7 +746,7 @@ TEST_CASE("http session: ready once started; close() drains it and it is closed 
   REQUIRE(run_until(f.ioc, [&] { return f.up->started(); }));
 
   SECTION("the upstream ends when stopped") {
-    f.s->close("session deleted by the client");
+    f.s->close(close_cause::client_delete, "session deleted by the client");
     REQUIRE(f.closed());
     REQUIRE(f.closes.size() == 2);
     CHECK(f.closes[0].id == "0123abcd");
@@ -759,8 +761,8 @@ TEST_CASE("http session: ready once started; close() drains it and it is closed 
   }
   SECTION("an upstream that does not end keeps the session draining") {
     f.up->hang = true;
-    f.s->close("x");
-    f.s->close("y");  // idempotent
+    f.s->close(close_cause::operator_kill, "x");
+    f.s->close(close_cause::operator_kill, "y");  // idempotent
     REQUIRE(run_until(f.ioc, [&] { return f.closes.size() == 1; }));
     run_for(f.ioc, 100ms);
     CHECK(f.s->current_state() == session_state::draining);
@@ -812,6 +814,74 @@ TEST_CASE(
   probe::finish(*f.s, w, "timed out in mcpfwd");
   CHECK(f.up->sent_now.empty());  // nothing left to cancel
   CHECK(f.s->idle_for(0ms));
+}
+
+TEST_CASE(
+    "http session: each client request ends counted by method and outcome, with its duration; "
+    "the session's close by its cause, its upstream's exit by class",
+    "[session][http][metrics]") {
+  http_fixture f;
+  f.start();
+  auto w = probe::post(*f.s, R"([{"jsonrpc":"2.0","id":1,"method":"tools/call"},)"
+                             R"({"jsonrpc":"2.0","id":2,"method":"prompts/get"},)"
+                             R"({"jsonrpc":"2.0","id":3,"method":"x/unknown"},)"
+                             R"({"jsonrpc":"2.0","method":"notifications/n"},)"
+                             R"({"jsonrpc":"2.0","id":4,"method":"ping"}])");
+  REQUIRE(f.upstream_sent(5));
+  f.up->server_says(R"({"jsonrpc":"2.0","id":1,"result":{}})");
+  f.up->server_says(R"({"jsonrpc":"2.0","id":2,"error":{"code":-32602,"message":"no"}})");
+  REQUIRE(run_until(f.ioc, [&] { return w->pending == 2; }));
+  const proxy_metrics& m = f.metrics;
+  auto n = [&](std::string_view method, request_outcome o) {
+    return read(m.requests[method_index(method)][static_cast<std::size_t>(o)]);
+  };
+  auto observed = [&](std::string_view method) {
+    std::uint64_t c = 0;
+    for (const auto& b : m.latency[method_index(method)].buckets) c += read(b);
+    return c;
+  };
+  CHECK(n("tools/call", request_outcome::ok) == 1);
+  CHECK(n("prompts/get", request_outcome::error) == 1);
+  CHECK(observed("tools/call") == 1);
+  CHECK(observed("prompts/get") == 1);
+  CHECK(observed("other") == 0);
+  // The session ends with two requests unanswered: closed, each counted once.
+  f.s->close(close_cause::operator_kill, "session closed by the operator");
+  REQUIRE(f.closed());
+  CHECK(n("other", request_outcome::closed) == 1);  // x/unknown: not an MCP method
+  CHECK(n("ping", request_outcome::closed) == 1);
+  CHECK(observed("other") == 1);
+  CHECK(observed("ping") == 1);
+  probe::finish(*f.s, w, nullptr);  // already ended: not counted again
+  CHECK(observed("ping") == 1);
+  std::uint64_t all = 0;
+  for (const auto& by_outcome : m.requests)
+    for (const auto& c : by_outcome) all += read(c);
+  CHECK(all == 4);  // the notification is not a request
+  CHECK(read(m.sessions_closed[static_cast<std::size_t>(close_cause::operator_kill)]) == 1);
+  std::uint64_t closes = 0;
+  for (const auto& c : m.sessions_closed) closes += read(c);
+  CHECK(closes == 1);
+  CHECK(read(m.upstream_exits[static_cast<std::size_t>(exit_class::exit_zero)]) == 1);
+}
+
+TEST_CASE("metrics: methods, exit classes and histogram buckets", "[metrics]") {
+  CHECK(metric_methods().size() == method_count);
+  CHECK(metric_methods()[method_index("tools/call")] == "tools/call");
+  CHECK(metric_methods()[method_index("")] == "other");
+  CHECK(metric_methods()[method_index("tools/call/x")] == "other");
+  CHECK(classify_exit(-1) == exit_class::remote);
+  CHECK(classify_exit(0) == exit_class::exit_zero);
+  CHECK(classify_exit(3 << 8) == exit_class::exit_nonzero);
+  CHECK(classify_exit(9) == exit_class::signal);  // killed by SIGKILL
+  latency_histogram h;
+  h.observe(std::chrono::milliseconds(5));     // on a bound: in that bucket (le is <=)
+  h.observe(std::chrono::microseconds(5001));  // just above: the next
+  h.observe(std::chrono::hours(1));            // +Inf
+  CHECK(read(h.buckets[0]) == 1);
+  CHECK(read(h.buckets[1]) == 1);
+  CHECK(read(h.buckets.back()) == 1);
+  CHECK(read(h.sum_us) == 5000 + 5001 + 3600000000ull);
 }
 
 TEST_CASE("http session: a request whose id is in flight is refused", "[session][http]") {

@@ -385,6 +385,14 @@ class proxy {
   std::string status_text() const {
     return detail::take_string([&](char **out) { return mcpfwd_proxy_status_text(p_, out); });
   }
+  /** The metrics in the Prometheus text format 0.0.4 (docs/operations.md). */
+  std::string metrics_text() const {
+    return detail::take_string([&](char **out) { return mcpfwd_proxy_metrics_text(p_, out); });
+  }
+  /** The admin listener's base URL ("" without one). */
+  std::string admin_url() const {
+    return detail::take_string([&](char **out) { return mcpfwd_proxy_admin_url(p_, out); });
+  }
   /** End one session; error(MCPFWD_E_NOT_FOUND) if there is none with that id. */
   void close_session(std::string_view id) {
     check(mcpfwd_proxy_close_session(p_, session_id(id).c_str()));

@@ -123,6 +123,13 @@ constexpr option_spec table[] = {
      "trace|debug|info|warn|error|off", "the least severe log lines written",
      [](proxy_config& c, std::string_view v) { parse_log_level(v, c.level); },
      [](const proxy_config& c) { return std::string(to_string(c.level)); }},
+    {"log-format", option_type::choice, "FORMAT", 0, 0, mode_all, "--log-format", "text|json",
+     "standard error's log lines: text, or one JSON object per line (time, level, session, "
+     "event, msg, fields)",
+     [](proxy_config& c, std::string_view v) {
+       c.log_output = v == "json" ? log_format::json : log_format::text;
+     },
+     [](const proxy_config& c) { return std::string(to_string(c.log_output)); }},
 
     // --- HTTP mode ------------------------------------------------------------
     {"max-sessions", option_type::integer, "N", 1, u32max, mode_http | mode_any_upstream,
@@ -172,6 +179,27 @@ constexpr option_spec table[] = {
     {"keepalive-timeout-ms", option_type::duration_ms, "MS", 1, u32max,
      mode_http | mode_any_upstream, "--keepalive-timeout-ms", "",
      "close a client connection idle this long between requests", MCPFWD_MS(keepalive_timeout)},
+
+    {"admin", option_type::address, "HOST:PORT", 0, 0, mode_http | mode_any_upstream, "--admin", "",
+     "serve /metrics (Prometheus), /healthz, /readyz and /sessions on a second listener (a "
+     "PORT alone binds 127.0.0.1)",
+     [](proxy_config& c, std::string_view v) {
+       const auto colon = v.rfind(':');
+       std::string_view host = v.substr(0, colon);
+       if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+         host = host.substr(1, host.size() - 2);
+       c.admin_host = std::string(host);
+       c.admin_port = static_cast<std::uint16_t>(to_u64(v.substr(colon + 1)));
+     },
+     [](const proxy_config& c) {
+       if (c.admin_host.empty()) return std::string();
+       const bool v6 = c.admin_host.find(':') != std::string::npos;
+       return (v6 ? "[" + c.admin_host + "]" : c.admin_host) + ":" + std::to_string(c.admin_port);
+     }},
+    {"admin-token", option_type::text, "TOKEN", 0, 0, mode_http | mode_any_upstream, "", "",
+     "require 'Authorization: Bearer TOKEN' on the admin listener's /metrics and /sessions "
+     "(CLI: --admin-token-env VAR)",
+     MCPFWD_TEXT(admin_token)},
 
     {"stateless-key", option_type::text, "KEY", 0, 0, mode_http | mode_any_upstream,
      "--stateless-key", "",
@@ -326,6 +354,9 @@ std::string parse(const option_spec& o, std::string_view v) {
       bad(o, "must be one of " + alts + ", got '" + std::string(v) + "'");
     }
     case option_type::address: {
+      // --admin PORT: on the loopback address.
+      if (o.name == "admin" && !v.empty() && v.find_first_not_of("0123456789") == v.npos)
+        return parse(o, "127.0.0.1:" + std::string(v));
       const auto colon = v.rfind(':');
       std::uint16_t port = 0;
       const std::string_view ps = colon == std::string_view::npos ? "" : v.substr(colon + 1);
@@ -423,6 +454,8 @@ void validate(const proxy_config& cfg) {
       throw api_error(errc::invalid_arg,
                       "upstream working directory " + cfg.upstream.cwd + ": not a directory");
   }
+  if (!cfg.admin_token.empty() && cfg.admin_host.empty())
+    throw api_error(errc::invalid_arg, "--admin-token needs --admin HOST:PORT");
   if (cfg.remote.forward_authorization && !cfg.auth_token.empty())
     throw api_error(
         errc::invalid_arg,

@@ -80,9 +80,10 @@ struct http_server::connection {
 
 http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
                          upstream_factory make_upstream, std::shared_ptr<http_client> remote,
-                         const logger& log)
+                         const logger& log, proxy_metrics& metrics)
     : ioc_(ioc),
       cfg_(cfg),
+      metrics_(metrics),
       make_upstream_(std::move(make_upstream)),
       remote_(std::move(remote)),
       log_(log),
@@ -360,7 +361,7 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_
     if (!other) instance_keys_[sess->id()] = key;
   }
   if (other) {
-    sess->close("a duplicate instance of its isolation key");
+    sess->close(close_cause::duplicate, "a duplicate instance of its isolation key");
     return other;
   }
   log_.info("session " + sess->id() + ": stateless-era instance for key " + label);
@@ -426,7 +427,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
       std::lock_guard lk(m_);
       legacy_seen_ = std::chrono::steady_clock::now();
     }
-    sess->close("the upstream serves only the session era");
+    sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
   }
   co_return keep;
 }
@@ -450,8 +451,10 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
     }
   }
   if (!admitted) {
-    log_.warn("session limit reached (" + std::to_string(cfg_.max_sessions) +
-              "): new session rejected");
+    log_.event(
+        log_level::warn, "session_rejected",
+        "session limit reached (" + std::to_string(cfg_.max_sessions) + "): new session rejected",
+        R"({"reason":"limit","max_sessions":)" + std::to_string(cfg_.max_sessions) + "}");
     if (cfg_.on_event)
       cfg_.on_event(event_kind::session_rejected, {},
                     "session limit of " + std::to_string(cfg_.max_sessions) + " reached");
@@ -461,7 +464,7 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(), transport, make_upstream_, cfg_, log_,
+        ioc_.get_executor(), new_session_id(), transport, make_upstream_, cfg_, log_, metrics_,
         [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
@@ -480,10 +483,12 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
     --starting_;
     sessions_.emplace(sess->id(), sess);
   }
-  log_.info("session " + sess->id() + " opened");
+  bump(metrics_.sessions_opened[static_cast<std::size_t>(sess->kind())]);
+  log_.event(log_level::info, "session_opened", "session " + sess->id() + " opened",
+             std::string(R"({"kind":")") + to_string(sess->kind()) + "\"}");
   sess->start();
   if (cfg_.on_event && !cfg_.on_event(event_kind::session_opened, sess->id(), {})) {
-    sess->close("session refused by the event callback");
+    sess->close(close_cause::callback, "session refused by the event callback");
     return refuse_by_app();
   }
   return sess;
@@ -513,6 +518,17 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
       }
       return;
     }
+    // Its figures join those of the sessions that ended before.
+    auto it = closing_.find(id);
+    if (it == closing_.end()) it = sessions_.find(id);
+    if (it != closing_.end() && it != sessions_.end()) {
+      const session_counters& c = it->second->counters();
+      bump(metrics_.retired_c2s_messages, read(c.c2s_messages));
+      bump(metrics_.retired_c2s_bytes, read(c.c2s_bytes));
+      bump(metrics_.retired_s2c_messages, read(c.s2c_messages));
+      bump(metrics_.retired_s2c_bytes, read(c.s2c_bytes));
+      bump(metrics_.retired_dropped, read(c.dropped));
+    }
     sessions_.erase(id);
     closing_.erase(id);
     if (live_ > 0) --live_;
@@ -539,9 +555,12 @@ net::awaitable<void> http_server::reap_loop() {
         if (s->idle_for(cfg_.idle_timeout)) idle.push_back(s);
     }
     for (auto& s : idle) {
-      log_.info("session " + s->id() + " idle for " + std::to_string(cfg_.idle_timeout.count()) +
-                " ms: closing");
-      s->close("session closed after being idle");
+      log_.event(log_level::info, "session_reaped",
+                 "session " + s->id() + " idle for " + std::to_string(cfg_.idle_timeout.count()) +
+                     " ms: closing",
+                 R"({"idle_timeout_ms":)" + std::to_string(cfg_.idle_timeout.count()) + "}");
+      bump(metrics_.sessions_reaped);
+      s->close(close_cause::idle, "session closed after being idle");
     }
   }
 }
@@ -605,7 +624,7 @@ bool http_server::close_session(const std::string& id) {
     std::lock_guard lk(m_);
     return closing_.count(id) > 0;
   }
-  s->close("session closed by the operator");
+  s->close(close_cause::operator_kill, "session closed by the operator");
   return true;
 }
 
@@ -624,6 +643,91 @@ json::object http_server::stats() const {
     if (const auto n = rejected_[i].load(std::memory_order_relaxed))
       rej[to_string(static_cast<reject_reason>(i))] = n;
   return json::object{{"connections", std::move(conns)}, {"rejected", std::move(rej)}};
+}
+
+}  // namespace mcpfwd
+
+namespace mcpfwd {
+
+http_server::readiness http_server::ready() const {
+  std::lock_guard lk(m_);
+  if (stopping_) return readiness::draining;
+  return sessions_.size() + starting_ >= cfg_.max_sessions ? readiness::full : readiness::ready;
+}
+
+void http_server::write_metrics(prom_text& out) const {
+  std::array<std::array<std::uint64_t, kind_count>, state_count> by{};
+  std::uint64_t c2s_m = 0, c2s_b = 0, s2c_m = 0, s2c_b = 0, dropped = 0;
+  std::uint64_t in_flight = 0, streams = 0;
+  bool draining = false;
+  {
+    // The retired totals are added to under this lock too: a session's
+    // figures are counted either here or there, never twice.
+    std::lock_guard lk(m_);
+    draining = stopping_;
+    auto add = [&](const http_session& s) {
+      ++by[static_cast<std::size_t>(s.current_state())][static_cast<std::size_t>(s.kind())];
+      const session_counters& c = s.counters();
+      c2s_m += read(c.c2s_messages);
+      c2s_b += read(c.c2s_bytes);
+      s2c_m += read(c.s2c_messages);
+      s2c_b += read(c.s2c_bytes);
+      dropped += read(c.dropped);
+      in_flight += c.in_flight.load(std::memory_order_relaxed);
+      streams += c.open_streams.load(std::memory_order_relaxed);
+    };
+    for (const auto& [id, s] : sessions_) add(*s);
+    for (const auto& [id, s] : closing_) add(*s);
+    c2s_m += read(metrics_.retired_c2s_messages);
+    c2s_b += read(metrics_.retired_c2s_bytes);
+    s2c_m += read(metrics_.retired_s2c_messages);
+    s2c_b += read(metrics_.retired_s2c_bytes);
+    dropped += read(metrics_.retired_dropped);
+  }
+  out.family("mcpfwd_sessions", "gauge",
+             "Sessions (and stateless-era upstream instances) by state and kind.");
+  for (std::size_t st = 0; st < state_count; ++st)
+    for (std::size_t k = 0; k < kind_count; ++k) {
+      if (static_cast<session_kind>(k) == session_kind::stdio) continue;  // not in HTTP mode
+      out.sample("mcpfwd_sessions",
+                 {{"state", to_string(static_cast<session_state>(st))},
+                  {"kind", to_string(static_cast<session_kind>(k))}},
+                 by[st][k]);
+    }
+  out.family("mcpfwd_session_limit", "gauge", "The most sessions at once (--max-sessions).");
+  out.sample("mcpfwd_session_limit", {}, cfg_.max_sessions);
+  out.family("mcpfwd_draining", "gauge", "1 while the proxy shuts down (no new sessions).");
+  out.sample("mcpfwd_draining", {}, std::uint64_t{draining ? 1u : 0u});
+  out.family("mcpfwd_requests_in_flight", "gauge",
+             "Client requests forwarded and not answered yet.");
+  out.sample("mcpfwd_requests_in_flight", {}, in_flight);
+  out.family("mcpfwd_open_streams", "gauge", "Event streams open to clients.");
+  out.sample("mcpfwd_open_streams", {}, streams);
+
+  out.family("mcpfwd_messages_total", "counter", "JSON-RPC messages forwarded, by direction.");
+  out.sample("mcpfwd_messages_total", {{"direction", "client_to_server"}}, c2s_m);
+  out.sample("mcpfwd_messages_total", {{"direction", "server_to_client"}}, s2c_m);
+  out.family("mcpfwd_message_bytes_total", "counter",
+             "Bytes of JSON-RPC messages forwarded, by direction.");
+  out.sample("mcpfwd_message_bytes_total", {{"direction", "client_to_server"}}, c2s_b);
+  out.sample("mcpfwd_message_bytes_total", {{"direction", "server_to_client"}}, s2c_b);
+  out.family("mcpfwd_dropped_messages_total", "counter",
+             "Server messages lost to clients that fell behind or had no stream open.");
+  out.sample("mcpfwd_dropped_messages_total", {}, dropped);
+
+  out.family("mcpfwd_http_connections", "gauge", "Client connections open on the listener.");
+  out.sample("mcpfwd_http_connections", {}, connections_.load());
+  out.family("mcpfwd_http_connections_total", "counter", "Client connections accepted.");
+  out.sample("mcpfwd_http_connections_total", {}, connections_total_.load());
+  out.family("mcpfwd_http_connections_refused_total", "counter",
+             "Client connections refused at --max-connections.");
+  out.sample("mcpfwd_http_connections_refused_total", {}, connections_refused_.load());
+  out.family("mcpfwd_http_rejections_total", "counter",
+             "HTTP requests refused before reaching a session, by reason.");
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(reject_reason::refused_by_app); ++i)
+    out.sample("mcpfwd_http_rejections_total",
+               {{"reason", to_string(static_cast<reject_reason>(i))}},
+               rejected_[i].load(std::memory_order_relaxed));
 }
 
 }  // namespace mcpfwd

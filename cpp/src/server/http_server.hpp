@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "base/hooks.hpp"
+#include "base/metrics.hpp"
 #include "config/config.hpp"
+#include "server/metrics_text.hpp"
 #include "server/router.hpp"
 #include "session/http_session.hpp"
 
@@ -27,11 +29,11 @@ namespace mcpfwd {
 class http_server : public std::enable_shared_from_this<http_server> {
  public:
   // Binds and listens at once (throws api_error(errc::io) on failure).
-  // `cfg` and `log` outlive the server.
+  // `cfg`, `log` and `metrics` outlive the server.
   // `remote`: the remote upstream's client (null for a server command),
   // which stateless-era requests are forwarded through.
   http_server(net::io_context& ioc, const proxy_config& cfg, upstream_factory make_upstream,
-              std::shared_ptr<http_client> remote, const logger& log);
+              std::shared_ptr<http_client> remote, const logger& log, proxy_metrics& metrics);
   void start();
   // Stop accepting and close every session; `on_done` runs once all
   // sessions have finished (upstreams reaped). Any thread.
@@ -45,6 +47,14 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::size_t session_count() const;
   // Listener figures: connections open, refused, the limit; refusals by reason.
   json::object stats() const;
+
+  // /readyz: whether new sessions are taken now.
+  enum class readiness : std::uint8_t { ready, draining, full };
+  readiness ready() const;
+  // The registry's and the listener's metric families (docs/operations.md):
+  // sessions by state and kind, connections, rejections, and the message,
+  // byte and drop totals (ended sessions' plus live ones').
+  void write_metrics(prom_text& out) const;
 
  private:
   struct connection;  // one accepted connection (counted while it lives)
@@ -70,6 +80,7 @@ class http_server : public std::enable_shared_from_this<http_server> {
 
   net::io_context& ioc_;
   const proxy_config& cfg_;
+  proxy_metrics& metrics_;
   upstream_factory make_upstream_;
   std::shared_ptr<http_client> remote_;
   const logger& log_;

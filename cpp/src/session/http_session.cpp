@@ -63,7 +63,7 @@ std::string cancelled_notification(const std::string& id, const char* reason) {
 
 http_session::http_session(net::any_io_executor ex, std::string id, session_transport transport,
                            const upstream_factory& make_upstream, const proxy_config& cfg,
-                           const logger& log, closed_fn on_closed)
+                           const logger& log, proxy_metrics& metrics, closed_fn on_closed)
     : strand_(net::make_strand(ex)),
       rec_(std::move(id),
            transport == session_transport::legacy_sse  ? session_kind::legacy_sse
@@ -74,6 +74,7 @@ http_session::http_session(net::any_io_executor ex, std::string id, session_tran
       transport_(transport),
       cfg_(cfg),
       log_(log),
+      metrics_(metrics),
       on_closed_(std::move(on_closed)),
       upstream_(make_upstream(strand_, "session " + rec_.id() + ": ")),
       buffer_(cfg.stream_buffer_bytes),
@@ -88,6 +89,7 @@ void http_session::start() {
   net::co_spawn(
       strand_, [self] { return self->supervise(); },
       log_failure(log_, "session " + id() + " supervisor", [self] {
+        if (!self->closing_) self->metrics_.closed(close_cause::internal);
         self->rec_.set_state(session_state::closed);
         if (self->on_closed_) self->on_closed_(self->id(), "internal error", true);
       }));
@@ -190,6 +192,11 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
         continue;
       }
       w->ids.push_back(mi.id);
+      const auto method = static_cast<std::uint8_t>(method_index(mi.method));
+      if (w->batch)
+        w->batch_methods[mi.id] = method;
+      else
+        w->method = method;
       ++w->pending;
       by_id_[mi.id] = w;
       if (!mi.progress_token.empty()) {
@@ -211,13 +218,38 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
   return true;
 }
 
-bool http_session::unmap(const std::string& id, const waiter_ptr& w) {
+bool http_session::unmap(const std::string& id, const waiter_ptr& w, request_outcome outcome) {
   auto it = by_id_.find(id);
   if (it == by_id_.end() || it->second != w) return false;
   by_id_.erase(it);
   --w->pending;
   n_.in_flight.fetch_sub(1);
+  // Counted once: the id is in by_id_ (for this waiter) only until here.
+  const auto took = std::chrono::steady_clock::now() - w->start;
+  if (!w->batch) {
+    if (w->method) metrics_.request_done(*w->method, outcome, took);
+  } else if (auto m = w->batch_methods.find(id); m != w->batch_methods.end()) {
+    metrics_.request_done(m->second, outcome, took);
+    w->batch_methods.erase(m);
+  }
   return true;
+}
+
+void http_session::legacy_request(const message_info& mi) {
+  constexpr std::size_t tracked_max = 4096;  // beyond: not timed (a client's own problem)
+  if (mi.kind != message_kind::request || legacy_pending_.size() >= tracked_max) return;
+  legacy_pending_.try_emplace(
+      mi.id, legacy_pending{method_index(mi.method), std::chrono::steady_clock::now()});
+}
+
+void http_session::legacy_answer(const message_info& mi) {
+  auto it = legacy_pending_.find(mi.id);
+  if (it == legacy_pending_.end()) return;
+  metrics_.request_done(
+      it->second.method,
+      mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok,
+      std::chrono::steady_clock::now() - it->second.start);
+  legacy_pending_.erase(it);
 }
 
 void http_session::cancel_upstream(const std::string& id, const char* reason) {
@@ -227,9 +259,9 @@ void http_session::cancel_upstream(const std::string& id, const char* reason) {
 // Forget a finished POST: its requests still unanswered stop counting as in
 // flight (their late answers are dropped) and, with a reason, are cancelled
 // upstream.
-void http_session::forget(const waiter_ptr& w, const char* cancel_reason) {
+void http_session::forget(const waiter_ptr& w, request_outcome outcome, const char* cancel_reason) {
   for (const auto& id : w->ids)
-    if (unmap(id, w) && cancel_reason != nullptr) cancel_upstream(id, cancel_reason);
+    if (unmap(id, w, outcome) && cancel_reason != nullptr) cancel_upstream(id, cancel_reason);
   for (const auto& t : w->tokens)
     if (auto it = by_token_.find(t); it != by_token_.end() && it->second == w) by_token_.erase(it);
   posts_.remove(w);
@@ -292,7 +324,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (auto auth = req.find(http::field::authorization); auth != req.end())
     upstream_->set_client_authorization(auth->value());
   if (!closing_ && !rec_.hook(direction::client_to_server, msg.raw))
-    do_close(hook_abort_reason);  // answered 404 below
+    do_close(close_cause::callback, hook_abort_reason);  // answered 404 below
   n_.client_to_server(msg.raw.size());
   if (closing_) {  // raced with the end of the session: it is gone for this client
     co_return co_await reply_now(stream, req, http::status::not_found,
@@ -345,7 +377,10 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
 
   if (transport_ == session_transport::legacy_sse) {
     // HTTP+SSE: accepted now; every answer flows on the session's stream.
-    for (const auto& m : parts) rec_.client_request(m.info);
+    for (const auto& m : parts) {
+      rec_.client_request(m.info);
+      legacy_request(m.info);
+    }
     for (auto& m : parts) co_await upstream_->send(std::move(m));
     co_return co_await reply_now(stream, req, http::status::accepted, {});
   }
@@ -359,7 +394,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     std::weak_ptr<http_session> s;
     waiter_ptr w;
     ~forget_on_exit() {
-      if (auto self = s.lock()) self->forget(w, "mcpfwd internal error");
+      if (auto self = s.lock()) self->forget(w, request_outcome::closed, "mcpfwd internal error");
     }
   } guard{weak_from_this(), w};
   for (auto& m : parts) co_await upstream_->send(std::move(m));
@@ -376,11 +411,14 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
               " bytes behind on its answer stream (--stream-buffer-bytes): ending that stream");
   }
   const bool abandoned = w->client_gone || w->overflowed;
-  forget(w, abandoned ? "the client went away" : "timed out in mcpfwd");
+  if (abandoned)
+    forget(w, request_outcome::abandoned, "the client went away");
+  else
+    forget(w, request_outcome::timeout, "timed out in mcpfwd");
   rec_.touch();
   // The last request of a draining session has been answered: close now
   // (after this response is written, below, since closing does not touch it).
-  if (draining_ && posts_.empty()) do_close("proxy shutting down");
+  if (draining_ && posts_.empty()) do_close(close_cause::shutdown, "proxy shutting down");
   co_await stop_watching(stream, w);
   if (abandoned) co_return false;
 
@@ -488,7 +526,7 @@ net::awaitable<std::string> http_session::own_request(std::string method, json::
     co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
   }
   const bool answered = w->pending == 0 && !w->done && !w->responses.empty();
-  unmap(up, w);
+  unmap(up, w, request_outcome::ok);  // its own: not a client's, not counted
   if (probe_ == w) probe_.reset();
   co_return answered ? std::move(w->responses[0]) : std::string();
 }
@@ -574,6 +612,7 @@ void http_session::rewrite_for_upstream(const waiter_ptr& w, message& m) {
   const bool has_token = !m.info.progress_token.empty();
   w->client_id = m.info.id;
   w->client_token = m.info.progress_token;
+  w->method = static_cast<std::uint8_t>(method_index(m.info.method));
   w->listen = m.info.method == "subscriptions/listen";
   std::string raw = with_request_id(m.raw, up, has_token ? up : std::string());
   if (!raw.empty()) m.raw = std::move(raw);
@@ -618,7 +657,7 @@ void http_session::route_stateless(message msg) {
       return;
     }
     waiter_ptr w = it->second;
-    unmap(mi.id, w);
+    unmap(mi.id, w, mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok);
     std::string raw =
         w->client_id == mi.id ? std::move(msg.raw) : with_response_id(msg.raw, w->client_id);
     w->responses.push_back(std::move(raw));
@@ -680,7 +719,7 @@ net::awaitable<void> http_session::serve_legacy_stream(beast::tcp_stream& stream
                                                        std::string endpoint) {
   co_await stream_out(stream, req, "event: endpoint\ndata: " + endpoint + "\n\n");
   // In HTTP+SSE the session lives as long as its stream.
-  do_close("the SSE client disconnected");
+  do_close(close_cause::client_disconnect, "the SSE client disconnected");
 }
 
 net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const http_request& req,
@@ -770,14 +809,16 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
 
 net::awaitable<bool> http_session::serve_delete(beast::tcp_stream& stream,
                                                 const http_request& req) {
-  do_close("session deleted by the client");
+  do_close(close_cause::client_delete, "session deleted by the client");
   co_return co_await reply_now(stream, req, http::status::ok, {});
 }
 
 // ------------------------------------------------------------------ ending
 
-void http_session::close(std::string reason) {
-  net::post(strand_, [self = shared_from_this(), r = std::move(reason)] { self->do_close(r); });
+void http_session::close(close_cause cause, std::string reason) {
+  net::post(strand_, [self = shared_from_this(), cause, r = std::move(reason)] {
+    self->do_close(cause, r);
+  });
 }
 
 void http_session::drain(std::chrono::milliseconds deadline) {
@@ -786,7 +827,7 @@ void http_session::drain(std::chrono::milliseconds deadline) {
     self->draining_ = true;
     self->rec_.set_state(session_state::draining);
     if (self->posts_.empty()) {
-      self->do_close("proxy shutting down");
+      self->do_close(close_cause::shutdown, "proxy shutting down");
       return;
     }
     self->log_.info("session " + self->id() + ": waiting up to " +
@@ -794,26 +835,33 @@ void http_session::drain(std::chrono::milliseconds deadline) {
                     std::to_string(self->n_.in_flight.load()) + " request(s) in flight");
     auto t = std::make_shared<net::steady_timer>(self->strand_, deadline);
     t->async_wait([self, t](error_code) {
-      self->do_close("proxy shutting down: the drain deadline passed before the upstream answered");
+      self->do_close(close_cause::shutdown,
+                     "proxy shutting down: the drain deadline passed before the upstream answered");
     });
   });
 }
 
-void http_session::do_close(const std::string& reason) {
+void http_session::do_close(close_cause cause, const std::string& reason) {
   if (closing_) return;
   closing_ = true;
+  cause_ = cause;
+  metrics_.closed(cause);
   close_reason_ = reason;
   rec_.set_state(session_state::draining);
   if (on_closed_) on_closed_(id(), reason, false);  // from now on the id answers 404
   for (auto& w : posts_) {
     for (const auto& id : w->ids)
-      if (unmap(id, w))
+      if (unmap(id, w, request_outcome::closed))
         w->responses.push_back(
             make_error_response(client_id_of(w, id), rpc_error::upstream_error, reason));
     w->done = true;
     w->notify();
   }
   by_token_.clear();
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, p] : legacy_pending_)
+    metrics_.request_done(p.method, request_outcome::closed, now - p.start);
+  legacy_pending_.clear();
   if (probe_) {
     probe_->done = true;
     probe_->notify();
@@ -890,6 +938,7 @@ void http_session::route(message msg) {
     return;
   }
   if (transport_ == session_transport::legacy_sse) {
+    if (answer) legacy_answer(mi);
     to_event_stream(std::move(msg));
     return;
   }
@@ -900,7 +949,7 @@ void http_session::route(message msg) {
       return;
     }
     waiter_ptr w = it->second;
-    unmap(mi.id, w);
+    unmap(mi.id, w, mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok);
     w->responses.push_back(std::move(msg.raw));
     w->notify();
     return;
@@ -927,7 +976,7 @@ void http_session::route(message msg) {
 
 net::awaitable<void> http_session::on_server_message(message msg) {
   if (!closing_ && !rec_.hook(direction::server_to_client, msg.raw)) {
-    do_close(hook_abort_reason);
+    do_close(close_cause::callback, hook_abort_reason);
     co_return;
   }
   route(std::move(msg));
@@ -947,12 +996,17 @@ net::awaitable<void> http_session::supervise() {
   upstream_end end = co_await upstream_->wait_end(drain);
   if (!closing_) {
     log_.warn("session " + id() + ": " + end.description);
-    do_close(end.description + " before responding");
+    do_close(close_cause::upstream_ended, end.description + " before responding");
   }
+  bump(metrics_.upstream_exits[static_cast<std::size_t>(classify_exit(end.raw_status))]);
   upstream_->close();
   rec_.ended(std::move(end.status));
   rec_.set_state(session_state::closed);
-  log_.info("session " + id() + " closed (" + close_reason_ + "): " + snapshot_json());
+  const std::string snap = snapshot_json();
+  log_.event(log_level::info, "session_closed",
+             "session " + id() + " closed (" + close_reason_ + "): " + snap,
+             std::string(R"({"reason":")") + to_string(cause_) + R"(","detail":)" +
+                 json::serialize(json::value(close_reason_)) + R"(,"session":)" + snap + "}");
   if (on_closed_) on_closed_(id(), close_reason_, true);  // upstream reaped
 }
 

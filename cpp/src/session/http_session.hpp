@@ -32,6 +32,7 @@
 #include "base/byte_queue.hpp"
 #include "base/hooks.hpp"
 #include "base/logger.hpp"
+#include "base/metrics.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/one_shot.hpp"
@@ -57,15 +58,17 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   using closed_fn =
       std::function<void(const std::string& id, const std::string& reason, bool finished)>;
 
-  // Makes the upstream (throws api_error on failure). `cfg` and `log`
-  // outlive the session.
+  // Makes the upstream (throws api_error on failure). `cfg`, `log` and
+  // `metrics` outlive the session.
   http_session(net::any_io_executor ex, std::string id, session_transport transport,
                const upstream_factory& make_upstream, const proxy_config& cfg, const logger& log,
-               closed_fn on_closed);
+               proxy_metrics& metrics, closed_fn on_closed);
   ~http_session() override;
 
   const std::string& id() const noexcept { return rec_.id(); }
   session_transport transport() const noexcept { return transport_; }
+  session_kind kind() const noexcept { return rec_.kind(); }
+  const session_counters& counters() const noexcept { return n_; }
   net::strand<net::any_io_executor>& strand() noexcept { return strand_; }
   void start();
 
@@ -92,7 +95,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   era_verdict verdict() const noexcept { return verdict_.load(); }
 
   // Any thread: end the session (upstream terminated). Idempotent.
-  void close(std::string reason);
+  void close(close_cause cause, std::string reason);
   // Any thread: let the requests in flight finish, then close; close anyway
   // (answering what is left with a JSON-RPC error) once `deadline` passes.
   void drain(std::chrono::milliseconds deadline);
@@ -108,8 +111,13 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // it), or an event stream (GET, legacy SSE). Only touched on the strand.
   struct waiter {
     waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
-    byte_queue<std::string> q;           // messages to stream before the response
-    std::vector<std::string> ids;        // its request ids (answered ones leave by_id_)
+    byte_queue<std::string> q;     // messages to stream before the response
+    std::vector<std::string> ids;  // its request ids (answered ones leave by_id_)
+    // The metric_methods() index of its client request (a batch: of each, by
+    // id); none for a request of mcpfwd's own.
+    std::optional<std::uint8_t> method;
+    std::unordered_map<std::string, std::uint8_t> batch_methods;
+    const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
     std::size_t pending = 0;             // of those, still unanswered
     std::vector<std::string> tokens;     // progress tokens of its requests
     std::vector<std::string> responses;  // final responses, in arrival order
@@ -175,8 +183,13 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // stream), they are discarded.
   void watch_client(beast::tcp_stream& stream, beast::flat_buffer* buf, const waiter_ptr& w);
   net::awaitable<void> stop_watching(beast::tcp_stream& stream, const waiter_ptr& w);
-  bool unmap(const std::string& id, const waiter_ptr& w);
-  void forget(const waiter_ptr& w, const char* cancel_reason);
+  // A request of `w` is over: no longer in flight, counted with its outcome.
+  bool unmap(const std::string& id, const waiter_ptr& w, request_outcome outcome);
+  void forget(const waiter_ptr& w, request_outcome outcome, const char* cancel_reason);
+  // Legacy HTTP+SSE: requests are answered on the session's stream, not on
+  // their POST; their methods and start times are kept here (bounded).
+  void legacy_request(const message_info& mi);
+  void legacy_answer(const message_info& mi);
   // upstream::sink
   net::awaitable<void> on_server_message(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
@@ -187,7 +200,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void to_event_stream(message msg);  // the GET/legacy stream, else the buffer
   void lost(const message& msg);
   void cancel_upstream(const std::string& id, const char* reason);
-  void do_close(const std::string& reason);
+  void do_close(close_cause cause, const std::string& reason);
   template <class Body>
   void stamp(http::response<Body>& res, bool keep_alive) const;
   // The head of a text/event-stream response (chunked).
@@ -199,6 +212,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   session_transport transport_;
   const proxy_config& cfg_;
   const logger& log_;
+  proxy_metrics& metrics_;
   closed_fn on_closed_;
   std::unique_ptr<upstream> upstream_;
   waiter_ptr get_stream_;                                 // the open GET (or legacy) stream
@@ -221,6 +235,12 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   bool tools_known_ = false, learning_tools_ = false;
   std::vector<net::steady_timer*> era_waiters_;  // requests waiting for the probe
   std::string close_reason_;
+  close_cause cause_ = close_cause::internal;
+  struct legacy_pending {
+    std::size_t method;
+    std::chrono::steady_clock::time_point start;
+  };
+  std::unordered_map<std::string, legacy_pending> legacy_pending_;
 };
 
 }  // namespace mcpfwd

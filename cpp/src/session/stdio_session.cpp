@@ -24,12 +24,13 @@ std::string preview(std::string_view s) {
 
 stdio_session::stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream,
                              int in_fd, int out_fd, const proxy_config& cfg, const logger& log,
-                             done_fn done)
+                             proxy_metrics& metrics, done_fn done)
     : strand_(net::make_strand(ex)),
       cfg_(cfg),
       rec_("stdio", session_kind::stdio, cfg),
       n_(rec_.counters()),
       log_(log),
+      metrics_(metrics),
       done_(std::move(done)),
       client_in_(strand_, in_fd),
       client_out_(strand_, out_fd),
@@ -164,7 +165,7 @@ bool stdio_session::admit(const message_info& mi, const std::shared_ptr<batch_gr
       to_client_.push(std::move(err) + '\n');
     return false;
   }
-  in_flight_[mi.id] = mi.method;
+  in_flight_[mi.id] = pending{method_index(mi.method), std::chrono::steady_clock::now()};
   rec_.client_request(mi);
   if (group) {
     batched_[mi.id] = group;
@@ -258,7 +259,13 @@ net::awaitable<void> stdio_session::on_server_message(message msg) {
   }
   auto untrack = [&](const message_info& mi) {
     if (mi.kind != message_kind::response && mi.kind != message_kind::error) return;
-    in_flight_.erase(mi.id);
+    if (auto it = in_flight_.find(mi.id); it != in_flight_.end()) {
+      metrics_.request_done(
+          it->second.method,
+          mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok,
+          std::chrono::steady_clock::now() - it->second.start);
+      in_flight_.erase(it);
+    }
     if (msg.info.kind != message_kind::batch) rec_.server_answer(mi, msg.raw);
   };
   if (msg.info.kind == message_kind::batch) {
@@ -287,7 +294,9 @@ void stdio_session::begin_shutdown(const char* why) {
 }
 
 void stdio_session::fail_in_flight(const std::string& reason) {
-  for (const auto& [id, method] : in_flight_) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, p] : in_flight_) {
+    metrics_.request_done(p.method, request_outcome::closed, now - p.start);
     std::string err = make_error_response(id, rpc_error::upstream_error, reason);
     message_info mi;
     mi.id = id;
@@ -306,6 +315,8 @@ net::awaitable<void> stdio_session::supervise() {
   const bool server_first = !shutting_down_;
   if (server_first) end_reason_ = end.description;
   upstream_->close();
+  bump(metrics_.upstream_exits[static_cast<std::size_t>(classify_exit(end.raw_status))]);
+  metrics_.closed(server_first ? close_cause::upstream_ended : close_cause::client_disconnect);
   if (server_first)
     log_.warn(end.description);
   else

@@ -134,14 +134,15 @@ net::awaitable<void> stdio_upstream::relay_stderr() {
       stderr_framer_.feed(data, got);
       for (auto& it : got.items) {
         if (it.oversize)
-          log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]");
+          log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]", prefix_);
         else
-          log_.server_line(it.line);
+          log_.server_line(it.line, prefix_);
       }
     }
     if (ec) break;
   }
-  if (std::string rest = stderr_framer_.take_partial(); !rest.empty()) log_.server_line(rest);
+  if (std::string rest = stderr_framer_.take_partial(); !rest.empty())
+    log_.server_line(rest, prefix_);
 }
 
 void stdio_upstream::stop(std::chrono::milliseconds grace, std::shared_ptr<void> owner) {

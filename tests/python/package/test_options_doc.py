@@ -54,7 +54,7 @@ def test_help_shows_every_cli_flag_with_its_default(mcpfwd_bin):
 
 # Options the CLI sets another way than by a flag of their own (a secret is read from the
 # environment, never from the command line, where ps shows it): the flag that sets each.
-CLI_OTHER_WAY = {"auth-token": "--auth-token-env"}
+CLI_OTHER_WAY = {"auth-token": "--auth-token-env", "admin-token": "--admin-token-env"}
 
 
 def test_every_option_reaches_the_cli(mcpfwd_bin):
@@ -133,6 +133,7 @@ def sample(o: Any, tmp: pathlib.Path) -> Any:
         "upstream_transport": "sse",
         "auth_token": "secret",
         "stateless_key": "header:X-Tenant",
+        "admin": ("127.0.0.1", 0),
     }
     if o.keyword in by_keyword:
         return by_keyword[o.keyword]
@@ -152,6 +153,10 @@ def sample(o: Any, tmp: pathlib.Path) -> Any:
     return "x"
 
 
+# Options that need another one set with them: the keyword arguments given alongside.
+NEEDS = {"admin_token": {"admin": ("127.0.0.1", 0)}}
+
+
 def test_every_option_reaches_the_library_through_its_keyword(tmp_path):
     """Each keyword argument, given a valid value, is accepted by the library in a mode its
     option applies to; a number below the table's minimum is refused by the library, naming
@@ -162,7 +167,7 @@ def test_every_option_reaches_the_library_through_its_keyword(tmp_path):
     for o in python_options():
         if o.keyword in ("listen", "upstream"):
             continue  # every Proxy below gives them
-        kwargs: dict[str, Any] = {o.keyword: sample(o, tmp_path)}
+        kwargs: dict[str, Any] = {o.keyword: sample(o, tmp_path), **NEEDS.get(o.keyword, {})}
         kwargs["upstream"] = ([sys.executable, "-c", "pass"] if o.modes & M.COMMAND
                               else "http://127.0.0.1:1/mcp")
         kwargs["listen" if o.modes & M.HTTP else "stdio"] = (
@@ -171,6 +176,8 @@ def test_every_option_reaches_the_library_through_its_keyword(tmp_path):
         # and a downstream it does not apply to, if there is one: refused, naming it
         if not o.modes & M.STDIO:
             kwargs.pop("listen")
+            for companion in NEEDS.get(o.keyword, {}):
+                kwargs.pop(companion)
             with pytest.raises(mcpfwd.InvalidArgumentError, match=f"--{o.name} "):
                 mcpfwd.Proxy(stdio=(0, 1), **kwargs)
         if o.type in (mcpfwd.OptionType.INTEGER, mcpfwd.OptionType.BYTES) and o.min > 0:
