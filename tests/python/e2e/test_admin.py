@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from http_helpers import McpHttp, http_request, rpc, split_url, wait_until
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # tests/python
 SERVER = [sys.executable, str(HERE.parent / "servers" / "fastmcp_server.py")]
 ADMIN = ["--admin", "127.0.0.1:0"]
 
