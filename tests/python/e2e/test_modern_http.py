@@ -479,3 +479,30 @@ def test_stdio_toward_a_remote_server_takes_the_era_of_the_clients_first_request
         assert "warn" not in stderr, stderr
     assert got == [(MODERN, "over stdio", 1), (MODERN, "over stdio", 2),
                    ("2025-11-25", "over stdio", 3)]
+
+
+# ------------------------------------------------------------ multi-round trips
+
+
+async def _elicit_through(url: str) -> tuple[str, list[str]]:
+    import mcp_types as types
+
+    asked: list[str] = []
+
+    async def on_elicit(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async with Client(url, mode=MODERN, elicitation_callback=on_elicit) as c:
+        r = await c.call_tool("test_input_required_result_elicitation", {})
+        return r.content[0].text, asked
+
+
+def test_an_elicitation_through_input_required_reaches_the_client_and_the_retry_completes(
+        http_proxy):
+    """The server answers input_required (an elicitation); the SDK client asks its callback and
+    retries with inputResponses; both rounds pass through the shared instance untouched."""
+    fixture = [sys.executable, str(HERE.parent / "conformance" / "fixture_server.py")]
+    proxy = http_proxy(fixture)
+    text, asked = anyio.run(_elicit_through, proxy.url)
+    assert asked == ["What is your name?"] and text == "Hello, Ada!"
