@@ -516,6 +516,9 @@ func goodValues(o mcpfwd.OptionInfo) []string {
 	case mcpfwd.OptionAddress:
 		return []string{"127.0.0.1:0"}
 	}
+	if o.Default != "" { // a text option's default is a value of its form
+		return []string{o.Default, "x", "NAME=value", "X-Name: value"}
+	}
 	return []string{"x", "NAME=value", "X-Name: value"}
 }
 

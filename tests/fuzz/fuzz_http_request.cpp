@@ -434,7 +434,11 @@ void check_modern_body(const router& rt, const route& r, const std::string& body
     const auto code = v.at("error").at("code").to_number<std::int64_t>();
     if (st != http::status::not_acceptable)
       FUZZ_CHECK(http_status_for_error(static_cast<int>(code)) == static_cast<unsigned>(st));
-    check_refusal(*f, valid ? ref.info.id : err.id, version, keep_alive);
+    // the request's id; null for a notification or what is no request at all
+    const std::string_view id =
+        !valid ? std::string_view(err.id)
+               : (ref.info.kind == message_kind::request ? std::string_view(ref.info.id) : "");
+    check_refusal(*f, id, version, keep_alive);
     return;
   }
   FUZZ_CHECK(valid && msg.raw == body);

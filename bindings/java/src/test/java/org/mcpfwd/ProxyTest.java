@@ -458,7 +458,10 @@ public final class ProxyTest {
       case ADDRESS:
         return List.of("127.0.0.1:0");
       default:
-        return List.of("x", "NAME=value", "X-Name: value");
+        // a text option's default is a value of its form
+        return o.defaultValue().isEmpty()
+            ? List.of("x", "NAME=value", "X-Name: value")
+            : List.of(o.defaultValue(), "x", "NAME=value", "X-Name: value");
     }
   }
 
