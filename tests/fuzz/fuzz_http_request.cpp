@@ -196,6 +196,9 @@ unsigned long port_value(std::string_view p) {
 bool loopback_name(std::string_view host) {
   if (iequal(host, "localhost") || host == "[::1]") return true;
   if (!host.starts_with("127.")) return false;
+  // One trailing dot is the same address (the URL standard's IPv4 parser
+  // drops it): the router lets it through, and so does this model.
+  if (host.ends_with('.')) host.remove_suffix(1);
   int parts = 0;
   while (true) {
     const auto dot = host.find('.');
