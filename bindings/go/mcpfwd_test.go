@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -496,5 +498,228 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ------------------------------------------------------- the options table
+
+// goodValues are values to try for an option until the library accepts one
+// (text options differ in form: NAME=VALUE, 'Name: value', ...).
+func goodValues(o mcpfwd.OptionInfo) []string {
+	switch o.Type {
+	case mcpfwd.OptionFlag:
+		return []string{"true"}
+	case mcpfwd.OptionInteger, mcpfwd.OptionDurationMs, mcpfwd.OptionBytes:
+		return []string{strconv.FormatInt(o.Min, 10)}
+	case mcpfwd.OptionChoice:
+		return []string{o.Choices[0]}
+	case mcpfwd.OptionAddress:
+		return []string{"127.0.0.1:0"}
+	}
+	return []string{"x", "NAME=value", "X-Name: value"}
+}
+
+// badValue is a value the option's type refuses.
+func badValue(o mcpfwd.OptionInfo) string {
+	switch o.Type {
+	case mcpfwd.OptionFlag:
+		return "maybe"
+	case mcpfwd.OptionInteger, mcpfwd.OptionDurationMs, mcpfwd.OptionBytes:
+		return "not-a-number"
+	case mcpfwd.OptionChoice:
+		return "no-such-choice"
+	case mcpfwd.OptionAddress:
+		return "no-port"
+	}
+	return "a\x00b" // a NUL byte: a C string would cut it short
+}
+
+func TestEveryOptionIsSettableByName(t *testing.T) {
+	options := mcpfwd.Options()
+	if len(options) < 30 {
+		t.Fatalf("%d options: %+v", len(options), options)
+	}
+	seen := map[string]bool{}
+	for _, o := range options {
+		if seen[o.Name] || o.Help == "" || o.Min > o.Max ||
+			o.Modes&(mcpfwd.ModeStdio|mcpfwd.ModeHTTP) == 0 ||
+			o.Modes&(mcpfwd.ModeCommand|mcpfwd.ModeURL) == 0 {
+			t.Errorf("option %+v", o)
+		}
+		seen[o.Name] = true
+		cfg := mcpfwd.NewConfig()
+		accepted := ""
+		for _, v := range goodValues(o) {
+			err := cfg.Set(o.Name, v)
+			if err == nil {
+				accepted = v
+				break
+			}
+			if !errors.Is(err, mcpfwd.ErrInvalidArg) {
+				t.Errorf("%s=%q: %v", o.Name, v, err)
+			}
+		}
+		if accepted == "" {
+			t.Errorf("no value accepted for %s, tried %q", o.Name, goodValues(o))
+		}
+		bad := badValue(o)
+		if err := cfg.Set(o.Name, bad); !errors.Is(err, mcpfwd.ErrInvalidArg) ||
+			!strings.Contains(err.Error(), "--"+o.Name) {
+			t.Errorf("%s=%q: %v", o.Name, bad, err)
+		}
+		if o.Min > 0 {
+			err := cfg.Set(o.Name, strconv.FormatInt(o.Min-1, 10))
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("must be at least %d", o.Min)) {
+				t.Errorf("%s below its minimum: %v", o.Name, err)
+			}
+		}
+		cfg.Close()
+	}
+	cfg := mcpfwd.NewConfig()
+	defer cfg.Close()
+	if err := cfg.Set("no-such-option", "1"); !errors.Is(err, mcpfwd.ErrInvalidArg) ||
+		!strings.Contains(err.Error(), "unknown option") {
+		t.Fatalf("unknown option: %v", err)
+	}
+}
+
+func TestAnOptionOfAnotherModeIsRefusedByNewProxy(t *testing.T) {
+	cfg := mcpfwd.NewConfig()
+	defer cfg.Close()
+	must(t, cfg.SetDownstreamStdio(0, 1))
+	must(t, cfg.SetUpstreamCommand(serverCommand()...))
+	must(t, cfg.Set("max-sessions", "5"))
+	p, err := mcpfwd.NewProxy(cfg)
+	if err == nil {
+		p.Close()
+		t.Fatal("NewProxy accepted an HTTP option in stdio mode")
+	}
+	if !errors.Is(err, mcpfwd.ErrInvalidArg) ||
+		!strings.Contains(err.Error(), "--max-sessions applies only to HTTP mode") {
+		t.Fatalf("NewProxy: %v", err)
+	}
+}
+
+// ------------------------------------- refusing a session, the message hook
+
+const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":` +
+	`{"protocolVersion":"2025-06-18","capabilities":{},` +
+	`"clientInfo":{"name":"go-test","version":"0"}}}`
+
+func post(t *testing.T, url, sid, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	must(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	}
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("Mcp-Session-Id")
+}
+
+func TestEventHandlerRefusesASessionAndTheMessageHookDropsAMessage(t *testing.T) {
+	raw := []string{python(), filepath.Join(repoRoot, "tests", "servers", "raw_server.py")}
+	cfg := mcpfwd.NewConfig()
+	defer cfg.Close()
+	must(t, cfg.Set("listen", "127.0.0.1:0"))
+	must(t, cfg.SetUpstreamCommand(raw...))
+	must(t, cfg.Set("io-threads", "1"))
+	must(t, cfg.Set("shutdown-grace-ms", "500"))
+
+	events := make(chan mcpfwd.Event, 64)
+	var refused int32
+	var mu sync.Mutex
+	var messages []mcpfwd.Message
+	p, err := mcpfwd.NewProxy(cfg,
+		mcpfwd.WithEvents(events),
+		mcpfwd.WithEventHandler(func(ev mcpfwd.Event) error {
+			// refuse the first session only
+			if ev.Type == mcpfwd.SessionOpened && atomic.CompareAndSwapInt32(&refused, 0, 1) {
+				return mcpfwd.ErrRefused
+			}
+			return nil
+		}),
+		mcpfwd.WithMessages(func(m mcpfwd.Message) error {
+			mu.Lock()
+			messages = append(messages, m)
+			mu.Unlock()
+			if strings.Contains(string(m.Data), "raw/forbidden") {
+				return mcpfwd.ErrRefused
+			}
+			return nil
+		}))
+	must(t, err)
+	defer p.Close()
+	must(t, p.Start())
+	url, err := p.URL()
+	must(t, err)
+
+	// refused by the event handler: 403, and the session is closed at once
+	if code, _ := post(t, url, "", initialize); code != 403 {
+		t.Fatalf("refused initialize: HTTP %d", code)
+	}
+	opened := nextEvent(t, events, mcpfwd.SessionOpened)
+	if closed := nextEvent(t, events, mcpfwd.SessionClosed); closed.SessionID != opened.SessionID {
+		t.Fatalf("closed %+v after opened %+v", closed, opened)
+	}
+
+	// accepted: the message hook sees both ways
+	code, sid := post(t, url, "", initialize)
+	if code != 200 || sid == "" {
+		t.Fatalf("initialize: HTTP %d, session %q", code, sid)
+	}
+	if ev := nextEvent(t, events, mcpfwd.SessionOpened); ev.SessionID != sid {
+		t.Fatalf("opened %+v, the client has %s", ev, sid)
+	}
+	mu.Lock()
+	sawRequest, sawAnswer := false, false
+	for _, m := range messages {
+		if m.SessionID != sid {
+			t.Errorf("message of session %q: %s", m.SessionID, m.Data)
+		}
+		sawRequest = sawRequest || (m.Direction == mcpfwd.ClientToServer && strings.Contains(string(m.Data), `"initialize"`))
+		sawAnswer = sawAnswer || (m.Direction == mcpfwd.ServerToClient && strings.Contains(string(m.Data), `"result"`))
+	}
+	mu.Unlock()
+	if !sawRequest || !sawAnswer {
+		t.Fatalf("the message hook saw %d messages: request %v, answer %v", len(messages), sawRequest, sawAnswer)
+	}
+
+	// the hook refuses: the message is dropped, the session closed
+	if code, _ := post(t, url, sid, `{"jsonrpc":"2.0","id":50,"method":"raw/forbidden"}`); code != 404 {
+		t.Fatalf("forbidden message: HTTP %d", code)
+	}
+	deadline := time.After(30 * time.Second)
+	for closed := false; !closed; {
+		select {
+		case ev := <-events:
+			if ev.Type != mcpfwd.SessionClosed {
+				continue
+			}
+			if ev.SessionID != sid || ev.Detail != "session aborted by the message callback" {
+				t.Fatalf("closed %+v", ev)
+			}
+			closed = true
+		case <-deadline:
+			t.Fatal("no closed event within 30 s")
+		}
+	}
+	mu.Lock()
+	for _, m := range messages {
+		if m.Direction == mcpfwd.ServerToClient && strings.Contains(string(m.Data), `"id":50`) {
+			t.Errorf("the dropped request was answered: %s", m.Data)
+		}
+	}
+	mu.Unlock()
+	must(t, p.Close())
+	if kids := children(); len(kids) != 0 {
+		t.Fatalf("child processes left: %v", kids)
 	}
 }

@@ -4,8 +4,9 @@
  * mcpfwd_go.i. See docs/bindings.md.
  *
  * What it wraps:
- *  - the hand-written C++ layer of mcpfwd_swig.hpp (Config, Proxy, and the
- *    Listener director that carries callbacks into Java and Go);
+ *  - the adapter of mcpfwd_swig.hpp over the C++ layer of <mcpfwd/mcpfwd.hpp>
+ *    (Config with the generic setter, Proxy, the options table as OptionInfo,
+ *    and the Listener director that carries callbacks into Java and Go);
  *  - the C header itself, %include-d whole, so every function added to the C
  *    ABI later (a new config setter, say) is wrapped without touching this
  *    file. Only the functions the C++ layer replaces are %ignore-d.
@@ -34,6 +35,7 @@
 %ignore mcpfwd_config_new;
 %ignore mcpfwd_config_free;
 %ignore mcpfwd_proxy_new;
+%ignore mcpfwd_proxy_new_v2;
 %ignore mcpfwd_proxy_free;
 %ignore mcpfwd_proxy_start;
 %ignore mcpfwd_proxy_stop;
@@ -43,6 +45,8 @@
 %ignore mcpfwd_proxy_session_json;
 %ignore mcpfwd_proxy_stats_json;
 %ignore mcpfwd_proxy_status_text;
+%ignore mcpfwd_proxy_metrics_text;
+%ignore mcpfwd_proxy_admin_url;
 %ignore mcpfwd_proxy_close_session;
 /* argc/argv: Config.setUpstreamArgv. */
 %ignore mcpfwd_config_set_upstream_command;
@@ -76,8 +80,27 @@
    same native call; a later call from Java or Go may run on another thread. */
 %ignore mcpfwd_last_error;
 %ignore mcpfwd::swig::last_error;
+/* The options table: OptionInfo, optionCount() and optionAt(i) instead of the raw
+   iterator (its uint64_t bounds would be BigIntegers in Java). */
+%ignore mcpfwd_option;
+%ignore mcpfwd_option_next;
+%ignore mcpfwd_option_find;
+%ignore mcpfwd_option_name;
+%ignore mcpfwd_option_get_type;
+%ignore mcpfwd_option_default;
+%ignore mcpfwd_option_help;
+%ignore mcpfwd_option_metavar;
+%ignore mcpfwd_option_choices;
+%ignore mcpfwd_option_modes;
+%ignore mcpfwd_option_cli_flag;
+%ignore mcpfwd_option_min;
+%ignore mcpfwd_option_max;
+/* The generic setter: Config.set checks for NUL bytes (a C string would be cut short). */
+%ignore mcpfwd_config_set;
 /* C++ internals. */
 %ignore mcpfwd::swig::detail;
+%ignore mcpfwd::swig::Config::get;
+%ignore mcpfwd::swig::OptionInfo::OptionInfo(const mcpfwd_option *);
 %ignore mcpfwd::swig::Listener::Listener(const Listener&);
 %ignore mcpfwd::swig::Config::Config(const Config&);
 %ignore mcpfwd::swig::Proxy::Proxy(const Proxy&);

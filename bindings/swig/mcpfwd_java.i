@@ -4,10 +4,10 @@
  * Generated classes, all in package org.mcpfwd:
  *   McpfwdNative     the raw C functions that are not replaced (config setters,
  *                    version), static, named as in C; they take Config.handle()
- *   NativeConfig, NativeProxy, NativeListener
- *                    package-private: the public Config, Proxy and
- *                    ProxyListener (hand-written, bindings/java) use them
- *   LogLevel, EventType, Direction
+ *   NativeConfig, NativeProxy, NativeListener, NativeOption
+ *                    package-private: the public Config, Proxy, Callbacks
+ *                    and Option (hand-written, bindings/java) use them
+ *   LogLevel, EventType, Direction, OptionType, Mode
  *                    the C enums as Java enums (prefixes stripped)
  * Strings cross as real UTF-8 (JNI's own conversions use "modified UTF-8",
  * which mangles characters outside the BMP).
@@ -38,17 +38,21 @@
 %rename(NativeConfig) mcpfwd::swig::Config;
 %rename(NativeProxy) mcpfwd::swig::Proxy;
 %rename(NativeListener) mcpfwd::swig::Listener;
+%rename(NativeOption) mcpfwd::swig::OptionInfo;
 %rename(waitFor) mcpfwd::swig::Proxy::wait; /* not Object.wait */
 %typemap(javaclassmodifiers) mcpfwd::swig::Config "class"
 %typemap(javaclassmodifiers) mcpfwd::swig::Proxy "class"
 %typemap(javaclassmodifiers) mcpfwd::swig::Listener "abstract class"
+%typemap(javaclassmodifiers) mcpfwd::swig::OptionInfo "class"
 %rename(LogLevel) mcpfwd_log_level;
 %rename(EventType) mcpfwd_event_type;
 %rename(Direction) mcpfwd_direction;
-%rename("%(regex:/^MCPFWD_(LOG_|EVENT_)?(.*)$/\\2/)s", %$isenumitem) "";
+%rename(OptionType) mcpfwd_option_type;
+%rename(Mode) mcpfwd_mode;
+%rename("%(regex:/^MCPFWD_(LOG_|EVENT_|OPTION_|MODE_)?(.*)$/\\2/)s", %$isenumitem) "";
 /* An enum added to the C header later gets a Java name too (mcpfwd_foo_bar -> McpfwdFooBar). */
 %rename("%(camelcase)s", %$isenum) "";
-%ignore mcpfwd::swig::CallbackFlags; /* Proxy.java names its two bits */
+%ignore mcpfwd::swig::CallbackFlags; /* Proxy.java names its three bits */
 
 /* ------------------------------------------------------------ UTF-8 <-> Java */
 %{

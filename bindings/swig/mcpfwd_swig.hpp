@@ -1,25 +1,33 @@
-// The hand-written C++ layer the SWIG bindings (Java, Go) wrap besides the raw
-// C API: RAII handles for the config and the proxy, and a Listener class that
-// SWIG turns into a director, so Java and Go code can receive callbacks.
+// The adapter the SWIG bindings (Java, Go) wrap besides the raw C API: a thin
+// layer over the C++ RAII layer of <mcpfwd/mcpfwd.hpp> (mcpfwd::cxx) in the
+// shape SWIG wraps without typemaps of its own: status returns, std::string,
+// and a Listener class that SWIG turns into a director, so Java and Go code
+// can receive callbacks.
 //
 // Conventions (docs/bindings.md):
 //  - Nothing here throws (but the Config constructor, when memory runs out):
-//    every call that can fail returns an
-//    mcpfwd_swig_status and, on failure, leaves its text in
-//    mcpfwd::swig::last_error() (thread-local, copied at the failing call, so
-//    later successful mcpfwd_ calls cannot clear it). The SWIG typemaps turn
-//    that pair into a Java exception or a Go error inside the same native call.
+//    every call that can fail returns an mcpfwd_swig_status and, on failure,
+//    leaves its text in mcpfwd::swig::last_error() (thread-local, copied at
+//    the failing call, so later successful mcpfwd_ calls cannot clear it). The
+//    SWIG typemaps turn that pair into a Java exception or a Go error inside
+//    the same native call. (mcpfwd::cxx::capture is the non-throwing variant
+//    of the C++ layer this uses.)
 //  - Strings are UTF-8 std::string; results come back through std::string *out.
 //  - The proxy owns its Listener from open() on and deletes it after the last
-//    callback (the C library's user_data destructor).
+//    callback (the C++ layer's handler, the library's user_data).
 #ifndef MCPFWD_SWIG_HPP
 #define MCPFWD_SWIG_HPP
 
-#include <mcpfwd/mcpfwd.h>
+#include <mcpfwd/mcpfwd.hpp>
 
-#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
 #include <new>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 /** Status of a call of this layer; on failure mcpfwd::swig::last_error() has the text. */
@@ -33,6 +41,29 @@ inline std::string& error_text() {
   static thread_local std::string text;
   return text;
 }
+
+// Runs f() (calls of the C++ layer); a failure's status is returned, its text kept for
+// last_error().
+template <class F>
+mcpfwd_swig_status guard(F&& f) noexcept {
+  cxx::result r = cxx::capture(std::forward<F>(f));
+  if (!r) {
+    try {
+      error_text() = std::move(r.message);
+    } catch (...) {
+    }
+  }
+  return r.status;
+}
+
+// As guard, for a call handing out text: *out receives it.
+template <class F>
+mcpfwd_swig_status text(std::string* out, F&& f) noexcept {
+  return guard([&] {
+    if (out == nullptr) throw cxx::error(MCPFWD_E_INVALID_ARG, "out is NULL");
+    *out = f();
+  });
+}
 }  // namespace detail
 
 /** The text of the last failing call of this layer on this thread ("" if none). */
@@ -45,54 +76,9 @@ inline std::string status_string(int status) {
   return mcpfwd_status_str(static_cast<mcpfwd_status>(status));
 }
 
-namespace detail {
-// Records a failure of the C call just made (its text, before anything else runs).
-inline mcpfwd_swig_status fail(mcpfwd_status s) {
-  try {
-    error_text() = mcpfwd_last_error();
-  } catch (...) {
-  }
-  return s;
-}
-inline mcpfwd_swig_status fail(mcpfwd_status s, const char* text) {
-  try {
-    error_text() = text;
-  } catch (...) {
-  }
-  return s;
-}
-inline mcpfwd_swig_status check(mcpfwd_status s) {
-  return s == MCPFWD_OK ? s : fail(s);
-}
-
-// An owned string of the C API, released with mcpfwd_string_free.
-struct owned_string {
-  char* p = nullptr;
-  owned_string() = default;
-  owned_string(const owned_string&) = delete;
-  owned_string& operator=(const owned_string&) = delete;
-  ~owned_string() { mcpfwd_string_free(p); }
-};
-
-// Calls fn(&char*) and hands the owned result to *out.
-template <class F>
-mcpfwd_swig_status string_call(std::string* out, F&& fn) {
-  if (out == nullptr) return fail(MCPFWD_E_INVALID_ARG, "out is NULL");
-  owned_string s;
-  mcpfwd_status st = fn(&s.p);
-  if (st != MCPFWD_OK) return fail(st);
-  try {
-    out->assign(s.p != nullptr ? s.p : "");
-  } catch (...) {
-    return fail(MCPFWD_E_NOMEM, "out of memory");
-  }
-  return MCPFWD_OK;
-}
-}  // namespace detail
-
 /**
  * Receives a proxy's callbacks. Java and Go subclass it (a SWIG director).
- * Both methods run on a proxy I/O thread: they must not block, and may call
+ * Every method runs on a proxy I/O thread: it must not block, and may call
  * only Proxy::stop on the proxy (other calls fail with MCPFWD_E_STATE).
  */
 class Listener {
@@ -101,11 +87,13 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
   virtual ~Listener() = default;
-  /** A session event: eventType is an mcpfwd_event_type value. */
-  virtual void onEvent(int eventType, const std::string& sessionId, const std::string& detail) {
+  /** A session event: eventType is an mcpfwd_event_type value. false on
+   * MCPFWD_EVENT_SESSION_OPENED refuses that session (ignored for other events). */
+  virtual bool onEvent(int eventType, const std::string& sessionId, const std::string& detail) {
     (void)eventType;
     (void)sessionId;
     (void)detail;
+    return true;
   }
   /** A log line: level is an mcpfwd_log_level value, source "mcpfwd" or "server". */
   virtual void onLog(int level, const std::string& source, const std::string& text) {
@@ -113,52 +101,141 @@ class Listener {
     (void)source;
     (void)text;
   }
+  /** A message about to be forwarded (direction: an mcpfwd_direction value; data: its
+   * bytes). false drops it and closes its session. */
+  virtual bool onMessage(int direction, const std::string& sessionId, const std::string& data) {
+    (void)direction;
+    (void)sessionId;
+    (void)data;
+    return true;
+  }
 };
 
 /** Which callbacks Proxy::open installs (bit flags). */
-enum CallbackFlags { CALLBACK_EVENTS = 1, CALLBACK_LOG = 2 };
+enum CallbackFlags { CALLBACK_EVENTS = 1, CALLBACK_LOG = 2, CALLBACK_MESSAGES = 4 };
+
+/** One option of the table (mcpfwd_option_*). Numbers above 2^63 - 1 read as 2^63 - 1. */
+class OptionInfo {
+ public:
+  OptionInfo() = default;
+  explicit OptionInfo(const mcpfwd_option* o) : o_(o) {}
+  std::string name() const { return str(o_.name()); }
+  /** An mcpfwd_option_type value. */
+  int optionType() const { return static_cast<int>(o_.type()); }
+  std::string defaultValue() const { return str(o_.default_value()); }
+  std::string help() const { return str(o_.help()); }
+  std::string metavar() const { return str(o_.metavar()); }
+  /** For a choice: the accepted values, '|'-separated; else "". */
+  std::string choices() const { return str(o_.choices()); }
+  /** The MCPFWD_MODE_* bits where it applies. */
+  int modes() const { return static_cast<int>(o_.modes()); }
+  std::string cliFlag() const { return str(o_.cli_flag()); }
+  long long minValue() const { return clamp(o_.min()); }
+  long long maxValue() const { return clamp(o_.max()); }
+
+ private:
+  static std::string str(std::string_view v) { return std::string(v); }
+  static long long clamp(std::uint64_t v) {
+    constexpr auto top = static_cast<std::uint64_t>(std::numeric_limits<long long>::max());
+    return static_cast<long long>(v > top ? top : v);
+  }
+  cxx::option o_{mcpfwd_option_next(nullptr)};
+};
+
+/** How many options the table has. */
+inline int optionCount() {
+  int n = 0;
+  for (const mcpfwd_option* o = mcpfwd_option_next(nullptr); o != nullptr;
+       o = mcpfwd_option_next(o))
+    ++n;
+  return n;
+}
+
+/** The option at index (0 <= index < optionCount(), in the table's order); the first one
+ * for an index out of range. */
+inline OptionInfo optionAt(int index) {
+  const mcpfwd_option* o = mcpfwd_option_next(nullptr);
+  for (int i = 0; i < index && o != nullptr; ++i) o = mcpfwd_option_next(o);
+  return OptionInfo(o != nullptr ? o : mcpfwd_option_next(nullptr));
+}
 
 /** A configuration; the raw mcpfwd_config_set_* functions take handle(). */
 class Config {
  public:
   /** Throws std::bad_alloc if the library cannot allocate one. */
-  Config() {
-    if (mcpfwd_config_new(&cfg_) != MCPFWD_OK) throw std::bad_alloc();
-  }
+  Config() : cfg_(make()) {}
   Config(const Config&) = delete;
   Config& operator=(const Config&) = delete;
-  ~Config() { mcpfwd_config_free(cfg_); }
 
   /** The C handle, for the raw mcpfwd_config_* functions. Borrowed. */
-  mcpfwd_config* handle() { return cfg_; }
+  mcpfwd_config* handle() { return cfg_.get(); }
+
+  /** Any option of the table by name, its value as text (mcpfwd_config_set). */
+  mcpfwd_swig_status set(const std::string& name, const std::string& value) {
+    return detail::guard([&] { cfg_.set(name, value); });
+  }
 
   /**
    * The upstream server command; argv's entries are separated by NUL bytes
    * (C strings cannot contain one), so one string carries the whole vector.
    */
   mcpfwd_swig_status setUpstreamArgv(const std::string& nulSeparated) {
-    std::vector<std::string> args;
-    std::vector<const char*> argv;
-    try {
+    return detail::guard([&] {
+      std::vector<std::string> args;
       for (std::string::size_type start = 0; !nulSeparated.empty();) {
-        std::string::size_type end = nulSeparated.find('\0', start);
+        const std::string::size_type end = nulSeparated.find('\0', start);
         args.push_back(nulSeparated.substr(start, end - start));
         if (end == std::string::npos) break;
         start = end + 1;
       }
-      for (const std::string& a : args) argv.push_back(a.c_str());
-    } catch (...) {
-      return detail::fail(MCPFWD_E_NOMEM, "out of memory");
+      // (an empty string is no argument at all: the library says what is wrong)
+      cfg_.set_upstream_command(args);
+    });
+  }
+
+  cxx::config& get() { return cfg_; }
+
+ private:
+  static cxx::config make() {
+    try {
+      return cxx::config();
+    } catch (const cxx::error&) {
+      throw std::bad_alloc();
     }
-    // (an empty string is no argument at all: the library says what is wrong)
-    return detail::check(mcpfwd_config_set_upstream_command(cfg_, argv.size(), argv.data()));
+  }
+  cxx::config cfg_;
+};
+
+#ifndef SWIG  // (SWIG would not know its base class)
+namespace detail {
+// The C++ layer's handler over a Listener (a director: Java or Go code). What a director
+// throws (a Java exception arrives as Swig::DirectorException) is swallowed by the C++
+// layer's trampolines: it counts as "go on".
+class listener_handler final : public cxx::handler {
+ public:
+  explicit listener_handler(std::unique_ptr<Listener> l) : l_(std::move(l)) {}
+  void on_log(mcpfwd_log_level level, std::string_view source, std::string_view text) override {
+    l_->onLog(static_cast<int>(level), std::string(source), std::string(text));
+  }
+  bool on_event(const cxx::event& ev) override {
+    return l_->onEvent(static_cast<int>(ev.type), std::string(ev.session_id),
+                       std::string(ev.detail));
+  }
+  bool on_message(const cxx::message& m) override {
+    return l_->onMessage(static_cast<int>(m.direction), std::string(m.session_id),
+                         std::string(m.bytes));
   }
 
  private:
-  mcpfwd_config* cfg_ = nullptr;
+  std::unique_ptr<Listener> l_;
 };
+}  // namespace detail
+#endif
 
-/** A proxy: open(), start(), ..., close() (the destructor closes too). */
+/**
+ * A proxy: open(), start(), ..., close() (the destructor closes too). The
+ * Java and Go classes over it serialize close() against every other call.
+ */
 class Proxy {
  public:
   Proxy() = default;
@@ -169,48 +246,38 @@ class Proxy {
   /**
    * Create the proxy from cfg (copied). listener may be NULL; otherwise the
    * proxy owns it from this call on, whether it succeeds or not, and deletes
-   * it after the last callback. flags: CALLBACK_EVENTS | CALLBACK_LOG.
+   * it after the last callback. flags: CALLBACK_EVENTS | CALLBACK_LOG |
+   * CALLBACK_MESSAGES.
    */
   mcpfwd_swig_status open(Config& cfg, Listener* listener, int flags) {
-    if (p_.load() != nullptr) {
-      delete listener;
-      return detail::fail(MCPFWD_E_STATE, "proxy already opened");
-    }
-    mcpfwd_config* c = cfg.handle();
-    bool events = listener != nullptr && (flags & CALLBACK_EVENTS) != 0;
-    bool log = listener != nullptr && (flags & CALLBACK_LOG) != 0;
-    mcpfwd_status st =
-        mcpfwd_config_set_user_data(c, listener, listener ? &free_listener : nullptr);
-    if (st == MCPFWD_OK) st = mcpfwd_config_set_event_cb(c, events ? &event_trampoline : nullptr);
-    if (st == MCPFWD_OK) st = mcpfwd_config_set_log_cb(c, log ? &log_trampoline : nullptr);
-    mcpfwd_proxy* p = nullptr;
-    if (st == MCPFWD_OK) st = mcpfwd_proxy_new(&p, c);
-    if (st != MCPFWD_OK) detail::fail(st);
-    // The config must not keep the listener: the proxy (if any) owns it now.
-    mcpfwd_config_set_user_data(c, nullptr, nullptr);
-    mcpfwd_config_set_event_cb(c, nullptr);
-    mcpfwd_config_set_log_cb(c, nullptr);
-    if (st != MCPFWD_OK) {
-      delete listener;  // mcpfwd_proxy_new failed: it is still ours
-      return st;
-    }
-    p_.store(p);
-    return MCPFWD_OK;
+    std::unique_ptr<Listener> owned(listener);
+    return detail::guard([&] {
+      if (p_) throw cxx::error(MCPFWD_E_STATE, "proxy already opened");
+      std::unique_ptr<cxx::handler> h;
+      if (owned) h = std::make_unique<detail::listener_handler>(std::move(owned));
+      const unsigned wanted = ((flags & CALLBACK_EVENTS) != 0 ? cxx::want_events : 0u) |
+                              ((flags & CALLBACK_LOG) != 0 ? cxx::want_log : 0u) |
+                              ((flags & CALLBACK_MESSAGES) != 0 ? cxx::want_messages : 0u);
+      p_ = cxx::proxy(cfg.get(), std::move(h), wanted);
+    });
   }
 
   mcpfwd_swig_status start() {
-    return with([](mcpfwd_proxy* p) { return detail::check(mcpfwd_proxy_start(p)); });
+    return detail::guard([&] { p_.start(); });
   }
 
   /** Begin a graceful shutdown; returns at once. Any thread, also in a callback. */
   mcpfwd_swig_status stop() {
-    return with([](mcpfwd_proxy* p) { return detail::check(mcpfwd_proxy_stop(p)); });
+    return detail::guard([&] { p_.stop(); });
   }
 
-  /** Wait up to timeoutMs (negative: no limit); then exitCode() holds the code. */
+  /** Wait up to timeoutMs (negative: no limit); then exitCode() holds the code.
+   * MCPFWD_E_TIMEOUT if the proxy still runs then. */
   mcpfwd_swig_status wait(int timeoutMs) {
-    return with([&](mcpfwd_proxy* p) {
-      return detail::check(mcpfwd_proxy_wait(p, timeoutMs, &exit_code_));
+    return detail::guard([&] {
+      const std::optional<int> code = p_.wait(timeoutMs);
+      if (!code) throw cxx::error(MCPFWD_E_TIMEOUT, "proxy still running");
+      exit_code_ = *code;
     });
   }
 
@@ -218,39 +285,28 @@ class Proxy {
   int exitCode() const { return exit_code_; }
 
   mcpfwd_swig_status url(std::string* out) {
-    return with([&](mcpfwd_proxy* p) {
-      return detail::string_call(out, [&](char** s) { return mcpfwd_proxy_url(p, s); });
-    });
+    return detail::text(out, [&] { return p_.url(); });
   }
-
   mcpfwd_swig_status sessionsJson(std::string* out) {
-    return with([&](mcpfwd_proxy* p) {
-      return detail::string_call(out, [&](char** s) { return mcpfwd_proxy_sessions_json(p, s); });
-    });
+    return detail::text(out, [&] { return p_.sessions_json(); });
   }
-
   mcpfwd_swig_status sessionJson(const std::string& id, std::string* out) {
-    return with([&](mcpfwd_proxy* p) {
-      return detail::string_call(
-          out, [&](char** s) { return mcpfwd_proxy_session_json(p, id.c_str(), s); });
-    });
+    return detail::text(out, [&] { return p_.session_json(id); });
   }
-
   mcpfwd_swig_status statsJson(std::string* out) {
-    return with([&](mcpfwd_proxy* p) {
-      return detail::string_call(out, [&](char** s) { return mcpfwd_proxy_stats_json(p, s); });
-    });
+    return detail::text(out, [&] { return p_.stats_json(); });
   }
-
   mcpfwd_swig_status statusText(std::string* out) {
-    return with([&](mcpfwd_proxy* p) {
-      return detail::string_call(out, [&](char** s) { return mcpfwd_proxy_status_text(p, s); });
-    });
+    return detail::text(out, [&] { return p_.status_text(); });
   }
-
+  mcpfwd_swig_status metricsText(std::string* out) {
+    return detail::text(out, [&] { return p_.metrics_text(); });
+  }
+  mcpfwd_swig_status adminUrl(std::string* out) {
+    return detail::text(out, [&] { return p_.admin_url(); });
+  }
   mcpfwd_swig_status closeSession(const std::string& id) {
-    return with(
-        [&](mcpfwd_proxy* p) { return detail::check(mcpfwd_proxy_close_session(p, id.c_str())); });
+    return detail::guard([&] { p_.close_session(id); });
   }
 
   /**
@@ -258,51 +314,15 @@ class Proxy {
    * From inside a callback it returns at once and a thread of the library
    * does that work (see mcpfwd_proxy_free).
    */
-  void close() { mcpfwd_proxy_free(p_.exchange(nullptr)); }
+  void close() { p_.reset(); }
 
-  bool isOpen() const { return p_.load() != nullptr; }
+  bool isOpen() const { return static_cast<bool>(p_); }
 
   /** The C handle (NULL once closed). Borrowed. */
-  mcpfwd_proxy* handle() { return p_.load(); }
+  mcpfwd_proxy* handle() { return p_.get(); }
 
  private:
-  // Runs fn(handle) unless the proxy is closed (fn records its failures).
-  template <class F>
-  mcpfwd_swig_status with(F&& fn) {
-    mcpfwd_proxy* p = p_.load();
-    if (p == nullptr) return detail::fail(MCPFWD_E_STATE, "proxy is closed");
-    return fn(p);
-  }
-
-  // The trampolines run on I/O threads: nothing may escape them (a Java
-  // listener's exception arrives here as Swig::DirectorException).
-  static int event_trampoline(const mcpfwd_event* ev, void* ud) noexcept {
-    try {
-      size_t n = 0;
-      const char* d = mcpfwd_event_detail(ev, &n);
-      static_cast<Listener*>(ud)->onEvent(static_cast<int>(mcpfwd_event_get_type(ev)),
-                                          mcpfwd_event_session_id(ev), std::string(d, n));
-    } catch (...) {
-    }
-    return 0;
-  }
-
-  static void log_trampoline(mcpfwd_log_level level, const char* source, const char* text,
-                             size_t len, void* ud) noexcept {
-    try {
-      static_cast<Listener*>(ud)->onLog(static_cast<int>(level), source, std::string(text, len));
-    } catch (...) {
-    }
-  }
-
-  static void free_listener(void* ud) noexcept {
-    try {
-      delete static_cast<Listener*>(ud);
-    } catch (...) {
-    }
-  }
-
-  std::atomic<mcpfwd_proxy*> p_{nullptr};  // stop() may race close() (from a callback)
+  cxx::proxy p_;
   int exit_code_ = 0;
 };
 

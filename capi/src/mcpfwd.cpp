@@ -500,6 +500,26 @@ mcpfwd_status mcpfwd_proxy_status_text(mcpfwd_proxy* p, char** out) {
   });
 }
 
+mcpfwd_status mcpfwd_proxy_metrics_text(mcpfwd_proxy* p, char** out) {
+  MCPFWD_NOT_IN_CALLBACK();
+  if (out != nullptr) *out = nullptr;
+  MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
+  return guarded([&] {
+    *out = dup_string(p->core->metrics_text());
+    return ok();
+  });
+}
+
+mcpfwd_status mcpfwd_proxy_admin_url(mcpfwd_proxy* p, char** out) {
+  MCPFWD_NOT_IN_CALLBACK();
+  if (out != nullptr) *out = nullptr;
+  MCPFWD_REQUIRE(p != nullptr && out != nullptr, "proxy or out is NULL");
+  return guarded([&] {
+    *out = dup_string(p->core->admin_url());
+    return ok();
+  });
+}
+
 mcpfwd_status mcpfwd_proxy_close_session(mcpfwd_proxy* p, const char* id) {
   MCPFWD_NOT_IN_CALLBACK();
   MCPFWD_REQUIRE(p != nullptr && id != nullptr, "proxy or id is NULL");

@@ -1,4 +1,5 @@
-// mcpfwd — the command-line front end. A client of the C ABI like any other.
+// mcpfwd — the command-line front end. A client of the C ABI like any other,
+// through the C++ layer of mcpfwd.hpp.
 //
 //   mcpfwd --stdio|--listen HOST:PORT [options] -- SERVER_COMMAND [ARGS...]
 //   mcpfwd --stdio|--listen HOST:PORT [options] --upstream URL
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "mcpfwd/mcpfwd.h"
+#include "mcpfwd/mcpfwd.hpp"
 
 namespace {
 
@@ -34,7 +36,8 @@ constexpr const char* usage_head =
     "Forward the Model Context Protocol between MCP clients and an MCP server:\n"
     "one client on stdin/stdout (--stdio), or many clients over Streamable HTTP at\n"
     "http://HOST:PORT/mcp and legacy HTTP+SSE at /sse (--listen; port 0 picks one;\n"
-    "the URL is printed on stdout). Each session gets its own upstream: its own\n"
+    "the URL is printed on stdout, then the admin listener's with --admin). Each\n"
+    "session gets its own upstream: its own\n"
     "SERVER_COMMAND process (spawned without a shell), or its own session on the\n"
     "remote server at URL (Streamable HTTP or HTTP+SSE, over pooled keep-alive\n"
     "connections, TLS verified against the system store).\n"
@@ -43,7 +46,8 @@ constexpr const char* usage_head =
 
 constexpr const char* usage_tail =
     "\n"
-    "SIGUSR1 prints a table of the sessions on stderr; SIGINT/SIGTERM shut down.\n"
+    "SIGUSR1 prints a table of the sessions on stderr (with --log-format json, one\n"
+    "JSON line with the sessions); SIGINT/SIGTERM shut down.\n"
     "Logs go to stderr, never stdout: mcpfwd's own lines start with 'mcpfwd: ',\n"
     "the server's stderr lines are relayed prefixed with 'server: '.\n"
     "Exit status: 0 when the client ended the session (EOF, SIGINT, SIGTERM);\n"
@@ -63,6 +67,9 @@ constexpr cli_flag cli_last[] = {
     {"--auth-token-env", "VAR",
      "HTTP: require 'Authorization: Bearer $VAR' on every request (VAR is removed from the "
      "spawned servers' environment)"},
+    {"--admin-token-env", "VAR",
+     "HTTP: require 'Authorization: Bearer $VAR' on the admin listener's /metrics and /sessions "
+     "(VAR is removed from the spawned servers' environment)"},
     {"--upstream-header-env", "N=VAR",
      "send header N with the value of $VAR upstream (repeatable; VAR is removed from the "
      "spawned servers' environment)"},
@@ -105,20 +112,19 @@ void print_row(std::string left, std::string_view help) {
 void print_usage() {
   std::fputs(usage_head, stdout);
   for (const auto& f : cli_first) cli_row(f);
-  for (const mcpfwd_option* o = mcpfwd_option_next(nullptr); o; o = mcpfwd_option_next(o)) {
-    const std::string flag = mcpfwd_option_cli_flag(o);
+  for (const mcpfwd::cxx::option& o : mcpfwd::cxx::options()) {
+    const std::string flag(o.cli_flag());
     if (flag.empty()) continue;
-    const std::string metavar = mcpfwd_option_metavar(o);
-    std::string help = mcpfwd_option_help(o);
-    const std::string def = mcpfwd_option_default(o);
-    const auto type = mcpfwd_option_get_type(o);
-    if (type == MCPFWD_OPTION_CHOICE) {
-      std::string c = mcpfwd_option_choices(o);
+    const std::string metavar(o.metavar());
+    std::string help(o.help());
+    const std::string def(o.default_value());
+    if (o.type() == MCPFWD_OPTION_CHOICE) {
+      std::string c(o.choices());
       for (auto& ch : c)
         if (ch == '|') ch = ',';
       help += " (" + c + ")";
     }
-    if (!def.empty() && type != MCPFWD_OPTION_FLAG && type != MCPFWD_OPTION_LIST)
+    if (!def.empty() && o.type() != MCPFWD_OPTION_FLAG && o.type() != MCPFWD_OPTION_LIST)
       help += " [default " + def + "]";
     print_row(flag + (metavar.empty() ? "" : " " + metavar), help);
   }
@@ -131,10 +137,10 @@ int usage_error(const std::string& msg) {
   return 2;
 }
 
-int fail(const char* what, mcpfwd_status st) {
-  std::fprintf(stderr, "mcpfwd: error: %s: %s (%s)\n", what, mcpfwd_last_error(),
-               mcpfwd_status_str(st));
-  return st == MCPFWD_E_INVALID_ARG ? 2 : 70;
+int fail(const char* what, const mcpfwd::cxx::error& e) {
+  std::fprintf(stderr, "mcpfwd: error: %s: %s (%s)\n", what, e.what(),
+               mcpfwd_status_str(e.status()));
+  return e.status() == MCPFWD_E_INVALID_ARG ? 2 : 70;
 }
 
 // Takes a secret out of mcpfwd's environment: returns its value and removes
@@ -157,28 +163,54 @@ std::optional<std::string> take_secret_env(const std::string& name) {
 }
 
 // A value the options table refused: its message names the option.
-int set_failed(const char* what, mcpfwd_status st) {
-  if (st == MCPFWD_E_INVALID_ARG) return usage_error(mcpfwd_last_error());
-  return fail(what, st);
+int set_failed(const char* what, const mcpfwd::cxx::error& e) {
+  if (e.status() == MCPFWD_E_INVALID_ARG) return usage_error(e.what());
+  return fail(what, e);
 }
 
-struct config_deleter {
-  void operator()(mcpfwd_config* c) const { mcpfwd_config_free(c); }
-};
-struct proxy_deleter {
-  void operator()(mcpfwd_proxy* p) const { mcpfwd_proxy_free(p); }
-};
+// Runs f; an error becomes fail(what, ...)'s exit status.
+template <class F>
+std::optional<int> attempt(const char* what, F&& f) {
+  try {
+    f();
+    return std::nullopt;
+  } catch (const mcpfwd::cxx::error& e) {
+    return fail(what, e);
+  }
+}
+
+// The SIGUSR1 table as one JSON log line (--log-format json): the sessions
+// as mcpfwd_proxy_sessions_json gives them.
+std::string status_json_line(const mcpfwd::cxx::proxy& proxy) {
+  const std::string sessions = proxy.sessions_json();
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char when[40];
+  const std::size_t n = std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  return std::string(R"({"time":")") + std::string(when, n) +
+         R"(","level":"info","source":"mcpfwd","event":"status","msg":"session table",)" +
+         R"("fields":{"sessions":)" + sessions + "}}\n";
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  mcpfwd_config* raw_cfg = nullptr;
-  mcpfwd_status st = mcpfwd_config_new(&raw_cfg);
-  if (st != MCPFWD_OK) return fail("config", st);
-  std::unique_ptr<mcpfwd_config, config_deleter> cfg(raw_cfg);
+  std::optional<mcpfwd::cxx::config> cfg;
+  if (auto failed = attempt("config", [&] { cfg.emplace(); })) return *failed;
+  // Sets an option; a refused value is a usage error naming it.
+  auto set = [&](const std::string& flag, std::string_view name,
+                 std::string_view value) -> std::optional<int> {
+    try {
+      cfg->set(name, value);
+      return std::nullopt;
+    } catch (const mcpfwd::cxx::error& e) {
+      return set_failed(flag.c_str(), e);
+    }
+  };
 
-  bool stdio = false, listen = false;
-  std::vector<const char*> server;
+  bool stdio = false, listen = false, json_logs = false;
+  std::vector<std::string> server;
   // The secrets named on the command line are read once and leave our
   // environment at once (no thread runs yet): no server spawned later can
   // inherit them or read them from /proc/<our pid>/environ. The core also
@@ -192,7 +224,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--") {
-      for (++i; i < argc; ++i) server.push_back(argv[i]);
+      for (++i; i < argc; ++i) server.emplace_back(argv[i]);
       break;
     }
     if (a == "--version") {
@@ -219,7 +251,8 @@ int main(int argc, char** argv) {
       if (has_inline) return inline_value.c_str();
       return i + 1 < argc ? argv[++i] : nullptr;
     };
-    if (flag == "--auth-token-env" || flag == "--upstream-header-env") {
+    if (flag == "--auth-token-env" || flag == "--admin-token-env" ||
+        flag == "--upstream-header-env") {
       const char* v = value();
       std::string_view spec = v ? v : "";
       std::string name, var(spec);
@@ -230,37 +263,38 @@ int main(int argc, char** argv) {
         name = std::string(spec.substr(0, eq));
         var = std::string(spec.substr(eq + 1));
       } else if (var.empty()) {
-        return usage_error("--auth-token-env needs a variable name");
+        return usage_error(flag + " needs a variable name");
       }
       const std::optional<std::string>& got = secret(var);
       if (!got || got->empty()) return usage_error(flag + ": $" + var + " is empty or unset");
-      const std::string opt = name.empty() ? "auth-token" : "upstream-header";
+      const char* opt = !name.empty()                 ? "upstream-header"
+                        : flag == "--admin-token-env" ? "admin-token"
+                                                      : "auth-token";
       const std::string val = name.empty() ? *got : name + ": " + *got;
-      if ((st = mcpfwd_config_set(cfg.get(), opt.c_str(), val.c_str())) != MCPFWD_OK)
-        return set_failed(flag.c_str(), st);
+      if (auto failed = set(flag, opt, val)) return *failed;
       continue;
     }
-    const mcpfwd_option* opt = nullptr;
+    std::optional<mcpfwd::cxx::option> opt;
     if (flag.starts_with("--")) {
-      opt = mcpfwd_option_find(flag.c_str() + 2);
-      if (opt && flag != mcpfwd_option_cli_flag(opt)) opt = nullptr;
+      opt = mcpfwd::cxx::option::find(std::string_view(flag).substr(2));
+      if (opt && flag != opt->cli_flag()) opt.reset();
     }
     if (!opt) return usage_error("unknown option '" + std::string(a) + "'");
     const char* v = "true";
-    if (mcpfwd_option_get_type(opt) != MCPFWD_OPTION_FLAG || has_inline) {
+    if (opt->type() != MCPFWD_OPTION_FLAG || has_inline) {
       v = value();
-      if (!v) return usage_error(flag + " needs a value (" + mcpfwd_option_metavar(opt) + ")");
+      if (!v) return usage_error(flag + " needs a value (" + std::string(opt->metavar()) + ")");
     }
-    if ((st = mcpfwd_config_set(cfg.get(), mcpfwd_option_name(opt), v)) != MCPFWD_OK)
-      return set_failed(flag.c_str(), st);
+    if (auto failed = set(flag, opt->name(), v)) return *failed;
     if (flag == "--listen") listen = true;
+    if (flag == "--log-format") json_logs = std::string_view(v) == "json";
   }
   if (stdio == listen) return usage_error("choose one mode: --stdio or --listen HOST:PORT");
-  if (stdio && (st = mcpfwd_config_set_downstream_stdio(cfg.get(), 0, 1)) != MCPFWD_OK)
-    return fail("stdio", st);
-  if (!server.empty() && (st = mcpfwd_config_set_upstream_command(cfg.get(), server.size(),
-                                                                  server.data())) != MCPFWD_OK)
-    return fail("server command", st);
+  if (stdio)
+    if (auto failed = attempt("stdio", [&] { cfg->set_downstream_stdio(0, 1); })) return *failed;
+  if (!server.empty())
+    if (auto failed = attempt("server command", [&] { cfg->set_upstream_command(server); }))
+      return *failed;
 
   // A host that goes away must not kill us with SIGPIPE: writes fail instead.
   std::signal(SIGPIPE, SIG_IGN);
@@ -274,18 +308,19 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGUSR1);  // print the session table on stderr
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  mcpfwd_proxy* raw_proxy = nullptr;
-  if ((st = mcpfwd_proxy_new(&raw_proxy, cfg.get())) != MCPFWD_OK) return fail("proxy", st);
-  std::unique_ptr<mcpfwd_proxy, proxy_deleter> proxy(raw_proxy);
+  mcpfwd::cxx::proxy proxy;
+  if (auto failed = attempt("proxy", [&] { proxy = mcpfwd::cxx::proxy(*cfg); })) return *failed;
   cfg.reset();
-  if ((st = mcpfwd_proxy_start(proxy.get())) != MCPFWD_OK) return fail("start", st);
-  if (listen) {  // the URL is the one line on stdout: scripts read it
-    char* url = nullptr;
-    if (mcpfwd_proxy_url(proxy.get(), &url) == MCPFWD_OK) {
-      std::printf("%s\n", url);
+  if (auto failed = attempt("start", [&] { proxy.start(); })) return *failed;
+  if (listen) {  // the URL is the first line on stdout: scripts read it
+    try {
+      std::printf("%s\n", proxy.url().c_str());
+      // The admin listener's, when there is one, on the second line.
+      if (const std::string admin = proxy.admin_url(); !admin.empty())
+        std::printf("%s\n", admin.c_str());
       std::fflush(stdout);
+    } catch (const mcpfwd::cxx::error&) {
     }
-    mcpfwd_string_free(url);
   }
 
   std::atomic<bool> done{false};
@@ -293,20 +328,22 @@ int main(int argc, char** argv) {
     const timespec tick{0, 100 * 1000 * 1000};
     while (!done.load()) {
       int sig = sigtimedwait(&sigs, nullptr, &tick);
-      if (sig == SIGUSR1) {
-        char* table = nullptr;
-        if (mcpfwd_proxy_status_text(proxy.get(), &table) == MCPFWD_OK) std::fputs(table, stderr);
-        mcpfwd_string_free(table);
-      } else if (sig > 0) {
-        mcpfwd_proxy_stop(proxy.get());  // graceful: same path as client EOF
+      try {
+        if (sig == SIGUSR1 && json_logs)
+          std::fputs(status_json_line(proxy).c_str(), stderr);
+        else if (sig == SIGUSR1)
+          std::fputs(proxy.status_text().c_str(), stderr);
+        else if (sig > 0)
+          proxy.stop();  // graceful: same path as client EOF
+      } catch (const mcpfwd::cxx::error&) {
       }
     }
   });
-  int code = 0;
-  st = mcpfwd_proxy_wait(proxy.get(), -1, &code);
+  std::optional<int> code;
+  auto failed = attempt("wait", [&] { code = proxy.wait(); });
   done = true;
   signals.join();
-  if (st != MCPFWD_OK) return fail("wait", st);
+  if (failed) return *failed;
   proxy.reset();
-  return code;
+  return code.value_or(0);
 }

@@ -12,7 +12,10 @@
 
 #include "base/errors.hpp"
 #include "config/options.hpp"
+#include "mcpfwd/mcpfwd_version.h"
+#include "server/admin_server.hpp"
 #include "server/http_server.hpp"
+#include "server/metrics_text.hpp"
 #include "session/stdio_session.hpp"
 #include "upstream/http_upstream.hpp"
 #include "upstream/stdio_upstream.hpp"
@@ -97,12 +100,14 @@ void raise_fd_limit() {
 
 }  // namespace
 
-proxy::proxy(proxy_config cfg) : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink) {
+proxy::proxy(proxy_config cfg)
+    : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink, cfg_.log_output) {
   validate(cfg_);
   const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
   // The token guards the proxy: no server gets it, even when an embedder
   // read it from an environment the server would otherwise inherit.
   if (!cfg_.auth_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.auth_token);
+  if (!cfg_.admin_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.admin_token);
   if (has_cmd) {
     strays_ = std::make_shared<group_killer>(cfg_.shutdown_grace, log_);
     cfg_.upstream.strays = strays_;
@@ -129,8 +134,15 @@ upstream_factory proxy::make_upstream_factory() {
   }
   return [this](const net::strand<net::any_io_executor>& strand,
                 const std::string& prefix) -> std::unique_ptr<upstream> {
-    return std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes, log_,
-                                            prefix);
+    try {
+      auto up = std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes,
+                                                 log_, prefix);
+      bump(metrics_.upstream_spawns);
+      return up;
+    } catch (...) {
+      bump(metrics_.upstream_spawn_failures);
+      throw;
+    }
   };
 }
 
@@ -161,12 +173,13 @@ void proxy::start() {
 
   // The session takes the descriptors, and closes them even if spawning fails.
   session_ = std::make_shared<stdio_session>(
-      ioc_.get_executor(), make_upstream_factory(), in, out, cfg_, log_,
+      ioc_.get_executor(), make_upstream_factory(), in, out, cfg_, log_, metrics_,
       [this](int code, const std::string&) { finished(code); });
   {
     std::lock_guard lk(m_);
     started_ = true;
   }
+  bump(metrics_.sessions_opened[static_cast<std::size_t>(session_kind::stdio)]);
   session_->start();
   run_threads(1);
 }
@@ -190,15 +203,28 @@ void proxy::run_threads(unsigned n) {
 
 void proxy::start_http() {
   raise_fd_limit();
-  auto srv = std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), log_);
+  auto srv =
+      std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), client_, log_, metrics_);
+  std::shared_ptr<admin_server> admin;
+  if (!cfg_.admin_host.empty())
+    admin =
+        std::make_shared<admin_server>(ioc_, cfg_, log_, srv, [this] { return metrics_text(); });
   {
     std::lock_guard lk(m_);
     http_ = srv;
+    admin_ = admin;
     started_ = true;
   }
   srv->start();
+  if (admin) admin->start();
   // Logged from an I/O thread, as every log callback is.
-  net::post(ioc_, [this, url = srv->url()] { log_.info("listening on " + url); });
+  net::post(ioc_, [this, url = srv->url(), admin_url = admin ? admin->url() : std::string()] {
+    log_.event(log_level::info, "listening", "listening on " + url, R"({"url":")" + url + "\"}");
+    if (!admin_url.empty())
+      log_.event(log_level::info, "admin_listening",
+                 "admin listener on " + admin_url + " (/metrics, /healthz, /readyz, /sessions)",
+                 R"({"url":")" + admin_url + "\"}");
+  });
   unsigned n =
       cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
   run_threads(n);
@@ -227,6 +253,12 @@ void proxy::stop() noexcept {
 }
 
 void proxy::finished(int code) {
+  std::shared_ptr<admin_server> admin;
+  {
+    std::lock_guard lk(m_);
+    admin = admin_;
+  }
+  if (admin) admin->close();
   if (client_) client_->shutdown();  // idle keep-alive connections
   // Every session has ended: what is left of their servers' process groups
   // is killed now rather than after the grace (whose timers would keep the
@@ -270,6 +302,7 @@ void proxy::join() noexcept {
     std::lock_guard lk(m_);
     session_.reset();  // closes our pipe ends, so pump threads see EOF
     http_.reset();
+    admin_.reset();
   }
   for (auto& t : pumps_)
     if (t.joinable()) t.join();
@@ -277,6 +310,72 @@ void proxy::join() noexcept {
   // What is still queued for standard error, for a bounded time: a stderr
   // nobody reads must not keep the host from exiting.
   log_.close(std::chrono::seconds(1));
+}
+
+std::string proxy::admin_url() const {
+  std::lock_guard lk(m_);
+  return admin_ ? admin_->url() : std::string();
+}
+
+std::string proxy::metrics_text() const {
+  std::shared_ptr<http_server> h;
+  std::shared_ptr<stdio_session> one;
+  {
+    std::lock_guard lk(m_);
+    h = http_;
+    one = session_;
+  }
+  prom_text out;
+  out.family("mcpfwd_build_info", "gauge", "Always 1; the version of mcpfwd as a label.");
+  out.sample("mcpfwd_build_info", {{"version", MCPFWD_VERSION_STRING}}, std::uint64_t{1});
+  if (h) h->write_metrics(out);
+  if (one) {  // stdio mode: the one session's figures
+    const session_counters& c = one->counters();
+    out.family("mcpfwd_messages_total", "counter", "JSON-RPC messages forwarded, by direction.");
+    out.sample("mcpfwd_messages_total", {{"direction", "client_to_server"}}, read(c.c2s_messages));
+    out.sample("mcpfwd_messages_total", {{"direction", "server_to_client"}}, read(c.s2c_messages));
+    out.family("mcpfwd_message_bytes_total", "counter",
+               "Bytes of JSON-RPC messages forwarded, by direction.");
+    out.sample("mcpfwd_message_bytes_total", {{"direction", "client_to_server"}},
+               read(c.c2s_bytes));
+    out.sample("mcpfwd_message_bytes_total", {{"direction", "server_to_client"}},
+               read(c.s2c_bytes));
+  }
+  write_metrics(out, metrics_);
+  if (client_) {
+    const json::object st = client_->stats();
+    const json::object& pools = st.at("pools").as_object();
+    auto each = [&](const char* name, const char* type, const char* help, const char* field) {
+      out.family(name, type, help);
+      for (const auto& [origin, p] : pools)
+        out.sample(name, {{"origin", std::string_view(origin)}},
+                   p.as_object().at(field).to_number<std::uint64_t>());
+    };
+    each("mcpfwd_upstream_pool_connections", "gauge",
+         "Keep-alive connections open to an upstream origin (idle or busy).", "open");
+    each("mcpfwd_upstream_pool_idle_connections", "gauge",
+         "Keep-alive connections to an upstream origin waiting for a request.", "idle");
+    each("mcpfwd_upstream_pool_waiting", "gauge",
+         "Requests waiting for a connection to an upstream origin.", "waiting");
+    each("mcpfwd_upstream_pool_max_connections", "gauge",
+         "The most connections per upstream origin (--upstream-pool-max).", "max");
+    each("mcpfwd_upstream_pool_connections_created_total", "counter",
+         "Connections opened to an upstream origin.", "created");
+    each("mcpfwd_upstream_pool_connections_reused_total", "counter",
+         "Requests that reused a pooled connection to an upstream origin.", "reused");
+    each("mcpfwd_upstream_pool_waits_total", "counter",
+         "Requests that had to wait for a connection to an upstream origin.", "waited");
+    each("mcpfwd_upstream_pool_stale_total", "counter",
+         "Pooled connections found closed by the upstream when reused.", "stale");
+    out.family("mcpfwd_upstream_stream_connections", "gauge",
+               "Connections held by upstream event streams (outside the pool).");
+    out.sample("mcpfwd_upstream_stream_connections", {},
+               st.at("stream_connections").to_number<std::uint64_t>());
+  }
+  out.family("mcpfwd_log_lines_dropped_total", "counter",
+             "Log lines standard error could not take in time.");
+  out.sample("mcpfwd_log_lines_dropped_total", {}, log_.dropped());
+  return out.take();
 }
 
 std::string proxy::url() const {
@@ -336,7 +435,7 @@ std::string proxy::status_text() const {
                     std::to_string(log_.dropped()) + " log lines dropped\n";
   out += pad("SESSION", 34) + pad("STATE", 10) + pad("PID", 9) + pad("AGE", 8) + pad("IDLE", 8) +
          pad("MSG IN", 9) + pad("MSG OUT", 9) + pad("IN FLIGHT", 11) + pad("STREAMS", 9) +
-         "ERRORS\n";
+         pad("ERRORS", 8) + "KIND\n";
   for (const auto& v : all.as_array()) {
     const json::object& o = v.as_object();
     auto num = [&](const json::value& x) { return std::to_string(x.to_number<std::int64_t>()); };
@@ -349,7 +448,11 @@ std::string proxy::status_text() const {
            pad(seconds_since_ms(o.at("last_activity_ms").to_number<std::int64_t>()), 8) +
            pad(num(o.at("client_to_server").at("messages")), 9) +
            pad(num(o.at("server_to_client").at("messages")), 9) + pad(num(o.at("in_flight")), 11) +
-           pad(num(o.at("open_streams")), 9) + num(o.at("errors")) + "\n";
+           pad(num(o.at("open_streams")), 9) + pad(num(o.at("errors")), 8) +
+           std::string(o.at("kind").as_string()) +
+           (o.at("key").is_string() ? " (key " + std::string(o.at("key").as_string()) + ")"
+                                    : std::string()) +
+           "\n";
   }
   return out;
 }

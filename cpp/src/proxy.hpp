@@ -13,6 +13,7 @@
 
 #include "base/hooks.hpp"
 #include "base/logger.hpp"
+#include "base/metrics.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/http_client.hpp"
@@ -22,6 +23,7 @@ namespace mcpfwd {
 
 class stdio_session;
 class http_server;
+class admin_server;
 
 class proxy {
  public:
@@ -46,6 +48,11 @@ class proxy {
   bool close_session(const std::string& id);
   // A human-readable table of the proxy and its sessions (format not stable).
   std::string status_text() const;
+  // The Prometheus text exposition (format 0.0.4) of the proxy's metrics,
+  // as the admin listener's /metrics serves it (docs/operations.md).
+  std::string metrics_text() const;
+  // The admin listener's base URL ("http://127.0.0.1:9464"); empty without one.
+  std::string admin_url() const;
   // Joins the I/O threads (after the session finished, or forcing it).
   void join() noexcept;
 
@@ -57,12 +64,14 @@ class proxy {
 
   proxy_config cfg_;
   logger log_;
+  proxy_metrics metrics_;  // before ioc_: sessions in its handlers count into it
   net::io_context ioc_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
   std::shared_ptr<stdio_session> session_;
   std::shared_ptr<http_server> http_;
+  std::shared_ptr<admin_server> admin_;
   std::shared_ptr<http_client> client_;   // remote upstream: the connection pool
   std::shared_ptr<group_killer> strays_;  // server command: groups outliving their server
   mutable std::mutex m_;

@@ -28,6 +28,10 @@ Python bindings of the mcpfwd C library::
         async for event in p.events():
             print(event.kind.name, event.session_id, event.detail)
 
+    # every option of the library, and the keyword argument of Proxy that sets it
+    for o in mcpfwd.options():
+        print(o.name, o.keyword, o.default, o.help)
+
 The command-line proxy is installed as the ``mcpfwd`` console script.
 """
 
@@ -47,6 +51,7 @@ from ._errors import (
 )
 from ._events import Event, EventStream, Message
 from ._mcpfwd import __version__
+from ._options import Mode, Option, OptionType, options
 from ._proxy import (
     EventCallback,
     FdLike,
@@ -75,8 +80,11 @@ __all__ = [
     "LogLevel",
     "Message",
     "MessageCallback",
+    "Mode",
     "NoMemoryError",
     "NotFoundError",
+    "Option",
+    "OptionType",
     "Proxy",
     "Seconds",
     "SessionInfo",
@@ -85,6 +93,7 @@ __all__ = [
     "UpstreamTransport",
     "WaitTimeoutError",
     "__version__",
+    "options",
 ]
 
 # Public classes print as mcpfwd.X (tracebacks, reprs, pickles), not as the private module.
@@ -100,8 +109,11 @@ for _cls in (
     IoError,
     LogLevel,
     Message,
+    Mode,
     NoMemoryError,
     NotFoundError,
+    Option,
+    OptionType,
     Proxy,
     SessionInfo,
     StateError,

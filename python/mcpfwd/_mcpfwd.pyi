@@ -1,6 +1,6 @@
 """Low-level binding of the mcpfwd C API (python/src/module.cpp). Use the mcpfwd package."""
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, TypedDict
 
 __version__: str
 
@@ -37,40 +37,50 @@ def version() -> str: ...
 def version_number() -> int: ...
 def status_str(status: int) -> str: ...
 
+OPTION_FLAG: int
+OPTION_INTEGER: int
+OPTION_DURATION_MS: int
+OPTION_BYTES: int
+OPTION_STRING: int
+OPTION_LIST: int
+OPTION_CHOICE: int
+OPTION_ADDRESS: int
+
+MODE_STDIO: int
+MODE_HTTP: int
+MODE_COMMAND: int
+MODE_URL: int
+
+class _OptionRow(TypedDict):
+    name: str
+    type: int
+    default: str
+    help: str
+    metavar: str
+    choices: List[str]
+    modes: int
+    cli_flag: str
+    min: int
+    max: int
+
+def options() -> List[_OptionRow]: ...
+
+class _Config:
+    def __init__(self) -> None: ...
+    def set(self, name: str, value: str) -> None: ...
+    def set_upstream_command(self, argv: Sequence[str]) -> None: ...
+    def set_downstream_stdio(self, in_fd: int, out_fd: int) -> None: ...
+
 class _Proxy:
     def __init__(
         self,
         *,
-        upstream: Sequence[str],
-        stdio: Optional[Tuple[int, int]] = None,
-        listen: Optional[Tuple[str, int]] = None,
-        max_message_bytes: Optional[int] = None,
-        shutdown_grace_ms: Optional[int] = None,
-        log_level: Optional[int] = None,
+        config: _Config,
         on_log: Optional[Callable[[int, str, str], object]] = None,
-        max_sessions: Optional[int] = None,
-        idle_timeout_ms: Optional[int] = None,
-        request_timeout_ms: Optional[int] = None,
-        allowed_origins: Optional[Sequence[str]] = None,
-        auth_token: Optional[str] = None,
-        io_threads: Optional[int] = None,
         on_event: Optional[Callable[[int, str, str], object]] = None,
         on_message: Optional[Callable[[int, str, bytes], object]] = None,
-        drain_timeout_ms: Optional[int] = None,
-        upstream_url: Optional[str] = None,
-        upstream_transport: Optional[int] = None,
-        upstream_headers: Optional[Sequence[Tuple[str, str]]] = None,
-        forward_authorization: Optional[bool] = None,
-        upstream_ca_file: Optional[str] = None,
-        upstream_insecure: Optional[bool] = None,
-        upstream_pool_max: Optional[int] = None,
-        upstream_connect_timeout_ms: Optional[int] = None,
-        upstream_timeout_ms: Optional[int] = None,
-        upstream_env: Optional[Sequence[Tuple[str, Optional[str]]]] = None,
-        upstream_clear_env: Optional[bool] = None,
-        upstream_cwd: Optional[str] = None,
     ) -> None: ...
-    def start(self) -> None: ...
+    def start(self) -> str: ...
     def stop(self) -> None: ...
     def wait(self, timeout_ms: int = -1) -> Optional[int]: ...
     def stats_json(self) -> str: ...
@@ -78,6 +88,8 @@ class _Proxy:
     def sessions_json(self) -> str: ...
     def session_json(self, id: str) -> str: ...
     def status_text(self) -> str: ...
+    def metrics_text(self) -> str: ...
+    def admin_url(self) -> str: ...
     def close_session(self, id: str) -> None: ...
     def close(self) -> None: ...
     @property

@@ -14,12 +14,24 @@ import threading
 import weakref
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Callable, ClassVar, Mapping, Optional, Protocol, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+    cast,
+)
 
 from . import _mcpfwd
 from ._enums import Direction, EventKind, LogLevel, UpstreamTransport
-from ._errors import InvalidArgumentError, NotFoundError
+from ._errors import Error, InvalidArgumentError, NotFoundError
 from ._events import DEFAULT_EVENT_BUFFER, Event, EventStream, Message
+from ._options import Option, OptionType, options
 from ._session import SessionInfo
 
 __all__ = [
@@ -32,7 +44,6 @@ __all__ = [
     "Seconds",
 ]
 
-_UINT32_MAX = 2**32 - 1
 _INT_MAX = 2**31 - 1
 
 
@@ -90,43 +101,43 @@ def _fileno(value: FdLike, what: str) -> int:
     return fd
 
 
-def _listen_address(listen: object) -> tuple[str, int]:
+def _listen_address(listen: object, name: str = "listen") -> tuple[str, int]:
     host: object
     port: object
     if isinstance(listen, str):
         host, sep, port_text = listen.rpartition(":")
         if not sep or not port_text.isascii() or not port_text.isdigit():
             raise InvalidArgumentError(
-                f"listen must be 'HOST:PORT' such as '127.0.0.1:0', got {listen!r}"
+                f"{name} must be 'HOST:PORT' such as '127.0.0.1:0', got {listen!r}"
             )
         port = int(port_text)
     elif isinstance(listen, (tuple, list)) and len(listen) == 2:
         host, port = listen
     else:
         raise TypeError(
-            "listen must be a (host, port) pair or a 'HOST:PORT' string, "
+            f"{name} must be a (host, port) pair or a 'HOST:PORT' string, "
             f"not {type(listen).__name__}"
         )
     if not isinstance(host, str):
-        raise TypeError(f"the listen host must be str, not {type(host).__name__}")
+        raise TypeError(f"the {name} host must be str, not {type(host).__name__}")
     if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"the listen port must be an int, not {type(port).__name__}")
+        raise TypeError(f"the {name} port must be an int, not {type(port).__name__}")
     if not 0 <= port <= 65535:
-        raise InvalidArgumentError(f"the listen port must be between 0 and 65535, got {port}")
+        raise InvalidArgumentError(f"the {name} port must be between 0 and 65535, got {port}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise InvalidArgumentError(
-            f"the listen host must be an IP address such as 127.0.0.1 or ::1, got {host!r}"
+            f"the {name} host must be an IP address such as 127.0.0.1 or ::1, got {host!r}"
         ) from None
     return host, port
 
 
 def _duration_ms(value: object, name: str) -> int:
-    """Seconds (a real number or a timedelta) as whole milliseconds for the C API: rounded,
-    at least 1 ms when positive, within uint32."""
+    """Seconds (a real number or a timedelta) as whole milliseconds for the library: rounded,
+    at least 1 ms when positive. The library checks the option's bounds."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -142,16 +153,12 @@ def _duration_ms(value: object, name: str) -> int:
     ms = round(seconds * 1000)
     if ms == 0 and seconds > 0:
         ms = 1
-    if ms > _UINT32_MAX:
-        raise InvalidArgumentError(f"{name} is too large: {value!r}")
     return ms
 
 
-def _count(value: object, name: str) -> int:
+def _integer(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not 0 <= value <= _UINT32_MAX:
-        raise InvalidArgumentError(f"{name} is out of range: {value}")
     return value
 
 
@@ -207,29 +214,114 @@ def _flag(value: object, name: str) -> bool:
     return value
 
 
-def _headers(value: object) -> list[tuple[str, str]]:
+def _text(option: Option, value: object, name: str) -> str:
+    """A string option's value: a str (or, for a path, an os.PathLike)."""
+    if option.metavar in ("PATH", "DIR") and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str path, not {type(value).__name__}")
+    if not isinstance(value, str):
+        kinds = "str or os.PathLike" if option.metavar in ("PATH", "DIR") else "str"
+        raise TypeError(f"{name} must be {kinds}, not {type(value).__name__}")
+    return value
+
+
+def _option_texts(option: Option, value: object, name: str) -> list[str]:
+    """The value of one keyword argument as the option's text (a list: one entry each; a
+    flag that is False sets nothing). Type conversions only: the library checks the values."""
+    kind = option.type
+    if kind is OptionType.FLAG:
+        return ["true"] if _flag(value, name) else []
+    if kind is OptionType.DURATION_MS:
+        return [str(_duration_ms(value, name))]
+    if kind in (OptionType.INTEGER, OptionType.BYTES):
+        return [str(_integer(value, name))]
+    if kind is OptionType.LIST:
+        return _strings(value, name)
+    return [_text(option, value, name)]
+
+
+def _listen_text(address: object) -> list[tuple[str, str]]:
+    host, port = _listen_address(address)
+    return [("listen", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")]
+
+
+def _admin_text(address: object) -> list[tuple[str, str]]:
+    host, port = _listen_address(address, "admin")
+    return [("admin", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")]
+
+
+def _env_texts(value: object) -> list[tuple[str, str]]:
+    """upstream_env: {"NAME": "value"} sets (option env), {"NAME": None} removes (unset-env),
+    in order."""
+    if not isinstance(value, Mapping):
+        raise TypeError("upstream_env must be a mapping of names to str (or None: unset)")
+    out: list[tuple[str, str]] = []
+    for name, text in value.items():
+        if not isinstance(name, str) or not (text is None or isinstance(text, str)):
+            raise TypeError("upstream_env must map str names to str values or None")
+        out.append(("unset-env", name) if text is None else ("env", f"{name}={text}"))
+    return out
+
+
+def _header_texts(value: object) -> list[tuple[str, str]]:
     if not isinstance(value, Mapping):
         raise TypeError(
             f"upstream_headers must be a mapping of str to str, not {type(value).__name__}"
         )
-    pairs: list[tuple[str, str]] = []
+    out: list[tuple[str, str]] = []
     for name, text in value.items():
         if not isinstance(name, str) or not isinstance(text, str):
             raise TypeError(
                 "upstream_headers must map str to str, not "
                 f"{type(name).__name__} to {type(text).__name__}"
             )
-        pairs.append((name, text))
-    return pairs
+        out.append(("upstream-header", f"{name}: {text}"))
+    return out
 
 
-def _path(value: object, name: str) -> str:
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a str or os.PathLike, not {type(value).__name__}")
-    path = os.fspath(value)
-    if not isinstance(path, str):
-        raise TypeError(f"{name} must be a str path, not {type(path).__name__}")
-    return path
+def _log_level_text(value: object) -> list[tuple[str, str]]:
+    level = LogLevel.parse(cast("LogLevel | str | int", value))  # parse checks the type
+    return [("log-level", level.name.lower())]
+
+
+def _transport_text(value: object) -> list[tuple[str, str]]:
+    transport = UpstreamTransport.parse(cast("UpstreamTransport | str", value))  # checks too
+    return [("upstream-transport", transport.label)]
+
+
+# Keyword arguments given as Python types of their own: (option, text) pairs for each.
+_CONVERTERS: dict[str, Callable[[object], list[tuple[str, str]]]] = {
+    "listen": _listen_text,
+    "admin": _admin_text,
+    "upstream_env": _env_texts,
+    "upstream_headers": _header_texts,
+    "log_level": _log_level_text,
+    "upstream_transport": _transport_text,
+}
+
+
+def _configure(config: _mcpfwd._Config, given: Mapping[str, object]) -> None:
+    """Sets every option of the table whose keyword argument is in ``given`` and not None,
+    through the one generic setter: the library parses and checks each value, and its
+    message, prefixed with the keyword, is the error."""
+    done: set[str] = set()
+    for option in options():
+        keyword = option.keyword
+        value = given.get(keyword)
+        if keyword in done or value is None:
+            continue
+        done.add(keyword)
+        converter = _CONVERTERS.get(keyword)
+        if converter is not None:
+            pairs = converter(value)
+        else:
+            pairs = [(option.name, text) for text in _option_texts(option, value, keyword)]
+        for name, text in pairs:
+            try:
+                config.set(name, text)
+            except Error as e:
+                raise type(e)(f"{keyword}: {e.message}", e.status) from None
 
 
 class _Dispatch:
@@ -369,12 +461,18 @@ class Proxy:
             free port.
         max_message_bytes: largest JSON-RPC message in either direction (library default
             4 MiB, at least 64); in HTTP mode also the largest request body.
+        max_batch: most messages in one JSON-RPC batch (protocol 2025-03-26; library
+            default 100).
         shutdown_grace: seconds shutdown waits at each step: for the server to exit after its
             stdin is closed, then again after SIGTERM, before SIGKILL (library default 2.0).
             With a remote upstream: the longest wait for the answer to the HTTP DELETE that
             ends a session there.
         log_level: lowest level logged: a :class:`LogLevel`, its name (``"info"``) or value;
             None keeps the library default (INFO).
+        log_format: ``"text"`` (library default) or ``"json"``: the lines written to standard
+            error, as one JSON object per line (``time``, ``level``, ``source``, ``session``
+            when the line is about one, ``event`` and ``fields`` for named events, ``msg``).
+            ``on_log`` always receives the text.
         on_log: ``on_log(level, source, text)`` receives every log line instead of standard
             error; ``source`` is ``"server"`` for the upstream servers' stderr lines and
             ``"mcpfwd"`` for the proxy's own. It runs on a proxy I/O thread (in HTTP mode, on
@@ -397,7 +495,7 @@ class Proxy:
     :class:`StateError`.
 
     A server command only (passing any of them with a remote upstream is an
-    :class:`InvalidArgumentError`):
+    :class:`InvalidArgumentError`, raised by the library):
 
     Args:
         upstream_env: changes to the spawned server's environment, applied in order to a copy
@@ -409,7 +507,7 @@ class Proxy:
             constructor). A relative command such as ``"./server"`` is found from there.
 
     A remote upstream only (passing any of them with a server command is an
-    :class:`InvalidArgumentError`):
+    :class:`InvalidArgumentError`, raised by the library; the flags count only when True):
 
     Args:
         upstream_transport: how the remote server is spoken to: an :class:`UpstreamTransport`
@@ -440,7 +538,8 @@ class Proxy:
             waiting for a pooled connection included (library default 120.0); a streamed
             answer may then take as long as it takes (see ``request_timeout``).
 
-    HTTP mode only (passing any of them with ``stdio`` is an :class:`InvalidArgumentError`):
+    HTTP mode only (passing any of them with ``stdio`` is an :class:`InvalidArgumentError`,
+    raised by the library):
 
     Args:
         max_sessions: sessions at once (library default 1000); beyond it a new client's
@@ -457,9 +556,40 @@ class Proxy:
         io_threads: I/O threads (library default: one per core).
         drain_timeout: seconds shutdown lets requests in flight finish (library default 5.0);
             what is left then is answered with a JSON-RPC error.
+        stream_buffer_bytes: server messages queued for one client stream (library default
+            1 MiB); a client that falls further behind loses that stream.
+        allowed_hosts: the ``Host`` header values to accept besides the default (exact,
+            ``"*"`` for any); on a loopback bind the default is the loopback names with the
+            listener's port.
+        max_connections: client connections at once (library default 0: half the descriptor
+            limit); more are refused with HTTP 503.
+        header_timeout: seconds a request's head may take from its first byte (library
+            default 10).
+        body_timeout: seconds a request's body may take after its head (library default 30).
+        keepalive_timeout: seconds a client connection may sit idle between requests (library
+            default 60).
+        stateless_key: what isolates stateless-era (2026-07-28) requests: ``"shared"``
+            (library default: one upstream instance for every stateless client),
+            ``"header:NAME"`` (one per value of request header NAME) or ``"authorization"``
+            (one per Authorization value, shown only hashed). See docs/eras.md.
+        upstream_era: ``"auto"`` (library default: each new upstream instance is probed with
+            ``server/discover``), ``"legacy"`` (stateless-era requests are answered -32022, so
+            clients fall back to initialize) or ``"modern"`` (no probe).
+        admin: the admin listener's address, a ``(host, port)`` pair or ``"HOST:PORT"``
+            (port 0 picks one; :attr:`admin_url` tells which): a second HTTP listener serving
+            ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and ``/sessions``
+            (docs/operations.md). Keep it on a loopback address, or set ``admin_token``.
+        admin_token: require ``Authorization: Bearer <admin_token>`` on the admin listener's
+            ``/metrics`` and ``/sessions`` (``/healthz`` and ``/readyz`` stay open).
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
+
+    Every option is one row of the library's options table (:func:`mcpfwd.options`,
+    ``docs/options.md``) and is set through its generic setter: the library checks each value
+    (bounds, forms) and the modes it applies to, so an error names the option as the table
+    does (``"max_sessions: --max-sessions must be at least 1"``). This class checks only
+    Python types and converts seconds to milliseconds.
 
     A Proxy is a context manager: ``with Proxy(...) as p:`` starts it (unless already started)
     and closes it on exit: a graceful shutdown (every session closed, every upstream server
@@ -484,8 +614,10 @@ class Proxy:
         stdio: tuple[FdLike, FdLike] | None = None,
         listen: ListenAddress | None = None,
         max_message_bytes: int | None = None,
+        max_batch: int | None = None,
         shutdown_grace: Seconds | None = None,
         log_level: LogLevel | str | int | None = None,
+        log_format: str | None = None,
         on_log: LogCallback | None = None,
         max_sessions: int | None = None,
         idle_timeout: Seconds | None = None,
@@ -496,6 +628,16 @@ class Proxy:
         on_event: EventCallback | None = None,
         on_message: MessageCallback | None = None,
         drain_timeout: Seconds | None = None,
+        stream_buffer_bytes: int | None = None,
+        allowed_hosts: Sequence[str] | None = None,
+        max_connections: int | None = None,
+        header_timeout: Seconds | None = None,
+        body_timeout: Seconds | None = None,
+        keepalive_timeout: Seconds | None = None,
+        stateless_key: str | None = None,
+        upstream_era: str | None = None,
+        admin: ListenAddress | None = None,
+        admin_token: str | None = None,
         upstream_transport: UpstreamTransport | str | None = None,
         upstream_headers: Mapping[str, str] | None = None,
         forward_authorization: bool = False,
@@ -508,102 +650,21 @@ class Proxy:
         upstream_clear_env: bool = False,
         upstream_cwd: str | os.PathLike[str] | None = None,
     ) -> None:
+        # Every keyword argument by name: the options among them are set from the table.
+        given: dict[str, object] = dict(locals())
         self._on_log = on_log
         self._on_event = on_event
         self._on_message = on_message
         self._subscribers = _Subscribers()
         self._started = False
         self._url = ""
+        self._admin_url = ""
         self._upstream = _upstream(upstream)
         url = self._upstream if isinstance(self._upstream, str) else None
-
-        remote_only = {
-            "upstream_transport": upstream_transport,
-            "upstream_headers": upstream_headers,
-            "forward_authorization": _flag(forward_authorization, "forward_authorization")
-            or None,
-            "upstream_ca_file": upstream_ca_file,
-            "upstream_insecure": _flag(upstream_insecure, "upstream_insecure") or None,
-            "upstream_pool_max": upstream_pool_max,
-            "upstream_connect_timeout": upstream_connect_timeout,
-            "upstream_timeout": upstream_timeout,
-        }
-        command_only = {
-            "upstream_env": upstream_env,
-            "upstream_clear_env": _flag(upstream_clear_env, "upstream_clear_env") or None,
-            "upstream_cwd": upstream_cwd,
-        }
-        if url is not None:
-            given = [name for name, value in command_only.items() if value is not None]
-            if given:
-                raise InvalidArgumentError(
-                    f"{', '.join(given)}: only for a server command, not with a remote upstream"
-                )
-        env_changes: list[tuple[str, str | None]] | None = None
-        if upstream_env is not None:
-            if not isinstance(upstream_env, Mapping):
-                raise TypeError("upstream_env must be a mapping of names to str (or None: unset)")
-            env_changes = []
-            for name, value in upstream_env.items():
-                if not isinstance(name, str) or not (value is None or isinstance(value, str)):
-                    raise TypeError("upstream_env must map str names to str values or None")
-                env_changes.append((name, value))
-        if url is None:
-            given = [name for name, value in remote_only.items() if value is not None]
-            if given:
-                raise InvalidArgumentError(
-                    f"{', '.join(given)}: only for a remote upstream (an http:// or https:// "
-                    "URL), not with a server command"
-                )
-        transport = (
+        self._transport = (
             None if upstream_transport is None else UpstreamTransport.parse(upstream_transport)
         )
-        self._transport = transport
-
-        if stdio is None and listen is None:
-            raise InvalidArgumentError(
-                "no downstream configured: pass stdio=(in_fd, out_fd) or listen=(host, port)"
-            )
-        if stdio is not None and listen is not None:
-            raise InvalidArgumentError("choose one downstream: stdio= or listen=, not both")
-
-        fds: tuple[int, int] | None = None
-        if stdio is not None:
-            if len(stdio) != 2:
-                raise TypeError("stdio must be a pair (in_fd, out_fd)")
-            fds = (_fileno(stdio[0], "stdio[0]"), _fileno(stdio[1], "stdio[1]"))
-
-        address = None if listen is None else _listen_address(listen)
-        self._listen = address
-
-        http_only = {
-            "max_sessions": max_sessions,
-            "idle_timeout": idle_timeout,
-            "request_timeout": request_timeout,
-            "allowed_origins": allowed_origins,
-            "auth_token": auth_token,
-            "io_threads": io_threads,
-            "drain_timeout": drain_timeout,
-        }
-        if address is None:
-            given = [name for name, value in http_only.items() if value is not None]
-            if given:
-                raise InvalidArgumentError(
-                    f"{', '.join(given)}: only for a proxy with listen=, not with stdio="
-                )
-
-        if max_message_bytes is not None:
-            if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
-                raise TypeError("max_message_bytes must be an int")
-            if max_message_bytes < 0:
-                raise InvalidArgumentError(
-                    f"max_message_bytes must not be negative, got {max_message_bytes}"
-                )
-
-        grace_ms = (
-            None if shutdown_grace is None else _duration_ms(shutdown_grace, "shutdown_grace")
-        )
-        level = None if log_level is None else int(LogLevel.parse(log_level))
+        self._listen = None if listen is None else _listen_address(listen)
 
         for name, callback in (
             ("on_log", on_log),
@@ -613,65 +674,26 @@ class Proxy:
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be callable or None")
 
-        if auth_token is not None and not isinstance(auth_token, str):
-            raise TypeError(f"auth_token must be str or None, not {type(auth_token).__name__}")
+        config = _mcpfwd._Config()
+        if url is None:  # a server command (a URL is the option "upstream", set below)
+            config.set_upstream_command(list(self._upstream))
+        if stdio is not None:
+            if len(stdio) != 2:
+                raise TypeError("stdio must be a pair (in_fd, out_fd)")
+            in_fd, out_fd = _fileno(stdio[0], "stdio[0]"), _fileno(stdio[1], "stdio[1]")
+            config.set_downstream_stdio(in_fd, out_fd)
+        given["upstream"] = url
+        # The library refuses a missing or doubled downstream or upstream, a value out of
+        # bounds and an option of another mode, naming it.
+        _configure(config, given)
 
         self._native: _mcpfwd._Proxy = _mcpfwd._Proxy(
-            upstream=[] if url is not None else list(self._upstream),
-            stdio=fds,
-            listen=address,
-            max_message_bytes=max_message_bytes,
-            shutdown_grace_ms=grace_ms,
-            log_level=level,
+            config=config,
             on_log=None if on_log is None else _LogDispatch(self),
-            max_sessions=None if max_sessions is None else _count(max_sessions, "max_sessions"),
-            idle_timeout_ms=(
-                None if idle_timeout is None else _duration_ms(idle_timeout, "idle_timeout")
-            ),
-            request_timeout_ms=(
-                None
-                if request_timeout is None
-                else _duration_ms(request_timeout, "request_timeout")
-            ),
-            allowed_origins=(
-                None if allowed_origins is None else _strings(allowed_origins, "allowed_origins")
-            ),
-            auth_token=auth_token,
-            io_threads=None if io_threads is None else _count(io_threads, "io_threads"),
             # Always: events() may be used without on_event. Sessions open and close rarely.
             on_event=_EventDispatch(self, self._subscribers),
             # Only when asked for: it is on the forwarding path of every message.
             on_message=None if on_message is None else _MessageDispatch(self),
-            drain_timeout_ms=(
-                None if drain_timeout is None else _duration_ms(drain_timeout, "drain_timeout")
-            ),
-            upstream_url=url,
-            upstream_transport=None if transport is None else int(transport),
-            upstream_headers=None if upstream_headers is None else _headers(upstream_headers),
-            # The flags only when set: the library's defaults are off.
-            forward_authorization=True if forward_authorization else None,
-            upstream_ca_file=(
-                None if upstream_ca_file is None else _path(upstream_ca_file, "upstream_ca_file")
-            ),
-            upstream_insecure=True if upstream_insecure else None,
-            upstream_pool_max=(
-                None
-                if upstream_pool_max is None
-                else _count(upstream_pool_max, "upstream_pool_max")
-            ),
-            upstream_connect_timeout_ms=(
-                None
-                if upstream_connect_timeout is None
-                else _duration_ms(upstream_connect_timeout, "upstream_connect_timeout")
-            ),
-            upstream_timeout_ms=(
-                None
-                if upstream_timeout is None
-                else _duration_ms(upstream_timeout, "upstream_timeout")
-            ),
-            upstream_env=env_changes,
-            upstream_clear_env=True if upstream_clear_env else None,
-            upstream_cwd=None if upstream_cwd is None else _path(upstream_cwd, "upstream_cwd"),
         )
         _live.add(self)
 
@@ -691,9 +713,8 @@ class Proxy:
                 here: its clients' requests fail.
             StateError: already started, or closed.
         """
-        self._native.start()
+        self._url = self._native.start()
         self._started = True
-        self._url = self._native.url()
         return self._url
 
     def stop(self) -> None:
@@ -777,6 +798,24 @@ class Proxy:
         except NotFoundError:
             raise KeyError(session_id) from None
         return SessionInfo.from_json(json.loads(text))
+
+    def metrics(self) -> str:
+        """The proxy's metrics in the Prometheus text exposition format 0.0.4: what the admin
+        listener serves at ``/metrics`` (with or without one). docs/operations.md lists every
+        metric with its type and labels; ``prometheus_client.parser`` reads it.
+
+        Raises:
+            StateError: the proxy is closed, or this runs inside a callback.
+        """
+        return self._native.metrics_text()
+
+    @property
+    def admin_url(self) -> str:
+        """The admin listener's base URL, e.g. ``"http://127.0.0.1:9464"`` (with the port
+        actually bound); ``""`` without one or before :meth:`start`."""
+        if self._admin_url == "" and self._started:
+            self._admin_url = self._native.admin_url()
+        return self._admin_url
 
     def status_text(self) -> str:
         """A table of the proxy and its sessions for people (what the CLI prints on SIGUSR1):

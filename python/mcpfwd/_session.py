@@ -65,6 +65,11 @@ class SessionInfo:
         upstream_exit: how the upstream server ended (``"exited with status 0"``, ``"was killed
             by signal 9 (SIGKILL)"``; for a remote server ``"ended"``, ``"session expired (HTTP
             404)"``, ...), or None while it runs.
+        kind: ``"streamable_http"``, ``"legacy_sse"``, or ``"stateless"`` (an upstream
+            instance serving the stateless era's requests of one isolation key).
+        era: ``"session"`` or ``"stateless"``.
+        key: a stateless instance's isolation key as shown (``"shared"``, ``"X-Tenant: acme"``,
+            ``"authorization sha256:..."``); None for a session.
         raw: the decoded JSON object the library returned, with every field, including ones
             newer than this package.
     """
@@ -86,6 +91,9 @@ class SessionInfo:
     errors: int
     dropped: int
     upstream_exit: str | None
+    kind: str = "streamable_http"
+    era: str = "session"
+    key: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -133,6 +141,9 @@ class SessionInfo:
                 errors=_int(obj, "errors"),
                 dropped=_int(obj, "dropped"),
                 upstream_exit=exit_text,
+                kind=str(obj.get("kind", "streamable_http")),
+                era=str(obj.get("era", "session")),
+                key=obj.get("key") if isinstance(obj.get("key"), str) else None,
                 raw=dict(obj),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as e:

@@ -1,23 +1,27 @@
-// mcpfwd._mcpfwd: a thin pybind11 module over the mcpfwd C ABI (mcpfwd/mcpfwd.h) only.
+// mcpfwd._mcpfwd: a thin pybind11 module over the mcpfwd C ABI, through the header-only C++
+// layer of mcpfwd/mcpfwd.hpp (RAII handles, errors as mcpfwd::cxx::error).
 //
 // The Pythonic API (mcpfwd.Proxy, mcpfwd.Status, the exception classes) lives in the Python
 // package; this module exposes the C functions almost one to one:
-//   version(), version_number(), status_str(), STATUS_*, LOG_*, EVENT_*, UPSTREAM_* and
-//   direction constants, __version__, and _Proxy, a handle that owns one mcpfwd_proxy.
+//   version(), version_number(), status_str(), STATUS_*, LOG_*, EVENT_*, UPSTREAM_*, OPTION_*,
+//   MODE_* and direction constants, __version__, options() (the options table), _Config (a
+//   config: every option by name, the server command, the stdio descriptors) and _Proxy, a
+//   handle that owns one mcpfwd_proxy.
 //
 // Threading rules (docs/threading.md, STYLE.md section 3):
 //  - Every call that can block or wait on the proxy's I/O threads (start, stop, wait,
 //    stats_json, url, sessions_json, session_json, status_text, close_session, close) runs
 //    with the GIL released; otherwise a callback waiting for the GIL on an I/O thread
 //    deadlocks against it.
-//  - mcpfwd_last_error() is read right after the failing call, still without the GIL, and
-//    copied before the GIL is taken back.
-//  - The trampolines (log, event, message) run on I/O threads: each takes the GIL, calls
-//    Python, holds no C++ lock meanwhile, and never lets a Python or C++ exception cross into
-//    C (Python errors go to sys.unraisablehook and count as "go on").
-//  - The C ABI has one user_data per proxy for all its callbacks: a heap `callbacks` object
-//    holding the three Python callables (each may be None). The library destroys it through
-//    callbacks_free after the last callback, and that drops the references under the GIL.
+//  - mcpfwd_last_error() is read by the C++ layer right after the failing call, still without
+//    the GIL, into the mcpfwd::cxx::error it throws; the error becomes a Python exception
+//    (mcpfwd._errors.error_from_status) once the GIL is back.
+//  - The handler's callbacks (log, event, message) run on I/O threads: each takes the GIL,
+//    calls Python, holds no C++ lock meanwhile, and never lets a Python or C++ exception cross
+//    into C (Python errors go to sys.unraisablehook and count as "go on").
+//  - The proxy owns one handler (its user_data, given with the proxy: mcpfwd_proxy_new_v2)
+//    holding the three Python callables (each may be None). The library deletes it after the
+//    last callback, and its destructor drops the references under the GIL.
 //  - A C callback is registered only for a callable that is not None: the message hook is on
 //    the forwarding path and costs nothing when unset.
 
@@ -26,10 +30,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <condition_variable>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,7 +40,7 @@
 #include <utility>
 #include <vector>
 
-#include "mcpfwd/mcpfwd.h"
+#include "mcpfwd/mcpfwd.hpp"
 
 namespace py = pybind11;
 
@@ -77,75 +79,19 @@ class callback_scope {
   const char* outer_;
 };
 
-// Raise the mcpfwd exception for a failed call: mcpfwd._errors.error_from_status picks the
-// subclass (InvalidArgumentError, IoError, ...). Requires the GIL.
-[[noreturn]] void throw_status(int status, const std::string& message) {
+// Set the mcpfwd exception for a failed call as the current Python error:
+// mcpfwd._errors.error_from_status picks the subclass (InvalidArgumentError, IoError, ...).
+// Requires the GIL.
+void set_status_error(int status, const std::string& message) {
   py::object factory = py::module_::import("mcpfwd._errors").attr("error_from_status");
   py::object exc = factory(status, message);
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+}
+
+[[noreturn]] void throw_status(int status, const std::string& message) {
+  set_status_error(status, message);
   throw py::error_already_set();
 }
-
-// The outcome of one C call, with mcpfwd_last_error() copied while still on the calling thread
-// and before anything else could overwrite it.
-struct call_result {
-  mcpfwd_status status = MCPFWD_OK;
-  std::string error;
-};
-
-call_result record(mcpfwd_status status) {
-  call_result r;
-  r.status = status;
-  if (status != MCPFWD_OK) {
-    r.error = mcpfwd_last_error();
-  }
-  return r;
-}
-
-void check(const call_result& r) {
-  if (r.status != MCPFWD_OK) {
-    throw_status(static_cast<int>(r.status), r.error);
-  }
-}
-
-// For calls that do not block (config setters, proxy_new): keeps the GIL.
-void check(mcpfwd_status status) {
-  check(record(status));
-}
-
-// A string for the C ABI, which takes NUL-terminated text: an embedded NUL would silently cut
-// it short (a different session id, a shorter token), so it is refused. Requires the GIL.
-const char* c_text(const std::string& s, const char* what) {
-  if (s.find('\0') != std::string::npos) {
-    throw_status(MCPFWD_E_INVALID_ARG, std::string(what) + " must not contain a NUL character");
-  }
-  return s.c_str();
-}
-
-// Runs fn(char** out) (a C function handing out an owned string) and copies the string.
-// Runs without the GIL; the caller checks the result with the GIL held.
-template <class Fn>
-call_result owned_string_call(Fn&& fn, std::string& text) {
-  char* out = nullptr;
-  call_result r = record(fn(&out));
-  if (out != nullptr) {
-    std::unique_ptr<char, decltype(&mcpfwd_string_free)> owned(out, &mcpfwd_string_free);
-    if (r.status == MCPFWD_OK) {
-      text = owned.get();
-    }
-  }
-  return r;
-}
-
-// -------------------------------------------------------------------------------- callbacks
-
-// user_data of a proxy with callbacks: one reference to each Python callable (None when that
-// callback is not registered). Never modified after the proxy is made.
-struct callbacks {
-  py::object on_log = py::none();
-  py::object on_event = py::none();
-  py::object on_message = py::none();
-};
 
 // Text from the library that need not be UTF-8 (server stderr, close reasons quoting it):
 // never fails on it. Requires the GIL.
@@ -186,75 +132,72 @@ bool run_hook(const py::object& fn, const char* kind, Call&& call) noexcept {
   return said_false;
 }
 
-extern "C" void log_trampoline(mcpfwd_log_level level, const char* source, const char* text,
-                               size_t len, void* user_data) noexcept {
-  auto* cbs = static_cast<callbacks*>(user_data);
-  if (cbs == nullptr) {
-    return;
-  }
-  (void)run_hook(cbs->on_log, "a log callback", [&] {
-    // Server stderr need not be UTF-8: never fail on it.
-    py::str line = decode_lenient(text, len);
-    py::str src(source != nullptr ? source : "");
-    return cbs->on_log(static_cast<int>(level), src, line);
-  });
-}
+// The proxy's handler: one reference to each Python callable (None when that callback is not
+// registered), never modified after the proxy is made.
+class py_handler final : public mcpfwd::cxx::handler {
+ public:
+  py_handler(py::object on_log, py::object on_event, py::object on_message)
+      : on_log_(std::move(on_log)),
+        on_event_(std::move(on_event)),
+        on_message_(std::move(on_message)) {}
 
-// on_event(type, session_id, detail): False on a SESSION_OPENED closes that session.
-extern "C" int event_trampoline(const mcpfwd_event* ev, void* user_data) noexcept {
-  auto* cbs = static_cast<callbacks*>(user_data);
-  if (cbs == nullptr || ev == nullptr) {
-    return 0;
+  // Which callbacks to register: those with a callable.
+  unsigned wanted() const {
+    return (on_log_.is_none() ? 0u : mcpfwd::cxx::want_log) |
+           (on_event_.is_none() ? 0u : mcpfwd::cxx::want_events) |
+           (on_message_.is_none() ? 0u : mcpfwd::cxx::want_messages);
   }
-  const bool refuse = run_hook(cbs->on_event, "an event callback", [&] {
-    size_t len = 0;
-    const char* detail = mcpfwd_event_detail(ev, &len);
-    const char* id = mcpfwd_event_session_id(ev);
-    py::str sid = decode_lenient(id, id != nullptr ? std::strlen(id) : 0);
-    return cbs->on_event(static_cast<int>(mcpfwd_event_get_type(ev)), sid,
-                         decode_lenient(detail, len));
-  });
-  return refuse ? 1 : 0;
-}
 
-// on_message(direction, session_id, data): False drops the message and closes its session.
-// The bytes are copied: the message is borrowed for the call only.
-extern "C" int message_trampoline(const mcpfwd_message* m, void* user_data) noexcept {
-  auto* cbs = static_cast<callbacks*>(user_data);
-  if (cbs == nullptr || m == nullptr) {
-    return 0;
-  }
-  const bool abort = run_hook(cbs->on_message, "a message callback", [&] {
-    size_t len = 0;
-    const char* data = mcpfwd_message_bytes(m, &len);
-    const char* id = mcpfwd_message_session_id(m);
-    py::str sid = decode_lenient(id, id != nullptr ? std::strlen(id) : 0);
-    py::bytes copy(data != nullptr ? data : "", data != nullptr ? len : 0);
-    return cbs->on_message(static_cast<int>(mcpfwd_message_direction(m)), sid, copy);
-  });
-  return abort ? 1 : 0;
-}
-
-extern "C" void callbacks_free(void* user_data) noexcept {
-  auto* cbs = static_cast<callbacks*>(user_data);
-  if (cbs == nullptr) {
-    return;
-  }
-  try {
+  // mcpfwd_proxy_free runs this on the thread that called close(), which released the GIL
+  // (or, if making the proxy failed, on the constructor's thread, which holds it).
+  ~py_handler() override {
     if (py_finalizing()) {
       // The interpreter is going away; dropping the references is no longer possible.
-      cbs->on_log.release();
-      cbs->on_event.release();
-      cbs->on_message.release();
-      delete cbs;
+      on_log_.release();
+      on_event_.release();
+      on_message_.release();
       return;
     }
-    // mcpfwd_proxy_free runs this on the thread that called close(), which released the GIL.
-    py::gil_scoped_acquire gil;
-    delete cbs;
-  } catch (...) {
+    try {
+      py::gil_scoped_acquire gil;
+      on_log_ = py::object();
+      on_event_ = py::object();
+      on_message_ = py::object();
+    } catch (...) {
+    }
   }
-}
+
+  void on_log(mcpfwd_log_level level, std::string_view source, std::string_view text) override {
+    (void)run_hook(on_log_, "a log callback", [&] {
+      // Server stderr need not be UTF-8: never fail on it.
+      py::str line = decode_lenient(text.data(), text.size());
+      py::str src{std::string(source)};
+      return on_log_(static_cast<int>(level), src, line);
+    });
+  }
+
+  // on_event(type, session_id, detail): False on a SESSION_OPENED closes that session.
+  bool on_event(const mcpfwd::cxx::event& ev) override {
+    return !run_hook(on_event_, "an event callback", [&] {
+      return on_event_(static_cast<int>(ev.type),
+                       decode_lenient(ev.session_id.data(), ev.session_id.size()),
+                       decode_lenient(ev.detail.data(), ev.detail.size()));
+    });
+  }
+
+  // on_message(direction, session_id, data): False drops the message and closes its session.
+  // The bytes are copied: the message is borrowed for the call only.
+  bool on_message(const mcpfwd::cxx::message& m) override {
+    return !run_hook(on_message_, "a message callback", [&] {
+      py::bytes copy(m.bytes.data(), m.bytes.size());
+      return on_message_(static_cast<int>(m.direction),
+                         decode_lenient(m.session_id.data(), m.session_id.size()), copy);
+    });
+  }
+
+ private:
+  py::object on_log_, on_event_, on_message_;
+};
 
 // A Python callable for a C callback, or None. Requires the GIL.
 py::object optional_callable(const py::object& fn, const char* name) {
@@ -267,6 +210,23 @@ py::object optional_callable(const py::object& fn, const char* name) {
   return fn;
 }
 
+// ----------------------------------------------------------------------------------- config
+
+// A config: every option of the table by name (the one path every keyword argument of
+// mcpfwd.Proxy takes), plus the two settings that are not options. Its calls never block.
+class py_config {
+ public:
+  void set(const std::string& name, const std::string& value) { cfg_.set(name, value); }
+  void set_upstream_command(const std::vector<std::string>& argv) {
+    cfg_.set_upstream_command(argv);
+  }
+  void set_downstream_stdio(int in_fd, int out_fd) { cfg_.set_downstream_stdio(in_fd, out_fd); }
+  mcpfwd::cxx::config& get() { return cfg_; }
+
+ private:
+  mcpfwd::cxx::config cfg_;
+};
+
 // ------------------------------------------------------------------------------------ proxy
 
 // The native handle plus what is needed to free it safely while other Python threads may be
@@ -275,199 +235,42 @@ py::object optional_callable(const py::object& fn, const char* name) {
 struct handle_state {
   std::mutex mutex;
   std::condition_variable idle;
-  mcpfwd_proxy* proxy = nullptr;
-  int users = 0;           // calls in progress on proxy
-  bool exclusive = false;  // a start() or wait() is in progress (one thread per proxy)
-  bool closing = false;    // close() began: no new calls
+  mcpfwd::cxx::proxy proxy;  // empty once freed
+  int users = 0;             // calls in progress on proxy
+  bool exclusive = false;    // a start() or wait() is in progress (one thread per proxy)
+  bool closing = false;      // close() began: no new calls
 };
 
 // Stop, wait until no call uses the handle any more, free it. Runs without the GIL.
-void finish_close(const std::shared_ptr<handle_state>& st, mcpfwd_proxy* proxy) {
-  (void)mcpfwd_proxy_stop(proxy);  // lets a wait() in another thread return
+void finish_close(const std::shared_ptr<handle_state>& st) {
+  (void)mcpfwd::cxx::capture([&] { st->proxy.stop(); });  // lets a wait() elsewhere return
   {
     std::unique_lock<std::mutex> lock(st->mutex);
     st->idle.wait(lock, [&] { return st->users == 0; });
   }
-  mcpfwd_proxy_free(proxy);  // joins the I/O threads, then runs callbacks_free
-  std::lock_guard<std::mutex> lock(st->mutex);
-  st->proxy = nullptr;
+  // No call uses it and none can start (closing). Taken out under the lock (closed() reads
+  // it), freed outside it: a callback may call closed() while the I/O threads are joined.
+  mcpfwd::cxx::proxy doomed;
+  {
+    std::lock_guard<std::mutex> lock(st->mutex);
+    doomed = std::move(st->proxy);
+  }
+  doomed.reset();  // joins the I/O threads, then deletes the handler
 }
 
 class py_proxy {
  public:
-  py_proxy(
-      const std::vector<std::string>& upstream, const std::optional<std::pair<int, int>>& stdio,
-      const std::optional<std::pair<std::string, int>>& listen,
-      const std::optional<std::uint64_t>& max_message_bytes,
-      const std::optional<std::uint32_t>& shutdown_grace_ms, const std::optional<int>& log_level,
-      const py::object& on_log, const std::optional<std::uint32_t>& max_sessions,
-      const std::optional<std::uint32_t>& idle_timeout_ms,
-      const std::optional<std::uint32_t>& request_timeout_ms,
-      const std::optional<std::vector<std::string>>& allowed_origins,
-      const std::optional<std::string>& auth_token, const std::optional<std::uint32_t>& io_threads,
-      const py::object& on_event, const py::object& on_message,
-      const std::optional<std::uint32_t>& drain_timeout_ms,
-      const std::optional<std::string>& upstream_url, const std::optional<int>& upstream_transport,
-      const std::optional<std::vector<std::pair<std::string, std::string>>>& upstream_headers,
-      const std::optional<bool>& forward_authorization,
-      const std::optional<std::string>& upstream_ca_file,
-      const std::optional<bool>& upstream_insecure,
-      const std::optional<std::uint32_t>& upstream_pool_max,
-      const std::optional<std::uint32_t>& upstream_connect_timeout_ms,
-      const std::optional<std::uint32_t>& upstream_timeout_ms,
-      const std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>>&
-          upstream_env,
-      const std::optional<bool>& upstream_clear_env, const std::optional<std::string>& upstream_cwd)
+  // Does not block and runs no callback: keeps the GIL. If it fails, no proxy exists and the
+  // handler is deleted here (with the GIL held).
+  py_proxy(py_config& config, const py::object& on_log, const py::object& on_event,
+           const py::object& on_message)
       : state_(std::make_shared<handle_state>()) {
-    mcpfwd_config* raw = nullptr;
-    check(mcpfwd_config_new(&raw));
-    std::unique_ptr<mcpfwd_config, decltype(&mcpfwd_config_free)> cfg(raw, &mcpfwd_config_free);
-
-    // A server command, or (with an empty command) a remote server's URL. Without either,
-    // the empty command is passed on so that the library says what is missing; with both,
-    // mcpfwd_proxy_new refuses the config.
-    if (!upstream.empty() || !upstream_url) {
-      std::vector<const char*> argv;
-      argv.reserve(upstream.size());
-      for (const std::string& arg : upstream) {
-        argv.push_back(c_text(arg, "upstream arguments"));
-      }
-      check(mcpfwd_config_set_upstream_command(cfg.get(), argv.size(), argv.data()));
-    }
-    if (upstream_url) {
-      check(mcpfwd_config_set_upstream_url(cfg.get(), c_text(*upstream_url, "upstream URL")));
-    }
-    if (upstream_clear_env && *upstream_clear_env) {
-      check(mcpfwd_config_clear_upstream_env(cfg.get()));
-    }
-    if (upstream_env) {
-      for (const auto& [name, value] : *upstream_env) {
-        check(mcpfwd_config_set_upstream_env(
-            cfg.get(), c_text(name, "upstream_env names"),
-            value ? c_text(*value, "upstream_env values") : nullptr));
-      }
-    }
-    if (upstream_cwd) {
-      check(mcpfwd_config_set_upstream_cwd(cfg.get(), c_text(*upstream_cwd, "upstream_cwd")));
-    }
-    if (upstream_transport) {
-      // Only values of the enum may be converted to it.
-      if (*upstream_transport < MCPFWD_UPSTREAM_AUTO || *upstream_transport > MCPFWD_UPSTREAM_SSE) {
-        throw_status(MCPFWD_E_INVALID_ARG,
-                     "upstream_transport must be between UPSTREAM_AUTO and UPSTREAM_SSE, got " +
-                         std::to_string(*upstream_transport));
-      }
-      check(mcpfwd_config_set_upstream_transport(
-          cfg.get(), static_cast<mcpfwd_upstream_transport>(*upstream_transport)));
-    }
-    if (upstream_headers) {
-      for (const auto& [name, value] : *upstream_headers) {
-        check(mcpfwd_config_add_upstream_header(cfg.get(), c_text(name, "upstream header names"),
-                                                c_text(value, "upstream header values")));
-      }
-    }
-    if (forward_authorization) {
-      check(mcpfwd_config_set_forward_authorization(cfg.get(), *forward_authorization ? 1 : 0));
-    }
-    if (upstream_ca_file) {
-      check(mcpfwd_config_set_upstream_ca_file(cfg.get(),
-                                               c_text(*upstream_ca_file, "upstream_ca_file")));
-    }
-    if (upstream_insecure) {
-      check(mcpfwd_config_set_upstream_insecure(cfg.get(), *upstream_insecure ? 1 : 0));
-    }
-    if (upstream_pool_max) {
-      check(mcpfwd_config_set_upstream_pool_max(cfg.get(), *upstream_pool_max));
-    }
-    if (upstream_connect_timeout_ms) {
-      check(mcpfwd_config_set_upstream_connect_timeout_ms(cfg.get(), *upstream_connect_timeout_ms));
-    }
-    if (upstream_timeout_ms) {
-      check(mcpfwd_config_set_upstream_timeout_ms(cfg.get(), *upstream_timeout_ms));
-    }
-
-    if (stdio) {
-      check(mcpfwd_config_set_downstream_stdio(cfg.get(), stdio->first, stdio->second));
-    }
-    if (listen) {
-      if (listen->second < 0 || listen->second > 65535) {
-        throw_status(MCPFWD_E_INVALID_ARG, "listen port must be between 0 and 65535, got " +
-                                               std::to_string(listen->second));
-      }
-      check(mcpfwd_config_set_listen(cfg.get(), c_text(listen->first, "listen host"),
-                                     static_cast<std::uint16_t>(listen->second)));
-    }
-    if (max_sessions) {
-      check(mcpfwd_config_set_max_sessions(cfg.get(), *max_sessions));
-    }
-    if (idle_timeout_ms) {
-      check(mcpfwd_config_set_idle_timeout_ms(cfg.get(), *idle_timeout_ms));
-    }
-    if (request_timeout_ms) {
-      check(mcpfwd_config_set_request_timeout_ms(cfg.get(), *request_timeout_ms));
-    }
-    if (allowed_origins) {
-      for (const std::string& origin : *allowed_origins) {
-        check(mcpfwd_config_add_allowed_origin(cfg.get(), c_text(origin, "allowed origins")));
-      }
-    }
-    if (auth_token) {
-      check(mcpfwd_config_set_auth_token(cfg.get(), c_text(*auth_token, "auth_token")));
-    }
-    if (io_threads) {
-      check(mcpfwd_config_set_io_threads(cfg.get(), *io_threads));
-    }
-    if (drain_timeout_ms) {
-      check(mcpfwd_config_set_drain_timeout_ms(cfg.get(), *drain_timeout_ms));
-    }
-    if (max_message_bytes) {
-      if (*max_message_bytes > SIZE_MAX) {
-        throw_status(MCPFWD_E_INVALID_ARG, "max_message_bytes is too large");
-      }
-      check(
-          mcpfwd_config_set_max_message_bytes(cfg.get(), static_cast<size_t>(*max_message_bytes)));
-    }
-    if (shutdown_grace_ms) {
-      check(mcpfwd_config_set_shutdown_grace_ms(cfg.get(), *shutdown_grace_ms));
-    }
-    if (log_level) {
-      // Only values of the enum may be converted to it.
-      if (*log_level < MCPFWD_LOG_TRACE || *log_level > MCPFWD_LOG_OFF) {
-        throw_status(MCPFWD_E_INVALID_ARG, "log_level must be between LOG_TRACE and LOG_OFF, got " +
-                                               std::to_string(*log_level));
-      }
-      check(mcpfwd_config_set_log_level(cfg.get(), static_cast<mcpfwd_log_level>(*log_level)));
-    }
-
-    // One user_data for all callbacks of the proxy (the C ABI has one per proxy); a C
-    // callback only for a callable given, so an unset message hook costs nothing.
-    std::unique_ptr<callbacks> cbs = std::make_unique<callbacks>();
-    cbs->on_log = optional_callable(on_log, "on_log");
-    cbs->on_event = optional_callable(on_event, "on_event");
-    cbs->on_message = optional_callable(on_message, "on_message");
-    if (!cbs->on_log.is_none()) {
-      check(mcpfwd_config_set_log_cb(cfg.get(), &log_trampoline));
-    }
-    if (!cbs->on_event.is_none()) {
-      check(mcpfwd_config_set_event_cb(cfg.get(), &event_trampoline));
-    }
-    if (!cbs->on_message.is_none()) {
-      check(mcpfwd_config_set_message_cb(cfg.get(), &message_trampoline));
-    }
-    const bool any_callback =
-        !cbs->on_log.is_none() || !cbs->on_event.is_none() || !cbs->on_message.is_none();
-    if (any_callback) {
-      check(mcpfwd_config_set_user_data(cfg.get(), cbs.get(), &callbacks_free));
-    }
-
-    mcpfwd_proxy* proxy = nullptr;
-    // Does not block and runs no callback: keeps the GIL. On failure no proxy exists, so
-    // nobody runs callbacks_free and `cbs` is deleted here (with the GIL held).
-    check(mcpfwd_proxy_new(&proxy, cfg.get()));
-    if (any_callback) {
-      cbs.release();  // owned by the proxy now: mcpfwd_proxy_free runs callbacks_free
-    }
-    state_->proxy = proxy;
+    auto handler = std::make_unique<py_handler>(optional_callable(on_log, "on_log"),
+                                                optional_callable(on_event, "on_event"),
+                                                optional_callable(on_message, "on_message"));
+    const unsigned wanted = handler->wanted();
+    state_->proxy =
+        mcpfwd::cxx::proxy(config.get(), wanted != 0 ? std::move(handler) : nullptr, wanted);
   }
 
   py_proxy(const py_proxy&) = delete;
@@ -480,14 +283,13 @@ class py_proxy {
     }
   }
 
-  void start() {
+  // Returns the URL (read within the same call: a callback may close the proxy as soon as it
+  // has started).
+  std::string start() {
     use u(*this, "start", /*exclusive=*/true);
-    call_result r;
-    {
-      py::gil_scoped_release nogil;
-      r = record(mcpfwd_proxy_start(u.proxy()));
-    }
-    check(r);
+    py::gil_scoped_release nogil;
+    u.proxy().start();
+    return u.proxy().url();
   }
 
   // Idempotent; a no-op on a closed proxy. Allowed from any thread and from a callback.
@@ -496,12 +298,8 @@ class py_proxy {
       return;
     }
     use u(*this, "stop", /*exclusive=*/false, /*allowed_in_callback=*/true);
-    call_result r;
-    {
-      py::gil_scoped_release nogil;
-      r = record(mcpfwd_proxy_stop(u.proxy()));
-    }
-    check(r);
+    py::gil_scoped_release nogil;
+    u.proxy().stop();
   }
 
   // Returns the exit code, or None if the proxy still runs after timeout_ms (negative: no
@@ -518,18 +316,13 @@ class py_proxy {
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
         slice = static_cast<int>(std::clamp<long long>(left, 0, slice_ms));
       }
-      int exit_code = 0;
-      call_result r;
+      std::optional<int> code;
       {
         py::gil_scoped_release nogil;
-        const mcpfwd_status s = mcpfwd_proxy_wait(u.proxy(), slice, &exit_code);
-        r = s == MCPFWD_E_TIMEOUT ? call_result{s, {}} : record(s);
+        code = u.proxy().wait(slice);
       }
-      if (r.status == MCPFWD_OK) {
-        return exit_code;
-      }
-      if (r.status != MCPFWD_E_TIMEOUT) {
-        check(r);
+      if (code) {
+        return code;
       }
       if (timeout_ms >= 0 && clock::now() >= deadline) {
         return std::nullopt;
@@ -541,113 +334,73 @@ class py_proxy {
   }
 
   std::string stats_json() {
-    use u(*this, "stats_json", /*exclusive=*/false);
-    call_result r;
-    std::string json;
-    {
-      py::gil_scoped_release nogil;
-      r = owned_string_call([&](char** out) { return mcpfwd_proxy_stats_json(u.proxy(), out); },
-                            json);
-    }
-    check(r);
-    return json;
+    return text_call("stats_json", [](const mcpfwd::cxx::proxy& p) { return p.stats_json(); });
   }
 
   // The endpoint URL of an HTTP proxy ("" in stdio mode and before start).
   std::string url() {
-    use u(*this, "url", /*exclusive=*/false);
-    call_result r;
-    std::string text;
-    {
-      py::gil_scoped_release nogil;
-      r = owned_string_call([&](char** out) { return mcpfwd_proxy_url(u.proxy(), out); }, text);
-    }
-    check(r);
-    return text;
+    return text_call("url", [](const mcpfwd::cxx::proxy& p) { return p.url(); });
   }
 
   std::string sessions_json() {
-    use u(*this, "sessions_json", /*exclusive=*/false);
-    call_result r;
-    std::string json;
-    {
-      py::gil_scoped_release nogil;
-      r = owned_string_call([&](char** out) { return mcpfwd_proxy_sessions_json(u.proxy(), out); },
-                            json);
-    }
-    check(r);
-    return json;
+    return text_call("sessions_json",
+                     [](const mcpfwd::cxx::proxy& p) { return p.sessions_json(); });
   }
 
   // NotFoundError when there is no session with that id.
   std::string session_json(const std::string& id) {
-    const char* cid = c_text(id, "session id");
-    use u(*this, "session_json", /*exclusive=*/false);
-    call_result r;
-    std::string json;
-    {
-      py::gil_scoped_release nogil;
-      r = owned_string_call(
-          [&](char** out) { return mcpfwd_proxy_session_json(u.proxy(), cid, out); }, json);
-    }
-    check(r);
-    return json;
+    return text_call("session_json",
+                     [&](const mcpfwd::cxx::proxy& p) { return p.session_json(id); });
   }
 
   // The human-readable session table (format not stable).
   std::string status_text() {
-    use u(*this, "status_text", /*exclusive=*/false);
-    call_result r;
-    std::string text;
-    {
-      py::gil_scoped_release nogil;
-      r = owned_string_call([&](char** out) { return mcpfwd_proxy_status_text(u.proxy(), out); },
-                            text);
-    }
-    check(r);
-    return text;
+    return text_call("status_text", [](const mcpfwd::cxx::proxy& p) { return p.status_text(); });
+  }
+
+  // The Prometheus text exposition (format 0.0.4) of the proxy's metrics.
+  std::string metrics_text() {
+    return text_call("metrics_text", [](const mcpfwd::cxx::proxy& p) { return p.metrics_text(); });
+  }
+
+  // The admin listener's base URL ("" without one, and before start).
+  std::string admin_url() {
+    return text_call("admin_url", [](const mcpfwd::cxx::proxy& p) { return p.admin_url(); });
   }
 
   // NotFoundError when there is no session with that id. Returns at once.
   void close_session(const std::string& id) {
-    const char* cid = c_text(id, "session id");
     use u(*this, "close_session", /*exclusive=*/false);
-    call_result r;
-    {
-      py::gil_scoped_release nogil;
-      r = record(mcpfwd_proxy_close_session(u.proxy(), cid));
-    }
-    check(r);
+    py::gil_scoped_release nogil;
+    u.proxy().close_session(id);
   }
 
   // Stop, join and free the proxy; idempotent. Waits for calls in progress in other threads
   // (a wait() there returns once the proxy has stopped).
   void close() {
     std::shared_ptr<handle_state> st = state_;
-    mcpfwd_proxy* proxy = nullptr;
     {
       std::lock_guard<std::mutex> lock(st->mutex);
-      if (st->closing || st->proxy == nullptr) {
+      if (st->closing || !st->proxy) {
         return;
       }
       st->closing = true;
-      proxy = st->proxy;
     }
     if (tl_callback_depth > 0) {
       // Inside a callback (for instance the last reference to the proxy was dropped
       // there): mcpfwd_proxy_free would join the very thread we are on. Stop now, free on
       // a helper thread once the callback has returned.
-      (void)mcpfwd_proxy_stop(proxy);
-      std::thread([st, proxy] { finish_close(st, proxy); }).detach();
+      (void)mcpfwd::cxx::capture([&] { st->proxy.stop(); });
+      std::thread([st] { finish_close(st); }).detach();
       return;
     }
     py::gil_scoped_release nogil;
-    finish_close(st, proxy);
+    finish_close(st);
   }
 
   bool closed() {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    return state_->closing || state_->proxy == nullptr;
+    return state_->closing || !state_->proxy;
   }
 
  private:
@@ -665,13 +418,12 @@ class py_proxy {
       {
         // No Python (and so no exception) while the mutex is held: pybind11's lock order.
         std::lock_guard<std::mutex> lock(st_->mutex);
-        if (st_->closing || st_->proxy == nullptr) {
+        if (st_->closing || !st_->proxy) {
           refused = "() on a closed proxy";
         } else if (exclusive_ && st_->exclusive) {
           refused = "() while start() or wait() runs in another thread";
         } else {
           st_->exclusive = st_->exclusive || exclusive_;
-          proxy_ = st_->proxy;
           ++st_->users;
         }
       }
@@ -690,16 +442,44 @@ class py_proxy {
         st_->idle.notify_all();
       }
     }
-    mcpfwd_proxy* proxy() const { return proxy_; }
+    // Not freed while this call is registered (close() waits for users == 0).
+    mcpfwd::cxx::proxy& proxy() const { return st_->proxy; }
 
    private:
     handle_state* st_;
     bool exclusive_;
-    mcpfwd_proxy* proxy_ = nullptr;
   };
+
+  // A call handing out text, made without the GIL.
+  template <class F>
+  std::string text_call(const char* what, F&& fn) {
+    use u(*this, what, /*exclusive=*/false);
+    py::gil_scoped_release nogil;
+    return fn(u.proxy());
+  }
 
   std::shared_ptr<handle_state> state_;
 };
+
+// The options table, for mcpfwd.options() and the keyword arguments of mcpfwd.Proxy.
+py::list option_list() {
+  py::list out;
+  for (const mcpfwd::cxx::option& o : mcpfwd::cxx::options()) {
+    py::dict d;
+    d["name"] = std::string(o.name());
+    d["type"] = static_cast<int>(o.type());
+    d["default"] = std::string(o.default_value());
+    d["help"] = std::string(o.help());
+    d["metavar"] = std::string(o.metavar());
+    d["choices"] = o.choice_list();
+    d["modes"] = o.modes();
+    d["cli_flag"] = std::string(o.cli_flag());
+    d["min"] = o.min();
+    d["max"] = o.max();
+    out.append(std::move(d));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -762,41 +542,50 @@ PYBIND11_MODULE(_mcpfwd, m) {
   m.attr("UPSTREAM_STREAMABLE_HTTP") = static_cast<int>(MCPFWD_UPSTREAM_STREAMABLE_HTTP);
   m.attr("UPSTREAM_SSE") = static_cast<int>(MCPFWD_UPSTREAM_SSE);
 
+  m.attr("OPTION_FLAG") = static_cast<int>(MCPFWD_OPTION_FLAG);
+  m.attr("OPTION_INTEGER") = static_cast<int>(MCPFWD_OPTION_INTEGER);
+  m.attr("OPTION_DURATION_MS") = static_cast<int>(MCPFWD_OPTION_DURATION_MS);
+  m.attr("OPTION_BYTES") = static_cast<int>(MCPFWD_OPTION_BYTES);
+  m.attr("OPTION_STRING") = static_cast<int>(MCPFWD_OPTION_STRING);
+  m.attr("OPTION_LIST") = static_cast<int>(MCPFWD_OPTION_LIST);
+  m.attr("OPTION_CHOICE") = static_cast<int>(MCPFWD_OPTION_CHOICE);
+  m.attr("OPTION_ADDRESS") = static_cast<int>(MCPFWD_OPTION_ADDRESS);
+
+  m.attr("MODE_STDIO") = static_cast<int>(MCPFWD_MODE_STDIO);
+  m.attr("MODE_HTTP") = static_cast<int>(MCPFWD_MODE_HTTP);
+  m.attr("MODE_COMMAND") = static_cast<int>(MCPFWD_MODE_COMMAND);
+  m.attr("MODE_URL") = static_cast<int>(MCPFWD_MODE_URL);
+
+  // A failed call of the C++ layer: the exception class of its status, with its message.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) {
+        std::rethrow_exception(p);
+      }
+    } catch (const mcpfwd::cxx::error& e) {
+      set_status_error(static_cast<int>(e.status()), e.what());
+    }
+  });
+
+  m.def("options", &option_list,
+        "The options table: one dict per option (name, type, default, help, metavar, choices, "
+        "modes, cli_flag, min, max), in the table's order.");
+
+  py::class_<py_config>(m, "_Config", "One mcpfwd_config. Use mcpfwd.Proxy instead.")
+      .def(py::init<>())
+      .def("set", &py_config::set, py::arg("name"), py::arg("value"),
+           "Set an option of the table by name, its value as text (mcpfwd_config_set).")
+      .def("set_upstream_command", &py_config::set_upstream_command, py::arg("argv"),
+           "The server command to spawn.")
+      .def("set_downstream_stdio", &py_config::set_downstream_stdio, py::arg("in_fd"),
+           py::arg("out_fd"), "Serve one client over these descriptors.");
+
   py::class_<py_proxy>(m, "_Proxy", "One mcpfwd_proxy handle. Use mcpfwd.Proxy instead.")
-      .def(
-          py::init<
-              const std::vector<std::string>&, const std::optional<std::pair<int, int>>&,
-              const std::optional<std::pair<std::string, int>>&,
-              const std::optional<std::uint64_t>&, const std::optional<std::uint32_t>&,
-              const std::optional<int>&, const py::object&, const std::optional<std::uint32_t>&,
-              const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&,
-              const std::optional<std::vector<std::string>>&, const std::optional<std::string>&,
-              const std::optional<std::uint32_t>&, const py::object&, const py::object&,
-              const std::optional<std::uint32_t>&, const std::optional<std::string>&,
-              const std::optional<int>&,
-              const std::optional<std::vector<std::pair<std::string, std::string>>>&,
-              const std::optional<bool>&, const std::optional<std::string>&,
-              const std::optional<bool>&, const std::optional<std::uint32_t>&,
-              const std::optional<std::uint32_t>&, const std::optional<std::uint32_t>&,
-              const std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>>&,
-              const std::optional<bool>&, const std::optional<std::string>&>(),
-          py::kw_only(), py::arg("upstream"), py::arg("stdio") = py::none(),
-          py::arg("listen") = py::none(), py::arg("max_message_bytes") = py::none(),
-          py::arg("shutdown_grace_ms") = py::none(), py::arg("log_level") = py::none(),
-          py::arg("on_log") = py::none(), py::arg("max_sessions") = py::none(),
-          py::arg("idle_timeout_ms") = py::none(), py::arg("request_timeout_ms") = py::none(),
-          py::arg("allowed_origins") = py::none(), py::arg("auth_token") = py::none(),
-          py::arg("io_threads") = py::none(), py::arg("on_event") = py::none(),
-          py::arg("on_message") = py::none(), py::arg("drain_timeout_ms") = py::none(),
-          py::arg("upstream_url") = py::none(), py::arg("upstream_transport") = py::none(),
-          py::arg("upstream_headers") = py::none(), py::arg("forward_authorization") = py::none(),
-          py::arg("upstream_ca_file") = py::none(), py::arg("upstream_insecure") = py::none(),
-          py::arg("upstream_pool_max") = py::none(),
-          py::arg("upstream_connect_timeout_ms") = py::none(),
-          py::arg("upstream_timeout_ms") = py::none(), py::arg("upstream_env") = py::none(),
-          py::arg("upstream_clear_env") = py::none(), py::arg("upstream_cwd") = py::none())
+      .def(py::init<py_config&, const py::object&, const py::object&, const py::object&>(),
+           py::kw_only(), py::arg("config"), py::arg("on_log") = py::none(),
+           py::arg("on_event") = py::none(), py::arg("on_message") = py::none())
       .def("start", &py_proxy::start,
-           "Start forwarding (stdio mode with a server command: spawn it first).")
+           "Start forwarding (stdio mode with a server command: spawn it first); the URL.")
       .def("stop", &py_proxy::stop, "Ask the proxy to shut down; returns at once. Idempotent.")
       .def("wait", &py_proxy::wait, py::arg("timeout_ms") = -1,
            "Wait for the proxy to finish: its exit code, or None on timeout.")
@@ -808,6 +597,9 @@ PYBIND11_MODULE(_mcpfwd, m) {
            "One session as a JSON object; NotFoundError if there is no such session.")
       .def("status_text", &py_proxy::status_text,
            "The human-readable table of the proxy's sessions (format not stable).")
+      .def("metrics_text", &py_proxy::metrics_text,
+           "The metrics in the Prometheus text exposition format 0.0.4.")
+      .def("admin_url", &py_proxy::admin_url, "The admin listener's base URL (\"\" without one).")
       .def("close_session", &py_proxy::close_session, py::arg("id"),
            "Close one session; NotFoundError if there is no such session.")
       .def("close", &py_proxy::close, "Stop, join and free the proxy. Idempotent.")

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import sys
 from contextlib import AsyncExitStack
-from datetime import timedelta
 
 import anyio
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from sdk_http import http_streams
 
 STEP = 20.0
 
@@ -45,14 +44,14 @@ def first_text(result: object) -> str:
 async def main(url: str) -> int:
     async with AsyncExitStack() as stack:
         # (each request is bounded by read_timeout_seconds; the whole run by bounded())
-        read, write, get_sid = await stack.enter_async_context(streamable_http_client(url))
+        read, write, get_sid = await stack.enter_async_context(http_streams(url))
         session = await stack.enter_async_context(
-            ClientSession(read, write, read_timeout_seconds=timedelta(seconds=STEP))
+            ClientSession(read, write, read_timeout_seconds=STEP)
         )
-        await session.initialize()
+        await session.initialize()  # the session era (2.x Client(mode="legacy") does the same)
         say(f"session {get_sid()}")
         result = await session.call_tool("echo", {"text": "héllo ✓ 🎉"})
-        if result.isError:
+        if result.is_error:
             say(f"error echo returned an error: {first_text(result)}")
             return 1
         say(f"echo {first_text(result)}")
@@ -64,11 +63,11 @@ async def main(url: str) -> int:
             if command == "call":
                 try:
                     result = await session.call_tool("echo", {"text": "again"})
-                    if result.isError:
+                    if result.is_error:
                         say(f"call-error {first_text(result)}")
                     else:
                         say(f"call-ok {first_text(result)}")
-                except Exception as e:  # the session is gone: McpError (404), timeout, ...
+                except Exception as e:  # the session is gone: MCPError (404), timeout, ...
                     say(f"call-error {type(e).__name__}: {e}")
             else:
                 say(f"error unknown command {command!r}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import anyio
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from sdk_http import http_streams
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = [os.environ.get("PYTHON", sys.executable), str(ROOT / "tests" / "servers" / "fastmcp_server.py")]
@@ -83,11 +83,11 @@ def main() -> int:
 
         async def client() -> str:
             with anyio.fail_after(30):
-                async with streamable_http_client(url) as (read, write, get_sid):
+                async with http_streams(url) as (read, write, get_sid):
                     async with ClientSession(read, write) as session:
                         await session.initialize()
                         result = await session.call_tool("echo", {"text": "hi"})
-                        assert not result.isError, result
+                        assert not result.is_error, result
                         sid = get_sid()
                         assert sid
                         # the example's session server, seen while the session lives

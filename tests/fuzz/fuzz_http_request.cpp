@@ -44,6 +44,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "fuzz_util.hpp"
+#include "protocol/era.hpp"
 #include "server/router.hpp"
 
 namespace beast = boost::beast;
@@ -153,6 +154,7 @@ const char* kind_name(route_kind k) {
     case route_kind::mcp_delete: return "mcp_delete";
     case route_kind::sse_open: return "sse_open";
     case route_kind::sse_post: return "sse_post";
+    case route_kind::modern_post: return "modern_post";
   }
   return "?";
 }
@@ -248,7 +250,8 @@ void check_json_rpc_error(const std::string& body, std::string_view id) {
   FUZZ_CHECK(id.empty() ? o->at("id").is_null()
                         : fuzz::same_id(json::serialize(o->at("id")), std::string(id)));
   const json::object* e = o->contains("error") ? o->at("error").if_object() : nullptr;
-  FUZZ_CHECK(e != nullptr && e->size() == 2);
+  // code and message; -32022 adds data (the supported versions)
+  FUZZ_CHECK(e != nullptr && (e->size() == 2 || (e->size() == 3 && e->contains("data"))));
   FUZZ_CHECK(e->contains("code") && e->at("code").is_int64());
   FUZZ_CHECK(e->contains("message") && e->at("message").is_string());
 }
@@ -342,6 +345,14 @@ void check_accepted(const route& r, const http::request_header<>& h, unsigned op
       FUZZ_CHECK(target == "/sse" && h.method() == http::verb::get);
       FUZZ_CHECK(r.session_id.empty());
       break;
+    case route_kind::modern_post: {
+      // The stateless era: POST /mcp whose version header is not a handshake one.
+      FUZZ_CHECK(target == "/mcp" && h.method() == http::verb::post);
+      const auto v = field(h, "MCP-Protocol-Version");
+      FUZZ_CHECK(v && !is_handshake_version(*v));
+      FUZZ_CHECK(r.session_id.empty());  // no session: Mcp-Session-Id is ignored
+      break;
+    }
     case route_kind::sse_post: {
       FUZZ_CHECK(target == "/messages" && h.method() == http::verb::post);
       const std::string want = "sessionId=" + r.session_id;
@@ -403,6 +414,34 @@ void check_refused(const route& r, const http::request_header<>& h, unsigned opt
     default: FUZZ_CHECK(false);  // decided elsewhere
   }
   if (opts & opt_draining) FUZZ_CHECK(r.kind == route_kind::refuse);
+}
+
+// A stateless-era body: refused with the status its JSON-RPC code maps to
+// (400, 404 for a removed method, 406 for a listen without SSE), or a single
+// valid request or notification.
+void check_modern_body(const router& rt, const route& r, const std::string& body, unsigned version,
+                       bool keep_alive) {
+  message msg;
+  const std::optional<http_refusal> f = rt.on_body(r, body, msg);
+  trace("on_body (modern):", f ? to_string(f->reason) : "accepted");
+  message ref;
+  classify_error err;
+  const bool valid = classify(body, ref, err);
+  if (f) {
+    const auto st = f->status;
+    FUZZ_CHECK(st == http::status::bad_request || st == http::status::not_found ||
+               st == http::status::not_acceptable);
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(f->body, ec);
+    FUZZ_CHECK(!ec && v.is_object() && v.as_object().contains("error"));
+    const auto code = v.at("error").at("code").to_number<std::int64_t>();
+    if (st != http::status::not_acceptable)
+      FUZZ_CHECK(http_status_for_error(static_cast<int>(code)) == static_cast<unsigned>(st));
+    check_refusal(*f, valid ? ref.info.id : err.id, version, keep_alive);
+    return;
+  }
+  FUZZ_CHECK(valid && msg.raw == body);
+  FUZZ_CHECK(msg.info.kind == message_kind::request || msg.info.kind == message_kind::notification);
 }
 
 void check_body(const router& rt, const route& r, const std::string& body, const proxy_config& cfg,
@@ -550,6 +589,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (r.kind) {
       case route_kind::mcp_post:
       case route_kind::sse_post: check_body(rt, r, body, cfg, reg, version, keep_alive); break;
+      case route_kind::modern_post: check_modern_body(rt, r, body, version, keep_alive); break;
       case route_kind::mcp_delete: reg.sessions.erase(r.session_id); break;
       default: break;  // GET /mcp, GET /sse: the stream takes the connection
     }

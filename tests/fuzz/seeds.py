@@ -176,6 +176,14 @@ def chunked(body, sizes, ext=""):
 
 
 SID = "Mcp-Session-Id: " + HTTP_ID
+ENVELOPE = ('"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+            '"io.modelcontextprotocol/clientCapabilities":{}}')
+MODERN_CALL = ('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo",'
+               '"arguments":{"text":"hi"},' + ENVELOPE + '}}')
+MODERN_NOTE = ('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,'
+               + ENVELOPE + '}}')
+MODERN_LISTEN = '{"jsonrpc":"2.0","id":"l","method":"subscriptions/listen","params":{' + ENVELOPE + '}}'
+MODERN_HEADERS = ["MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call"]
 PV = "MCP-Protocol-Version: 2025-06-18"
 BATCH3 = "[" + ",".join([TOOLS_LIST, INITIALIZED, TOOLS_CALL]) + "]"
 HTTP = {
@@ -234,6 +242,21 @@ HTTP = {
                                                             "X: " + "b" * 20])),
     "head-over-limit": stream(PAD, [], 6, req("GET", "/mcp", [SID, "Accept: text/event-stream",
                                                         "X: " + "b" * 80])),
+    # the stateless era (2026-07-28): no session; the routing headers checked against the body
+    "modern-call": stream(0, [], WHOLE, post(MODERN_CALL, MODERN_HEADERS + ["Mcp-Name: echo"])),
+    "modern-call-name-b64": stream(0, [], 3, post(MODERN_CALL, MODERN_HEADERS + ["Mcp-Name: =?base64?ZWNobw==?="])),
+    "modern-mismatch": stream(0, [], WHOLE, post(MODERN_CALL, MODERN_HEADERS + ["Mcp-Name: other"])),
+    "modern-dup-header": stream(0, [], WHOLE, post(MODERN_CALL, MODERN_HEADERS + ["Mcp-Method: tools/call", "Mcp-Name: echo"])),
+    "modern-no-meta": stream(0, [], WHOLE, post(TOOLS_LIST, ["MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/list"])),
+    "modern-future": stream(0, [], WHOLE, post(MODERN_CALL.replace("2026-07-28", "2099-01-01"),
+                                               ["MCP-Protocol-Version: 2099-01-01", "Mcp-Method: tools/call", "Mcp-Name: echo"])),
+    "modern-get-delete": stream(0, [], WHOLE, req("GET", "/mcp", ["MCP-Protocol-Version: 2026-07-28"])
+                                + req("DELETE", "/mcp", ["MCP-Protocol-Version: 2026-07-28"])),
+    "modern-notification": stream(0, [], WHOLE, post(MODERN_NOTE, ["MCP-Protocol-Version: 2026-07-28",
+                                                                   "Mcp-Method: notifications/cancelled"])),
+    "modern-listen-json": stream(0, [], WHOLE, req("POST", "/mcp", ["Content-Type: application/json", "Accept: application/json",
+                                                                    "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: subscriptions/listen"],
+                                                   MODERN_LISTEN)),
     "all-options": stream(TOKEN | HOSTS | ORIGINS | SMALL_BODY | SMALL_BATCH, [], WHOLE,
                           post(INIT, ["Authorization: Bearer secret-token",
                                       "Origin: https://app.example.com"], host="[::1]")),

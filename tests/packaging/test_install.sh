@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install a build tree into a temporary prefix, then build the C example
 # (docs/examples/c/stdio_proxy.c) outside the tree twice — with pkg-config and
-# with a CMake project using find_package(mcpfwd) — and run both, plus the
-# installed CLI.   Usage: test_install.sh BUILD_DIR SOURCE_DIR
+# with a CMake project using find_package(mcpfwd) — and the C++ example on the
+# installed header-only C++ layer (docs/examples/cpp/stdio_proxy.cpp, C++17)
+# with pkg-config, and run them, plus the installed CLI.
+#   Usage: test_install.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build="$1" src="$2"
 tmp="$(mktemp -d)"
@@ -28,6 +30,9 @@ test "$(pkg-config --modversion mcpfwd)" = "$(sed -n 's/^project(mcpfwd VERSION 
 cc -std=c99 -Wall -Wextra -Werror "$example" $(pkg-config --cflags --libs mcpfwd) \
    -Wl,-rpath,"$prefix/lib" -o "$tmp/with_pkgconfig"
 check "pkg-config build" "$tmp/with_pkgconfig"
+c++ -std=c++17 -Wall -Wextra -Werror "$src/docs/examples/cpp/stdio_proxy.cpp" \
+   $(pkg-config --cflags --libs mcpfwd) -Wl,-rpath,"$prefix/lib" -o "$tmp/cpp_with_pkgconfig"
+check "pkg-config build of the C++ example (mcpfwd.hpp)" "$tmp/cpp_with_pkgconfig"
 
 # 2. CMake package
 cmake -S "$src/tests/packaging/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" \

@@ -1,6 +1,6 @@
 """Helpers for the remote-upstream tests (``mcpfwd ... --upstream URL``).
 
-``UpstreamServer``   an upstream MCP server process with its URL: the FastMCP
+``UpstreamServer``   an upstream MCP server process with its URL: the MCPServer
                      test server over HTTP (tests/servers/fastmcp_http_server.py,
                      with its ``ACCESS`` log parsed) or server-everything in
                      ``streamableHttp`` / ``sse`` mode (bound to 127.0.0.1 on an
@@ -18,6 +18,11 @@
                      port, independently of mcpfwd.
 ``sdk_session``      an MCP Python SDK client session over stdio, Streamable
                      HTTP or legacy SSE, with sampling and logging callbacks.
+                     It is the SDK's ``ClientSession`` with its ``initialize``
+                     handshake: the session era (what ``Client(mode="legacy")``
+                     does), the one mcpfwd forwards.
+``http_streams``     the SDK's Streamable HTTP client transport with the
+                     session id the server assigned (``get_sid()``).
 """
 
 from __future__ import annotations
@@ -39,15 +44,14 @@ import threading
 import time
 import urllib.parse
 import uuid
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import anyio
 import mcp.types as types
-from mcp.shared.exceptions import McpError
+from mcp.shared.exceptions import MCPError
 from conftest import EVERYTHING_JS, SERVERS_DIR, ProxyProcess, assert_no_sanitizer_report
 
 HTTP_SERVER = SERVERS_DIR / "fastmcp_http_server.py"
@@ -696,7 +700,7 @@ class ClientCallbacks:
         return types.CreateMessageResult(role="assistant", model=self.model,
                                          content=types.TextContent(type="text",
                                                                    text=f"echoed <{text}>"),
-                                         stopReason="endTurn")
+                                         stop_reason="endTurn")
 
     async def on_log(self, params: types.LoggingMessageNotificationParams) -> None:
         self.logs.append(params.model_dump())
@@ -727,26 +731,57 @@ class ClientConn:
 
 
 @asynccontextmanager
+async def http_streams(url: str, *, http_client: Any = None, headers: dict[str, str] | None = None
+                       ) -> AsyncIterator[tuple[Any, Any, Callable[[], str | None]]]:
+    """The SDK's Streamable HTTP client transport: (read, write, get_sid), where ``get_sid()``
+    is the Mcp-Session-Id the server gave the initialize (None before it).
+
+    SDK 2.x's ``streamable_http_client`` yields the two streams only, so the id is read the
+    way its transport reads it, off the response to the one request sent without a session
+    id, by an httpx2 response hook on the client (``http_client``, which the caller keeps
+    open, else a new one with ``headers``).
+    """
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    sid: list[str] = []
+
+    async def on_response(response: Any) -> None:
+        given = response.headers.get("mcp-session-id")
+        if given and "mcp-session-id" not in response.request.headers:
+            sid[:] = [given]
+
+    async with AsyncExitStack() as stack:
+        client = http_client
+        if client is None:
+            client = await stack.enter_async_context(create_mcp_http_client(headers=headers))
+        client.event_hooks["response"].append(on_response)
+        read, write = await stack.enter_async_context(
+            streamable_http_client(url, http_client=client))
+        yield read, write, lambda: sid[0] if sid else None
+
+
+@asynccontextmanager
 async def sdk_session(kind: str, target: str | list[str], cb: ClientCallbacks | None = None, *,
                       headers: dict[str, str] | None = None, http_client: Any = None,
                       env: dict[str, str] | None = None, read_timeout: float = 20.0,
                       initialize: bool = True) -> AsyncIterator[ClientConn]:
     """An SDK ClientSession, initialized unless ``initialize`` is False (then
     ``conn.init`` is None and the test calls ``conn.session.initialize()``).
+    ``initialize()`` is the session-era handshake (2.x ``Client(mode="legacy")``).
 
     kind ``stdio``: ``target`` is the command to launch; ``http``: the Streamable
-    HTTP URL (``http_client`` or ``headers`` customize the httpx client);
+    HTTP URL (``http_client`` or ``headers`` customize the httpx2 client);
     ``sse``: the legacy SSE URL.  Sampling is advertised (``cb.on_sampling``).
     """
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.sse import sse_client
     from mcp.client.stdio import stdio_client
-    from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     cb = cb or ClientCallbacks()
     kw: dict[str, Any] = dict(sampling_callback=cb.on_sampling, logging_callback=cb.on_log,
-                              read_timeout_seconds=timedelta(seconds=read_timeout))
+                              read_timeout_seconds=read_timeout)
     if kind == "stdio":
         assert isinstance(target, list)
         with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
@@ -765,7 +800,7 @@ async def sdk_session(kind: str, target: str | list[str], cb: ClientCallbacks | 
         assert isinstance(target, str)
         client = http_client if http_client is not None else create_mcp_http_client(headers=headers)
         async with client:
-            async with streamable_http_client(target, http_client=client) as (read, write, get_sid):
+            async with http_streams(target, http_client=client) as (read, write, get_sid):
                 async with ClientSession(read, write, **kw) as session:
                     init = await session.initialize() if initialize else None
                     yield ClientConn(session, init, get_sid, None)
@@ -791,16 +826,16 @@ def run_async(fn: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
     return out[0]
 
 
-def init_error(url: str) -> tuple[McpError, float]:
+def init_error(url: str) -> tuple[MCPError, float]:
     """The SDK client's initialize through mcpfwd must fail with a JSON-RPC error:
-    (the McpError, seconds taken)."""
-    caught: list[McpError] = []
+    (the MCPError, seconds taken)."""
+    caught: list[MCPError] = []
 
     async def go() -> None:
         async with sdk_session("http", url, initialize=False, read_timeout=20) as conn:
             try:
                 await conn.session.initialize()
-            except McpError as e:
+            except MCPError as e:
                 caught.append(e)
             else:
                 raise AssertionError("initialize succeeded through mcpfwd")

@@ -1,4 +1,5 @@
-"""A FastMCP server over HTTP (or stdio) used as the *upstream* of mcpfwd in the tests.
+"""An MCPServer (the MCP Python SDK 2.x server, FastMCP's successor) over HTTP (or stdio)
+used as the *upstream* of mcpfwd in the tests.
 
 Run it as::
 
@@ -12,9 +13,12 @@ uvicorn has started, prints its endpoint URL as one stdout line:
 ``http://127.0.0.1:PORT/mcp`` (streamable-http) or ``http://127.0.0.1:PORT/sse``
 (legacy HTTP+SSE), ``https://`` with TLS.  Nothing else goes to stdout.
 
-DNS-rebinding protection (Host/Origin checks, on by default in FastMCP for
-host 127.0.0.1 since mcp 1.23) is turned OFF: a proxy in front of this server
-sends whatever Host its upstream URL names.
+DNS-rebinding protection (Host/Origin checks, on by default in the SDK's apps
+for host 127.0.0.1) is turned OFF: a proxy in front of this server sends
+whatever Host its upstream URL names.
+
+The SDK's server serves both protocol eras; the tests drive the session era
+(``initialize``, then ``Mcp-Session-Id``), the one mcpfwd forwards.
 
 Access log: every HTTP request writes stderr lines ``ACCESS {json}`` with
 ``ev`` = ``begin`` (request received), ``start`` (response status sent) and
@@ -62,18 +66,23 @@ import socket
 import ssl
 import sys
 import time
+import warnings
 from typing import Any
 
-from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import SamplingMessage, TextContent
 
-mcp = FastMCP(
+# Logging, sampling and ping are session-era features (2026-07-28 deprecates them); the
+# SDK's warnings about that would only add stderr lines between the ACCESS records.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+mcp = MCPServer(
     "mcpfwd-upstream-test-server",
     instructions="Deterministic upstream server for the mcpfwd tests.",
-    host="127.0.0.1",
-    transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
 )
+NO_DNS_REBINDING_CHECK = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 def _err_line(prefix: str, obj: Any) -> None:
@@ -138,7 +147,7 @@ async def slow(seconds: float) -> str:
 async def progress_via_get(steps: int, ctx: Context) -> str:
     """Progress notifications not tied to the call, then a ping on the same stream."""
     meta = ctx.request_context.meta
-    token = meta.progressToken if meta else None
+    token = meta.get("progress_token") if meta else None
     if token is None:
         return "no progress token"
     for i in range(1, steps + 1):
@@ -165,10 +174,10 @@ async def sample_via_get(prompt: str, ctx: Context) -> str:
 def get_stream_open(ctx: Context) -> bool:
     """Whether this Streamable HTTP session's standalone GET stream is open now."""
     request = ctx.request_context.request
-    if request is None or mcp._session_manager is None:
+    if request is None:
         return False
     sid = request.headers.get("mcp-session-id")
-    transport = mcp._session_manager._server_instances.get(sid) if sid else None
+    transport = mcp.session_manager._server_instances.get(sid) if sid else None
     if transport is None:
         return False
     from mcp.server.streamable_http import GET_STREAM_KEY
@@ -278,15 +287,15 @@ def _record_sni(sslobj: Any, name: str | None, ctx: ssl.SSLContext) -> None:
 async def serve_http(args: argparse.Namespace) -> None:
     import uvicorn
 
-    if args.json_response:
-        mcp.settings.json_response = True
-    mcp.settings.session_idle_timeout = args.session_idle_timeout
     if args.transport == "sse":
-        app = mcp.sse_app()
-        path = mcp.settings.sse_path
+        path = "/sse"
+        app = mcp.sse_app(sse_path=path, transport_security=NO_DNS_REBINDING_CHECK)
     else:
-        app = mcp.streamable_http_app()
-        path = mcp.settings.streamable_http_path
+        path = "/mcp"
+        app = mcp.streamable_http_app(streamable_http_path=path,
+                                      json_response=args.json_response,
+                                      session_idle_timeout=args.session_idle_timeout,
+                                      transport_security=NO_DNS_REBINDING_CHECK)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,4 +1,4 @@
-"""A FastMCP stdio server that tells which process it is (mcpfwd session isolation tests).
+"""An MCPServer (SDK 2.x) stdio server that tells which process it is (mcpfwd session isolation tests).
 
 Tools
     pid()           this server process's pid
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.mcpserver import MCPServer
 
-mcp = FastMCP("mcpfwd-pid-test-server")
+mcp = MCPServer("mcpfwd-pid-test-server")
 
 
 @mcp.tool()

@@ -1,4 +1,4 @@
-"""A FastMCP stdio server whose tools ask the client something (server->client requests).
+"""An MCPServer (SDK 2.x) stdio server whose tools ask the client something (server->client requests).
 
 Used by the mcpfwd Streamable HTTP tests: each tool sends a request to the
 client while its own tools/call is in flight, so a proxy must carry the
@@ -16,11 +16,18 @@ Tools
 
 from __future__ import annotations
 
-from mcp.server.fastmcp import Context, FastMCP
+import warnings
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import SamplingMessage, TextContent
 from pydantic import BaseModel
 
-mcp = FastMCP("mcpfwd-sampling-test-server")
+# Sampling and roots are session-era features (deprecated by 2026-07-28), which is what
+# these tests carry through mcpfwd; the SDK's warnings would only add stderr noise.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+mcp = MCPServer("mcpfwd-sampling-test-server")
 
 
 class Name(BaseModel):

@@ -1,4 +1,5 @@
-"""A FastMCP stdio server used by the mcpfwd end-to-end tests.
+"""An MCPServer (the MCP Python SDK 2.x server, FastMCP's successor) over stdio, used by the
+mcpfwd end-to-end tests.
 
 Run it as ``python fastmcp_server.py`` (stdio transport).  Everything it
 answers is deterministic, so a session driven through mcpfwd can be compared
@@ -26,12 +27,18 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import anyio
 
-from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
 
-mcp = FastMCP("mcpfwd-test-server", instructions="Deterministic server for mcpfwd tests.")
+# The tests drive the session era (initialize handshake), where logging is current; the
+# SDK warns that 2026-07-28 deprecates it, on stderr, which some tests read.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+mcp = MCPServer("mcpfwd-test-server", instructions="Deterministic server for mcpfwd tests.")
 
 NOTES = {
     "alpha": "The first note.",

@@ -602,6 +602,25 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_session_json(mcpfwd_proxy *p, const char *
 MCPFWD_API mcpfwd_status mcpfwd_proxy_status_text(mcpfwd_proxy *p, char **out);
 
 /**
+ * The proxy's metrics in the Prometheus text exposition format, version 0.0.4
+ * (what the admin listener serves at /metrics; every metric, its type and
+ * labels are listed in docs/operations.md). Works without an admin listener,
+ * in either mode (stdio mode has only the proxy-wide counters).
+ * @param out receives an owned string; release with mcpfwd_string_free.
+ * Thread safety: any thread; counters are atomics read in place.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_metrics_text(mcpfwd_proxy *p, char **out);
+
+/**
+ * The base URL of the admin listener ("http://127.0.0.1:9464", with the port
+ * actually bound), or "" when the proxy has none (option "admin") or has not
+ * started. Its paths: /metrics, /healthz, /readyz, /sessions, /sessions/ID.
+ * @param out receives an owned string; release with mcpfwd_string_free.
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_admin_url(mcpfwd_proxy *p, char **out);
+
+/**
  * Close one session: its in-flight requests get a JSON-RPC error, its upstream
  * is terminated, and its id answers 404 from now on. Returns at once.
  * @return MCPFWD_E_NOT_FOUND if there is no session with that id.

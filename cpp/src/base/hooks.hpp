@@ -24,7 +24,9 @@ using event_fn =
 namespace mcpfwd {
 
 // Which transport made an HTTP session: its id is routable only on that one.
-enum class session_transport : std::uint8_t { streamable_http, legacy_sse };
+// stateless: an upstream instance of the stateless era, found by its
+// isolation key, never by an id a client sends.
+enum class session_transport : std::uint8_t { streamable_http, legacy_sse, stateless };
 
 enum class direction : int { client_to_server = 1, server_to_client = 2 };
 

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <ctime>
 
 namespace mcpfwd {
 
@@ -21,6 +23,10 @@ const char* to_string(log_level l) noexcept {
     case log_level::off: return "off";
   }
   return "?";
+}
+
+const char* to_string(log_format f) noexcept {
+  return f == log_format::json ? "json" : "text";
 }
 
 bool parse_log_level(std::string_view s, log_level& out) noexcept {
@@ -45,16 +51,127 @@ namespace {
 // write is whole lines of at most that much (a longer line goes in pieces),
 // and poll() reporting room means such a write does not wait.
 constexpr std::size_t write_chunk = PIPE_BUF;
-constexpr std::size_t notice_max = 128;  // at least dropped_notice()'s length
+constexpr std::size_t notice_max = 384;  // at least dropped_notice()'s length
 constexpr std::size_t batch_bytes = 64 * 1024;
 constexpr auto poll_slice = std::chrono::milliseconds(100);
 
-std::string dropped_notice(std::uint64_t n) {
-  return "mcpfwd: warn: " + std::to_string(n) +
-         " log lines dropped: standard error was not read fast enough\n";
+// `s` as a JSON string: control characters escaped, bytes that are not
+// UTF-8 replaced by U+FFFD (a server's stderr may hold anything).
+void append_json_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20 || c == 0x7f) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (no overlongs, no surrogates), else U+FFFD.
+    std::size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (std::size_t k = 1; ok && k < n; ++k)
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (ok && n == 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+    } else if (ok && n == 4) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  out += '"';
+}
+
+// The session a line is about: "session <id>" at the start of `s`.
+std::string_view session_of(std::string_view s) {
+  constexpr std::string_view head = "session ";
+  if (!s.starts_with(head)) return {};
+  s.remove_prefix(head.size());
+  const auto end = s.find_first_of(" :");
+  const std::string_view id = s.substr(0, end);
+  if (id.empty() || id.size() > 64) return {};
+  for (char ch : id)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return {};
+  return id;
+}
+
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) %
+                  std::chrono::seconds(1);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[40];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms.count()));
+  return std::string(buf, n) + frac;
 }
 
 }  // namespace
+
+std::string json_log_line(log_level l, std::string_view source, std::string_view text,
+                          std::string_view event, std::string_view fields_json,
+                          std::string_view about) {
+  std::string line;
+  line.reserve(text.size() + fields_json.size() + 128);
+  line += "{\"time\":\"";
+  line += utc_now();
+  line += "\",\"level\":\"";
+  line += to_string(l);
+  line += "\",\"source\":";
+  append_json_string(line, source);
+  std::string_view session = session_of(about);
+  if (session.empty()) session = session_of(text);
+  if (!session.empty()) {
+    line += ",\"session\":";
+    append_json_string(line, session);
+  }
+  if (!event.empty()) {
+    line += ",\"event\":";
+    append_json_string(line, event);
+  }
+  line += ",\"msg\":";
+  append_json_string(line, text);
+  if (!fields_json.empty()) {
+    line += ",\"fields\":";
+    line += fields_json;
+  }
+  line += "}\n";
+  return line;
+}
+
+std::string async_line_writer::dropped_notice(std::uint64_t n) const {
+  const std::string text =
+      std::to_string(n) + " log lines dropped: standard error was not read fast enough";
+  if (format_ == log_format::json)
+    return json_log_line(log_level::warn, "mcpfwd", text, "log_lines_dropped",
+                         "{\"dropped\":" + std::to_string(n) + "}");
+  return "mcpfwd: warn: " + text + "\n";
+}
 
 std::chrono::steady_clock::time_point async_line_writer::deadline() const noexcept {
   return std::chrono::steady_clock::time_point(
@@ -173,15 +290,22 @@ void async_line_writer::close(std::chrono::milliseconds flush) noexcept {
   if (thread_.joinable()) thread_.join();
 }
 
-logger::logger(log_level min, sink_fn sink) : min_(min), sink_(std::move(sink)) {
+logger::logger(log_level min, sink_fn sink, log_format format)
+    : min_(min), format_(format), sink_(std::move(sink)) {
   if (!sink_ && min_ != log_level::off)
-    stderr_ = std::make_unique<async_line_writer>(STDERR_FILENO);
+    stderr_ = std::make_unique<async_line_writer>(STDERR_FILENO,
+                                                  async_line_writer::default_max_bytes, format_);
 }
 
-void logger::emit(log_level l, const char* source, std::string_view text) const {
+void logger::emit(log_level l, const char* source, std::string_view text, std::string_view event,
+                  std::string_view fields_json, std::string_view about) const {
   if (!enabled(l)) return;
   if (sink_) {
     sink_(l, source, text);
+    return;
+  }
+  if (format_ == log_format::json) {
+    stderr_->push(json_log_line(l, source, text, event, fields_json, about));
     return;
   }
   std::string line;

@@ -16,6 +16,10 @@
 
 namespace mcpfwd {
 
+// Which era the upstream serves (--upstream-era): auto probes it.
+enum class upstream_era : std::uint8_t { auto_detect, legacy, modern };
+const char* to_string(upstream_era e) noexcept;
+
 struct proxy_config {
   // --- what is proxied -------------------------------------------------
   spawn_options upstream;             // the server command (or:)
@@ -29,6 +33,7 @@ struct proxy_config {
   std::size_t max_batch = 100;  // elements of one JSON-RPC batch (2025-03-26)
   std::chrono::milliseconds shutdown_grace{2000};
   log_level level = log_level::info;
+  log_format log_output = log_format::text;  // standard error: text or JSON lines
 
   // --- HTTP mode: sessions -------------------------------------------------
   std::size_t max_sessions = 1000;
@@ -50,6 +55,18 @@ struct proxy_config {
   std::chrono::milliseconds header_timeout{10000};     // first byte to end of the head
   std::chrono::milliseconds body_timeout{30000};       // end of the head to end of the body
   std::chrono::milliseconds keepalive_timeout{60000};  // idle between requests
+
+  // --- HTTP mode: the admin listener (/metrics, /healthz, /readyz, /sessions)
+  std::string admin_host;  // none when empty
+  std::uint16_t admin_port = 0;
+  std::string admin_token;  // empty: no token required
+
+  // --- HTTP mode: the stateless era (2026-07-28) ------------------------------
+  // What isolates modern requests: "shared" (one upstream instance for all),
+  // "header:NAME" (one per value of header NAME), "authorization" (one per
+  // Authorization value, shown hashed).
+  std::string stateless_key = "shared";
+  upstream_era era = upstream_era::auto_detect;
 
   // --- not options: callbacks of the embedding application ------------------
   logger::sink_fn log_sink;  // empty: standard error

@@ -12,6 +12,15 @@
 
 namespace mcpfwd {
 
+const char* to_string(upstream_era e) noexcept {
+  switch (e) {
+    case upstream_era::auto_detect: return "auto";
+    case upstream_era::legacy: return "legacy";
+    case upstream_era::modern: return "modern";
+  }
+  return "?";
+}
+
 namespace {
 
 constexpr std::uint64_t u32max = std::numeric_limits<std::uint32_t>::max();
@@ -42,6 +51,22 @@ std::string join(const std::vector<std::string>& v) {
 }
 bool on(std::string_view v) {
   return v == "1";
+}
+
+// The forms of text values that rows check (option_spec::check).
+const char* not_empty(std::string_view v) {
+  return v.empty() ? "must not be empty" : nullptr;
+}
+const char* name_equals_value(std::string_view v) {
+  const auto eq = v.find('=');
+  return eq == std::string_view::npos || eq == 0 ? "needs NAME=VALUE" : nullptr;
+}
+const char* env_name(std::string_view v) {
+  return v.empty() || v.find('=') != std::string_view::npos ? "needs a NAME" : nullptr;
+}
+const char* header_line(std::string_view v) {
+  const auto colon = v.find(':');
+  return colon == std::string_view::npos || colon == 0 ? "needs 'Name: value'" : nullptr;
 }
 
 // Members are reached through small captureless lambdas: one row, one option.
@@ -98,6 +123,13 @@ constexpr option_spec table[] = {
      "trace|debug|info|warn|error|off", "the least severe log lines written",
      [](proxy_config& c, std::string_view v) { parse_log_level(v, c.level); },
      [](const proxy_config& c) { return std::string(to_string(c.level)); }},
+    {"log-format", option_type::choice, "FORMAT", 0, 0, mode_all, "--log-format", "text|json",
+     "standard error's log lines: text, or one JSON object per line (time, level, session, "
+     "event, msg, fields)",
+     [](proxy_config& c, std::string_view v) {
+       c.log_output = v == "json" ? log_format::json : log_format::text;
+     },
+     [](const proxy_config& c) { return std::string(to_string(c.log_output)); }},
 
     // --- HTTP mode ------------------------------------------------------------
     {"max-sessions", option_type::integer, "N", 1, u32max, mode_http | mode_any_upstream,
@@ -125,12 +157,12 @@ constexpr option_spec table[] = {
     {"allow-origin", option_type::list, "ORIGIN", 0, 0, mode_http | mode_any_upstream,
      "--allow-origin", "",
      "allow this Origin (repeatable, '*' for any; default: localhost origins)",
-     MCPFWD_LIST(allowed_origins)},
+     MCPFWD_LIST(allowed_origins), not_empty},
     {"allow-host", option_type::list, "HOST", 0, 0, mode_http | mode_any_upstream, "--allow-host",
      "",
      "accept this Host header value (repeatable, '*' for any; default on a loopback bind: "
      "loopback names with the listener's port)",
-     MCPFWD_LIST(allowed_hosts)},
+     MCPFWD_LIST(allowed_hosts), not_empty},
     {"auth-token", option_type::text, "TOKEN", 0, 0, mode_http | mode_any_upstream, "", "",
      "require 'Authorization: Bearer TOKEN' on every request (CLI: --auth-token-env VAR)",
      MCPFWD_TEXT(auth_token)},
@@ -148,6 +180,54 @@ constexpr option_spec table[] = {
      mode_http | mode_any_upstream, "--keepalive-timeout-ms", "",
      "close a client connection idle this long between requests", MCPFWD_MS(keepalive_timeout)},
 
+    {"admin", option_type::address, "HOST:PORT", 0, 0, mode_http | mode_any_upstream, "--admin", "",
+     "serve /metrics (Prometheus), /healthz, /readyz and /sessions on a second listener (a "
+     "PORT alone binds 127.0.0.1)",
+     [](proxy_config& c, std::string_view v) {
+       const auto colon = v.rfind(':');
+       std::string_view host = v.substr(0, colon);
+       if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+         host = host.substr(1, host.size() - 2);
+       c.admin_host = std::string(host);
+       c.admin_port = static_cast<std::uint16_t>(to_u64(v.substr(colon + 1)));
+     },
+     [](const proxy_config& c) {
+       if (c.admin_host.empty()) return std::string();
+       const bool v6 = c.admin_host.find(':') != std::string::npos;
+       return (v6 ? "[" + c.admin_host + "]" : c.admin_host) + ":" + std::to_string(c.admin_port);
+     }},
+    {"admin-token", option_type::text, "TOKEN", 0, 0, mode_http | mode_any_upstream, "", "",
+     "require 'Authorization: Bearer TOKEN' on the admin listener's /metrics and /sessions "
+     "(CLI: --admin-token-env VAR)",
+     MCPFWD_TEXT(admin_token)},
+
+    {"stateless-key", option_type::text, "KEY", 0, 0, mode_http | mode_any_upstream,
+     "--stateless-key", "",
+     "what isolates stateless-era (2026-07-28) requests: shared (one upstream instance for "
+     "all), header:NAME (one per value of header NAME) or authorization (one per "
+     "Authorization value)",
+     [](proxy_config& c, std::string_view v) {
+       if (v != "shared" && v != "authorization" &&
+           !(v.starts_with("header:") && v.size() > 7 &&
+             v.find_first_of(" \t\r\n:", 7) == std::string_view::npos))
+         throw api_error(errc::invalid_arg,
+                         "--stateless-key: expected shared, header:NAME or authorization, got '" +
+                             std::string(v) + "'");
+       c.stateless_key = std::string(v);
+     },
+     [](const proxy_config& c) { return c.stateless_key; }},
+    {"upstream-era", option_type::choice, "ERA", 0, 0, mode_http | mode_any_upstream,
+     "--upstream-era", "auto|legacy|modern",
+     "the protocol era the upstream serves: auto probes each new upstream instance with "
+     "server/discover; legacy answers stateless-era requests with -32022 (clients fall back to "
+     "initialize)",
+     [](proxy_config& c, std::string_view v) {
+       c.era = v == "legacy"   ? upstream_era::legacy
+               : v == "modern" ? upstream_era::modern
+                               : upstream_era::auto_detect;
+     },
+     [](const proxy_config& c) { return std::string(to_string(c.era)); }},
+
     // --- a spawned server -------------------------------------------------------
     {"env", option_type::list, "NAME=VALUE", 0, 0, mode_any_downstream | mode_command, "--env", "",
      "set NAME in the spawned server's environment (repeatable)",
@@ -160,7 +240,8 @@ constexpr option_spec table[] = {
        for (const auto& [n, v] : c.upstream.env)
          if (v) s += (s.empty() ? "" : ",") + n + "=" + *v;
        return s;
-     }},
+     },
+     name_equals_value},
     {"unset-env", option_type::list, "NAME", 0, 0, mode_any_downstream | mode_command,
      "--unset-env", "", "remove NAME from the spawned server's environment (repeatable)",
      [](proxy_config& c, std::string_view v) {
@@ -171,11 +252,12 @@ constexpr option_spec table[] = {
        for (const auto& [n, v] : c.upstream.env)
          if (!v) s += (s.empty() ? "" : ",") + n;
        return s;
-     }},
+     },
+     env_name},
     {"clear-env", option_type::flag, "", 0, 0, mode_any_downstream | mode_command, "--clear-env",
      "", "start the spawned server's environment empty", MCPFWD_FLAG(upstream.clear_env)},
     {"cwd", option_type::text, "DIR", 0, 0, mode_any_downstream | mode_command, "--cwd", "",
-     "the spawned server's working directory", MCPFWD_TEXT(upstream.cwd)},
+     "the spawned server's working directory", MCPFWD_TEXT(upstream.cwd), not_empty},
 
     // --- a remote server --------------------------------------------------------
     {"upstream-transport", option_type::choice, "T", 0, 0, mode_any_downstream | mode_url,
@@ -199,7 +281,8 @@ constexpr option_spec table[] = {
        std::string s;
        for (const auto& [n, v] : c.remote.headers) s += (s.empty() ? "" : ",") + n + ": ...";
        return s;
-     }},
+     },
+     header_line},
     {"forward-authorization", option_type::flag, "", 0, 0, mode_any_downstream | mode_url,
      "--forward-authorization", "",
      "pass each client's Authorization header upstream (default: never)",
@@ -271,6 +354,9 @@ std::string parse(const option_spec& o, std::string_view v) {
       bad(o, "must be one of " + alts + ", got '" + std::string(v) + "'");
     }
     case option_type::address: {
+      // --admin PORT: on the loopback address.
+      if (o.name == "admin" && !v.empty() && v.find_first_not_of("0123456789") == v.npos)
+        return parse(o, "127.0.0.1:" + std::string(v));
       const auto colon = v.rfind(':');
       std::uint16_t port = 0;
       const std::string_view ps = colon == std::string_view::npos ? "" : v.substr(colon + 1);
@@ -285,18 +371,8 @@ std::string parse(const option_spec& o, std::string_view v) {
       if (v.find('\0') != std::string_view::npos) bad(o, "contains a NUL byte");
       break;
   }
-  // Per-option forms of text values.
-  if (o.name == "env") {
-    const auto eq = v.find('=');
-    if (eq == std::string_view::npos || eq == 0) bad(o, "needs NAME=VALUE");
-  } else if (o.name == "unset-env") {
-    if (v.empty() || v.find('=') != std::string_view::npos) bad(o, "needs a NAME");
-  } else if (o.name == "upstream-header") {
-    const auto colon = v.find(':');
-    if (colon == std::string_view::npos || colon == 0) bad(o, "needs 'Name: value'");
-  } else if (o.name == "allow-origin" || o.name == "allow-host" || o.name == "cwd") {
-    if (v.empty()) bad(o, "must not be empty");
-  }
+  if (o.check != nullptr)
+    if (const char* problem = o.check(v)) bad(o, problem);
   return std::string(v);
 }
 
@@ -378,6 +454,8 @@ void validate(const proxy_config& cfg) {
       throw api_error(errc::invalid_arg,
                       "upstream working directory " + cfg.upstream.cwd + ": not a directory");
   }
+  if (!cfg.admin_token.empty() && cfg.admin_host.empty())
+    throw api_error(errc::invalid_arg, "--admin-token needs --admin HOST:PORT");
   if (cfg.remote.forward_authorization && !cfg.auth_token.empty())
     throw api_error(
         errc::invalid_arg,

@@ -53,6 +53,9 @@ struct option_spec {
   void (*set)(proxy_config&, std::string_view value);
   // The current value as text (the default, on a default proxy_config).
   std::string (*get)(const proxy_config&);
+  // A text value's own form, checked after its type's: null when it is
+  // fine, else what is wrong ("needs NAME=VALUE"). Null: any text.
+  const char* (*check)(std::string_view value) = nullptr;
 };
 
 std::span<const option_spec> options() noexcept;

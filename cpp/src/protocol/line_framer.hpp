@@ -14,6 +14,11 @@
 
 namespace mcpfwd {
 
+// A line of blanks only: skipped by either side, never an error.
+inline bool blank_line(std::string_view s) noexcept {
+  return s.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
 class line_framer {
  public:
   explicit line_framer(std::size_t max_line) : max_line_(max_line) {}

@@ -311,6 +311,31 @@ bool split_batch(const message& batch, std::vector<message>& out) {
   return true;
 }
 
+std::string join_batch(const std::vector<std::string>& elements) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (i) out += ',';
+    out += elements[i];
+  }
+  out += ']';
+  return out;
+}
+
+std::string duplicate_id_text(std::string_view id_json) {
+  return "Invalid Request: id " + std::string(id_json) +
+         " is already in use by a request in flight";
+}
+
+std::string batch_too_large_text(std::size_t size, std::size_t max_batch) {
+  return "Invalid Request: a batch of " + std::to_string(size) + " messages is over the limit of " +
+         std::to_string(max_batch) + " (--max-batch)";
+}
+
+std::string batches_removed_text(std::string_view version) {
+  return "Invalid Request: protocol version " + std::string(version) +
+         " has no JSON-RPC batches (removed in 2025-06-18)";
+}
+
 bool batches_allowed(std::string_view version) noexcept {
   // Dated versions compare as strings.
   return version.empty() || version < "2025-06-18";

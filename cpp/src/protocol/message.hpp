@@ -75,6 +75,16 @@ bool split_batch(const message& batch, std::vector<message>& out);
 // 2025-03-26 added them, 2025-06-18 removed them ("" = not negotiated yet).
 bool batches_allowed(std::string_view version) noexcept;
 
+// A batch reply: the elements (serialized messages) as one JSON array.
+std::string join_batch(const std::vector<std::string>& elements);
+
+// The texts of the errors a client's batch or request id can get, whichever
+// session (or the router) refuses it.
+std::string duplicate_id_text(std::string_view id_json);
+std::string batch_too_large_text(std::size_t size, std::size_t max_batch);
+std::string batches_removed_text(std::string_view version);
+inline constexpr std::string_view batch_split_text = "Parse error: cannot split the batch";
+
 // Serialize a JSON-RPC error response. `id_json` is the id as JSON text, or
 // empty for null; `text` may quote a peer's bytes: what is not UTF-8 in it
 // becomes U+FFFD. The result has no trailing newline.

@@ -1,5 +1,10 @@
 #include "server/http_server.hpp"
 
+#include <openssl/evp.h>
+
+#include "protocol/era.hpp"
+#include "upstream/modern_forward.hpp"
+
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -16,6 +21,10 @@
 namespace mcpfwd {
 
 namespace {
+
+// How long a probe's finding that the upstream serves only the session era
+// is believed before a new instance probes again (--upstream-era auto).
+constexpr auto legacy_verdict_ttl = std::chrono::seconds(30);
 
 std::string new_session_id() {
   unsigned char b[16];
@@ -70,10 +79,13 @@ struct http_server::connection {
 };
 
 http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
-                         upstream_factory make_upstream, const logger& log)
+                         upstream_factory make_upstream, std::shared_ptr<http_client> remote,
+                         const logger& log, proxy_metrics& metrics)
     : ioc_(ioc),
       cfg_(cfg),
+      metrics_(metrics),
       make_upstream_(std::move(make_upstream)),
+      remote_(std::move(remote)),
       log_(log),
       acceptor_(net::make_strand(ioc)),
       reaper_(net::make_strand(ioc)) {
@@ -258,6 +270,7 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
 }
 
 net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request& req) {
+  if (r.kind == route_kind::modern_post) co_return co_await serve_modern(c, r, req);
   if (r.kind == route_kind::sse_open) {
     auto opened = open_session(session_transport::legacy_sse, {});
     if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
@@ -295,12 +308,136 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
                                    net::use_awaitable);
 }
 
+std::pair<std::string, std::string> http_server::isolation_key(const http_request& req) const {
+  const std::string& k = cfg_.stateless_key;
+  if (k.starts_with("header:")) {
+    const std::string name = k.substr(7);
+    auto it = req.find(name);
+    if (it == req.end()) return {"h-", name + " (absent)"};
+    std::string v(it->value());
+    std::string label = name + ": " + (v.size() > 64 ? v.substr(0, 64) + "..." : v);
+    return {"h:" + v, std::move(label)};
+  }
+  if (k == "authorization") {
+    auto it = req.find(http::field::authorization);
+    if (it == req.end()) return {"a-", "authorization (absent)"};
+    // Never kept in clear: the key and its label are a digest of the value.
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    const std::string_view v = it->value();
+    EVP_Digest(v.data(), v.size(), md, &len, EVP_sha256(), nullptr);
+    static const char* hex = "0123456789abcdef";
+    std::string h;
+    for (unsigned i = 0; i < len; ++i) {
+      h += hex[md[i] >> 4];
+      h += hex[md[i] & 15];
+    }
+    return {"a:" + h, "authorization sha256:" + h.substr(0, 16)};
+  }
+  return {"shared", "shared"};
+}
+
+std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_for(
+    const http_request& req, std::string_view id_json) {
+  auto [key, label] = isolation_key(req);
+  {
+    std::lock_guard lk(m_);
+    if (auto it = instances_.find(key); it != instances_.end())
+      if (auto s = sessions_.find(it->second); s != sessions_.end()) return s->second;
+  }
+  auto opened = open_session(session_transport::stateless, id_json, label);
+  if (auto* f = std::get_if<http_refusal>(&opened)) return std::move(*f);
+  auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+  std::shared_ptr<http_session> other;
+  {
+    std::lock_guard lk(m_);
+    auto [it, fresh] = instances_.try_emplace(key, sess->id());
+    if (!fresh) {  // another request of this key opened one meanwhile
+      if (auto s = sessions_.find(it->second); s != sessions_.end())
+        other = s->second;
+      else
+        it->second = sess->id();
+    }
+    if (!other) instance_keys_[sess->id()] = key;
+  }
+  if (other) {
+    sess->close(close_cause::duplicate, "a duplicate instance of its isolation key");
+    return other;
+  }
+  log_.info("session " + sess->id() + ": stateless-era instance for key " + label);
+  return sess;
+}
+
+net::awaitable<bool> http_server::reply_accepted(connection& c, const http_request& req) {
+  http::response<http::empty_body> res{http::status::accepted, req.version() ? req.version() : 11};
+  res.set(http::field::server, "mcpfwd");
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  const error_code ec = co_await write_message(c.stream, res);
+  co_return !ec && res.keep_alive();
+}
+
+net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_request& req) {
+  message msg;
+  if (auto f = router_->on_body(r, std::move(req.body()), msg))
+    co_return co_await answer(c, req, *f);
+  // A notification needs no instance, unless it cancels a request (the
+  // stateless era has no other client notification).
+  if (msg.info.kind == message_kind::notification && msg.info.method != "notifications/cancelled")
+    co_return co_await reply_accepted(c, req);
+  bool legacy = cfg_.era == upstream_era::legacy;
+  // A remote server: one upstream POST per request, nothing to isolate
+  // (the remote server's own answer tells an auto client its era).
+  if (!legacy && remote_)
+    co_return co_await forward_modern(*remote_, c.stream, req, std::move(msg.raw), log_);
+  if (!legacy && cfg_.era == upstream_era::auto_detect) {
+    std::lock_guard lk(m_);
+    legacy = legacy_seen_ != std::chrono::steady_clock::time_point{} &&
+             std::chrono::steady_clock::now() - legacy_seen_ < legacy_verdict_ttl;
+  }
+  if (legacy) {
+    if (msg.info.kind == message_kind::notification) co_return co_await reply_accepted(c, req);
+    http_refusal f;
+    f.status = http::status::bad_request;
+    f.reason = reject_reason::version;
+    f.body =
+        make_rejection_response(msg.info.id, legacy_only_rejection(r.mcp_version.value_or("")));
+    co_return co_await answer(c, req, f);
+  }
+  if (msg.info.kind == message_kind::notification) {  // a cancel: only to a live instance
+    std::shared_ptr<http_session> sess;
+    {
+      std::lock_guard lk(m_);
+      if (auto it = instances_.find(isolation_key(req).first); it != instances_.end())
+        if (auto s = sessions_.find(it->second); s != sessions_.end()) sess = s->second;
+    }
+    if (!sess) co_return co_await reply_accepted(c, req);
+    co_return co_await net::co_spawn(
+        sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
+        net::use_awaitable);
+  }
+  auto opened = instance_for(req, msg.info.id);
+  if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
+  auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+  const bool keep = co_await net::co_spawn(
+      sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
+      net::use_awaitable);
+  if (sess->verdict() == http_session::era_verdict::legacy) {
+    {
+      std::lock_guard lk(m_);
+      legacy_seen_ = std::chrono::steady_clock::now();
+    }
+    sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
+  }
+  co_return keep;
+}
+
 void http_server::count(reject_reason r) noexcept {
   rejected_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_session(
-    session_transport transport, std::string_view id_json) {
+    session_transport transport, std::string_view id_json, std::string key_label) {
   // Admission: reserve a slot before spawning anything.
   bool admitted = false;
   {
@@ -314,8 +451,10 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
     }
   }
   if (!admitted) {
-    log_.warn("session limit reached (" + std::to_string(cfg_.max_sessions) +
-              "): new session rejected");
+    log_.event(
+        log_level::warn, "session_rejected",
+        "session limit reached (" + std::to_string(cfg_.max_sessions) + "): new session rejected",
+        R"({"reason":"limit","max_sessions":)" + std::to_string(cfg_.max_sessions) + "}");
     if (cfg_.on_event)
       cfg_.on_event(event_kind::session_rejected, {},
                     "session limit of " + std::to_string(cfg_.max_sessions) + " reached");
@@ -325,7 +464,7 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(), transport, make_upstream_, cfg_, log_,
+        ioc_.get_executor(), new_session_id(), transport, make_upstream_, cfg_, log_, metrics_,
         [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
@@ -338,15 +477,18 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
     log_.error(std::string("cannot start a session: ") + e.what());
     return refuse_upstream_failed(e.what(), id_json);
   }
+  if (transport == session_transport::stateless) sess->set_key_label(std::move(key_label));
   {
     std::lock_guard lk(m_);
     --starting_;
     sessions_.emplace(sess->id(), sess);
   }
-  log_.info("session " + sess->id() + " opened");
+  bump(metrics_.sessions_opened[static_cast<std::size_t>(sess->kind())]);
+  log_.event(log_level::info, "session_opened", "session " + sess->id() + " opened",
+             std::string(R"({"kind":")") + to_string(sess->kind()) + "\"}");
   sess->start();
   if (cfg_.on_event && !cfg_.on_event(event_kind::session_opened, sess->id(), {})) {
-    sess->close("session refused by the event callback");
+    sess->close(close_cause::callback, "session refused by the event callback");
     return refuse_by_app();
   }
   return sess;
@@ -366,9 +508,26 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
     if (!finished) {  // closing: no longer routable, still inspectable
       if (auto it = sessions_.find(id); it != sessions_.end()) {
         closing_.emplace(id, std::move(it->second));
+        if (auto k = instance_keys_.find(id); k != instance_keys_.end()) {
+          // The next request of that key gets a fresh instance.
+          if (auto i = instances_.find(k->second); i != instances_.end() && i->second == id)
+            instances_.erase(i);
+          instance_keys_.erase(k);
+        }
         sessions_.erase(it);
       }
       return;
+    }
+    // Its figures join those of the sessions that ended before.
+    auto it = closing_.find(id);
+    if (it == closing_.end()) it = sessions_.find(id);
+    if (it != closing_.end() && it != sessions_.end()) {
+      const session_counters& c = it->second->counters();
+      bump(metrics_.retired_c2s_messages, read(c.c2s_messages));
+      bump(metrics_.retired_c2s_bytes, read(c.c2s_bytes));
+      bump(metrics_.retired_s2c_messages, read(c.s2c_messages));
+      bump(metrics_.retired_s2c_bytes, read(c.s2c_bytes));
+      bump(metrics_.retired_dropped, read(c.dropped));
     }
     sessions_.erase(id);
     closing_.erase(id);
@@ -396,9 +555,12 @@ net::awaitable<void> http_server::reap_loop() {
         if (s->idle_for(cfg_.idle_timeout)) idle.push_back(s);
     }
     for (auto& s : idle) {
-      log_.info("session " + s->id() + " idle for " + std::to_string(cfg_.idle_timeout.count()) +
-                " ms: closing");
-      s->close("session closed after being idle");
+      log_.event(log_level::info, "session_reaped",
+                 "session " + s->id() + " idle for " + std::to_string(cfg_.idle_timeout.count()) +
+                     " ms: closing",
+                 R"({"idle_timeout_ms":)" + std::to_string(cfg_.idle_timeout.count()) + "}");
+      bump(metrics_.sessions_reaped);
+      s->close(close_cause::idle, "session closed after being idle");
     }
   }
 }
@@ -462,7 +624,7 @@ bool http_server::close_session(const std::string& id) {
     std::lock_guard lk(m_);
     return closing_.count(id) > 0;
   }
-  s->close("session closed by the operator");
+  s->close(close_cause::operator_kill, "session closed by the operator");
   return true;
 }
 
@@ -477,10 +639,95 @@ json::object http_server::stats() const {
                      {"refused", connections_refused_.load()},
                      {"max", max_connections_}};
   json::object rej;
-  for (std::size_t i = 0; i <= static_cast<std::size_t>(reject_reason::refused_by_app); ++i)
+  for (std::size_t i = 0; i < reject_reason_count; ++i)
     if (const auto n = rejected_[i].load(std::memory_order_relaxed))
       rej[to_string(static_cast<reject_reason>(i))] = n;
   return json::object{{"connections", std::move(conns)}, {"rejected", std::move(rej)}};
+}
+
+}  // namespace mcpfwd
+
+namespace mcpfwd {
+
+http_server::readiness http_server::ready() const {
+  std::lock_guard lk(m_);
+  if (stopping_) return readiness::draining;
+  return sessions_.size() + starting_ >= cfg_.max_sessions ? readiness::full : readiness::ready;
+}
+
+void http_server::write_metrics(prom_text& out) const {
+  std::array<std::array<std::uint64_t, kind_count>, state_count> by{};
+  std::uint64_t c2s_m = 0, c2s_b = 0, s2c_m = 0, s2c_b = 0, dropped = 0;
+  std::uint64_t in_flight = 0, streams = 0;
+  bool draining = false;
+  {
+    // The retired totals are added to under this lock too: a session's
+    // figures are counted either here or there, never twice.
+    std::lock_guard lk(m_);
+    draining = stopping_;
+    auto add = [&](const http_session& s) {
+      ++by[static_cast<std::size_t>(s.current_state())][static_cast<std::size_t>(s.kind())];
+      const session_counters& c = s.counters();
+      c2s_m += read(c.c2s_messages);
+      c2s_b += read(c.c2s_bytes);
+      s2c_m += read(c.s2c_messages);
+      s2c_b += read(c.s2c_bytes);
+      dropped += read(c.dropped);
+      in_flight += c.in_flight.load(std::memory_order_relaxed);
+      streams += c.open_streams.load(std::memory_order_relaxed);
+    };
+    for (const auto& [id, s] : sessions_) add(*s);
+    for (const auto& [id, s] : closing_) add(*s);
+    c2s_m += read(metrics_.retired_c2s_messages);
+    c2s_b += read(metrics_.retired_c2s_bytes);
+    s2c_m += read(metrics_.retired_s2c_messages);
+    s2c_b += read(metrics_.retired_s2c_bytes);
+    dropped += read(metrics_.retired_dropped);
+  }
+  out.family("mcpfwd_sessions", "gauge",
+             "Sessions (and stateless-era upstream instances) by state and kind.");
+  for (std::size_t st = 0; st < state_count; ++st)
+    for (std::size_t k = 0; k < kind_count; ++k) {
+      if (static_cast<session_kind>(k) == session_kind::stdio) continue;  // not in HTTP mode
+      out.sample("mcpfwd_sessions",
+                 {{"state", to_string(static_cast<session_state>(st))},
+                  {"kind", to_string(static_cast<session_kind>(k))}},
+                 by[st][k]);
+    }
+  out.family("mcpfwd_session_limit", "gauge", "The most sessions at once (--max-sessions).");
+  out.sample("mcpfwd_session_limit", {}, cfg_.max_sessions);
+  out.family("mcpfwd_draining", "gauge", "1 while the proxy shuts down (no new sessions).");
+  out.sample("mcpfwd_draining", {}, std::uint64_t{draining ? 1u : 0u});
+  out.family("mcpfwd_requests_in_flight", "gauge",
+             "Client requests forwarded and not answered yet.");
+  out.sample("mcpfwd_requests_in_flight", {}, in_flight);
+  out.family("mcpfwd_open_streams", "gauge", "Event streams open to clients.");
+  out.sample("mcpfwd_open_streams", {}, streams);
+
+  out.family("mcpfwd_messages_total", "counter", "JSON-RPC messages forwarded, by direction.");
+  out.sample("mcpfwd_messages_total", {{"direction", "client_to_server"}}, c2s_m);
+  out.sample("mcpfwd_messages_total", {{"direction", "server_to_client"}}, s2c_m);
+  out.family("mcpfwd_message_bytes_total", "counter",
+             "Bytes of JSON-RPC messages forwarded, by direction.");
+  out.sample("mcpfwd_message_bytes_total", {{"direction", "client_to_server"}}, c2s_b);
+  out.sample("mcpfwd_message_bytes_total", {{"direction", "server_to_client"}}, s2c_b);
+  out.family("mcpfwd_dropped_messages_total", "counter",
+             "Server messages lost to clients that fell behind or had no stream open.");
+  out.sample("mcpfwd_dropped_messages_total", {}, dropped);
+
+  out.family("mcpfwd_http_connections", "gauge", "Client connections open on the listener.");
+  out.sample("mcpfwd_http_connections", {}, connections_.load());
+  out.family("mcpfwd_http_connections_total", "counter", "Client connections accepted.");
+  out.sample("mcpfwd_http_connections_total", {}, connections_total_.load());
+  out.family("mcpfwd_http_connections_refused_total", "counter",
+             "Client connections refused at --max-connections.");
+  out.sample("mcpfwd_http_connections_refused_total", {}, connections_refused_.load());
+  out.family("mcpfwd_http_rejections_total", "counter",
+             "HTTP requests refused before reaching a session, by reason.");
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(reject_reason::refused_by_app); ++i)
+    out.sample("mcpfwd_http_rejections_total",
+               {{"reason", to_string(static_cast<reject_reason>(i))}},
+               rejected_[i].load(std::memory_order_relaxed));
 }
 
 }  // namespace mcpfwd

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "base/hooks.hpp"
+#include "base/metrics.hpp"
 #include "config/config.hpp"
+#include "server/metrics_text.hpp"
 #include "server/router.hpp"
 #include "session/http_session.hpp"
 
@@ -27,9 +29,11 @@ namespace mcpfwd {
 class http_server : public std::enable_shared_from_this<http_server> {
  public:
   // Binds and listens at once (throws api_error(errc::io) on failure).
-  // `cfg` and `log` outlive the server.
+  // `cfg`, `log` and `metrics` outlive the server.
+  // `remote`: the remote upstream's client (null for a server command),
+  // which stateless-era requests are forwarded through.
   http_server(net::io_context& ioc, const proxy_config& cfg, upstream_factory make_upstream,
-              const logger& log);
+              std::shared_ptr<http_client> remote, const logger& log, proxy_metrics& metrics);
   void start();
   // Stop accepting and close every session; `on_done` runs once all
   // sessions have finished (upstreams reaped). Any thread.
@@ -44,6 +48,14 @@ class http_server : public std::enable_shared_from_this<http_server> {
   // Listener figures: connections open, refused, the limit; refusals by reason.
   json::object stats() const;
 
+  // /readyz: whether new sessions are taken now.
+  enum class readiness : std::uint8_t { ready, draining, full };
+  readiness ready() const;
+  // The registry's and the listener's metric families (docs/operations.md):
+  // sessions by state and kind, connections, rejections, and the message,
+  // byte and drop totals (ended sessions' plus live ones').
+  void write_metrics(prom_text& out) const;
+
  private:
   struct connection;  // one accepted connection (counted while it lives)
   net::awaitable<void> accept_loop();
@@ -54,14 +66,23 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::awaitable<void> reap_loop();
   // Admit and start a new session, or the refusal to answer.
   std::variant<std::shared_ptr<http_session>, http_refusal> open_session(
-      session_transport transport, std::string_view id_json);
+      session_transport transport, std::string_view id_json, std::string key_label = {});
   std::shared_ptr<http_session> find(const std::string& id) const;
+  // The stateless era: the request's isolation key (and its label), and
+  // the upstream instance serving that key (opened on first use).
+  std::pair<std::string, std::string> isolation_key(const http_request& req) const;
+  std::variant<std::shared_ptr<http_session>, http_refusal> instance_for(const http_request& req,
+                                                                         std::string_view id_json);
+  net::awaitable<bool> serve_modern(connection& c, route& r, http_request& req);
+  net::awaitable<bool> reply_accepted(connection& c, const http_request& req);
   void on_session_event(const std::string& id, const std::string& reason, bool finished);
   void count(reject_reason r) noexcept;
 
   net::io_context& ioc_;
   const proxy_config& cfg_;
+  proxy_metrics& metrics_;
   upstream_factory make_upstream_;
+  std::shared_ptr<http_client> remote_;
   const logger& log_;
   net::ip::tcp::acceptor acceptor_;
   net::steady_timer reaper_;
@@ -71,13 +92,18 @@ class http_server : public std::enable_shared_from_this<http_server> {
 
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> connections_total_{0}, connections_refused_{0};
-  std::array<std::atomic<std::uint64_t>, 16> rejected_{};
+  std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected_{};
 
   mutable std::mutex m_;
   std::unordered_map<std::string, std::shared_ptr<http_session>> sessions_;  // routable
   // Closing (no longer routable: their id answers 404) until their upstream
   // is reaped; still listed by inspection, in state "draining".
   std::unordered_map<std::string, std::shared_ptr<http_session>> closing_;
+  // Stateless-era instances: isolation key -> session id, and back.
+  std::unordered_map<std::string, std::string> instances_, instance_keys_;
+  // --upstream-era auto: when a probe last found a session-era-only
+  // upstream (modern requests are then refused without spawning, for a while).
+  std::chrono::steady_clock::time_point legacy_seen_{};
   std::size_t live_ = 0;      // admitted and not yet finished (includes draining)
   std::size_t starting_ = 0;  // admitted, upstream being spawned
   bool stopping_ = false;

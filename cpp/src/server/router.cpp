@@ -4,6 +4,9 @@
 #include <charconv>
 
 #include <boost/beast/core/string.hpp>
+#include <boost/json.hpp>
+
+#include "protocol/era.hpp"
 
 namespace mcpfwd {
 
@@ -11,8 +14,10 @@ namespace {
 
 constexpr int session_not_found = -32001;  // the SDKs' code for an unknown session
 
-bool served_version(std::string_view v) {
-  return v == "2024-11-05" || v == "2025-03-26" || v == "2025-06-18" || v == "2025-11-25";
+std::optional<std::string> header_value(const http::request_header<>& head, std::string_view name) {
+  auto it = head.find(name);
+  if (it == head.end()) return std::nullopt;
+  return std::string(it->value());
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -244,6 +249,16 @@ route router::on_head(const http::request_header<>& head, bool draining,
   if (!is_mcp && !is_sse && !is_msg)
     return refuse(refusal(http::status::not_found, reject_reason::path,
                           "Not found: use /mcp (or /sse for HTTP+SSE)"));
+  // The era, from MCP-Protocol-Version (SH): a version that is not a
+  // handshake one is the stateless era, which has POST only.
+  const auto version_h = head.find("MCP-Protocol-Version");
+  const bool modern =
+      is_mcp && header_says_modern(version_h == head.end() ? std::string_view()
+                                                           : std::string_view(version_h->value()),
+                                   version_h != head.end());
+  if (modern && method != http::verb::post)
+    return not_allowed("POST", "Method not allowed: the stateless era (MCP-Protocol-Version " +
+                                   std::string(version_h->value()) + ") has POST only");
   if (is_mcp && method != http::verb::post && method != http::verb::get &&
       method != http::verb::delete_)
     return not_allowed("GET, POST, DELETE", "Method not allowed");
@@ -260,11 +275,10 @@ route router::on_head(const http::request_header<>& head, bool draining,
     return refuse(std::move(f));
   }
   // 6. The protocol version (Streamable HTTP).
-  if (is_mcp) {
-    if (auto v = head.find("MCP-Protocol-Version"); v != head.end() && !served_version(v->value()))
-      return refuse(refusal(http::status::bad_request, reject_reason::version,
-                            "Unsupported MCP-Protocol-Version: " + std::string(v->value())));
-  }
+  if ((is_sse || is_msg) && version_h != head.end() && !is_handshake_version(version_h->value()))
+    return refuse(refusal(
+        http::status::bad_request, reject_reason::version,
+        "Unsupported MCP-Protocol-Version on HTTP+SSE: " + std::string(version_h->value())));
   // 7. Size, from the head: a body announced over the limit is never read.
   if (auto cl = head.find(http::field::content_length); cl != head.end()) {
     std::uint64_t n = 0;
@@ -304,6 +318,15 @@ route router::on_head(const http::request_header<>& head, bool draining,
     r.accept_sse = false;  // answers go on the session's stream
     return r;
   }
+  if (modern) {  // no session: Mcp-Session-Id is ignored, as a modern server does
+    r.kind = route_kind::modern_post;
+    r.mcp_version = header_value(head, "MCP-Protocol-Version");
+    r.mcp_method = header_value(head, "Mcp-Method");
+    r.mcp_name = header_value(head, "Mcp-Name");
+    for (std::string_view h : {"MCP-Protocol-Version", "Mcp-Method", "Mcp-Name"})
+      if (head.count(h) > 1) r.duplicated_header = std::string(h);
+    return r;
+  }
   std::string_view sid;
   if (auto s = head.find("Mcp-Session-Id"); s != head.end()) sid = s->value();
   if (method == http::verb::post) {
@@ -331,20 +354,58 @@ route router::on_head(const http::request_header<>& head, bool draining,
 }
 
 std::optional<http_refusal> router::on_body(const route& r, std::string body, message& msg) const {
+  if (r.kind == route_kind::modern_post) return on_modern_body(r, std::move(body), msg);
   classify_error err;
   if (!classify(std::move(body), msg, err))
     return refusal(http::status::bad_request, reject_reason::bad_message, err.message, err.code,
                    err.id);
   if (msg.info.kind == message_kind::batch && msg.batch.size() > cfg_.max_batch)
     return refusal(http::status::bad_request, reject_reason::batch_too_large,
-                   "Invalid Request: a batch of " + std::to_string(msg.batch.size()) +
-                       " messages is over the limit of " + std::to_string(cfg_.max_batch) +
-                       " (--max-batch)");
+                   batch_too_large_text(msg.batch.size(), cfg_.max_batch));
   if (r.kind == route_kind::mcp_post && r.session_id.empty() &&
       !(msg.info.kind == message_kind::request && msg.info.method == "initialize"))
     return refusal(http::status::bad_request, reject_reason::no_session,
                    "Bad Request: Mcp-Session-Id header is required", rpc_error::invalid_request,
                    msg.info.id);
+  return std::nullopt;
+}
+
+std::optional<http_refusal> router::on_modern_body(const route& r, std::string body,
+                                                   message& msg) const {
+  auto refuse = [](const ladder_rejection& rej, std::string_view id) {
+    http_refusal f;
+    f.status = static_cast<http::status>(rej.status);
+    f.reason = rej.code == rpc_error::unsupported_version ? reject_reason::version
+                                                          : reject_reason::bad_message;
+    f.body = make_rejection_response(id, rej);
+    return f;
+  };
+  classify_error err;
+  if (!classify(std::move(body), msg, err))
+    return refusal(http::status::bad_request, reject_reason::bad_message, err.message, err.code,
+                   err.id);
+  const message_kind k = msg.info.kind;
+  if (k != message_kind::request && k != message_kind::notification)
+    return refusal(http::status::bad_request, reject_reason::bad_message,
+                   "Invalid Request: the body must be a single JSON-RPC request or notification "
+                   "object (the stateless era has no batches, and clients send no responses)");
+  json::parse_options opt;
+  opt.max_depth = max_json_depth;
+  const json::value v = json::parse(msg.raw, {}, opt);  // classify() parsed it already
+  if (k == message_kind::notification) {
+    if (auto rej = check_modern_notification(v.as_object())) return refuse(*rej, {});
+    return std::nullopt;
+  }
+  routing_headers h;
+  if (r.mcp_version) h.version = *r.mcp_version;
+  if (r.mcp_method) h.method = *r.mcp_method;
+  if (r.mcp_name) h.name = *r.mcp_name;
+  h.duplicated = r.duplicated_header;
+  if (auto rej = check_modern_request(v.as_object(), h)) return refuse(*rej, msg.info.id);
+  if (msg.info.method == "subscriptions/listen" && !r.accept_sse)
+    return refusal(http::status::not_acceptable, reject_reason::not_acceptable,
+                   "Not Acceptable: subscriptions/listen answers with text/event-stream",
+                   rpc_error::invalid_request, msg.info.id);
   return std::nullopt;
 }
 

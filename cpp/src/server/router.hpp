@@ -57,6 +57,9 @@ enum class reject_reason : std::uint8_t {
   upstream_failed,  // the upstream could not be started (decided by the registry)
   refused_by_app,   // the event callback refused the session
 };
+// How many reasons there are: a new one goes last, and is named here.
+inline constexpr std::size_t reject_reason_count =
+    static_cast<std::size_t>(reject_reason::refused_by_app) + 1;
 const char* to_string(reject_reason r) noexcept;
 
 // A refusal: the complete answer.
@@ -77,12 +80,13 @@ http_refusal refuse_malformed_http(std::string_view what);  // bad HTTP framing:
 http_refusal refuse_header_too_large();                     // 431, close
 
 enum class route_kind : std::uint8_t {
-  refuse,      // answer `refusal`
-  mcp_post,    // POST /mcp: to `session_id`, or a new session (initialize)
-  mcp_get,     // GET /mcp: the session's event stream
-  mcp_delete,  // DELETE /mcp: end the session
-  sse_open,    // GET /sse: a new legacy HTTP+SSE session
-  sse_post,    // POST /messages?sessionId=: to a legacy session
+  refuse,       // answer `refusal`
+  mcp_post,     // POST /mcp: to `session_id`, or a new session (initialize)
+  mcp_get,      // GET /mcp: the session's event stream
+  mcp_delete,   // DELETE /mcp: end the session
+  sse_open,     // GET /sse: a new legacy HTTP+SSE session
+  sse_post,     // POST /messages?sessionId=: to a legacy session
+  modern_post,  // POST /mcp of the stateless era (2026-07-28): to its key's instance
 };
 
 struct route {
@@ -90,6 +94,9 @@ struct route {
   std::string session_id;   // for session-bound kinds; empty: a new session
   bool accept_sse = false;  // the client takes text/event-stream answers
   http_refusal refusal;
+  // modern_post: the routing headers, checked against the body by on_body().
+  std::optional<std::string> mcp_version, mcp_method, mcp_name;
+  std::string duplicated_header;
 };
 
 // Whether a session id is routable, and on which transport.
@@ -112,6 +119,8 @@ class router {
   bool origin_allowed(std::string_view origin) const;
 
  private:
+  std::optional<http_refusal> on_modern_body(const route& r, std::string body, message& msg) const;
+
   const proxy_config& cfg_;
   std::uint16_t port_;
   bool loopback_;

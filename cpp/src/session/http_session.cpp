@@ -1,11 +1,9 @@
 #include "session/http_session.hpp"
 
-#include <array>
-#include <unordered_set>
-
 #include "base/errors.hpp"
 #include "base/spawn.hpp"
 #include "io/http_write.hpp"
+#include "protocol/era.hpp"
 
 namespace mcpfwd {
 
@@ -13,6 +11,21 @@ namespace {
 
 constexpr auto keepalive_every = std::chrono::seconds(15);
 constexpr std::size_t watch_chunk = 4096;
+// How long a new stateless instance's upstream may take to answer the era
+// probe (server/discover) before it is taken for a session-era server.
+constexpr auto probe_timeout = std::chrono::seconds(10);
+
+// The HTTP status of a stateless-era JSON answer: the error's, by the table.
+http::status modern_status(std::string_view body) {
+  if (body.find("\"error\"") == std::string_view::npos) return http::status::ok;
+  boost::system::error_code ec;
+  const json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) return http::status::ok;
+  const auto* e = v.as_object().if_contains("error");
+  const auto* code = e && e->is_object() ? e->as_object().if_contains("code") : nullptr;
+  if (code == nullptr || !code->is_int64()) return http::status::ok;
+  return static_cast<http::status>(http_status_for_error(static_cast<int>(code->as_int64())));
+}
 
 // One SSE event; `id` (without the "id: " field name) may be empty.
 std::string sse_event(const std::string& json, std::string_view id = {}) {
@@ -48,41 +61,20 @@ std::string cancelled_notification(const std::string& id, const char* reason) {
 
 }  // namespace
 
-// One HTTP exchange waiting for server messages: a POST waiting for its
-// response(s) (and, when the client accepts SSE, the messages related to
-// it), or an event stream (GET, legacy SSE). Only touched on the strand.
-struct http_session::waiter {
-  waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
-  byte_queue<std::string> q;           // messages to stream before the response
-  std::vector<std::string> ids;        // its request ids (answered ones leave by_id_)
-  std::size_t pending = 0;             // of those, still unanswered
-  std::vector<std::string> tokens;     // progress tokens of its requests
-  std::vector<std::string> responses;  // final responses, in arrival order
-  bool batch = false, accept_sse = false;
-  // --request-timeout-ms: from the request, moved on by each message about it
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  bool done = false;         // end now (session closing, a newer stream)
-  bool overflowed = false;   // the client fell behind by more than the bound
-  bool client_gone = false;  // the client closed its connection (or a write failed)
-  bool watching = false;     // a watch_client read is pending
-  bool stop_watch = false;   // do not re-arm it
-  std::array<char, 256> scratch{};
-  net::steady_timer wake;
-  void notify() { wake.cancel(); }
-};
-
 http_session::http_session(net::any_io_executor ex, std::string id, session_transport transport,
                            const upstream_factory& make_upstream, const proxy_config& cfg,
-                           const logger& log, closed_fn on_closed)
+                           const logger& log, proxy_metrics& metrics, closed_fn on_closed)
     : strand_(net::make_strand(ex)),
       rec_(std::move(id),
-           transport == session_transport::legacy_sse ? session_kind::legacy_sse
-                                                      : session_kind::streamable_http,
+           transport == session_transport::legacy_sse  ? session_kind::legacy_sse
+           : transport == session_transport::stateless ? session_kind::stateless
+                                                       : session_kind::streamable_http,
            cfg),
       n_(rec_.counters()),
       transport_(transport),
       cfg_(cfg),
       log_(log),
+      metrics_(metrics),
       on_closed_(std::move(on_closed)),
       upstream_(make_upstream(strand_, "session " + rec_.id() + ": ")),
       buffer_(cfg.stream_buffer_bytes),
@@ -97,6 +89,7 @@ void http_session::start() {
   net::co_spawn(
       strand_, [self] { return self->supervise(); },
       log_failure(log_, "session " + id() + " supervisor", [self] {
+        if (!self->closing_) self->metrics_.closed(close_cause::internal);
         self->rec_.set_state(session_state::closed);
         if (self->on_closed_) self->on_closed_(self->id(), "internal error", true);
       }));
@@ -107,6 +100,17 @@ void http_session::stamp(http::response<Body>& res, bool keep_alive) const {
   res.set(http::field::server, "mcpfwd");
   if (transport_ == session_transport::streamable_http) res.set("Mcp-Session-Id", id());
   res.keep_alive(keep_alive);
+}
+
+http::response<http::empty_body> http_session::sse_head(const http_request& req,
+                                                        bool keep_alive) const {
+  http::response<http::empty_body> head{http::status::ok, req.version()};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("X-Accel-Buffering", "no");
+  stamp(head, keep_alive);
+  head.chunked(true);
+  return head;
 }
 
 net::awaitable<bool> http_session::reply_now(beast::tcp_stream& stream, const http_request& req,
@@ -171,23 +175,28 @@ net::awaitable<void> http_session::stop_watching(beast::tcp_stream& stream, cons
 // -------------------------------------------------------------------- POST
 
 bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& parts) {
-  std::unordered_set<std::string> in_batch;
   std::vector<message> send;
   send.reserve(parts.size());
   for (auto& m : parts) {
     const message_info& mi = m.info;
-    if (mi.kind == message_kind::request) {
-      if (by_id_.count(mi.id) > 0 || !in_batch.insert(mi.id).second) {
+    if (mi.kind == message_kind::request && transport_ == session_transport::stateless) {
+      rewrite_for_upstream(w, m);  // the ids of many clients meet on one upstream
+    } else if (mi.kind == message_kind::request) {
+      if (by_id_.count(mi.id) > 0) {  // also an id earlier in the same batch
         session_counters::add(n_.invalid);
         log_.warn("session " + id() + ": refused a request whose id " + mi.id +
                   " is already in flight");
-        w->responses.push_back(make_error_response(
-            mi.id, rpc_error::invalid_request,
-            "Invalid Request: id " + mi.id + " is already in use by a request in flight"));
+        w->responses.push_back(
+            make_error_response(mi.id, rpc_error::invalid_request, duplicate_id_text(mi.id)));
         if (!w->batch) return false;
         continue;
       }
       w->ids.push_back(mi.id);
+      const auto method = static_cast<std::uint8_t>(method_index(mi.method));
+      if (w->batch)
+        w->batch_methods[mi.id] = method;
+      else
+        w->method = method;
       ++w->pending;
       by_id_[mi.id] = w;
       if (!mi.progress_token.empty()) {
@@ -199,16 +208,48 @@ bool http_session::admit_requests(const waiter_ptr& w, std::vector<message>& par
     send.push_back(std::move(m));
   }
   parts = std::move(send);
+  // Only a POST carrying requests waits for answers (and may be given the
+  // server's related messages): one with notifications and responses alone
+  // is answered 202 once they are delivered.
+  if (w->pending > 0) {
+    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
+    posts_.push_back(w);
+  }
   return true;
 }
 
-bool http_session::unmap(const std::string& id, const waiter_ptr& w) {
+bool http_session::unmap(const std::string& id, const waiter_ptr& w, request_outcome outcome) {
   auto it = by_id_.find(id);
   if (it == by_id_.end() || it->second != w) return false;
   by_id_.erase(it);
   --w->pending;
   n_.in_flight.fetch_sub(1);
+  // Counted once: the id is in by_id_ (for this waiter) only until here.
+  const auto took = std::chrono::steady_clock::now() - w->start;
+  if (!w->batch) {
+    if (w->method) metrics_.request_done(*w->method, outcome, took);
+  } else if (auto m = w->batch_methods.find(id); m != w->batch_methods.end()) {
+    metrics_.request_done(m->second, outcome, took);
+    w->batch_methods.erase(m);
+  }
   return true;
+}
+
+void http_session::legacy_request(const message_info& mi) {
+  constexpr std::size_t tracked_max = 4096;  // beyond: not timed (a client's own problem)
+  if (mi.kind != message_kind::request || legacy_pending_.size() >= tracked_max) return;
+  legacy_pending_.try_emplace(
+      mi.id, legacy_pending{method_index(mi.method), std::chrono::steady_clock::now()});
+}
+
+void http_session::legacy_answer(const message_info& mi) {
+  auto it = legacy_pending_.find(mi.id);
+  if (it == legacy_pending_.end()) return;
+  metrics_.request_done(
+      it->second.method,
+      mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok,
+      std::chrono::steady_clock::now() - it->second.start);
+  legacy_pending_.erase(it);
 }
 
 void http_session::cancel_upstream(const std::string& id, const char* reason) {
@@ -218,9 +259,9 @@ void http_session::cancel_upstream(const std::string& id, const char* reason) {
 // Forget a finished POST: its requests still unanswered stop counting as in
 // flight (their late answers are dropped) and, with a reason, are cancelled
 // upstream.
-void http_session::forget(const waiter_ptr& w, const char* cancel_reason) {
+void http_session::forget(const waiter_ptr& w, request_outcome outcome, const char* cancel_reason) {
   for (const auto& id : w->ids)
-    if (unmap(id, w) && cancel_reason != nullptr) cancel_upstream(id, cancel_reason);
+    if (unmap(id, w, outcome) && cancel_reason != nullptr) cancel_upstream(id, cancel_reason);
   for (const auto& t : w->tokens)
     if (auto it = by_token_.find(t); it != by_token_.end() && it->second == w) by_token_.erase(it);
   posts_.remove(w);
@@ -229,26 +270,23 @@ void http_session::forget(const waiter_ptr& w, const char* cancel_reason) {
 net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const http_request& req,
                                                 bool& sse, const std::string& json) {
   if (!sse) {
-    http::response<http::empty_body> head{http::status::ok, req.version()};
-    head.set(http::field::content_type, "text/event-stream");
-    head.set(http::field::cache_control, "no-cache");
-    head.set("X-Accel-Buffering", "no");
-    stamp(head, req.keep_alive());
-    head.chunked(true);
+    auto head = sse_head(req, req.keep_alive());
     http::response_serializer<http::empty_body> sr{head};
     if (co_await write_header(stream, sr)) co_return false;
     sse = true;
   }
   if (co_await write_chunk(stream, sse_event(json))) co_return false;
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, json.size());
+  n_.server_to_client(json.size());
   co_return true;
 }
 
 net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, const http_request& req,
                                                  const waiter_ptr& w, bool& sse) {
-  const bool timed = cfg_.request_timeout.count() > 0;
+  const bool timed = cfg_.request_timeout.count() > 0 && !w->listen;
   if (timed) w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
+  // A stateless-era answer stream gets keep-alive comments (as the SDK
+  // servers send them) so that no intermediary times out a long request.
+  const bool keep_alive = transport_ == session_transport::stateless && w->accept_sse;
   for (;;) {
     while (!w->q.empty() && !w->client_gone) {
       const std::string j = w->q.pop_front();
@@ -256,8 +294,14 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
       if (!ok) w->client_gone = true;
     }
     if (w->client_gone || w->overflowed || w->pending == 0 || w->done) co_return;
-    w->wake.expires_at(w->deadline);
+    const auto now = std::chrono::steady_clock::now();
+    const bool ping = keep_alive && w->deadline - now > keepalive_every;
+    w->wake.expires_at(ping ? now + keepalive_every : w->deadline);
     auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+    if (!ec && ping && w->q.empty() && std::chrono::steady_clock::now() < w->deadline) {
+      if (!co_await keep_alive_comment(stream, req, sse)) w->client_gone = true;
+      continue;
+    }
     if (!ec && timed && std::chrono::steady_clock::now() >= w->deadline) {
       session_counters::add(n_.timeouts);
       log_.warn("session " + id() + ": request timed out after " +
@@ -266,7 +310,8 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
                               std::to_string(cfg_.request_timeout.count()) + " ms";
       for (const auto& id : w->ids)
         if (by_id_.count(id) > 0 && by_id_[id] == w)
-          w->responses.push_back(make_error_response(id, rpc_error::upstream_error, why));
+          w->responses.push_back(
+              make_error_response(client_id_of(w, id), rpc_error::upstream_error, why));
       co_return;  // forget() tells the server to stop working on them
     }
   }
@@ -279,12 +324,32 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   if (auto auth = req.find(http::field::authorization); auth != req.end())
     upstream_->set_client_authorization(auth->value());
   if (!closing_ && !rec_.hook(direction::client_to_server, msg.raw))
-    do_close("session aborted by the message callback");  // answered 404 below
-  session_counters::add(n_.c2s_messages);
-  session_counters::add(n_.c2s_bytes, msg.raw.size());
+    do_close(close_cause::callback, hook_abort_reason);  // answered 404 below
+  n_.client_to_server(msg.raw.size());
   if (closing_) {  // raced with the end of the session: it is gone for this client
     co_return co_await reply_now(stream, req, http::status::not_found,
                                  make_error_response({}, -32001, "Session not found"));
+  }
+
+  if (transport_ == session_transport::stateless) {
+    const bool modern = co_await settle_era();
+    if (closing_)
+      co_return co_await reply_now(
+          stream, req, http::status::ok,
+          make_error_response(msg.info.id, rpc_error::upstream_error, close_reason_));
+    if (!modern)
+      co_return co_await reply_now(
+          stream, req, http::status::bad_request,
+          make_rejection_response(msg.info.id, legacy_only_rejection(latest_modern_version)));
+    if (msg.info.kind == message_kind::notification) {  // the router lets only cancels through
+      forward_cancel(msg);
+      co_return co_await reply_now(stream, req, http::status::accepted, {});
+    }
+    if (msg.info.method == "tools/call") {
+      std::optional<std::string> refused = co_await check_param_headers_of(req, msg);
+      if (refused)
+        co_return co_await reply_now(stream, req, http::status::bad_request, std::move(*refused));
+    }
   }
 
   auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
@@ -298,14 +363,13 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
           make_error_response({}, rpc_error::invalid_request,
-                              "Invalid Request: protocol version " + rec_.protocol_version() +
-                                  " has no JSON-RPC batches (removed in 2025-06-18)"));
+                              batches_removed_text(rec_.protocol_version())));
     }
     w->batch = true;
     if (!split_batch(msg, parts)) {
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
-          make_error_response({}, rpc_error::parse_error, "Parse error: cannot split the batch"));
+          make_error_response({}, rpc_error::parse_error, batch_split_text));
     }
   } else {
     parts.push_back(std::move(msg));
@@ -313,7 +377,10 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
 
   if (transport_ == session_transport::legacy_sse) {
     // HTTP+SSE: accepted now; every answer flows on the session's stream.
-    for (const auto& m : parts) rec_.client_request(m.info);
+    for (const auto& m : parts) {
+      rec_.client_request(m.info);
+      legacy_request(m.info);
+    }
     for (auto& m : parts) co_await upstream_->send(std::move(m));
     co_return co_await reply_now(stream, req, http::status::accepted, {});
   }
@@ -321,20 +388,13 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     co_return co_await reply_now(stream, req, http::status::bad_request,
                                  std::move(w->responses.front()));
   }
-  // Only a POST carrying requests waits for answers (and may be given the
-  // server's related messages): one with notifications and responses alone
-  // is answered 202 once they are delivered.
-  if (w->pending > 0) {
-    n_.in_flight.fetch_add(static_cast<std::uint32_t>(w->pending));
-    posts_.push_back(w);
-  }
   // However this coroutine ends (an exception included), its requests stop
   // counting as in flight, or the session could never be reaped.
   struct forget_on_exit {
     std::weak_ptr<http_session> s;
     waiter_ptr w;
     ~forget_on_exit() {
-      if (auto self = s.lock()) self->forget(w, "mcpfwd internal error");
+      if (auto self = s.lock()) self->forget(w, request_outcome::closed, "mcpfwd internal error");
     }
   } guard{weak_from_this(), w};
   for (auto& m : parts) co_await upstream_->send(std::move(m));
@@ -351,11 +411,14 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
               " bytes behind on its answer stream (--stream-buffer-bytes): ending that stream");
   }
   const bool abandoned = w->client_gone || w->overflowed;
-  forget(w, abandoned ? "the client went away" : "timed out in mcpfwd");
+  if (abandoned)
+    forget(w, request_outcome::abandoned, "the client went away");
+  else
+    forget(w, request_outcome::timeout, "timed out in mcpfwd");
   rec_.touch();
   // The last request of a draining session has been answered: close now
   // (after this response is written, below, since closing does not touch it).
-  if (draining_ && posts_.empty()) do_close("proxy shutting down");
+  if (draining_ && posts_.empty()) do_close(close_cause::shutdown, "proxy shutting down");
   co_await stop_watching(stream, w);
   if (abandoned) co_return false;
 
@@ -363,12 +426,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     co_return co_await reply_now(stream, req, http::status::accepted, {});
   std::string body;
   if (w->batch) {
-    body = "[";
-    for (std::size_t i = 0; i < w->responses.size(); ++i) {
-      if (i) body += ',';
-      body += w->responses[i];
-    }
-    body += ']';
+    body = join_batch(w->responses);
   } else if (!w->responses.empty()) {
     body = std::move(w->responses.front());
   }
@@ -377,9 +435,277 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
     if (ok) ok = !(co_await write_last_chunk(stream));
     co_return ok&& req.keep_alive();
   }
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, body.size());
-  co_return co_await reply_now(stream, req, http::status::ok, std::move(body));
+  n_.server_to_client(body.size());
+  const http::status st =
+      transport_ == session_transport::stateless ? modern_status(body) : http::status::ok;
+  co_return co_await reply_now(stream, req, st, std::move(body));
+}
+
+// --------------------------------------------------- the stateless era
+
+const std::string& http_session::client_id_of(const waiter_ptr& w, const std::string& up) const {
+  return transport_ == session_transport::stateless && !w->client_id.empty() ? w->client_id : up;
+}
+
+net::awaitable<bool> http_session::keep_alive_comment(beast::tcp_stream& stream,
+                                                      const http_request& req, bool& sse) {
+  if (!sse) {
+    http::response<http::empty_body> head{http::status::ok, req.version()};
+    head.set(http::field::content_type, "text/event-stream");
+    head.set(http::field::cache_control, "no-cache");
+    head.set("X-Accel-Buffering", "no");
+    stamp(head, req.keep_alive());
+    head.chunked(true);
+    http::response_serializer<http::empty_body> sr{head};
+    if (co_await write_header(stream, sr)) co_return false;
+    sse = true;
+  }
+  co_return !(co_await write_chunk(stream, ": keep-alive\n\n"));
+}
+
+net::awaitable<bool> http_session::settle_era() {
+  if (verdict_.load() == era_verdict::unknown && cfg_.era == upstream_era::modern) {
+    verdict_.store(era_verdict::modern);
+    rec_.set_protocol_version(std::string(latest_modern_version));
+  }
+  if (verdict_.load() == era_verdict::unknown) {
+    // Probe this instance before it serves anything (ST §Backward
+    // Compatibility): an SDK server locks its era on the first request it
+    // reads, so the probe is that first request.
+    verdict_.store(era_verdict::probing);
+    const std::string answer = co_await own_request("server/discover", {}, probe_timeout);
+    const bool answered = !answer.empty();
+    const bool modern = answered && probe_says_modern(answer);
+    verdict_.store(modern ? era_verdict::modern : era_verdict::legacy);
+    if (modern) rec_.set_protocol_version(std::string(latest_modern_version));
+    log_.info(
+        "session " + id() + ": the upstream " +
+        (modern
+             ? std::string("serves the stateless era (") + std::string(latest_modern_version) + ")"
+         : answered
+             ? std::string("serves only the session era (its server/discover answer names no "
+                           "modern version)")
+             : std::string("did not answer server/discover: taken for a session-era server")));
+    for (auto* t : era_waiters_) t->cancel();
+    era_waiters_.clear();
+  }
+  while (verdict_.load() == era_verdict::probing && !closing_) {
+    net::steady_timer t(strand_, probe_timeout);
+    era_waiters_.push_back(&t);
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    std::erase(era_waiters_, &t);
+  }
+  co_return verdict_.load() == era_verdict::modern;
+}
+
+net::awaitable<std::string> http_session::own_request(std::string method, json::object params,
+                                                      std::chrono::steady_clock::duration timeout) {
+  const std::string up = std::to_string(next_upstream_id_++);
+  json::object meta;
+  meta[meta_protocol_version] = latest_modern_version;
+  meta[meta_client_capabilities] = json::object();
+  meta[meta_client_info] = json::object{{"name", "mcpfwd"}, {"version", "internal"}};
+  params["_meta"] = std::move(meta);
+  json::object req{{"jsonrpc", "2.0"}, {"id", json::parse(up)}, {"method", method}};
+  req["params"] = std::move(params);
+  message m;
+  classify_error err;
+  if (!classify(json::serialize(req), m, err)) co_return std::string();
+  auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
+  w->client_id = up;
+  w->own = true;
+  w->ids.push_back(up);
+  w->pending = 1;
+  by_id_[up] = w;
+  n_.in_flight.fetch_add(1);
+  probe_ = w;  // ended by do_close like the era probe
+  co_await upstream_->send(std::move(m));
+  w->deadline = std::chrono::steady_clock::now() + timeout;
+  while (w->pending > 0 && !w->done && std::chrono::steady_clock::now() < w->deadline) {
+    w->wake.expires_at(w->deadline);
+    co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  const bool answered = w->pending == 0 && !w->done && !w->responses.empty();
+  unmap(up, w, request_outcome::ok);  // its own: not a client's, not counted
+  if (probe_ == w) probe_.reset();
+  co_return answered ? std::move(w->responses[0]) : std::string();
+}
+
+net::awaitable<void> http_session::learn_tools() {
+  if (learning_tools_) {  // another request is learning them: wait for it
+    while (learning_tools_ && !closing_) {
+      net::steady_timer t(strand_, probe_timeout);
+      era_waiters_.push_back(&t);
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      std::erase(era_waiters_, &t);
+    }
+    co_return;
+  }
+  learning_tools_ = true;
+  std::unordered_map<std::string, std::vector<param_header>> found;
+  std::string cursor;
+  bool complete = false;
+  for (int page = 0; page < 64 && !closing_; ++page) {
+    json::object params;
+    if (!cursor.empty()) params["cursor"] = cursor;
+    const std::string answer = co_await own_request("tools/list", std::move(params), probe_timeout);
+    boost::system::error_code ec;
+    const json::value v = answer.empty() ? json::value() : json::parse(answer, ec);
+    const json::value* result =
+        !ec && v.is_object() ? v.as_object().if_contains("result") : nullptr;
+    const json::value* tools =
+        result && result->is_object() ? result->as_object().if_contains("tools") : nullptr;
+    if (tools == nullptr || !tools->is_array()) break;
+    for (const auto& t : tools->as_array()) {
+      if (!t.is_object()) continue;
+      const auto* name = t.as_object().if_contains("name");
+      const auto* schema = t.as_object().if_contains("inputSchema");
+      if (name && name->is_string() && schema)
+        found[std::string(name->as_string())] = header_params(*schema);
+    }
+    const auto* next = result->as_object().if_contains("nextCursor");
+    if (next == nullptr || !next->is_string() || next->as_string().empty()) {
+      complete = true;
+      break;
+    }
+    cursor = std::string(next->as_string());
+  }
+  if (complete) {
+    tool_params_ = std::move(found);
+    tools_known_ = true;
+  } else {
+    log_.warn("session " + id() +
+              ": cannot read the upstream's tool list: Mcp-Param headers are not checked");
+  }
+  learning_tools_ = false;
+  for (auto* t : era_waiters_) t->cancel();
+}
+
+net::awaitable<std::optional<std::string>> http_session::check_param_headers_of(
+    const http_request& req, const message& msg) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& f : req)
+    if (f.name_string().size() > 10 && beast::iequals(f.name_string().substr(0, 10), "Mcp-Param-"))
+      headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  if (!tools_known_) co_await learn_tools();
+  if (!tools_known_) co_return std::nullopt;  // unknown: forwarded unchecked (logged)
+  boost::system::error_code ec;
+  const json::value v = json::parse(msg.raw, ec);
+  if (ec || !v.is_object()) co_return std::nullopt;
+  const auto* params = v.as_object().if_contains("params");
+  if (params == nullptr || !params->is_object()) co_return std::nullopt;
+  const auto* name = params->as_object().if_contains("name");
+  const auto* args = params->as_object().if_contains("arguments");
+  if (name == nullptr || !name->is_string()) co_return std::nullopt;
+  auto it = tool_params_.find(std::string(name->as_string()));
+  static const std::vector<param_header> none;
+  const auto& declared = it == tool_params_.end() ? none : it->second;
+  auto rej = check_param_headers(declared, args && args->is_object() ? &args->as_object() : nullptr,
+                                 headers);
+  if (!rej) co_return std::nullopt;
+  session_counters::add(n_.invalid);
+  co_return make_rejection_response(msg.info.id, *rej);
+}
+
+void http_session::rewrite_for_upstream(const waiter_ptr& w, message& m) {
+  const std::string up = std::to_string(next_upstream_id_++);
+  const bool has_token = !m.info.progress_token.empty();
+  w->client_id = m.info.id;
+  w->client_token = m.info.progress_token;
+  w->method = static_cast<std::uint8_t>(method_index(m.info.method));
+  w->listen = m.info.method == "subscriptions/listen";
+  std::string raw = with_request_id(m.raw, up, has_token ? up : std::string());
+  if (!raw.empty()) m.raw = std::move(raw);
+  m.info.id = up;
+  w->ids.push_back(up);
+  ++w->pending;
+  by_id_[up] = w;
+  if (has_token) {
+    m.info.progress_token = up;
+    w->tokens.push_back(up);
+    by_token_[up] = w;
+  }
+}
+
+void http_session::forward_cancel(const message& m) {
+  // Over HTTP a modern client cancels by closing its stream; a cancellation
+  // it posts names its own id, which is forwarded only when exactly one
+  // request in flight on this instance has that id (clients of a shared key
+  // may use the same ids).
+  waiter_ptr match;
+  int matches = 0;
+  for (const auto& w : posts_)
+    if (!w->client_id.empty() && w->client_id == m.info.cancels) {
+      match = w;
+      ++matches;
+    }
+  if (matches != 1 || match->ids.empty()) {
+    log_.debug("session " + id() + ": a cancellation of id " + m.info.cancels + " matches " +
+               std::to_string(matches) + " requests in flight: not forwarded");
+    return;
+  }
+  std::string raw = with_cancelled_id(m.raw, match->ids.front());
+  if (!raw.empty()) upstream_->send_now(std::move(raw));
+}
+
+void http_session::route_stateless(message msg) {
+  const message_info& mi = msg.info;
+  if (mi.kind == message_kind::response || mi.kind == message_kind::error) {
+    auto it = by_id_.find(mi.id);
+    if (it == by_id_.end()) {
+      log_.debug("session " + id() + ": dropped a response to no request in flight, id " + mi.id);
+      return;
+    }
+    waiter_ptr w = it->second;
+    unmap(mi.id, w, mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok);
+    std::string raw =
+        w->client_id == mi.id ? std::move(msg.raw) : with_response_id(msg.raw, w->client_id);
+    w->responses.push_back(std::move(raw));
+    w->notify();
+    return;
+  }
+  if (mi.kind == message_kind::request) {  // the stateless era has none
+    session_counters::add(n_.server_invalid);
+    log_.warn("session " + id() + ": the server sent a request (" + mi.method +
+              "), which the stateless era does not have: refused");
+    upstream_->send_now(make_error_response(
+        mi.id, rpc_error::method_not_found,
+        "mcpfwd: server-to-client requests do not exist in " + std::string(latest_modern_version)));
+    return;
+  }
+  if (mi.method == "notifications/tools/list_changed") {
+    tools_known_ = false;  // the Mcp-Param annotations are learned again when next needed
+    tool_params_.clear();
+  }
+  // A notification: to the one request it is about, never to another.
+  waiter_ptr w;
+  std::string raw;
+  if (!mi.progress_token.empty()) {
+    if (auto it = by_token_.find(mi.progress_token); it != by_token_.end()) {
+      w = it->second;
+      raw = with_progress_token(msg.raw, w->client_token);
+      if (cfg_.request_timeout.count() > 0 && !w->listen)
+        w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
+    }
+  } else if (std::string sub = subscription_id_of(msg.raw); !sub.empty()) {
+    if (auto it = by_id_.find(sub); it != by_id_.end()) {
+      w = it->second;
+      raw = with_subscription_id(msg.raw, w->client_id);
+    }
+  } else if (posts_.size() == 1) {
+    // Nothing names its request (a log line, say): only when one request is
+    // in flight can it be told whose it is.
+    w = posts_.front();
+    raw = std::move(msg.raw);
+  }
+  if (!w || !w->accept_sse || raw.empty()) {
+    n_.dropped.fetch_add(1);
+    log_.debug("session " + id() + ": dropped a server notification (" + mi.method +
+               ") that no request in flight can be told to own");
+    return;
+  }
+  msg.raw = std::move(raw);
+  to_stream(w, msg);
 }
 
 // ------------------------------------------------------------ event streams
@@ -393,7 +719,7 @@ net::awaitable<void> http_session::serve_legacy_stream(beast::tcp_stream& stream
                                                        std::string endpoint) {
   co_await stream_out(stream, req, "event: endpoint\ndata: " + endpoint + "\n\n");
   // In HTTP+SSE the session lives as long as its stream.
-  do_close("the SSE client disconnected");
+  do_close(close_cause::client_disconnect, "the SSE client disconnected");
 }
 
 net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const http_request& req,
@@ -430,12 +756,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   }
   while (!buffer_.empty()) w->q.push_evicting(buffer_.pop_front());  // same bound: fits
 
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  head.set(http::field::content_type, "text/event-stream");
-  head.set(http::field::cache_control, "no-cache");
-  head.set("X-Accel-Buffering", "no");
-  stamp(head, false);
-  head.chunked(true);
+  auto head = sse_head(req, false);
   http::response_serializer<http::empty_body> sr{head};
   bool ok = !(co_await write_header(stream, sr));
   if (ok && !prelude.empty()) ok = !(co_await write_chunk(stream, prelude));
@@ -455,8 +776,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
         unsent = std::move(j);
         break;
       }
-      session_counters::add(n_.s2c_messages);
-      session_counters::add(n_.s2c_bytes, j.size());
+      n_.server_to_client(j.size());
       if (seq) {  // written: kept for a client that resumes after losing it
         get_seq_ = seq;
         sent_.push_evicting({seq, std::move(j)});
@@ -489,14 +809,16 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
 
 net::awaitable<bool> http_session::serve_delete(beast::tcp_stream& stream,
                                                 const http_request& req) {
-  do_close("session deleted by the client");
+  do_close(close_cause::client_delete, "session deleted by the client");
   co_return co_await reply_now(stream, req, http::status::ok, {});
 }
 
 // ------------------------------------------------------------------ ending
 
-void http_session::close(std::string reason) {
-  net::post(strand_, [self = shared_from_this(), r = std::move(reason)] { self->do_close(r); });
+void http_session::close(close_cause cause, std::string reason) {
+  net::post(strand_, [self = shared_from_this(), cause, r = std::move(reason)] {
+    self->do_close(cause, r);
+  });
 }
 
 void http_session::drain(std::chrono::milliseconds deadline) {
@@ -505,7 +827,7 @@ void http_session::drain(std::chrono::milliseconds deadline) {
     self->draining_ = true;
     self->rec_.set_state(session_state::draining);
     if (self->posts_.empty()) {
-      self->do_close("proxy shutting down");
+      self->do_close(close_cause::shutdown, "proxy shutting down");
       return;
     }
     self->log_.info("session " + self->id() + ": waiting up to " +
@@ -513,25 +835,38 @@ void http_session::drain(std::chrono::milliseconds deadline) {
                     std::to_string(self->n_.in_flight.load()) + " request(s) in flight");
     auto t = std::make_shared<net::steady_timer>(self->strand_, deadline);
     t->async_wait([self, t](error_code) {
-      self->do_close("proxy shutting down: the drain deadline passed before the upstream answered");
+      self->do_close(close_cause::shutdown,
+                     "proxy shutting down: the drain deadline passed before the upstream answered");
     });
   });
 }
 
-void http_session::do_close(const std::string& reason) {
+void http_session::do_close(close_cause cause, const std::string& reason) {
   if (closing_) return;
   closing_ = true;
+  cause_ = cause;
+  metrics_.closed(cause);
   close_reason_ = reason;
   rec_.set_state(session_state::draining);
   if (on_closed_) on_closed_(id(), reason, false);  // from now on the id answers 404
   for (auto& w : posts_) {
     for (const auto& id : w->ids)
-      if (unmap(id, w))
-        w->responses.push_back(make_error_response(id, rpc_error::upstream_error, reason));
+      if (unmap(id, w, request_outcome::closed))
+        w->responses.push_back(
+            make_error_response(client_id_of(w, id), rpc_error::upstream_error, reason));
     w->done = true;
     w->notify();
   }
   by_token_.clear();
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, p] : legacy_pending_)
+    metrics_.request_done(p.method, request_outcome::closed, now - p.start);
+  legacy_pending_.clear();
+  if (probe_) {
+    probe_->done = true;
+    probe_->notify();
+  }
+  for (auto* t : era_waiters_) t->cancel();
   if (get_stream_) {
     get_stream_->done = true;
     get_stream_->notify();
@@ -598,7 +933,12 @@ void http_session::route(message msg) {
   const message_info& mi = msg.info;
   const bool answer = mi.kind == message_kind::response || mi.kind == message_kind::error;
   if (answer) rec_.server_answer(mi, msg.raw);
+  if (transport_ == session_transport::stateless) {
+    route_stateless(std::move(msg));
+    return;
+  }
   if (transport_ == session_transport::legacy_sse) {
+    if (answer) legacy_answer(mi);
     to_event_stream(std::move(msg));
     return;
   }
@@ -609,7 +949,7 @@ void http_session::route(message msg) {
       return;
     }
     waiter_ptr w = it->second;
-    unmap(mi.id, w);
+    unmap(mi.id, w, mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok);
     w->responses.push_back(std::move(msg.raw));
     w->notify();
     return;
@@ -636,7 +976,7 @@ void http_session::route(message msg) {
 
 net::awaitable<void> http_session::on_server_message(message msg) {
   if (!closing_ && !rec_.hook(direction::server_to_client, msg.raw)) {
-    do_close("session aborted by the message callback");
+    do_close(close_cause::callback, hook_abort_reason);
     co_return;
   }
   route(std::move(msg));
@@ -652,16 +992,21 @@ void http_session::on_server_rejected(const classify_error* err, std::string_vie
 
 net::awaitable<void> http_session::supervise() {
   // What the server wrote before exiting is routed first.
-  const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+  const std::chrono::steady_clock::duration drain = upstream_drain;
   upstream_end end = co_await upstream_->wait_end(drain);
   if (!closing_) {
     log_.warn("session " + id() + ": " + end.description);
-    do_close(end.description + " before responding");
+    do_close(close_cause::upstream_ended, end.description + " before responding");
   }
+  bump(metrics_.upstream_exits[static_cast<std::size_t>(classify_exit(end.raw_status))]);
   upstream_->close();
   rec_.ended(std::move(end.status));
   rec_.set_state(session_state::closed);
-  log_.info("session " + id() + " closed (" + close_reason_ + "): " + snapshot_json());
+  const std::string snap = snapshot_json();
+  log_.event(log_level::info, "session_closed",
+             "session " + id() + " closed (" + close_reason_ + "): " + snap,
+             std::string(R"({"reason":")") + to_string(cause_) + R"(","detail":)" +
+                 json::serialize(json::value(close_reason_)) + R"(,"session":)" + snap + "}");
   if (on_closed_) on_closed_(id(), close_reason_, true);  // upstream reaped
 }
 

@@ -13,12 +13,14 @@
 // bounded by --stream-buffer-bytes. A client that falls further behind loses
 // that stream (the loss is counted and logged); the session goes on.
 #pragma once
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,9 +32,11 @@
 #include "base/byte_queue.hpp"
 #include "base/hooks.hpp"
 #include "base/logger.hpp"
+#include "base/metrics.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/one_shot.hpp"
+#include "protocol/era.hpp"
 #include "protocol/message.hpp"
 #include "session/session_record.hpp"
 #include "upstream/upstream.hpp"
@@ -44,21 +48,27 @@ namespace http = beast::http;
 using http_request = http::request<http::string_body>;
 
 class http_session : public std::enable_shared_from_this<http_session>, private upstream::sink {
+  // tests/unit/test_session.cpp: admits a POST's requests and watches where
+  // server messages go, with no socket (serve_post itself writes to one).
+  friend struct http_session_probe;
+
  public:
   // Called twice: when the session starts closing (finished = false: its id
   // must stop routing) and when its upstream has been reaped (finished = true).
   using closed_fn =
       std::function<void(const std::string& id, const std::string& reason, bool finished)>;
 
-  // Makes the upstream (throws api_error on failure). `cfg` and `log`
-  // outlive the session.
+  // Makes the upstream (throws api_error on failure). `cfg`, `log` and
+  // `metrics` outlive the session.
   http_session(net::any_io_executor ex, std::string id, session_transport transport,
                const upstream_factory& make_upstream, const proxy_config& cfg, const logger& log,
-               closed_fn on_closed);
+               proxy_metrics& metrics, closed_fn on_closed);
   ~http_session() override;
 
   const std::string& id() const noexcept { return rec_.id(); }
   session_transport transport() const noexcept { return transport_; }
+  session_kind kind() const noexcept { return rec_.kind(); }
+  const session_counters& counters() const noexcept { return n_; }
   net::strand<net::any_io_executor>& strand() noexcept { return strand_; }
   void start();
 
@@ -76,8 +86,16 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
                                            std::string endpoint);
   net::awaitable<bool> serve_delete(beast::tcp_stream& stream, const http_request& req);
 
+  // A stateless instance (transport stateless): its isolation key's label,
+  // set before the first request.
+  void set_key_label(std::string label) { rec_.set_key_label(std::move(label)); }
+  // A stateless instance: what its era probe found (auto), or what was
+  // configured. Read on the strand, or after serve_post returned.
+  enum class era_verdict : std::uint8_t { unknown, probing, modern, legacy };
+  era_verdict verdict() const noexcept { return verdict_.load(); }
+
   // Any thread: end the session (upstream terminated). Idempotent.
-  void close(std::string reason);
+  void close(close_cause cause, std::string reason);
   // Any thread: let the requests in flight finish, then close; close anyway
   // (answering what is left with a JSON-RPC error) once `deadline` passes.
   void drain(std::chrono::milliseconds deadline);
@@ -88,18 +106,75 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   std::string snapshot_json() const { return rec_.snapshot_json(upstream_->describe()); }
 
  private:
-  struct waiter;  // one POST waiting for its response(s), or one event stream
+  // One HTTP exchange waiting for server messages: a POST waiting for its
+  // response(s) (and, when the client accepts SSE, the messages related to
+  // it), or an event stream (GET, legacy SSE). Only touched on the strand.
+  struct waiter {
+    waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
+    byte_queue<std::string> q;     // messages to stream before the response
+    std::vector<std::string> ids;  // its request ids (answered ones leave by_id_)
+    // The metric_methods() index of its client request (a batch: of each, by
+    // id); none for a request of mcpfwd's own.
+    std::optional<std::uint8_t> method;
+    std::unordered_map<std::string, std::uint8_t> batch_methods;
+    const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::size_t pending = 0;             // of those, still unanswered
+    std::vector<std::string> tokens;     // progress tokens of its requests
+    std::vector<std::string> responses;  // final responses, in arrival order
+    bool batch = false, accept_sse = false;
+    // Stateless instances: the client's own request id and progress token (its
+    // one request has upstream id ids[0]); a listen stream has no timeout.
+    std::string client_id, client_token;
+    bool listen = false;
+    bool own = false;  // a request of mcpfwd's own (era probe, tools/list)
+    // --request-timeout-ms: from the request, moved on by each message about it
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    bool done = false;         // end now (session closing, a newer stream)
+    bool overflowed = false;   // the client fell behind by more than the bound
+    bool client_gone = false;  // the client closed its connection (or a write failed)
+    bool watching = false;     // a watch_client read is pending
+    bool stop_watch = false;   // do not re-arm it
+    std::array<char, 256> scratch{};
+    net::steady_timer wake;
+    void notify() { wake.cancel(); }
+  };
   using waiter_ptr = std::shared_ptr<waiter>;
 
   net::awaitable<void> supervise();
+  // Stateless instances: settle the upstream's era (probe it once, in auto
+  // mode); false when it serves only the session era.
+  net::awaitable<bool> settle_era();
+  // Stateless instances: the client's request gets an id (and progress
+  // token) unique on the upstream; the client's own are kept to map back.
+  void rewrite_for_upstream(const waiter_ptr& w, message& m);
+  // Stateless: a server message about one request, with the client's ids back.
+  void route_stateless(message msg);
+  // Stateless: the client's notifications/cancelled, mapped to the upstream id.
+  void forward_cancel(const message& m);
+  // Stateless: a tools/call's Mcp-Param-* headers against its arguments
+  // (SEP-2243), with the tools' annotations learned from the upstream's
+  // tools/list (fetched by mcpfwd once, again after a list change).
+  net::awaitable<std::optional<std::string>> check_param_headers_of(const http_request& req,
+                                                                    const message& msg);
+  net::awaitable<void> learn_tools();
+  // Stateless: one request of mcpfwd's own to the instance; its answer, or
+  // "" when none came within `timeout`.
+  net::awaitable<std::string> own_request(std::string method, json::object params,
+                                          std::chrono::steady_clock::duration timeout);
   net::awaitable<void> stream_out(beast::tcp_stream& stream, const http_request& req,
                                   std::string prelude);
-  // serve_post's parts
+  // serve_post's parts. Admits a POST's messages: its requests go in flight (refused when their
+  // id already is), routed back to `w`. False when a lone request is refused.
   bool admit_requests(const waiter_ptr& w, std::vector<message>& parts);
   net::awaitable<bool> reply_now(beast::tcp_stream& stream, const http_request& req,
                                  http::status st, std::string body);
   net::awaitable<bool> stream_event(beast::tcp_stream& stream, const http_request& req, bool& sse,
                                     const std::string& json);
+  // Stateless: a ": keep-alive" comment (the SSE head first, if not yet sent).
+  net::awaitable<bool> keep_alive_comment(beast::tcp_stream& stream, const http_request& req,
+                                          bool& sse);
+  // The id a client knows for upstream id `up` of its exchange.
+  const std::string& client_id_of(const waiter_ptr& w, const std::string& up) const;
   net::awaitable<void> await_answers(beast::tcp_stream& stream, const http_request& req,
                                      const waiter_ptr& w, bool& sse);
   // Notices a client that closes its connection while its exchange waits
@@ -108,8 +183,13 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // stream), they are discarded.
   void watch_client(beast::tcp_stream& stream, beast::flat_buffer* buf, const waiter_ptr& w);
   net::awaitable<void> stop_watching(beast::tcp_stream& stream, const waiter_ptr& w);
-  bool unmap(const std::string& id, const waiter_ptr& w);
-  void forget(const waiter_ptr& w, const char* cancel_reason);
+  // A request of `w` is over: no longer in flight, counted with its outcome.
+  bool unmap(const std::string& id, const waiter_ptr& w, request_outcome outcome);
+  void forget(const waiter_ptr& w, request_outcome outcome, const char* cancel_reason);
+  // Legacy HTTP+SSE: requests are answered on the session's stream, not on
+  // their POST; their methods and start times are kept here (bounded).
+  void legacy_request(const message_info& mi);
+  void legacy_answer(const message_info& mi);
   // upstream::sink
   net::awaitable<void> on_server_message(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
@@ -120,9 +200,11 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void to_event_stream(message msg);  // the GET/legacy stream, else the buffer
   void lost(const message& msg);
   void cancel_upstream(const std::string& id, const char* reason);
-  void do_close(const std::string& reason);
+  void do_close(close_cause cause, const std::string& reason);
   template <class Body>
   void stamp(http::response<Body>& res, bool keep_alive) const;
+  // The head of a text/event-stream response (chunked).
+  http::response<http::empty_body> sse_head(const http_request& req, bool keep_alive) const;
 
   net::strand<net::any_io_executor> strand_;
   session_record rec_;
@@ -130,6 +212,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   session_transport transport_;
   const proxy_config& cfg_;
   const logger& log_;
+  proxy_metrics& metrics_;
   closed_fn on_closed_;
   std::unique_ptr<upstream> upstream_;
   waiter_ptr get_stream_;                                 // the open GET (or legacy) stream
@@ -143,7 +226,21 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   std::uint64_t get_seq_ = 0;
   bool closing_ = false;
   bool draining_ = false;
+  // Stateless instances.
+  std::uint64_t next_upstream_id_ = 1;
+  std::atomic<era_verdict> verdict_{era_verdict::unknown};
+  waiter_ptr probe_;  // the era probe while it waits
+  // Stateless: the Mcp-Param annotations of each tool, once learned.
+  std::unordered_map<std::string, std::vector<param_header>> tool_params_;
+  bool tools_known_ = false, learning_tools_ = false;
+  std::vector<net::steady_timer*> era_waiters_;  // requests waiting for the probe
   std::string close_reason_;
+  close_cause cause_ = close_cause::internal;
+  struct legacy_pending {
+    std::size_t method;
+    std::chrono::steady_clock::time_point start;
+  };
+  std::unordered_map<std::string, legacy_pending> legacy_pending_;
 };
 
 }  // namespace mcpfwd

@@ -30,6 +30,7 @@ const char* to_string(session_kind k) noexcept {
     case session_kind::stdio: return "stdio";
     case session_kind::streamable_http: return "streamable_http";
     case session_kind::legacy_sse: return "legacy_sse";
+    case session_kind::stateless: return "stateless";
   }
   return "?";
 }
@@ -72,6 +73,12 @@ void session_record::server_answer(const message_info& mi, std::string_view raw)
   if (cfg_.on_event) cfg_.on_event(event_kind::session_ready, id_, protocol_version_);
 }
 
+void session_record::set_protocol_version(std::string v) {
+  if (version_known_.load()) return;
+  protocol_version_ = std::move(v);
+  version_known_.store(true);
+}
+
 void session_record::ended(std::string upstream_exit, int exit_code) {
   upstream_exit_ = std::move(upstream_exit);
   exit_code_.store(exit_code);
@@ -84,6 +91,11 @@ std::string session_record::snapshot_json(json::object upstream) const {
   json::object o;
   o["id"] = id_;
   o["kind"] = to_string(kind_);
+  o["era"] = kind_ == session_kind::stateless ? "stateless" : "session";
+  if (kind_ == session_kind::stateless)
+    o["key"] = key_label_;
+  else
+    o["key"] = nullptr;
   o["state"] = to_string(st);
   o["protocol_version"] = version_known_.load() ? protocol_version_ : std::string();
   o["created_ms"] = wall_ms(created_);

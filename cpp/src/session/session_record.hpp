@@ -39,7 +39,9 @@ namespace mcpfwd {
 enum class session_state : std::uint8_t { starting, ready, draining, closed };
 const char* to_string(session_state s) noexcept;
 
-enum class session_kind : std::uint8_t { stdio, streamable_http, legacy_sse };
+// stateless: an upstream instance serving the stateless era's requests of
+// one isolation key (--stateless-key), shared by every client of that key.
+enum class session_kind : std::uint8_t { stdio, streamable_http, legacy_sse, stateless };
 const char* to_string(session_kind k) noexcept;
 
 // Counters, written on the session's strand, read from any thread.
@@ -53,8 +55,23 @@ struct session_counters {
   static void add(counter& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);
   }
+  // One message forwarded (or, for a batch reply, gathered) each way.
+  void client_to_server(std::size_t bytes) noexcept {
+    add(c2s_messages);
+    add(c2s_bytes, bytes);
+  }
+  void server_to_client(std::size_t bytes) noexcept {
+    add(s2c_messages);
+    add(s2c_bytes, bytes);
+  }
   std::uint64_t errors() const noexcept;
 };
+
+// Why a session ends when the message hook returns false.
+inline constexpr const char* hook_abort_reason = "session aborted by the message callback";
+// How long a session waits, once its upstream has ended, for what the
+// upstream sent before (upstream::wait_end).
+inline constexpr std::chrono::seconds upstream_drain{1};
 
 class session_record {
  public:
@@ -82,6 +99,11 @@ class session_record {
   // negotiated version is kept and the session_ready event raised.
   void server_answer(const message_info& mi, std::string_view raw);
   const std::string& protocol_version() const noexcept { return protocol_version_; }
+  // A stateless instance: the protocol version its era probe settled on.
+  void set_protocol_version(std::string v);
+  // A stateless instance: its isolation key as shown ("shared", "x-tenant: a",
+  // "authorization sha256:..."). Set before the session is shared.
+  void set_key_label(std::string label) { key_label_ = std::move(label); }
 
   // Set once, before state closed: how the upstream ended, and (stdio mode)
   // the exit code the proxy reports.
@@ -102,7 +124,8 @@ class session_record {
   const std::chrono::system_clock::time_point created_;
   std::atomic<std::int64_t> last_activity_ns_;  // steady clock, for idleness
   std::atomic<std::int64_t> last_activity_ms_;  // wall clock, for display
-  std::string upstream_exit_;                   // written before state_ = closed
+  std::string key_label_;
+  std::string upstream_exit_;  // written before state_ = closed
   std::atomic<int> exit_code_{-1};
 };
 

@@ -15,10 +15,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
 // Outbox high-water marks: a producer waits (backpressure) beyond this.
 constexpr std::size_t outbox_high_water = 1u << 20;
 
-bool blank(const std::string& s) {
-  return s.find_first_not_of(" \t\r") == std::string::npos;
-}
-
 std::string preview(std::string_view s) {
   constexpr std::size_t n = 200;
   return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "...";
@@ -28,12 +24,13 @@ std::string preview(std::string_view s) {
 
 stdio_session::stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream,
                              int in_fd, int out_fd, const proxy_config& cfg, const logger& log,
-                             done_fn done)
+                             proxy_metrics& metrics, done_fn done)
     : strand_(net::make_strand(ex)),
       cfg_(cfg),
       rec_("stdio", session_kind::stdio, cfg),
       n_(rec_.counters()),
       log_(log),
+      metrics_(metrics),
       done_(std::move(done)),
       client_in_(strand_, in_fd),
       client_out_(strand_, out_fd),
@@ -159,9 +156,8 @@ bool stdio_session::admit(const message_info& mi, const std::shared_ptr<batch_gr
   if (in_flight_.count(mi.id) > 0) {
     session_counters::add(n_.invalid);
     log_.warn("refused a client request whose id " + mi.id + " is already in flight");
-    std::string err = make_error_response(
-        mi.id, rpc_error::invalid_request,
-        "Invalid Request: id " + mi.id + " is already in use by a request in flight");
+    std::string err =
+        make_error_response(mi.id, rpc_error::invalid_request, duplicate_id_text(mi.id));
     session_counters::add(n_.proxy_replies);
     if (group)
       group->answers.push_back(std::move(err));
@@ -169,7 +165,7 @@ bool stdio_session::admit(const message_info& mi, const std::shared_ptr<batch_gr
       to_client_.push(std::move(err) + '\n');
     return false;
   }
-  in_flight_[mi.id] = mi.method;
+  in_flight_[mi.id] = pending{method_index(mi.method), std::chrono::steady_clock::now()};
   rec_.client_request(mi);
   if (group) {
     batched_[mi.id] = group;
@@ -179,14 +175,8 @@ bool stdio_session::admit(const message_info& mi, const std::shared_ptr<batch_gr
 }
 
 void stdio_session::emit_batch(batch_group& group) {
-  std::string line = "[";
-  for (std::size_t i = 0; i < group.answers.size(); ++i) {
-    if (i) line += ',';
-    line += group.answers[i];
-  }
-  line += "]\n";
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, line.size());
+  std::string line = join_batch(group.answers) + '\n';
+  n_.server_to_client(line.size());
   to_client_.push(std::move(line));
 }
 
@@ -201,7 +191,7 @@ bool stdio_session::gather(const message_info& mi, std::string& raw) {
 }
 
 net::awaitable<void> stdio_session::handle_client_line(std::string line) {
-  if (blank(line)) co_return;
+  if (blank_line(line)) co_return;
   message msg;
   classify_error err;
   if (!classify(std::move(line), msg, err)) {
@@ -214,11 +204,10 @@ net::awaitable<void> stdio_session::handle_client_line(std::string line) {
     log_.trace(std::string("client -> server ") + to_string(msg.info.kind) + " " + msg.info.method +
                " id=" + msg.info.id);
   if (!rec_.hook(direction::client_to_server, msg.raw)) {
-    begin_shutdown("session aborted by the message callback");
+    begin_shutdown(hook_abort_reason);
     co_return;
   }
-  session_counters::add(n_.c2s_messages);
-  session_counters::add(n_.c2s_bytes, msg.raw.size() + 1);
+  n_.client_to_server(msg.raw.size() + 1);
   if (msg.info.kind != message_kind::batch) {
     if (admit(msg.info, nullptr)) {
       n_.in_flight.store(static_cast<std::uint32_t>(in_flight_.size()));
@@ -228,23 +217,19 @@ net::awaitable<void> stdio_session::handle_client_line(std::string line) {
   }
   if (!batches_allowed(rec_.protocol_version())) {
     session_counters::add(n_.invalid);
-    reply_error({}, rpc_error::invalid_request,
-                "Invalid Request: protocol version " + rec_.protocol_version() +
-                    " has no JSON-RPC batches (removed in 2025-06-18)");
+    reply_error({}, rpc_error::invalid_request, batches_removed_text(rec_.protocol_version()));
     co_return;
   }
   if (msg.batch.size() > cfg_.max_batch) {
     session_counters::add(n_.invalid);
     reply_error({}, rpc_error::invalid_request,
-                "Invalid Request: a batch of " + std::to_string(msg.batch.size()) +
-                    " messages is over the limit of " + std::to_string(cfg_.max_batch) +
-                    " (--max-batch)");
+                batch_too_large_text(msg.batch.size(), cfg_.max_batch));
     co_return;
   }
   std::vector<message> parts;
   if (!split_batch(msg, parts)) {
     session_counters::add(n_.parse);
-    reply_error({}, rpc_error::parse_error, "Parse error: cannot split the batch");
+    reply_error({}, rpc_error::parse_error, std::string(batch_split_text));
     co_return;
   }
   auto group = std::make_shared<batch_group>();
@@ -269,12 +254,18 @@ void stdio_session::on_server_rejected(const classify_error* err, std::string_vi
 
 net::awaitable<void> stdio_session::on_server_message(message msg) {
   if (!rec_.hook(direction::server_to_client, msg.raw)) {
-    begin_shutdown("session aborted by the message callback");
+    begin_shutdown(hook_abort_reason);
     co_return;
   }
   auto untrack = [&](const message_info& mi) {
     if (mi.kind != message_kind::response && mi.kind != message_kind::error) return;
-    in_flight_.erase(mi.id);
+    if (auto it = in_flight_.find(mi.id); it != in_flight_.end()) {
+      metrics_.request_done(
+          it->second.method,
+          mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok,
+          std::chrono::steady_clock::now() - it->second.start);
+      in_flight_.erase(it);
+    }
     if (msg.info.kind != message_kind::batch) rec_.server_answer(mi, msg.raw);
   };
   if (msg.info.kind == message_kind::batch) {
@@ -285,8 +276,7 @@ net::awaitable<void> stdio_session::on_server_message(message msg) {
   n_.in_flight.store(static_cast<std::uint32_t>(in_flight_.size()));
   if (msg.info.kind != message_kind::batch && gather(msg.info, msg.raw)) co_return;
   msg.raw += '\n';
-  session_counters::add(n_.s2c_messages);
-  session_counters::add(n_.s2c_bytes, msg.raw.size());
+  n_.server_to_client(msg.raw.size());
   // Waits while the client is not keeping up: backpressure to the server.
   co_await to_client_.push_wait(std::move(msg.raw));
 }
@@ -294,7 +284,8 @@ net::awaitable<void> stdio_session::on_server_message(message msg) {
 void stdio_session::begin_shutdown(const char* why) {
   if (shutting_down_) return;
   shutting_down_ = true;
-  end_reason_ = why;
+  // The server's end, when it came first, is the reason (supervise set it).
+  if (end_reason_.empty()) end_reason_ = why;
   if (rec_.state() != session_state::closed) rec_.set_state(session_state::draining);
   log_.debug(std::string("shutting down: ") + why);
   error_code ignored;
@@ -303,7 +294,9 @@ void stdio_session::begin_shutdown(const char* why) {
 }
 
 void stdio_session::fail_in_flight(const std::string& reason) {
-  for (const auto& [id, method] : in_flight_) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, p] : in_flight_) {
+    metrics_.request_done(p.method, request_outcome::closed, now - p.start);
     std::string err = make_error_response(id, rpc_error::upstream_error, reason);
     message_info mi;
     mi.id = id;
@@ -317,11 +310,13 @@ void stdio_session::fail_in_flight(const std::string& reason) {
 net::awaitable<void> stdio_session::supervise() {
   // Whatever the server wrote before exiting is still in the pipe: it is
   // forwarded before the requests it left behind are answered.
-  const std::chrono::steady_clock::duration drain = std::chrono::seconds(1);
+  const std::chrono::steady_clock::duration drain = upstream_drain;
   upstream_end end = co_await upstream_->wait_end(drain);
   const bool server_first = !shutting_down_;
   if (server_first) end_reason_ = end.description;
   upstream_->close();
+  bump(metrics_.upstream_exits[static_cast<std::size_t>(classify_exit(end.raw_status))]);
+  metrics_.closed(server_first ? close_cause::upstream_ended : close_cause::client_disconnect);
   if (server_first)
     log_.warn(end.description);
   else

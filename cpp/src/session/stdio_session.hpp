@@ -15,6 +15,7 @@
 
 #include "base/hooks.hpp"
 #include "base/logger.hpp"
+#include "base/metrics.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/one_shot.hpp"
@@ -33,10 +34,11 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   using done_fn = std::function<void(int exit_code, const std::string& reason)>;
 
   // Makes the upstream (throws api_error on failure). in_fd/out_fd are owned
-  // by the session from here on (already dup()ed by the caller). `cfg` and
-  // `log` outlive the session.
+  // by the session from here on (already dup()ed by the caller). `cfg`,
+  // `log` and `metrics` outlive the session.
   stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream, int in_fd,
-                int out_fd, const proxy_config& cfg, const logger& log, done_fn done);
+                int out_fd, const proxy_config& cfg, const logger& log, proxy_metrics& metrics,
+                done_fn done);
   ~stdio_session() override;
 
   void start();
@@ -69,6 +71,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   session_record rec_;
   session_counters& n_;  // rec_'s counters
   const logger& log_;
+  proxy_metrics& metrics_;
   done_fn done_;
   // Declared before upstream_: they own the client descriptors even if the
   // spawn throws.
@@ -80,7 +83,11 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   bool shutting_down_ = false;
   std::string end_reason_;  // why the session ended
   std::atomic<bool> stop_requested_{false};
-  std::unordered_map<std::string, std::string> in_flight_;  // id json -> method
+  struct pending {
+    std::size_t method;  // metric_methods() index
+    std::chrono::steady_clock::time_point start;
+  };
+  std::unordered_map<std::string, pending> in_flight_;  // by id json
   // Requests of a client batch, by id: their answers go back as one batch.
   std::unordered_map<std::string, std::shared_ptr<batch_group>> batched_;
 };

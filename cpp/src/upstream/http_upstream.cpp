@@ -9,17 +9,14 @@
 #include <boost/url/url.hpp>
 
 #include "base/spawn.hpp"
+#include "protocol/era.hpp"
 #include "protocol/sse_parser.hpp"
+#include "upstream/http_exchange.hpp"
 
 namespace mcpfwd {
 
-namespace http = beast::http;
-using request_t = http::request<http::string_body>;
-using parser_t = http::response_parser<http::buffer_body>;
-
 namespace {
 
-constexpr std::size_t read_chunk = 16 * 1024;
 constexpr std::size_t max_pending = 1024;
 constexpr std::size_t max_error_body = 64 * 1024;
 constexpr unsigned get_stream_attempts = 5;
@@ -57,102 +54,6 @@ bool valid_session_id(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
-std::string status_text(const parser_t& p) {
-  const auto& h = p.get();
-  std::string s = "HTTP " + std::to_string(h.result_int());
-  if (!h.reason().empty()) s += " " + std::string(h.reason());
-  return s;
-}
-
-bool is_event_stream(std::string_view ct) {
-  return ct.substr(0, ct.find(';')).find("text/event-stream") != std::string_view::npos;
-}
-
-std::string io_error_text(const error_code& ec, const remote_options& o) {
-  if (ec == beast::error::timeout)
-    return "upstream timed out: no answer within " + std::to_string(o.timeout.count()) + " ms";
-  if (ec == http::error::end_of_stream || ec == net::error::eof)
-    return "upstream closed the connection before answering";
-  return "upstream connection failed: " + ec.message();
-}
-
-// Writes `out` (a Beast request, or the buffers of one written by hand) and
-// reads the response header, all within `timeout`.
-template <class Out>
-net::awaitable<error_code> send_and_read_header(http_conn& c, Out& out, parser_t& p,
-                                                std::chrono::milliseconds timeout) {
-  c.tcp().expires_after(timeout);
-  auto [wec, wn] = co_await c.with([&](auto& s) {
-    if constexpr (std::is_same_v<Out, request_t>)
-      return http::async_write(s, out, net::as_tuple(net::use_awaitable));
-    else
-      return net::async_write(s, out, net::as_tuple(net::use_awaitable));
-  });
-  (void)wn;
-  if (wec) co_return wec;
-  auto [rec, rn] = co_await c.with([&](auto& s) {
-    return http::async_read_header(s, c.buffer, p, net::as_tuple(net::use_awaitable));
-  });
-  (void)rn;
-  c.tcp().expires_never();
-  co_return rec;
-}
-
-// Reads the next piece of the body into buf. n == 0 and no error happens
-// while only framing was read; check p.is_done() for the end.
-struct piece {
-  std::size_t n = 0;
-  error_code ec;
-};
-net::awaitable<piece> read_body_some(http_conn& c, parser_t& p, char* buf, std::size_t size) {
-  p.get().body().data = buf;
-  p.get().body().size = size;
-  auto [ec, used] = co_await c.with([&](auto& s) {
-    return http::async_read_some(s, c.buffer, p, net::as_tuple(net::use_awaitable));
-  });
-  (void)used;
-  if (ec == http::error::need_buffer) ec = {};
-  co_return piece{size - p.get().body().size, ec};
-}
-
-// The whole (small) body of an answer that is not a stream.
-struct body_result {
-  std::string body;
-  error_code ec;
-  bool too_big = false;
-};
-net::awaitable<body_result> read_body(http_conn& c, parser_t& p, std::size_t limit) {
-  body_result r;
-  if (const auto len = p.content_length(); len && *len <= limit) {
-    // The usual JSON answer: read straight into its string.
-    r.body.resize(static_cast<std::size_t>(*len));
-    std::size_t got = 0;
-    while (!p.is_done()) {
-      piece pc = co_await read_body_some(c, p, r.body.data() + got, r.body.size() - got);
-      got += pc.n;
-      if (pc.ec) {
-        r.ec = pc.ec;
-        break;
-      }
-    }
-    r.body.resize(got);
-    co_return r;
-  }
-  std::vector<char> buf(read_chunk);
-  while (!p.is_done()) {
-    piece pc = co_await read_body_some(c, p, buf.data(), buf.size());
-    if (r.body.size() + pc.n > limit)
-      r.too_big = true;
-    else
-      r.body.append(buf.data(), pc.n);
-    if (pc.ec) {
-      r.ec = pc.ec;
-      break;
-    }
-  }
-  co_return r;
-}
-
 bool is_initialize(const message& m) {
   return m.info.kind == message_kind::request && m.info.method == "initialize";
 }
@@ -164,24 +65,6 @@ message make_message(std::string raw) {
   return m;
 }
 
-}  // namespace
-
-// A pooled connection goes back to its pool however the coroutine holding
-// it ends (an exception included), or the slot, shared by every session of
-// that origin, would be lost for good. Normal paths release it themselves
-// (and say whether it may be reused); this returns what is left, unusable.
-namespace {
-struct pool_lease {
-  http_client& client;
-  conn_result& held;
-  bool request;
-  pool_lease(http_client& c, conn_result& h, bool r) : client(c), held(h), request(r) {}
-  ~pool_lease() {
-    if (held.conn) client.release(std::move(held.conn), request, false);
-  }
-  pool_lease(const pool_lease&) = delete;
-  pool_lease& operator=(const pool_lease&) = delete;
-};
 }  // namespace
 
 // An exchange in progress. Registered in active_ so stop() can abort it.
@@ -316,6 +199,14 @@ net::awaitable<void> http_upstream::dispatch(message msg) {
 }
 
 net::awaitable<void> http_upstream::connect_phase() {
+  if (transport_.load() != upstream_transport::sse && !pending_.empty() &&
+      !(modern_version_ = envelope_version(pending_.front().raw)).empty()) {
+    // A stateless-era client: every message is a request of its own.
+    modern_ = true;
+    transport_ = upstream_transport::streamable_http;
+    co_await flush();
+    co_return;
+  }
   if (transport_.load() != upstream_transport::sse && !pending_.empty()) {
     message first = std::move(pending_.front());
     pending_.pop_front();
@@ -419,6 +310,10 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
   // The request head is written by hand: the hot path, and every field is
   // ours (static header names and values were validated at start).
   std::string head = post_head(legacy);
+  if (modern_) {
+    const std::string v = envelope_version(msg.raw);
+    head += routing_header_lines(msg.raw, v.empty() ? modern_version_ : v);
+  }
   head += "Content-Length: ";
   head += std::to_string(msg.raw.size());
   head += "\r\n\r\n";
@@ -521,6 +416,20 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
       log_.warn(prefix_ + why);
       co_await fail(unanswered, why);
     }
+  } else if (modern_ && !ids.empty()) {
+    // The stateless era answers a refused request with its JSON-RPC error
+    // and a 4xx status (-32022 naming versions, -32602, -32601, ...): that
+    // error is the client's answer, as it is.
+    body_result b = co_await read_body(c, *p, max_error_body);
+    if (b.ec || b.too_big) reusable = false;
+    if (!b.too_big && b.body.find_first_not_of(" \t\r\n") != std::string::npos)
+      co_await deliver(std::move(b.body), &unanswered);
+    if (!unanswered.empty() && !stopping_) {
+      const std::string why = "upstream answered " + status_text(*p);
+      log_.warn(prefix_ + why);
+      co_await fail(unanswered, why);
+    }
+    result = outcome::failed;
   } else {
     body_result b = co_await read_body(c, *p, max_error_body);
     if (b.ec || b.too_big) reusable = false;

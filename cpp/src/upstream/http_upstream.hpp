@@ -110,7 +110,13 @@ class http_upstream final : public upstream {
   phase phase_ = phase::idle;
   std::deque<message> pending_;  // sent before the upstream session was ready
   std::string session_id_, protocol_version_, client_auth_;
-  std::string init_id_;        // id of the initialize request in flight
+  std::string init_id_;  // id of the initialize request in flight
+  // The stateless era (2026-07-28): decided by the client's first request
+  // (an enveloped request that is not initialize). Then there is no
+  // upstream session, no GET stream, and each POST carries the routing
+  // headers of its message.
+  bool modern_ = false;
+  std::string modern_version_;
   std::string fallback_note_;  // why auto chose legacy SSE
   std::string last_failure_;   // the last exchange that failed, and why
   origin endpoint_origin_;     // legacy: where POSTs go

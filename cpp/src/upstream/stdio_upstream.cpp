@@ -15,10 +15,6 @@ namespace {
 constexpr std::size_t outbox_high_water = 1u << 20;
 constexpr std::size_t max_stderr_line = 64 * 1024;
 
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t\r") == std::string_view::npos;
-}
-
 // The read buffer of the current I/O thread. A function, not a thread_local
 // used in the coroutine itself: the compiler may keep a thread_local's
 // address across a co_await, and the coroutine may resume on another thread.
@@ -83,7 +79,7 @@ void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
 net::awaitable<void> stdio_upstream::read_stdout(sink& out) {
   collected_lines got(max_message_bytes_, true);
   auto handle = [&](std::string line) -> net::awaitable<void> {
-    if (blank(line)) co_return;
+    if (blank_line(line)) co_return;
     message msg;
     classify_error err;
     if (!classify(line, msg, err)) {
@@ -138,14 +134,15 @@ net::awaitable<void> stdio_upstream::relay_stderr() {
       stderr_framer_.feed(data, got);
       for (auto& it : got.items) {
         if (it.oversize)
-          log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]");
+          log_.server_line("[mcpfwd: a stderr line over 64 KiB was cut]", prefix_);
         else
-          log_.server_line(it.line);
+          log_.server_line(it.line, prefix_);
       }
     }
     if (ec) break;
   }
-  if (std::string rest = stderr_framer_.take_partial(); !rest.empty()) log_.server_line(rest);
+  if (std::string rest = stderr_framer_.take_partial(); !rest.empty())
+    log_.server_line(rest, prefix_);
 }
 
 void stdio_upstream::stop(std::chrono::milliseconds grace, std::shared_ptr<void> owner) {
@@ -178,12 +175,7 @@ net::awaitable<upstream_end> stdio_upstream::wait_end(std::chrono::steady_clock:
   const bool drained = co_await stdout_closed_.wait_for(drain);
   if (!drained)
     log_.warn(prefix_ + "upstream stdout still open after the server exited; not waiting for it");
-  upstream_end end;
-  end.raw_status = st.raw;
-  end.status = st.describe();
-  end.description = "upstream server " + end.status;
-  end.exit_code = st.as_proxy_exit_code();
-  co_return end;
+  co_return upstream_end::of_process(st);
 }
 
 net::awaitable<void> stdio_upstream::send(message msg) {

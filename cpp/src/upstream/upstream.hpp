@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "base/net.hpp"
+#include "io/child_process.hpp"
 #include "protocol/message.hpp"
 
 namespace mcpfwd {
@@ -26,6 +27,16 @@ struct upstream_end {
   // The exit code a single-session proxy reports when the upstream ended
   // first (the server's exit status, or 1 for a remote failure).
   int exit_code = 0;
+
+  // How a server process ended.
+  static upstream_end of_process(const exit_status& st) {
+    upstream_end e;
+    e.raw_status = st.raw;
+    e.status = st.describe();
+    e.description = "upstream server " + e.status;
+    e.exit_code = st.as_proxy_exit_code();
+    return e;
+  }
 };
 
 class upstream {

@@ -2,7 +2,8 @@ module example.com/mcpfwd-example
 
 go 1.19
 
-require github.com/mcpfwd/mcpfwd/bindings/go v0.0.0
+require github.com/mcpfwd/mcpfwd/bindings v0.1.0
 
-// Built from this repository's checkout (see docs/bindings.md).
-replace github.com/mcpfwd/mcpfwd/bindings/go => ../../../bindings/go
+// The module is not on a module proxy: a checkout's bindings/ (as here), or the
+// copy `cmake --install` puts in <prefix>/share/mcpfwd/bindings (docs/bindings.md).
+replace github.com/mcpfwd/mcpfwd/bindings => ../../../bindings

@@ -30,6 +30,9 @@ func run(upstream []string) error {
 	if err := cfg.SetUpstreamCommand(upstream...); err != nil {
 		return err
 	}
+	if err := cfg.Set("max-sessions", "100"); err != nil { // any option, by name
+		return err
+	}
 	events := make(chan mcpfwd.Event, 128) // never blocks the proxy: give it room
 	proxy, err := mcpfwd.NewProxy(cfg, mcpfwd.WithEvents(events))
 	if err != nil {

@@ -2,7 +2,7 @@
 // command given as arguments, one server process per session. It prints the URL
 // and each session event, and stops when standard input ends.
 //
-//   java -Djava.library.path=DIR_OF_libmcpfwd_jni.so -cp mcpfwd.jar:. BasicProxy python3 server.py
+//   java -cp mcpfwd.jar:. BasicProxy python3 server.py   (the jar carries its native libraries)
 import java.io.InputStream;
 import org.mcpfwd.Config;
 import org.mcpfwd.McpfwdException;
@@ -10,7 +10,11 @@ import org.mcpfwd.Proxy;
 
 public final class BasicProxy {
   public static void main(String[] args) throws Exception {
-    try (Config cfg = new Config().setListen("127.0.0.1", 0).setUpstreamCommand(args);
+    try (Config cfg =
+            new Config()
+                .setListen("127.0.0.1", 0)
+                .setUpstreamCommand(args)
+                .set("max-sessions", "100"); // any option of the library, by name
         Proxy proxy =
             new Proxy(
                 cfg,

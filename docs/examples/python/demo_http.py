@@ -10,6 +10,9 @@ notes it can see, which shows that sessions are isolated. While every session
 is open the demo sends mcpfwd SIGUSR1 and prints the session table mcpfwd
 writes on stderr; then the clients leave (DELETE) and the proxy shuts down.
 Exits 0 on success.
+
+The clients open their sessions with the ``initialize`` handshake
+(``mode="legacy"``): the protocol era mcpfwd serves over HTTP.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ import time
 from pathlib import Path
 
 import anyio
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from mcp import Client
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,18 +82,16 @@ class Proxy:
 
 async def client(n: int, url: str, ready: anyio.Event, all_ready: anyio.Event,
                  counter: list[int], n_clients: int, seen: dict[int, list[str]]) -> None:
-    async with streamable_http_client(url) as (read, write, _):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            for i in range(3):
-                await session.call_tool("add_note", {"title": f"client{n}-note{i}",
-                                                     "text": f"written by client {n}"})
-            listed = await session.call_tool("list_notes", {})
-            seen[n] = [c.text for c in listed.content if hasattr(c, "text")]
-            counter[0] += 1
-            if counter[0] == n_clients:
-                all_ready.set()
-            await ready.wait()  # stay connected until the table was printed
+    async with Client(url, mode="legacy") as session:
+        for i in range(3):
+            await session.call_tool("add_note", {"title": f"client{n}-note{i}",
+                                                 "text": f"written by client {n}"})
+        listed = await session.call_tool("list_notes", {})
+        seen[n] = [c.text for c in listed.content if hasattr(c, "text")]
+        counter[0] += 1
+        if counter[0] == n_clients:
+            all_ready.set()
+        await ready.wait()  # stay connected until the table was printed
 
 
 async def main(n_clients: int) -> int:

@@ -16,6 +16,9 @@ Each adds a note and lists the notes. The remote server is one process, so the
 clients share its notes; mcpfwd gives each client a session of its own on it
 (the server's log shows one new session per client) over pooled keep-alive
 connections. Prints mcpfwd's session table (SIGUSR1). Exits 0 on success.
+
+The clients open their sessions with the ``initialize`` handshake
+(``mode="legacy"``): the protocol era mcpfwd serves.
 """
 
 from __future__ import annotations
@@ -32,10 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import ClientSession, StdioServerParameters
+from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
 
 HERE = Path(__file__).resolve().parent
 
@@ -82,9 +83,8 @@ class Process:
         return self.proc.wait(20)
 
 
-async def use(name: str, session: ClientSession, results: dict[str, list[str]],
+async def use(name: str, session: Client, results: dict[str, list[str]],
               done: list[int], all_done: anyio.Event, stay: anyio.Event, n: int) -> None:
-    await session.initialize()
     await session.call_tool("add_note", {"title": f"from-{name}", "text": f"written via {name}"})
     listed = await session.call_tool("list_notes", {})
     results[name] = [c.text for c in listed.content if hasattr(c, "text")]
@@ -97,7 +97,7 @@ async def use(name: str, session: ClientSession, results: dict[str, list[str]],
 async def main() -> int:
     mcpfwd = find_mcpfwd()
     server = Process([sys.executable, str(HERE / "demo_server.py"), "--http"], "demo_server")
-    print(f"remote MCP server (FastMCP, Streamable HTTP): {server.url}")
+    print(f"remote MCP server (MCPServer, Streamable HTTP): {server.url}")
     argv = [mcpfwd, "--listen", "127.0.0.1:0", "--log-level", "warn", "--upstream", server.url]
     print("$ " + " ".join(argv))
     proxy = Process(argv, "mcpfwd")
@@ -110,21 +110,18 @@ async def main() -> int:
     common: tuple[Any, ...] = (results, done, all_done, stay, n)
 
     async def http_client(i: int) -> None:
-        async with streamable_http_client(proxy.url) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await use(f"http{i}", session, *common)
+        async with Client(proxy.url, mode="legacy") as session:
+            await use(f"http{i}", session, *common)
 
     async def legacy_client() -> None:
-        async with sse_client(proxy.url[:-4] + "/sse") as (read, write):
-            async with ClientSession(read, write) as session:
-                await use("sse", session, *common)
+        async with Client(sse_client(proxy.url[:-4] + "/sse"), mode="legacy") as session:
+            await use("sse", session, *common)
 
     async def stdio_host() -> None:
         params = StdioServerParameters(command=mcpfwd, args=[
             "--stdio", "--log-level", "warn", "--upstream", server.url], env=dict(os.environ))
-        async with stdio_client(params) as (read, write):
-            async with ClientSession(read, write) as session:
-                await use("stdio", session, *common)
+        async with Client(params, mode="legacy") as session:
+            await use("stdio", session, *common)
 
     t0 = time.monotonic()
     table: list[str] = []

@@ -1,7 +1,7 @@
 """A small MCP "notes" server, the upstream of the mcpfwd demo.
 
 It keeps notes in memory for the life of the process and speaks MCP over
-stdio (the official Python SDK's FastMCP).  Run it behind mcpfwd with
+stdio (the official Python SDK's MCPServer, ``pip install mcp``).  Run it behind mcpfwd with
 
     mcpfwd --stdio -- python demo_server.py
 
@@ -16,9 +16,9 @@ Prompt     review_note(title): asks the model to review one note
 
 from __future__ import annotations
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.mcpserver import MCPServer
 
-mcp = FastMCP("demo-notes", instructions="A tiny notebook: add, list, search and read notes.")
+mcp = MCPServer("demo-notes", instructions="A tiny notebook: add, list, search and read notes.")
 
 notes: dict[str, str] = {
     "welcome": "This server is reached through mcpfwd, a Model Context Protocol proxy.",

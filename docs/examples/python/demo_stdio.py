@@ -3,13 +3,16 @@
     python docs/examples/python/demo_stdio.py
 
 The mcpfwd binary is $MCPFWD_BIN, else `mcpfwd` on PATH, else the repository's
-build/dev/bin/mcpfwd.  The client (the official MCP Python SDK) launches
+build/dev/bin/mcpfwd.  The client (the official MCP Python SDK's ``Client``) launches
 
     mcpfwd --stdio --log-level info -- python demo_server.py
 
 exactly as an MCP host would launch any stdio server, runs a short session
 and prints what happened, then the traffic counts from mcpfwd's closing
 `session stats:` log line.  Exits 0 on success.
+
+The client opens the session with the ``initialize`` handshake (``mode="legacy"``),
+the protocol era whose sessions mcpfwd tracks.
 """
 
 from __future__ import annotations
@@ -23,10 +26,9 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
-from mcp import ClientSession, StdioServerParameters
+from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent, TextResourceContents
-from pydantic import AnyUrl
 
 HERE = Path(__file__).resolve().parent
 STATS_PREFIX = "mcpfwd: info: session stats: "
@@ -54,46 +56,46 @@ def content_text(result: CallToolResult) -> str:
 
 
 async def session(params: StdioServerParameters, errlog: TextIO) -> None:
-    async with stdio_client(params, errlog=errlog) as (read, write):
-        async with ClientSession(read, write) as s:
-            init = await s.initialize()
-            print(f"connected to '{init.serverInfo.name}' (MCP {init.protocolVersion}) through mcpfwd")
+    # Client(params) would launch the command as well; stdio_client also keeps mcpfwd's stderr
+    async with Client(stdio_client(params, errlog=errlog), mode="legacy") as s:
+        name = s.server_info.name if s.server_info else "?"
+        print(f"connected to '{name}' (MCP {s.protocol_version}) through mcpfwd")
 
-            print("\ntools/list")
-            for tool in (await s.list_tools()).tools:
-                show(tool.name, tool.description or "")
+        print("\ntools/list")
+        for tool in (await s.list_tools()).tools:
+            show(tool.name, tool.description or "")
 
-            print("\ntools/call")
-            calls = [("add_note", {"title": "mcpfwd", "text": "Forwards MCP stdio byte for byte."}),
-                     ("list_notes", {}),
-                     ("search_notes", {"query": "MCP"})]
-            for name, args in calls:
-                result = await s.call_tool(name, args)
-                if result.isError:
-                    raise RuntimeError(f"{name} failed: {content_text(result)}")
-                shown = content_text(result)
-                if result.structuredContent is not None:  # FastMCP wraps plain returns as {"result": ...}
-                    shown = json.dumps(result.structuredContent.get("result", result.structuredContent),
-                                       ensure_ascii=False)
-                show(name, f"{json.dumps(args, ensure_ascii=False)} -> {shown}")
+        print("\ntools/call")
+        calls = [("add_note", {"title": "mcpfwd", "text": "Forwards MCP stdio byte for byte."}),
+                 ("list_notes", {}),
+                 ("search_notes", {"query": "MCP"})]
+        for tool_name, args in calls:
+            result = await s.call_tool(tool_name, args)
+            if result.is_error:
+                raise RuntimeError(f"{tool_name} failed: {content_text(result)}")
+            shown = content_text(result)
+            if result.structured_content is not None:  # MCPServer wraps plain returns as {"result": ...}
+                shown = json.dumps(result.structured_content.get("result", result.structured_content),
+                                   ensure_ascii=False)
+            show(tool_name, f"{json.dumps(args, ensure_ascii=False)} -> {shown}")
 
-            print("\nresources")
-            for res in (await s.list_resources()).resources:
-                show("listed", f"{res.uri} ({res.mimeType})")
-            for tmpl in (await s.list_resource_templates()).resourceTemplates:
-                show("template", tmpl.uriTemplate)
-            note = await s.read_resource(AnyUrl("notes://mcpfwd"))
-            body = note.contents[0]
-            text = body.text if isinstance(body, TextResourceContents) else "<binary>"
-            show("read", f"notes://mcpfwd -> {text!r}")
+        print("\nresources")
+        for res in (await s.list_resources()).resources:
+            show("listed", f"{res.uri} ({res.mime_type})")
+        for tmpl in (await s.list_resource_templates()).resource_templates:
+            show("template", tmpl.uri_template)
+        note = await s.read_resource("notes://mcpfwd")
+        body = note.contents[0]
+        text = body.text if isinstance(body, TextResourceContents) else "<binary>"
+        show("read", f"notes://mcpfwd -> {text!r}")
 
-            print("\nprompts")
-            for prompt in (await s.list_prompts()).prompts:
-                show("listed", f"{prompt.name}({', '.join(a.name for a in prompt.arguments or [])})")
-            got = await s.get_prompt("review_note", {"title": "mcpfwd"})
-            first = got.messages[0]
-            said = first.content.text if isinstance(first.content, TextContent) else "<non-text>"
-            show("get", f"review_note -> {first.role}: {said.splitlines()[0]}")
+        print("\nprompts")
+        for prompt in (await s.list_prompts()).prompts:
+            show("listed", f"{prompt.name}({', '.join(a.name for a in prompt.arguments or [])})")
+        got = await s.get_prompt("review_note", {"title": "mcpfwd"})
+        first = got.messages[0]
+        said = first.content.text if isinstance(first.content, TextContent) else "<non-text>"
+        show("get", f"review_note -> {first.role}: {said.splitlines()[0]}")
 
 
 def main() -> int:

@@ -3,10 +3,13 @@
     python docs/examples/python/http_proxy.py
 
 Starts ``mcpfwd.Proxy(listen=("127.0.0.1", 0))`` in front of demo_server.py (next to this file),
-connects two clients with the official MCP Python SDK's Streamable HTTP client, shows the
+connects two clients with the official MCP Python SDK's ``Client`` (Streamable HTTP), shows the
 sessions the proxy holds (one server process each), then leaves: the clients end their sessions
 and the ``with`` block shuts the proxy down. Needs the mcpfwd package (``pip install .``) and the
 MCP SDK (``pip install mcp``). Exits 0 on success.
+
+The clients open their sessions with the ``initialize`` handshake (``mode="legacy"``), the
+protocol era mcpfwd serves over HTTP.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ import sys
 from pathlib import Path
 
 import anyio
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from mcp import Client
 
 import mcpfwd
 
@@ -25,13 +27,11 @@ SERVER = Path(__file__).resolve().parent / "demo_server.py"
 
 async def client(url: str, name: str, connected: anyio.Event, done: anyio.Event) -> None:
     """One MCP client: adds a note, then stays connected until `done`."""
-    async with streamable_http_client(url) as (read, write, _get_session_id):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            result = await session.call_tool("add_note", {"title": name, "text": f"from {name}"})
-            print(f"{name}: {result.content[0].text}")  # type: ignore[union-attr]
-            connected.set()
-            await done.wait()
+    async with Client(url, mode="legacy") as session:
+        result = await session.call_tool("add_note", {"title": name, "text": f"from {name}"})
+        print(f"{name}: {result.content[0].text}")  # type: ignore[union-attr]
+        connected.set()
+        await done.wait()
 
 
 async def main(proxy: mcpfwd.Proxy) -> None:

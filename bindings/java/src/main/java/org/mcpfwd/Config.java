@@ -4,13 +4,19 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * A proxy's configuration: typed setters over the C API's config object. {@link Proxy} copies it,
- * so close it whenever you like afterwards. One thread at a time. Setters return {@code this} and
- * throw {@link McpfwdException} (status {@link Status#INVALID_ARG}) on a bad value, with the
- * library's message.
+ * A proxy's configuration over the C API's config object. {@link Proxy} copies it, so close it
+ * whenever you like afterwards. One thread at a time. Setters return {@code this} and throw
+ * {@link McpfwdException} (status {@link Status#INVALID_ARG}) on a bad value, with the library's
+ * message, which names the option.
  *
- * <p>A C setter this class does not wrap yet (added to the C API later) is reachable as a static
- * method of {@link McpfwdNative} under its C name, taking {@link #handle()}: {@code
+ * <p>Every option of the library is reachable by name with {@link #set(String, String)}, its
+ * value as text ({@code cfg.set("max-connections", "512")}); {@link #options()} lists them all
+ * (docs/options.md). An option set for a mode it does not apply to (an HTTP option with stdio, a
+ * remote-upstream option with a server command) makes {@link Proxy}'s constructor throw, naming
+ * it. The typed setters below are shortcuts for the common ones.
+ *
+ * <p>A raw C function taking the config is reachable as a static method of {@link McpfwdNative}
+ * under its C name, taking {@link #handle()}: {@code
  * McpfwdNative.mcpfwd_config_set_xxx(config.handle(), ...)}; it throws the same way.
  */
 public final class Config implements AutoCloseable {
@@ -41,6 +47,25 @@ public final class Config implements AutoCloseable {
       throw new McpfwdException(Status.INVALID_ARG.code(), "duration " + d + " out of range");
     }
     return d.toMillis();
+  }
+
+  /**
+   * Any option of the library's table by name ("max-sessions", "allow-host", ...), its value as
+   * text, parsed by the option's type: a decimal number ("5000": milliseconds for a duration,
+   * "1048576" for bytes), "true"/"false" for a flag, one of its {@link Option#choices()}, {@code
+   * HOST:PORT} for an address; a list option ("allow-host") appends one entry per call. Throws
+   * {@link McpfwdException} ({@link Status#INVALID_ARG}) for an unknown name or a bad value, with
+   * the library's message (e.g. "--max-sessions must be at least 1").
+   */
+  public Config set(String name, String value) {
+    if (name == null || value == null) throw new NullPointerException("name and value");
+    open().set(name, value);
+    return this;
+  }
+
+  /** Every option of the library, in the table's order (docs/options.md lists them). */
+  public static List<Option> options() {
+    return Option.readTable();
   }
 
   /**

@@ -7,7 +7,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * An mcpfwd proxy running in this process, on its own I/O threads, in front of an upstream MCP
- * server command. Always close it (try-with-resources): there is no finalizer.
+ * server (a command it spawns per session, or a remote server: {@code cfg.set("upstream",
+ * url)}). Always close it (try-with-resources): there is no finalizer.
  *
  * <pre>{@code
  * try (Config cfg = new Config().setListen("127.0.0.1", 0).setUpstreamCommand("python3", "server.py");
@@ -28,6 +29,7 @@ public final class Proxy implements AutoCloseable {
 
   private static final int CALLBACK_EVENTS = 1; // mcpfwd::swig::CALLBACK_EVENTS
   private static final int CALLBACK_LOG = 2; // mcpfwd::swig::CALLBACK_LOG
+  private static final int CALLBACK_MESSAGES = 4; // mcpfwd::swig::CALLBACK_MESSAGES
 
   // Held shared by every call, exclusively by close(). Calls only ever try to take it, so a
   // listener calling stop() while close() joins the I/O threads cannot deadlock.
@@ -49,13 +51,23 @@ public final class Proxy implements AutoCloseable {
    * standard error (either may be null). The config is copied.
    */
   public Proxy(Config config, ProxyListener listener, LogHandler log) {
+    this(config, new Callbacks().observe(listener).onLog(log));
+  }
+
+  /**
+   * A proxy with these callbacks (null: none): session events (an {@link EventHandler} may refuse
+   * a session), log lines, and the message hook. The config is copied. Throws {@link
+   * McpfwdException} ({@link Status#INVALID_ARG}) when the config lacks a downstream or an
+   * upstream, or has an option set that does not apply to them, with the library's message.
+   */
+  public Proxy(Config config, Callbacks callbacks) {
     NativeConfig c = config.nativeConfig();
-    int flags = (listener != null ? CALLBACK_EVENTS : 0) | (log != null ? CALLBACK_LOG : 0);
-    ListenerBridge bridge =
-        flags == 0
-            ? null
-            : new ListenerBridge(
-                listener != null ? listener : e -> {}, log != null ? log : (l, s, t) -> {});
+    Callbacks cb = callbacks != null ? callbacks : new Callbacks();
+    int flags =
+        (cb.events != null ? CALLBACK_EVENTS : 0)
+            | (cb.log != null ? CALLBACK_LOG : 0)
+            | (cb.messages != null ? CALLBACK_MESSAGES : 0);
+    ListenerBridge bridge = flags == 0 ? null : new ListenerBridge(cb);
     NativeProxy n = new NativeProxy();
     try {
       // The C++ proxy owns the bridge from here on (also if this throws): it deletes it, and so

@@ -5,6 +5,10 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStreamWriter;
 import java.io.Writer;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,6 +19,7 @@ import java.util.List;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -61,6 +66,12 @@ public final class ProxyTest {
     run("config errors are McpfwdExceptions", ProxyTest::configErrors, failed);
     run("unknown session is NOT_FOUND; calls after close are STATE", ProxyTest::notFoundAndClosed, failed);
     run("strings cross JNI as real UTF-8", ProxyTest::utf8RoundTrip, failed);
+    run("every option of the table is settable by name; bad values are refused",
+        ProxyTest::everyOptionIsSettableByName, failed);
+    run("an option of another mode makes the Proxy constructor throw, naming it",
+        ProxyTest::optionOfAnotherMode, failed);
+    run("the event handler refuses a session; the message hook sees and drops messages",
+        ProxyTest::refuseSessionAndMessageHook, failed);
     watchdog.interrupt();
     System.out.println(failed.isEmpty() ? "ALL PASSED" : "FAILED: " + failed);
     System.exit(failed.isEmpty() ? 0 : 1);
@@ -429,5 +440,196 @@ public final class ProxyTest {
       check(e.getMessage().contains(odd), "message " + e.getMessage());
     }
     check(McpfwdNative.mcpfwd_version_string().equals(McpfwdNative.MCPFWD_VERSION_STRING), "version");
+  }
+
+  // ------------------------------------------------------------- the options table
+
+  /** Values to try for an option until the library accepts one (text options differ in form). */
+  static List<String> goodValues(Option o) {
+    switch (o.type()) {
+      case FLAG:
+        return List.of("true");
+      case INTEGER:
+      case DURATION_MS:
+      case BYTES:
+        return List.of(Long.toString(o.min()));
+      case CHOICE:
+        return List.of(o.choices().get(0));
+      case ADDRESS:
+        return List.of("127.0.0.1:0");
+      default:
+        return List.of("x", "NAME=value", "X-Name: value");
+    }
+  }
+
+  /** A value the option's type refuses. */
+  static String badValue(Option o) {
+    switch (o.type()) {
+      case FLAG:
+        return "maybe";
+      case INTEGER:
+      case DURATION_MS:
+      case BYTES:
+        return "not-a-number";
+      case CHOICE:
+        return "no-such-choice";
+      case ADDRESS:
+        return "no-port";
+      default:
+        return "a\0b"; // a NUL byte: a C string would cut it short
+    }
+  }
+
+  static void everyOptionIsSettableByName() throws Exception {
+    List<Option> options = Config.options();
+    check(options.size() >= 30, "options: " + options);
+    Set<String> names = new TreeSet<>();
+    for (Option o : options) {
+      check(names.add(o.name()), "duplicate option " + o.name());
+      check(!o.help().isEmpty() && o.min() <= o.max(), "option " + o);
+      check(o.appliesTo(Option.MODE_STDIO) || o.appliesTo(Option.MODE_HTTP), "downstream " + o);
+      check(o.appliesTo(Option.MODE_COMMAND) || o.appliesTo(Option.MODE_URL), "upstream " + o);
+      try (Config cfg = new Config()) {
+        String accepted = null;
+        for (String v : goodValues(o)) {
+          try {
+            cfg.set(o.name(), v);
+            accepted = v;
+            break;
+          } catch (McpfwdException e) {
+            check(e.status() == Status.INVALID_ARG, o.name() + "=" + v + ": " + e);
+          }
+        }
+        check(accepted != null, "no value accepted for " + o.name() + ", tried " + goodValues(o));
+        String bad = badValue(o);
+        McpfwdException e = expectThrows(McpfwdException.class, () -> cfg.set(o.name(), bad));
+        check(e.status() == Status.INVALID_ARG && e.getMessage().contains("--" + o.name()),
+            o.name() + "=" + bad + ": " + e);
+        if (o.min() > 0) {
+          String below = Long.toString(o.min() - 1);
+          e = expectThrows(McpfwdException.class, () -> cfg.set(o.name(), below));
+          check(e.getMessage().contains("must be at least " + o.min()), o.name() + ": " + e);
+        }
+      }
+    }
+    try (Config cfg = new Config()) {
+      McpfwdException e = expectThrows(McpfwdException.class, () -> cfg.set("no-such-option", "1"));
+      check(e.status() == Status.INVALID_ARG && e.getMessage().contains("unknown option"), "" + e);
+    }
+  }
+
+  static void optionOfAnotherMode() throws Exception {
+    try (Config cfg =
+        new Config()
+            .setDownstreamStdio(0, 1)
+            .setUpstreamCommand(serverCommand())
+            .set("max-sessions", "5")) {
+      McpfwdException e = expectThrows(McpfwdException.class, () -> new Proxy(cfg).close());
+      check(e.status() == Status.INVALID_ARG
+              && e.getMessage().contains("--max-sessions applies only to HTTP mode"),
+          "new Proxy: " + e);
+    }
+    try (Config cfg =
+        new Config()
+            .setListen("127.0.0.1", 0)
+            .setUpstreamCommand(serverCommand())
+            .set("upstream-pool-max", "4")) {
+      McpfwdException e = expectThrows(McpfwdException.class, () -> new Proxy(cfg).close());
+      check(e.getMessage().contains("--upstream-pool-max"), "new Proxy: " + e);
+    }
+  }
+
+  // --------------------------------------------------- refusing a session, message hook
+
+  static final String INITIALIZE =
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+          + "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
+          + "\"clientInfo\":{\"name\":\"java-test\",\"version\":\"0\"}}}";
+
+  static HttpResponse<String> post(HttpClient http, String url, String sid, String body)
+      throws Exception {
+    HttpRequest.Builder b =
+        HttpRequest.newBuilder(URI.create(url))
+            .timeout(Duration.ofSeconds(20))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .POST(HttpRequest.BodyPublishers.ofString(body));
+    if (sid != null) b.header("Mcp-Session-Id", sid).header("MCP-Protocol-Version", "2025-06-18");
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  static Event nextEvent(BlockingQueue<Event> events, EventType type) throws Exception {
+    Event e = events.poll(30, TimeUnit.SECONDS);
+    check(e != null && e.type() == type, "expected " + type + ", got " + e);
+    return e;
+  }
+
+  static void refuseSessionAndMessageHook() throws Exception {
+    List<String> raw = List.of(python, root.resolve("tests/servers/raw_server.py").toString());
+    BlockingQueue<Event> events = new LinkedBlockingQueue<>();
+    List<Message> messages = Collections.synchronizedList(new ArrayList<>());
+    AtomicBoolean refuseNext = new AtomicBoolean(true);
+    Callbacks cb =
+        new Callbacks()
+            .onEvent(
+                event -> {
+                  events.add(event);
+                  // refuse the first session only
+                  return !(event.type() == EventType.SESSION_OPENED && refuseNext.getAndSet(false));
+                })
+            .onMessage(
+                message -> {
+                  messages.add(message);
+                  return !message.json().contains("raw/forbidden");
+                });
+    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    try (Config cfg =
+            new Config()
+                .set("listen", "127.0.0.1:0")
+                .setUpstreamCommand(raw)
+                .set("io-threads", "1")
+                .set("shutdown-grace-ms", "500");
+        Proxy proxy = new Proxy(cfg, cb)) {
+      proxy.start();
+      String url = proxy.url();
+
+      // refused by the event handler: 403, and the session is closed at once
+      HttpResponse<String> r = post(http, url, null, INITIALIZE);
+      check(r.statusCode() == 403, "refused initialize: " + r.statusCode() + " " + r.body());
+      Event opened = nextEvent(events, EventType.SESSION_OPENED);
+      Event closed = nextEvent(events, EventType.SESSION_CLOSED);
+      check(closed.sessionId().equals(opened.sessionId()), "closed " + closed);
+      check(proxy.sessions().isEmpty(), "sessions after the refusal " + proxy.sessions());
+
+      // accepted: the message hook sees both ways
+      r = post(http, url, null, INITIALIZE);
+      check(r.statusCode() == 200, "initialize: " + r.statusCode() + " " + r.body());
+      String sid = r.headers().firstValue("Mcp-Session-Id").orElse("");
+      check(nextEvent(events, EventType.SESSION_OPENED).sessionId().equals(sid), "opened");
+      boolean sawRequest = false, sawAnswer = false;
+      synchronized (messages) {
+        for (Message m : messages) {
+          check(m.sessionId().equals(sid), "message of session " + m.sessionId());
+          sawRequest |= m.direction() == Direction.CLIENT_TO_SERVER && m.json().contains("\"initialize\"");
+          sawAnswer |= m.direction() == Direction.SERVER_TO_CLIENT && m.json().contains("\"result\"");
+        }
+      }
+      check(sawRequest && sawAnswer, "message hook saw " + messages);
+
+      // the hook returns false: the message is dropped, the session closed
+      r = post(http, url, sid, "{\"jsonrpc\":\"2.0\",\"id\":50,\"method\":\"raw/forbidden\"}");
+      check(r.statusCode() == 404, "forbidden: " + r.statusCode() + " " + r.body());
+      Event end = events.poll(30, TimeUnit.SECONDS);
+      while (end != null && end.type() != EventType.SESSION_CLOSED) end = events.poll(30, TimeUnit.SECONDS);
+      check(end != null && end.sessionId().equals(sid)
+              && end.detail().equals("session aborted by the message callback"), "closed " + end);
+      synchronized (messages) {
+        for (Message m : messages) {
+          check(!(m.direction() == Direction.SERVER_TO_CLIENT && m.json().contains("\"id\":50")),
+              "the dropped request was answered: " + m);
+        }
+      }
+    }
+    check(children().isEmpty(), "child processes left: " + children());
   }
 }

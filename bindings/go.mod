@@ -1,0 +1,3 @@
+module github.com/mcpfwd/mcpfwd/bindings
+
+go 1.19

@@ -1,3 +1,0 @@
-module github.com/mcpfwd/mcpfwd/bindings/go
-
-go 1.19
