@@ -437,7 +437,12 @@ void check_modern_body(const router& rt, const route& r, const std::string& body
     const auto code = v.at("error").at("code").to_number<std::int64_t>();
     if (st != http::status::not_acceptable)
       FUZZ_CHECK(http_status_for_error(static_cast<int>(code)) == static_cast<unsigned>(st));
-    check_refusal(*f, valid ? ref.info.id : err.id, version, keep_alive);
+    // The id of a request; null for what is no request (a response, an
+    // error, a batch or a notification: its id is not one to answer).
+    const std::string id = !valid                                   ? err.id
+                           : ref.info.kind == message_kind::request ? ref.info.id
+                                                                    : std::string();
+    check_refusal(*f, id, version, keep_alive);
     return;
   }
   FUZZ_CHECK(valid && msg.raw == body);
