@@ -4,8 +4,9 @@
 # For a before/after comparison ("the bench's figures are unchanged within noise"): each
 # round measures A and B back to back (order AB, then BA, alternating, so drift within a
 # round does not favour one), with the same loadgen and fast_server, and the summary gives
-# each binary's median and its spread over the rounds (the run-to-run noise), the paired
-# differences B - A of each round, and whether the difference is within that noise.
+# each binary's median and its spread over the rounds (interquartile range: the run-to-run
+# noise; and min-max), in how many rounds B measured more than A, and whether the
+# difference of the medians is within that noise.
 # Figures (the bench's (a), (b), (d) and (g) with their default settings):
 #   lat    1 session, BENCH_LATENCY_CALLS calls, --io-threads 1: p50, p99 (and direct stdio)
 #   tp64   64 sessions x BENCH_THROUGHPUT_CALLS calls, --io-threads 1 and nproc: req/s
@@ -13,7 +14,7 @@
 #   uplat  1 session through `mcpfwd --upstream U`, U = `MCPFWD_A --listen -- fast_server`
 #          (the same upstream for both): p50, p99, and direct to U
 # Binaries: LOADGEN_BIN and FAST_SERVER_BIN (or BUILD_DIR/bin/... with BUILD_DIR set).
-# Knobs: BENCH_ROUNDS=5, BENCH_LATENCY_CALLS=5000, BENCH_THROUGHPUT_CALLS=1000,
+# Knobs: BENCH_ROUNDS=9, BENCH_LATENCY_CALLS=5000, BENCH_THROUGHPUT_CALLS=1000,
 # BENCH_IDLE_SESSIONS=200. Prints the summary (markdown) on stdout; the raw rows go to
 # COMPARE_OUT (default compare-results.jsonl in the current directory).
 set -euo pipefail
@@ -27,7 +28,7 @@ B=$(realpath "$2")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOADGEN=${LOADGEN_BIN:-${BUILD_DIR:-.}/bin/loadgen}
 SERVER=${FAST_SERVER_BIN:-${BUILD_DIR:-.}/bin/fast_server}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-9}
 LAT_CALLS=${BENCH_LATENCY_CALLS:-5000}
 TP_CALLS=${BENCH_THROUGHPUT_CALLS:-1000}
 IDLE=${BENCH_IDLE_SESSIONS:-200}
@@ -156,22 +157,31 @@ figs += [("memory KiB per idle session", "idle", "per_idle_kib", 1),
 n = len(vals("A", "lat", "p50_us"))
 print(f"A = `{a}`, B = `{b}`; {n} rounds, interleaved (AB, BA, ...); {cores} cores; "
       f"load average (1, 5, 15 min) before {lb}, after {la}; {secs} s.\n")
-print("| figure | A median | A spread (min–max) | B median | B spread (min–max) | B − A (medians) | B − A per round | within noise |")
-print("|---|---:|---:|---:|---:|---:|---:|---|")
+print("| figure | A median | A IQR | A min–max | B median | B IQR | B min–max | B − A (medians) | rounds with B > A | within noise |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 def fm(x, d): return f"{x:,.{d}f}"
+def iqr(v):
+    if len(v) < 4: return min(v), max(v)
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return q[0], q[2]
 for name, lab, key, d in figs:
     va, vb = vals("A", lab, key), vals("B", lab, key)
     if not va or not vb: continue
     ma, mb = statistics.median(va), statistics.median(vb)
     paired = [y - x for x, y in zip(va, vb)]
-    noise = max(max(va) - min(va), max(vb) - min(vb))
+    (a1, a3), (b1, b3) = iqr(va), iqr(vb)
+    noise = max(a3 - a1, b3 - b1)
     within = abs(mb - ma) <= noise
-    print(f"| {name} | {fm(ma,d)} | {fm(min(va),d)}–{fm(max(va),d)} | {fm(mb,d)} | {fm(min(vb),d)}–{fm(max(vb),d)} "
-          f"| {fm(mb-ma,d)} ({(mb-ma)/ma*100:+.1f} %) | {fm(min(paired),d)} … {fm(max(paired),d)} | {'yes' if within else '**no**'} |")
+    print(f"| {name} | {fm(ma,d)} | {fm(a1,d)}–{fm(a3,d)} | {fm(min(va),d)}–{fm(max(va),d)} "
+          f"| {fm(mb,d)} | {fm(b1,d)}–{fm(b3,d)} | {fm(min(vb),d)}–{fm(max(vb),d)} "
+          f"| {fm(mb-ma,d)} ({(mb-ma)/ma*100:+.1f} %) | {sum(x > 0 for x in paired)} of {len(paired)} "
+          f"| {'yes' if within else '**no**'} |")
 for lab, name in (("lat_direct", "direct stdio latency p50 µs (reference)"), ("uplat_direct", "direct-to-upstream latency p50 µs (reference)")):
     v = vals("ref", lab, "p50_us")
-    print(f"| {name} | {fm(statistics.median(v),1)} | {fm(min(v),1)}–{fm(max(v),1)} | | | | | |")
+    q1, q3 = iqr(v)
+    print(f"| {name} | {fm(statistics.median(v),1)} | {fm(q1,1)}–{fm(q3,1)} | {fm(min(v),1)}–{fm(max(v),1)} | | | | | | |")
 bad = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in rows)
-print(f"\nWithin noise: |B − A| of the medians ≤ the larger spread (max − min) of either binary over its rounds. "
-      f"Checked calls: {sum(r.get('total_requests',0) for r in rows):,}, errors or mismatches: {bad}.")
+print(f"\nNoise: the interquartile range (IQR) of each binary over its rounds. Within noise: "
+      f"|B − A| of the medians ≤ the larger IQR of the two. Checked calls: "
+      f"{sum(r.get('total_requests',0) for r in rows):,}, errors or mismatches: {bad}.")
 PY
