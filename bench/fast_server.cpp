@@ -5,6 +5,9 @@
 //   tools/list  -> one tool, "echo"
 //   tools/call  -> echo: {"content":[{"type":"text","text":<the "text" argument>}]}
 //   ping        -> {}
+//   server/discover -> {"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},...}
+//               (so that mcpfwd's era probe takes it for a stateless-era server; it
+//               serves both eras: it needs no initialize and ignores params._meta)
 //   other requests -> -32601; unparsable lines -> -32700 (id null); batches -> -32600.
 // Notifications and responses get no answer.
 // --notify N: before each tools/call result, send N notifications/message (log
@@ -150,6 +153,12 @@ void handle(const json::value& msg, std::string& out) {
     out += R"({"tools":[{"name":"echo","description":"Echo the text argument",)"
            R"("inputSchema":{"type":"object","properties":{"text":{"type":"string"}},)"
            R"("required":["text"]}}]}})"
+           "\n";
+  } else if (m == "server/discover") {
+    begin_result(out, id);
+    out += R"({"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},)"
+           R"("_meta":{"io.modelcontextprotocol/serverInfo":{"name":"mcpfwd-bench-fast-server",)"
+           R"("version":"1.0.0"}}}})"
            "\n";
   } else if (m == "ping") {
     begin_result(out, id);

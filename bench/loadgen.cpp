@@ -7,6 +7,9 @@
 //   measure   per session: --calls sequential tools/call echo requests,
 //             each with its own token s<session>-c<i>, timed and checked
 //   finish    per session: DELETE (HTTP) or close stdin and reap (direct)
+// With --era modern (the stateless era, 2026-07-28) the open phase has no
+// initialize: a client connects (or spawns its server) and every request
+// carries the era's _meta envelope (and, over HTTP, its routing headers).
 // With --idle-sessions K the measure phase is replaced by a report and a hold.
 // With --abandon-sessions N there are no phases: N sessions are started over
 // time (--rate per second, --open-concurrency at once), each opened, making
@@ -54,6 +57,10 @@ constexpr const char* usage_text =
     "  --calls N              measured tools/call echo requests per session (default 1000)\n"
     "  --warmup K             unmeasured calls per session before measuring (default 100)\n"
     "  --threads T            io_context threads (default 1)\n"
+    "  --era session|modern   session: initialize, then calls in the session (default);\n"
+    "                         modern: 2026-07-28, no initialize, each call enveloped\n"
+    "                         (params._meta) and, over HTTP, with the routing headers\n"
+    "  --client-header NAME   modern, HTTP: send header NAME: <client number> (0, 1, ...)\n"
     "  --open-concurrency C   sessions opened at once (default: all)\n"
     "  --idle-sessions K      open K sessions, print the report, make no calls ...\n"
     "  --hold-seconds H       ... and keep them open H seconds before ending them\n"
@@ -73,6 +80,11 @@ const std::string initialize_body =
     R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
     R"("capabilities":{},"clientInfo":{"name":"mcpfwd-loadgen","version":"1.0.0"}}})";
 const std::string initialized_body = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
+// The stateless era's envelope, in every request's params (as the MCP Python SDK 2.x sends it).
+constexpr const char* modern_meta =
+    R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+    R"("io.modelcontextprotocol/clientCapabilities":{},)"
+    R"("io.modelcontextprotocol/clientInfo":{"name":"mcpfwd-loadgen","version":"1.0.0"}})";
 
 struct session_stats {
   std::vector<std::int64_t> lat_ns;  // measured calls, in order
@@ -176,6 +188,14 @@ bool parse_args(int argc, char** argv, options& o, std::string& err) {
       ok = number(value(), o.rate);
     } else if (a == "--stream-every") {
       ok = number(value(), o.stream_every);
+    } else if (a == "--era") {
+      const std::string_view e = value();
+      ok = e == "session" || e == "modern";
+      o.modern = e == "modern";
+    } else if (a == "--client-header") {
+      o.client_header = std::string(value());
+      ok = !o.client_header.empty() &&
+           o.client_header.find_first_of(" :\r\n\t") == std::string::npos;
     } else if (a == "--cpu-pid") {
       ok = number(value(), o.cpu_pid) && o.cpu_pid > 0;
     } else if (a == "--latency-out") {
@@ -194,6 +214,14 @@ bool parse_args(int argc, char** argv, options& o, std::string& err) {
       err = std::string(a) + " needs a valid value";
       return false;
     }
+  }
+  if (o.modern && (o.idle_sessions > 0 || o.abandon_sessions > 0)) {
+    err = "--idle-sessions and --abandon-sessions open sessions: not with --era modern";
+    return false;
+  }
+  if (!o.client_header.empty() && (!o.modern || o.direct)) {
+    err = "--client-header is for --era modern over HTTP";
+    return false;
   }
   if (o.direct) {
     if (o.command.empty()) {
@@ -227,20 +255,35 @@ bool parse_args(int argc, char** argv, options& o, std::string& err) {
 
 // ------------------------------------------------------------------ sessions
 
-std::string call_body(std::int64_t id, std::string_view token) {
+std::string call_body(std::int64_t id, std::string_view token, bool modern) {
   std::string b;
-  b.reserve(128);
+  b.reserve(modern ? 320 : 128);
   b += R"({"jsonrpc":"2.0","id":)";
   b += std::to_string(id);
   b += R"(,"method":"tools/call","params":{"name":"echo","arguments":{"text":")";
   b += token;
-  b += R"("}}})";
+  b += R"("})";
+  if (modern) {
+    b += ',';
+    b += modern_meta;
+  }
+  b += "}}";
   return b;
 }
 
-net::awaitable<void> open_session(client& c, session_stats& st) {
+net::awaitable<void> open_session(client& c, session_stats& st, bool modern) {
   std::string err, answer;
   const auto t0 = clock::now();
+  if (modern) {  // no handshake: connecting (or spawning) is all there is
+    if (!co_await c.start(err)) {
+      ++st.errors;
+      st.problem("open: " + err);
+      co_return;
+    }
+    st.create_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count();
+    st.open = true;
+    co_return;
+  }
   if (!co_await c.start(err) || !co_await c.request(initialize_body, answer, err)) {
     ++st.errors;
     st.problem("open: " + err);
@@ -256,14 +299,15 @@ net::awaitable<void> open_session(client& c, session_stats& st) {
 }
 
 // n sequential echo calls; measured ones are timed and use tokens s<S>-c<i>.
-net::awaitable<void> run_calls(client& c, session_stats& st, int session, long n, bool measured) {
+net::awaitable<void> run_calls(client& c, session_stats& st, int session, long n, bool measured,
+                               bool modern) {
   std::string body, answer, err, token;
   const std::string prefix = "s" + std::to_string(session) + (measured ? "-c" : "-w");
   if (measured) st.lat_ns.reserve(static_cast<std::size_t>(n));
   for (long i = 0; i < n; ++i) {
     token = prefix + std::to_string(i);
     const std::int64_t id = st.next_id++;
-    body = call_body(id, token);
+    body = call_body(id, token, modern);
     if (measured) ++st.attempted;
     const auto t0 = clock::now();
     const bool ok = co_await c.request(body, answer, err);
@@ -354,7 +398,7 @@ class runner {
     for (int i = 0; i < n; ++i) {
       strands_.push_back(net::make_strand(ioc_));
       clients_.push_back(o_.direct ? make_direct_client(strands_.back(), o_)
-                                   : make_http_client(strands_.back(), o_));
+                                   : make_http_client(strands_.back(), o_, i));
     }
 
     // open (+ warmup)
@@ -368,9 +412,10 @@ class runner {
             [&]() -> net::awaitable<void> {
               for (int i; (i = next.fetch_add(1)) < n;) {
                 auto& st = stats_[static_cast<std::size_t>(i)];
-                co_await open_session(*clients_[static_cast<std::size_t>(i)], st);
+                co_await open_session(*clients_[static_cast<std::size_t>(i)], st, o_.modern);
                 if (st.open && warmup > 0)
-                  co_await run_calls(*clients_[static_cast<std::size_t>(i)], st, i, warmup, false);
+                  co_await run_calls(*clients_[static_cast<std::size_t>(i)], st, i, warmup, false,
+                                     o_.modern);
               }
             },
             on_exception(nullptr));
@@ -390,9 +435,10 @@ class runner {
         for (int i = 0; i < n; ++i) {
           auto& st = stats_[static_cast<std::size_t>(i)];
           if (!st.open) continue;
-          net::co_spawn(strands_[static_cast<std::size_t>(i)],
-                        run_calls(*clients_[static_cast<std::size_t>(i)], st, i, o_.calls, true),
-                        on_exception(&st));
+          net::co_spawn(
+              strands_[static_cast<std::size_t>(i)],
+              run_calls(*clients_[static_cast<std::size_t>(i)], st, i, o_.calls, true, o_.modern),
+              on_exception(&st));
         }
       });
       elapsed = std::chrono::duration<double>(clock::now() - t0).count();
@@ -436,9 +482,9 @@ class runner {
                   co_await pace.async_wait(net::use_awaitable);
                 }
                 auto& st = stats_[static_cast<std::size_t>(i)];
-                auto c = make_http_client(ex, o_);
-                co_await open_session(*c, st);
-                if (st.open) co_await run_calls(*c, st, i, o_.calls, true);
+                auto c = make_http_client(ex, o_, i);
+                co_await open_session(*c, st, false);
+                if (st.open) co_await run_calls(*c, st, i, o_.calls, true, false);
                 if (st.open && o_.stream_every > 0 && i % o_.stream_every == 0) {
                   std::string err;
                   if (co_await c->open_stream(err)) {
@@ -524,8 +570,10 @@ class runner {
                        : o_.abandon_sessions > 0 ? "abandon"
                        : o_.direct               ? "direct"
                                                  : "http";
-    std::printf("{\"mode\":\"%s\",\"sessions\":%zu,\"calls\":%ld,\"total_requests\":%ld,", mode,
-                stats_.size(), o_.idle_sessions > 0 ? 0L : o_.calls, attempted);
+    std::printf(
+        "{\"mode\":\"%s\",\"era\":\"%s\",\"sessions\":%zu,\"calls\":%ld,\"total_requests\":%ld,",
+        mode, o_.modern ? "modern" : "session", stats_.size(), o_.idle_sessions > 0 ? 0L : o_.calls,
+        attempted);
     std::printf("\"answered_ok\":%ld,", answered_ok);
     std::printf("\"elapsed_s\":%.3f,\"rps\":%.0f,", elapsed,
                 elapsed > 0 ? answered / elapsed : 0.0);
@@ -535,6 +583,7 @@ class runner {
     std::printf("\"errors\":%ld,\"mismatches\":%ld,", errors, mismatches);
     std::printf("\"session_create_p50_us\":%.1f,\"session_create_p99_us\":%.1f,",
                 percentile_us(create, 50), percentile_us(create, 99));
+    std::printf("\"call_body_bytes\":%zu,", call_body(2, "s0-c0", o_.modern).size());
     std::printf("\"sessions_opened\":%ld,\"warmup\":%ld,\"threads\":%d", opened,
                 o_.idle_sessions > 0 || o_.abandon_sessions > 0 ? 0L : o_.warmup, o_.threads);
     std::fputs(extra.c_str(), stdout);

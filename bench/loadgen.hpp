@@ -32,20 +32,26 @@ struct options {
   long warmup = 100;  // unmeasured tools/call per session, before the measured phase
   int threads = 1;
   double max_seconds = 60;
-  int open_concurrency = 0;  // sessions being opened at once; 0: all
-  int idle_sessions = 0;     // --idle-sessions K: open K sessions, make no calls
-  double hold_seconds = 0;   // ... and keep them open this long after the report
-  int abandon_sessions = 0;  // --abandon-sessions N: open N sessions over time, never end them
-  double rate = 0;           // ... starting this many per second (0: as fast as possible)
-  int stream_every = 0;      // ... every K-th also opens its GET stream before leaving
-  int cpu_pid = 0;           // report this process's CPU time per measured call
-  std::string latency_out;   // --latency-out FILE: every measured latency (ns), one a line
+  int open_concurrency = 0;   // sessions being opened at once; 0: all
+  int idle_sessions = 0;      // --idle-sessions K: open K sessions, make no calls
+  double hold_seconds = 0;    // ... and keep them open this long after the report
+  int abandon_sessions = 0;   // --abandon-sessions N: open N sessions over time, never end them
+  double rate = 0;            // ... starting this many per second (0: as fast as possible)
+  int stream_every = 0;       // ... every K-th also opens its GET stream before leaving
+  int cpu_pid = 0;            // report this process's CPU time per measured call
+  bool modern = false;        // --era modern: 2026-07-28, no initialize, every request enveloped
+  std::string client_header;  // --client-header NAME: send "NAME: <client number>" (modern)
+  std::string latency_out;    // --latency-out FILE: every measured latency (ns), one a line
   bool direct = false;
   std::vector<std::string> command;  // --direct -- SERVER_COMMAND...
 };
 
 // One way of reaching an MCP server: over HTTP through the proxy, or its
 // stdio directly. Each client is used by one coroutine at a time.
+// With --era modern (2026-07-28) there is no session: start() only connects
+// (or spawns), and every HTTP request is a POST carrying the routing headers
+// MCP-Protocol-Version, Mcp-Method: tools/call and Mcp-Name: echo (the only
+// request loadgen sends in that era).
 class client {
  public:
   virtual ~client() = default;
@@ -69,7 +75,9 @@ class http_session_client : public client {
   virtual void abandon() noexcept = 0;
 };
 
-std::unique_ptr<http_session_client> make_http_client(net::any_io_executor ex, const options& o);
+// `index` is the client's number (0, 1, ...), sent in --client-header.
+std::unique_ptr<http_session_client> make_http_client(net::any_io_executor ex, const options& o,
+                                                      int index);
 std::unique_ptr<client> make_direct_client(net::any_io_executor ex, const options& o);
 
 // Direct mode: every server spawned and not yet reaped (for the hard timeout).

@@ -1,7 +1,9 @@
 // loadgen's Streamable HTTP client: one keep-alive HTTP/1.1 connection per
 // session (reopened only if the server closes it), Mcp-Session-Id kept from
 // the initialize answer, JSON or SSE answers. For --abandon-sessions it can
-// also open the session's GET stream and leave without a DELETE.
+// also open the session's GET stream and leave without a DELETE. With --era
+// modern: no session id, each POST carries the stateless era's routing headers
+// (and --client-header, NAME: <client number>).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -23,10 +25,12 @@ using tcp = net::ip::tcp;
 
 constexpr const char* accept_both = "application/json, text/event-stream";
 constexpr const char* protocol_version = "2025-06-18";
+constexpr const char* modern_version = "2026-07-28";
 
 class http_client final : public http_session_client {
  public:
-  http_client(net::any_io_executor ex, const options& o) : o_(o), stream_(ex), get_(ex) {
+  http_client(net::any_io_executor ex, const options& o, int index)
+      : o_(o), stream_(ex), get_(ex), client_value_(std::to_string(index)) {
     net::ip::address addr = net::ip::make_address(o.host == "localhost" ? "127.0.0.1" : o.host);
     endpoint_ = tcp::endpoint(addr, static_cast<unsigned short>(std::stoi(o.port)));
     host_ = o.host + ":" + o.port;
@@ -147,6 +151,12 @@ class http_client final : public http_session_client {
       req.set("Mcp-Session-Id", sid_);
       req.set("MCP-Protocol-Version", protocol_version);
     }
+    if (o_.modern && verb == http::verb::post) {  // every modern request is tools/call echo
+      req.set("MCP-Protocol-Version", modern_version);
+      req.set("Mcp-Method", "tools/call");
+      req.set("Mcp-Name", "echo");
+      if (!o_.client_header.empty()) req.set(o_.client_header, client_value_);
+    }
     req.keep_alive(true);
     req.body() = body;
     req.prepare_payload();
@@ -183,13 +193,15 @@ class http_client final : public http_session_client {
   beast::flat_buffer buf_;
   tcp::endpoint endpoint_;
   std::string host_, sid_;
+  const std::string client_value_;  // --client-header's value: this client's number
   bool connected_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<http_session_client> make_http_client(net::any_io_executor ex, const options& o) {
-  return std::make_unique<http_client>(std::move(ex), o);
+std::unique_ptr<http_session_client> make_http_client(net::any_io_executor ex, const options& o,
+                                                      int index) {
+  return std::make_unique<http_client>(std::move(ex), o, index);
 }
 
 }  // namespace loadgen

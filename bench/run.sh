@@ -2,7 +2,8 @@
 # bench/run.sh BUILD_DIR — mcpfwd's benchmark (docs/benchmarks.md).
 #
 # Runs every figure on this machine, loopback only, and prints them as markdown
-# on stdout (also saved to BUILD_DIR/bench-results.md); progress goes to stderr.
+# on stdout (also saved to BUILD_DIR/bench-results.md, the raw results to
+# BUILD_DIR/bench-results.jsonl and bench-meta.json); progress goes to stderr.
 # Binaries: BUILD_DIR/bin/{mcpfwd,loadgen,fast_server}, or MCPFWD_BIN,
 # LOADGEN_BIN, FAST_SERVER_BIN. Knobs (environment):
 #   BENCH_REPEAT=3              runs per figure (the median is reported)
@@ -12,6 +13,8 @@
 #   BENCH_SSE_CALLS=200         calls in the streamed-answer (SSE) runs
 #   BENCH_ONLY=upstream         run only (g), the HTTP-upstream figures
 #   BENCH_WRITE_DOCS=0          do not rewrite the pages (see below)
+#   PYTHON=python3              the Python that runs the FastMCP upstream of (g); its rows
+#                               are skipped unless it imports the MCP SDK 2.x and uvicorn
 # A full run also rewrites docs/benchmarks.md (from bench/benchmarks.md.in, by
 # bench/report.py) and the performance paragraphs of README.md and docs/http.md,
 # so every figure the docs quote comes from this one run.
@@ -40,6 +43,7 @@ done
 command -v python3 >/dev/null || { echo "run.sh: python3 is needed for the report" >&2; exit 2; }
 
 TMP=$(mktemp -d)
+PROXY_OPTS=()  # extra mcpfwd options for start_proxy (the stateless-era runs)
 PROXY_PID=
 IDLE_PID=
 PIN=
@@ -73,7 +77,7 @@ start_proxy() {
   local threads=$1
   shift
   : >"$TMP/url"
-  $PIN "$MCPFWD" --listen 127.0.0.1:0 --io-threads "$threads" -- "$SERVER" "$@" \
+  $PIN "$MCPFWD" --listen 127.0.0.1:0 --io-threads "$threads" "${PROXY_OPTS[@]}" -- "$SERVER" "$@" \
     >"$TMP/url" 2>>"$TMP/proxy.log" &
   PROXY_PID=$!
   for _ in $(seq 100); do
@@ -132,6 +136,23 @@ START=$(date +%s)
 
 ONLY=${BENCH_ONLY:-all}
 if [[ $ONLY == all ]]; then
+# The stateless era (h): the same calls in 2026-07-28 (loadgen --era modern: no
+# initialize, every request enveloped and carrying the routing headers), through mcpfwd
+# with one upstream instance for all clients (--stateless-key shared) or one per client
+# (--stateless-key header:X-Client, loadgen sending X-Client: <client number>), and
+# directly over stdio. Each is measured right after its session-era counterpart.
+# modern_proxy LABEL KEY IO_THREADS LOADGEN_ARGS...
+modern_proxy() {
+  local label=$1 key=$2 threads=$3 extra=()
+  shift 3
+  [[ $key == shared ]] || extra=(--client-header X-Client)
+  PROXY_OPTS=(--stateless-key "$key")
+  start_proxy "$threads"
+  PROXY_OPTS=()
+  record "$label" --url "$PROXY_URL" --era modern "${extra[@]}" --cpu-pid "$PROXY_PID" "$@"
+  stop_proxy
+}
+
 # (a) latency, 1 session: through the proxy (1 I/O thread) vs direct stdio.
 for r in $(seq "$REPEAT"); do
   say "latency run $r/$REPEAT"
@@ -140,6 +161,11 @@ for r in $(seq "$REPEAT"); do
     --cpu-pid "$PROXY_PID"
   stop_proxy
   record "lat_direct" --direct --sessions 1 --calls "$LAT_CALLS" --warmup 500 -- "$SERVER"
+  say "latency run $r/$REPEAT: stateless era"
+  modern_proxy "lat_modern_shared" shared 1 --sessions 1 --calls "$LAT_CALLS" --warmup 500
+  modern_proxy "lat_modern_key" header:X-Client 1 --sessions 1 --calls "$LAT_CALLS" --warmup 500
+  record "lat_modern_direct" --direct --era modern --sessions 1 --calls "$LAT_CALLS" --warmup 500 \
+    -- "$SERVER"
   if [[ $CORES -gt 1 ]]; then
     start_proxy "$CORES"
     record "lat_proxy_t$CORES" --url "$PROXY_URL" --sessions 1 --calls "$LAT_CALLS" --warmup 500 \
@@ -166,9 +192,20 @@ for s in 16 64; do
       record "tp_proxy_${s}_t$t" --url "$PROXY_URL" --sessions "$s" --calls "$TP_CALLS" \
         --warmup 100 --cpu-pid "$PROXY_PID"
       stop_proxy
+      if [[ $s == 64 ]]; then
+        say "throughput: $s clients, stateless era, proxy --io-threads $t, run $r/$REPEAT"
+        for key in shared header:X-Client; do
+          modern_proxy "tp_modern_${key%%:*}_${s}_t$t" "$key" "$t" --sessions "$s" \
+            --calls "$TP_CALLS" --warmup 100
+        done
+      fi
     done
     say "throughput: $s sessions, direct, run $r/$REPEAT"
     record "tp_direct_$s" --direct --sessions "$s" --calls "$TP_CALLS" --warmup 100 -- "$SERVER"
+    if [[ $s == 64 ]]; then
+      record "tp_modern_direct_$s" --direct --era modern --sessions "$s" --calls "$TP_CALLS" \
+        --warmup 100 -- "$SERVER"
+    fi
   done
 done
 
@@ -300,17 +337,21 @@ for r in $(seq "$REPEAT"); do
 done
 
 # (g2) The same against a real Python server: FastMCP over Streamable HTTP (answers
-# streamed as SSE, its default), when the MCP SDK is installed. 64 sessions only.
+# streamed as SSE, its default), when the MCP Python SDK 2.x (the one the test servers
+# are written for: packaging/requirements-test.txt) is importable by $PYTHON. 64 sessions only.
 FASTMCP_HTTP=$HERE/../tests/servers/fastmcp_http_server.py
-if python3 -c 'import mcp, uvicorn' 2>/dev/null && [[ -f $FASTMCP_HTTP ]]; then
+PY=${PYTHON:-python3}
+if "$PY" -c 'import mcp.server.mcpserver, uvicorn' 2>/dev/null && [[ -f $FASTMCP_HTTP ]]; then
   : >"$TMP/up_url"
-  python3 "$FASTMCP_HTTP" --transport streamable-http >"$TMP/up_url" 2>>"$TMP/fastmcp.log" &
+  "$PY" "$FASTMCP_HTTP" --transport streamable-http >"$TMP/up_url" 2>>"$TMP/fastmcp.log" &
   UP_PID=$!
   for _ in $(seq 300); do
     [[ -s $TMP/up_url ]] && break
+    kill -0 "$UP_PID" 2>/dev/null || break
     sleep 0.1
   done
   UP_URL=$(head -n1 "$TMP/up_url")
+  [[ $UP_URL == http://127.0.0.1:*/mcp ]] || { echo "run.sh: no URL from the FastMCP server; its log:" >&2; tail "$TMP/fastmcp.log" >&2; exit 1; }
   UP_PORT=${UP_URL#http://127.0.0.1:}
   UP_PORT=${UP_PORT%/mcp}
   for r in $(seq "$REPEAT"); do
@@ -323,7 +364,7 @@ if python3 -c 'import mcp, uvicorn' 2>/dev/null && [[ -f $FASTMCP_HTTP ]]; then
   done
   stop_upstream
 else
-  say "HTTP upstream: FastMCP rows skipped (the mcp package is not installed)"
+  say "HTTP upstream: FastMCP rows skipped ($PY cannot import mcp.server.mcpserver (MCP SDK 2.x) and uvicorn; set PYTHON)"
 fi
 
 LOAD_AFTER=$(loadavg)
@@ -331,7 +372,20 @@ ELAPSED=$(( $(date +%s) - START ))
 COMMIT=$(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo unknown)
 
 # What the report says about this run (bench/report.py fills the tables and the pages from
-# the results and this).
+# the results and this). The build of mcpfwd: from the bench target, else from BUILD's CMake
+# cache when the mcpfwd measured is BUILD's own.
+BENCH_CXX=${BENCH_CXX:-}
+BENCH_BOOST=${BENCH_BOOST:-}
+BENCH_BUILD_TYPE=${BENCH_BUILD_TYPE:-}
+cache=$BUILD/CMakeCache.txt
+if [[ -f $cache && $(realpath "$MCPFWD") == "$(realpath -m "$BUILD/bin/mcpfwd")" ]]; then
+  [[ -n $BENCH_BUILD_TYPE ]] || BENCH_BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$cache")
+  cxxinfo=$(ls "$BUILD"/CMakeFiles/*/CMakeCXXCompiler.cmake 2>/dev/null | head -n1)
+  if [[ -z $BENCH_CXX && -n $cxxinfo ]]; then
+    BENCH_CXX="$(sed -n 's/^set(CMAKE_CXX_COMPILER_ID "\(.*\)")$/\1/p' "$cxxinfo") $(sed -n 's/^set(CMAKE_CXX_COMPILER_VERSION "\(.*\)")$/\1/p' "$cxxinfo")"
+  fi
+  [[ -n $BENCH_BOOST ]] || BENCH_BOOST=$(sed -n 's/^Boost_DIR:[A-Z]*=.*Boost-\([0-9.]*\)$/\1/p' "$cache")
+fi
 virt="no hypervisor flag"
 grep -qw hypervisor /proc/cpuinfo && virt="a virtual machine"
 container=$(systemd-detect-virt --container 2>/dev/null || true)
@@ -345,8 +399,7 @@ python3 - "$TMP/meta.json" \
   mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
   kernel="$(uname -r)" os="$os" virt="$virt" mcpfwd="$(realpath --relative-base="$HERE/.." "$MCPFWD")" \
   mcpfwd_version="$("$MCPFWD" --version 2>/dev/null | head -n1)" \
-  compiler="${BENCH_CXX:-not recorded}" boost="${BENCH_BOOST:-not recorded}" \
-  build_type="${BENCH_BUILD_TYPE:-not recorded}" <<'PY'
+  compiler="$BENCH_CXX" boost="$BENCH_BOOST" build_type="$BENCH_BUILD_TYPE" <<'PY'
 import json, sys
 numbers = {"cores", "repeat", "lat_calls", "tp_calls", "idle", "sse_calls", "busy_before", "elapsed"}
 meta = {}
@@ -366,6 +419,9 @@ fi
 python3 "$HERE/report.py" --results "$RESULTS" --meta "$TMP/meta.json" --out "$TMP/report.md" \
   "${docs[@]}"
 cp "$TMP/report.md" "$BUILD/bench-results.md"
+# The raw results, to regenerate the report (bench/report.py) without measuring again.
+cp "$RESULTS" "$BUILD/bench-results.jsonl"
+cp "$TMP/meta.json" "$BUILD/bench-meta.json"
 cat "$TMP/report.md"
 say "done in ${ELAPSED} s; saved to $BUILD/bench-results.md"
 if [[ ${#docs[@]} -gt 0 ]]; then
