@@ -468,7 +468,7 @@ def reading_upstream(r: Run, v: dict[str, float]) -> str:
         line += (f"; against FastMCP at most {f(max(r.each('upfast_proxy', 'up_conns')), 0)}, at "
                  f"the peak when the sessions open")
     line += (". The test suite checks the bound independently "
-             "(`tests/python/test_upstream_pool.py`, counting from `/proc/net/tcp` and from the "
+             "(`tests/python/e2e/test_upstream_pool.py`, counting from `/proc/net/tcp` and from the "
              "upstream's access log, with `--upstream-pool-max 3`).")
     b.append(line)
     return wrap("\n".join(b))
