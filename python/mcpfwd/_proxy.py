@@ -581,6 +581,9 @@ class Proxy:
             (docs/operations.md). Keep it on a loopback address, or set ``admin_token``.
         admin_token: require ``Authorization: Bearer <admin_token>`` on the admin listener's
             ``/metrics`` and ``/sessions`` (``/healthz`` and ``/readyz`` stay open).
+        node_id: this instance's name among several behind a load balancer (letters, digits,
+            ``-``, ``_``; 1 to 32): session ids become ``"<node_id>.<32 hex digits>"``, so the
+            balancer routes each session by its id (docs/scale-out.md).
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
@@ -638,6 +641,7 @@ class Proxy:
         upstream_era: str | None = None,
         admin: ListenAddress | None = None,
         admin_token: str | None = None,
+        node_id: str | None = None,
         upstream_transport: UpstreamTransport | str | None = None,
         upstream_headers: Mapping[str, str] | None = None,
         forward_authorization: bool = False,

@@ -64,6 +64,14 @@ const char* name_equals_value(std::string_view v) {
 const char* env_name(std::string_view v) {
   return v.empty() || v.find('=') != std::string_view::npos ? "needs a NAME" : nullptr;
 }
+const char* node_id_form(std::string_view v) {
+  if (v.empty() || v.size() > 32) return "must be 1 to 32 characters";
+  for (char ch : v)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_'))
+      return "may hold only letters, digits, '-' and '_'";
+  return nullptr;
+}
 const char* header_line(std::string_view v) {
   const auto colon = v.find(':');
   return colon == std::string_view::npos || colon == 0 ? "needs 'Name: value'" : nullptr;
@@ -200,6 +208,10 @@ constexpr option_spec table[] = {
      "require 'Authorization: Bearer TOKEN' on the admin listener's /metrics and /sessions "
      "(CLI: --admin-token-env VAR)",
      MCPFWD_TEXT(admin_token)},
+    {"node-id", option_type::text, "ID", 0, 0, mode_http | mode_any_upstream, "--node-id", "",
+     "this instance's name among several behind a load balancer: session ids become ID.HEX, "
+     "so the balancer routes each session by its id (letters, digits, '-', '_'; 1 to 32)",
+     MCPFWD_TEXT(node_id), node_id_form},
 
     {"stateless-key", option_type::text, "KEY", 0, 0, mode_http | mode_any_upstream,
      "--stateless-key", "",
