@@ -18,6 +18,9 @@ One run, every loop bounded in time:
  4. n3 gets SIGTERM while one of its requests is in flight: that request finishes, /readyz
     says 503, HAProxy takes n3 out of the new-session pool, and the sessions opened from then
     on all land on n1; n3 exits 0.
+
+A second test checks --node-id on one instance: bad values refused, the id's form in
+Mcp-Session-Id and in the legacy SSE endpoint, 404 for an id naming another node.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import reap_leftovers
-from http_helpers import ACCEPT_BOTH, http_request, wait_until
+from http_helpers import ACCEPT_BOTH, SseStream, http_request, init_request, wait_until
 
 HERE = Path(__file__).resolve().parent.parent  # tests/python
 ROOT = HERE.parent.parent
@@ -374,3 +377,38 @@ async def _until(pred, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await anyio.sleep(0.05)
+
+
+def test_node_id_shapes_every_session_id_and_other_nodes_ids_get_404(http_proxy, mcpfwd_bin):
+    """--node-id: its checks at startup, the id in Mcp-Session-Id and in the legacy SSE
+    endpoint, and an id that names another node (or none) answered 404 "Session not found"."""
+    for bad, why in (("a.b", "may hold only letters"), ("", "must be 1 to 32"),
+                     ("x" * 33, "must be 1 to 32"), ("é", "may hold only letters")):
+        r = subprocess.run([mcpfwd_bin, "--listen", "127.0.0.1:0", "--node-id", bad, "--", "true"],
+                           capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        assert r.returncode == 2 and f"--node-id {why}" in r.stderr, (bad, r.stderr)
+
+    proxy = http_proxy(ECHO, "--node-id", "eu-1_a")
+    r = http_request(proxy.url, "POST", init_request(), headers={"Accept": ACCEPT_BOTH})
+    assert r.status == 200, r
+    sid = r.session_id
+    assert re.fullmatch(r"eu-1_a\.[0-9a-f]{32}", sid or ""), sid
+
+    with SseStream(proxy.url[: -len("/mcp")] + "/sse", "GET", None,
+                   {"Accept": "text/event-stream"}) as st:
+        assert st.wait_headers() == 200
+        ev = st.next_event()
+        assert ev is not None and ev.get("event") == "endpoint", ev
+        assert re.fullmatch(r"/messages\?sessionId=eu-1_a\.[0-9a-f]{32}", ev["data"]), ev
+
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    ok = http_request(proxy.url, "POST", ping, headers={"Accept": ACCEPT_BOTH,
+                                                       "Mcp-Session-Id": sid})
+    assert ok.status == 200, ok
+    for other in ("n2" + sid[len("eu-1_a"):], sid[len("eu-1_a."):], "eu-1_b" + sid[6:]):
+        r = http_request(proxy.url, "POST", ping, headers={"Accept": ACCEPT_BOTH,
+                                                          "Mcp-Session-Id": other})
+        assert r.status == 404 and "Session not found" in r.body.decode(), (other, r)
+        r = http_request(proxy.url, "POST", ping, headers={"Accept": ACCEPT_BOTH},
+                         path=f"/messages?sessionId={other}")
+        assert r.status == 404, (other, r)
