@@ -139,3 +139,16 @@ def test_page_lists_a_live_session_and_its_button_closes_it(http_proxy):
         held.stop()
     closed = [ln for ln in proxy.stderr_lines() if "closed through the admin listener" in ln]
     assert closed and sid in closed[0], proxy.stderr_tail()
+
+
+def test_the_page_origin_is_accepted_whatever_allow_origin_says(http_proxy):
+    """The page's own DELETE carries Origin http://<the admin Host>: accepted even when
+    --allow-origin names only other origins; a foreign Origin is still refused."""
+    proxy = http_proxy(SERVER, "--admin", "127.0.0.1:0", "--allow-origin", "https://app.example")
+    admin = admin_url(proxy)
+    own = admin[len("http://"):]
+    for origin, status in ((f"http://{own}", 404), ("https://app.example", 404),
+                           ("http://evil.example", 403), (f"https://{own}", 403),
+                           (f"http://{own}.evil.example", 403)):
+        r = http_request(admin, "DELETE", headers={"Origin": origin}, path="/sessions/n1.00")
+        assert r.status == status, (origin, r)
