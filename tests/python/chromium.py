@@ -38,6 +38,37 @@ def _above_9(fd: int) -> int:
     return high
 
 
+def _reap_orphaned_chromium() -> None:
+    """Chromium's helpers (zygotes) may outlive the browser; the tests' process is a child
+    subreaper (conftest.py), so they become its children: reap those that have exited."""
+    me = os.getpid()
+    deadline = time.monotonic() + 5
+    while True:
+        left = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+            if int(ppid) != me or "chrom" not in comm:
+                continue
+            if state == "Z":
+                try:
+                    os.waitpid(int(entry), os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            else:
+                left.append(int(entry))
+        if not left or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
 class Page:
     def __init__(self, browser: Browser, session_id: str) -> None:
         self.browser = browser
@@ -161,6 +192,9 @@ class Browser:
         page.send("Log.enable")
         page.send("Page.enable")
         page.send("Page.navigate", {"url": url})
+        # Navigation is asynchronous: until it commits, the tab still shows about:blank.
+        page.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'",
+                      15, f"{url} to load")
         return page
 
     def close(self) -> None:
@@ -182,6 +216,7 @@ class Browser:
                 except OSError:
                     pass
             shutil.rmtree(self.profile, ignore_errors=True)
+            _reap_orphaned_chromium()
 
     def __enter__(self) -> Browser:
         return self
