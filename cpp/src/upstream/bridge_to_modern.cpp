@@ -147,7 +147,12 @@ void bridge_to_modern::from_client(message msg, std::vector<std::string>& out) {
         const bool changed =
             mi.method == "resources/subscribe" ? uris_.insert(uri).second : uris_.erase(uri) > 0;
         if (changed && !uri.empty()) reopen_listen();
-        out.push_back(l2m::empty_result(mi.id));
+        // Subscribed means updates will come: the answer waits for the new
+        // stream's acknowledgement (over HTTP it is a POST of its own).
+        if (changed && !listen_id_.empty())
+          awaiting_ack_.push_back(mi.id);
+        else
+          out.push_back(l2m::empty_result(mi.id));
       } else {
         const std::string uid = next_id("req");
         std::string env = l2m::enveloped_request(msg.raw, uid, hs_, log_level_);
@@ -291,9 +296,10 @@ void bridge_to_modern::from_server(message msg, std::vector<std::string>& out) {
         return;
       }
       if (!listen_id_.empty() && mi.id == listen_id_) {
-        log_.info(prefix_ + "bridge: the server ended the session's listen stream" +
-                  (mi.kind == message_kind::error ? ": " + l2m::error_message(msg.raw) : ""));
+        log_.debug(prefix_ + "bridge: the server ended the session's listen stream" +
+                   (mi.kind == message_kind::error ? ": " + l2m::error_message(msg.raw) : ""));
         listen_id_.clear();
+        flush_acks(out);
         return;
       }
       auto it = by_upstream_.find(mi.id);
@@ -320,6 +326,7 @@ void bridge_to_modern::from_server(message msg, std::vector<std::string>& out) {
       const std::string sub = subscription_id_of(msg.raw);
       if (!sub.empty() || mi.method == "notifications/subscriptions/acknowledged") {
         if (sub != listen_id_) return;  // an old stream's last words
+        if (mi.method == "notifications/subscriptions/acknowledged") flush_acks(out);
         std::string n = l2m::listen_notification(msg.raw);
         if (!n.empty()) out.push_back(std::move(n));
         return;
@@ -328,6 +335,11 @@ void bridge_to_modern::from_server(message msg, std::vector<std::string>& out) {
       return;
     }
   }
+}
+
+void bridge_to_modern::flush_acks(std::vector<std::string>& out) {
+  for (const auto& id : awaiting_ack_) out.push_back(l2m::empty_result(id));
+  awaiting_ack_.clear();
 }
 
 void bridge_to_modern::input_required(const std::string& client_id, l2m::input_required ir,

@@ -16,7 +16,8 @@
 //   ping                  -> answered here
 //   logging/setLevel      -> answered here; the _meta log level of later
 //                            requests ("debug" until then)
-//   resources/(un)subscribe -> answered here; one subscriptions/listen stream
+//   resources/(un)subscribe -> answered here, once the server acknowledged
+//                            the session's one subscriptions/listen stream
 //                            (list-changed interest + the subscribed URIs),
 //                            reopened when the set changes
 //   any other request     -> the envelope, under an id of mcpfwd's own
@@ -85,6 +86,7 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   void start_bridging(const std::string& init_raw, const std::string& client_id);
   void to_server(std::string raw);  // without waiting
   void reopen_listen();
+  void flush_acks(std::vector<std::string>& to_client);  // answers awaiting_ack_
   void end_call(const std::string& client_id);
   void input_required(const std::string& client_id, bridge_l2m::input_required ir,
                       std::vector<std::string>& to_client);
@@ -106,8 +108,11 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   std::string log_level_{bridge_l2m::default_log_level};
   std::uint64_t counter_ = 0;
   std::string discover_id_, listen_id_;
-  bridge_l2m::listen_filter interest_;                        // list-changed interest from discover
-  std::set<std::string> uris_;                                // resources/subscribe
+  bridge_l2m::listen_filter interest_;  // list-changed interest from discover
+  std::set<std::string> uris_;          // resources/subscribe
+  // (Un)subscribe requests answered once the listen stream that carries the
+  // new set is acknowledged (or ends).
+  std::vector<std::string> awaiting_ack_;
   std::unordered_map<std::string, std::string> by_upstream_;  // upstream id -> client id
   std::unordered_map<std::string, std::string> by_input_;     // our request id -> client id
   std::unordered_map<std::string, call> calls_;               // client id -> call
