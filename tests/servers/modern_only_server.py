@@ -127,8 +127,12 @@ async def chatty(ctx: Context) -> str:
 
 @server.tool()
 async def sleep(seconds: float) -> str:
-    """Answers after `seconds` (cancellable)."""
-    await anyio.sleep(seconds)
+    """Answers after `seconds` (cancellable: says so on stderr)."""
+    try:
+        await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        print(f"cancelled after a sleep of {seconds}", file=sys.stderr, flush=True)
+        raise
     return f"slept {seconds}"
 
 

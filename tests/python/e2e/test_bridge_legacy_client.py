@@ -69,7 +69,8 @@ class Recorder:
 
 
 @asynccontextmanager
-async def legacy_session(target: list[str] | str, rec: Recorder, asking: bool = True):
+async def legacy_session(target: list[str] | str, rec: Recorder, asking: bool = True,
+                         errlog: Any = None):
     """A session-era ClientSession on a command (stdio) or a URL (Streamable HTTP)."""
     kw: dict[str, Any] = dict(logging_callback=rec.on_log, message_handler=rec.on_message,
                               read_timeout_seconds=20)
@@ -82,8 +83,8 @@ async def legacy_session(target: list[str] | str, rec: Recorder, asking: bool = 
                 yield s
     else:
         params = StdioServerParameters(command=target[0], args=target[1:], env=dict(os.environ))
-        with open(os.devnull, "w") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write):
+        with open(os.devnull, "w") as devnull:
+            async with stdio_client(params, errlog=errlog or devnull) as (read, write):
                 async with ClientSession(read, write, **kw) as s:
                     yield s
 
@@ -247,6 +248,25 @@ def test_input_the_client_cannot_give_is_a_missing_capability_error(mcpfwd_bin):
             assert e.value.error.code == -32021
             assert "sampling/createMessage" in e.value.error.message
             assert text_of(await s.call_tool("echo", {"text": "still here"})) == "still here"
+    anyio.run(main)
+
+
+def test_a_cancelled_call_is_cancelled_on_the_server(mcpfwd_bin, tmp_path):
+    """The client's notifications/cancelled names its own id; the server gets the id mcpfwd
+    used for the call, stops it, and the session goes on."""
+    errlog_path = tmp_path / "stderr"
+
+    async def main() -> None:
+        with open(errlog_path, "w") as errlog:
+            async with legacy_session([mcpfwd_bin, "--stdio", "--", *SERVER], Recorder(),
+                                      errlog=errlog) as s:
+                await s.initialize()
+                with anyio.move_on_after(1.0):
+                    await s.call_tool("sleep", {"seconds": 30})
+                with anyio.fail_after(10):
+                    while "cancelled after a sleep of 30" not in errlog_path.read_text():
+                        await anyio.sleep(0.05)
+                assert text_of(await s.call_tool("echo", {"text": "after"})) == "after"
     anyio.run(main)
 
 
