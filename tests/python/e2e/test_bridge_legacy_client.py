@@ -77,7 +77,13 @@ async def legacy_session(target: list[str] | str, rec: Recorder, asking: bool = 
     if asking:
         kw.update(sampling_callback=rec.on_sampling, elicitation_callback=rec.on_elicitation,
                   list_roots_callback=rec.on_roots)
-    if isinstance(target, str):
+    if isinstance(target, str) and target.endswith("/sse"):  # legacy HTTP+SSE (2024-11-05)
+        from mcp.client.sse import sse_client
+
+        async with sse_client(target) as (read, write):
+            async with ClientSession(read, write, **kw) as s:
+                yield s
+    elif isinstance(target, str):
         async with http_streams(target) as (read, write, _):
             async with ClientSession(read, write, **kw) as s:
                 yield s
@@ -215,6 +221,12 @@ def test_http_client_stdio_server(http_proxy):
     proxy = http_proxy(SERVER)
     check_full_round(anyio.run(full_round, proxy.url))
     assert "bridging" in proxy.stderr_text()
+
+
+def test_legacy_sse_client_stdio_server(http_proxy):
+    """The 2024-11-05 HTTP+SSE transport: every message on the session's one event stream."""
+    proxy = http_proxy(SERVER)
+    check_full_round(anyio.run(full_round, proxy.url.removesuffix("/mcp") + "/sse"))
 
 
 # ------------------------------------------------------------------ remote upstreams
