@@ -33,8 +33,8 @@ struct rig {
   std::unique_ptr<bridge_to_modern> b;
 
   explicit rig(upstream_era era) {
-    b = std::make_unique<bridge_to_modern>(std::make_unique<test::fake_upstream>(strand, ctl), era,
-                                           log, "");
+    b = std::make_unique<bridge_to_modern>(
+        strand, std::make_unique<test::fake_upstream>(strand, ctl), era, log, "");
     b->start(std::make_shared<int>(0), out);
     run();
   }
@@ -253,4 +253,24 @@ TEST_CASE("bridge l2m: subscribe opens a listen stream; its frames reach the cli
       R"({"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"x://a","_meta":{"io.modelcontextprotocol/subscriptionId":)" +
       lid + "}}}");
   CHECK(r.out.got.size() == m);
+}
+
+TEST_CASE("bridge l2m: a server request the session could not deliver ends its call") {
+  rig r(upstream_era::auto_detect);
+  initialize(r);
+  r.client(R"({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"ask"}})");
+  json::object first = r.last_to_server();
+  r.server(
+      R"({"jsonrpc":"2.0","id":)" + id_text(first) +
+      R"(,"result":{"resultType":"input_required",)"
+      R"("inputRequests":{"q":{"method":"sampling/createMessage","params":{"messages":[]}}}}})");
+  json::object ask = r.last_to_client();
+  REQUIRE(ask.at("method") == "sampling/createMessage");
+  // What http_session::lost() sends when the client's stream fell behind.
+  r.b->send_now(make_error_response(id_text(ask), rpc_error::upstream_error, "fell behind"));
+  r.run();
+  json::object e = r.last_to_client();
+  CHECK(e.at("id") == 11);
+  CHECK(std::string(e.at("error").as_object().at("message").as_string()).find("fell behind") !=
+        std::string::npos);
 }

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "base/spawn.hpp"
 #include "protocol/era.hpp"
 
 namespace mcpfwd {
@@ -33,12 +34,18 @@ std::string cancelled(const std::string& id_json, std::string_view reason) {
 
 }  // namespace
 
-bridge_to_modern::bridge_to_modern(std::unique_ptr<upstream> inner, upstream_era era,
+bridge_to_modern::bridge_to_modern(const net::strand<net::any_io_executor>& strand,
+                                   std::unique_ptr<upstream> inner, upstream_era era,
                                    const logger& log, std::string log_prefix)
-    : inner_(std::move(inner)), era_(era), log_(log), prefix_(std::move(log_prefix)) {}
+    : strand_(strand),
+      inner_(std::move(inner)),
+      era_(era),
+      log_(log),
+      prefix_(std::move(log_prefix)) {}
 
 void bridge_to_modern::start(std::shared_ptr<void> owner, upstream::sink& out) {
   out_ = &out;
+  owner_ = owner;
   inner_->start(std::move(owner), *this);
 }
 
@@ -111,11 +118,19 @@ void bridge_to_modern::send_now(std::string raw) {
   }
   // The session's own messages: a cancellation, or an error for a server
   // request its client will never see.
+  // An error for a server request the client never saw ends the call it
+  // belongs to: that answer goes to the client once this returns.
   std::vector<std::string> out;
   from_client(make_message(std::move(raw)), out);
-  if (!out.empty())
-    log_.debug(prefix_ + "bridge: " + std::to_string(out.size()) +
-               " answer(s) for the client dropped (its stream is gone)");
+  if (out.empty()) return;
+  auto owner = owner_.lock();
+  if (!owner) return;
+  net::co_spawn(
+      strand_,
+      [this, owner, out = std::move(out)]() mutable -> net::awaitable<void> {
+        co_await deliver(std::move(out));
+      },
+      log_failure(log_, prefix_ + "the bridge's answers"));
 }
 
 void bridge_to_modern::start_bridging(const std::string& init_raw, const std::string& client_id) {
