@@ -274,3 +274,41 @@ TEST_CASE("bridge l2m: a server request the session could not deliver ends its c
   CHECK(std::string(e.at("error").as_object().at("message").as_string()).find("fell behind") !=
         std::string::npos);
 }
+
+TEST_CASE("bridge l2m: calls abandoned while waiting for the client's input are bounded") {
+  rig r(upstream_era::auto_detect);
+  initialize(r);
+  const int n = 1024 + 3;
+  for (int i = 0; i < n; ++i) {
+    r.client(R"({"jsonrpc":"2.0","id":)" + std::to_string(100 + i) +
+             R"(,"method":"tools/call","params":{"name":"ask"}})");
+    json::object up = r.last_to_server();
+    r.server(
+        R"({"jsonrpc":"2.0","id":)" + id_text(up) +
+        R"(,"result":{"resultType":"input_required",)"
+        R"("inputRequests":{"q":{"method":"sampling/createMessage","params":{"messages":[]}}}}})");
+  }
+  // The three oldest calls were answered with an error, oldest first; the others wait.
+  std::vector<json::value> abandoned;
+  for (const auto& raw : r.out.got) {
+    json::object m = json::parse(raw).as_object();
+    if (m.contains("error")) abandoned.push_back(m.at("id"));
+  }
+  CHECK(abandoned == std::vector<json::value>{100, 101, 102});
+  // The answer to an abandoned call's input request is dropped; a live one still works.
+  const std::size_t before = r.to_server().size();
+  json::object first_ask, last_ask;
+  for (const auto& raw : r.out.got) {
+    json::object m = json::parse(raw).as_object();
+    if (!m.contains("method") || m.at("method") != "sampling/createMessage") continue;
+    if (first_ask.empty()) first_ask = m;
+    last_ask = std::move(m);
+  }
+  REQUIRE_FALSE(first_ask.empty());
+  r.client(R"({"jsonrpc":"2.0","id":)" + id_text(first_ask) +
+           R"(,"result":{"role":"assistant","content":{"type":"text","text":"A"},"model":"m"}})");
+  CHECK(r.to_server().size() == before);
+  r.client(R"({"jsonrpc":"2.0","id":)" + id_text(last_ask) +
+           R"(,"result":{"role":"assistant","content":{"type":"text","text":"A"},"model":"m"}})");
+  CHECK(r.to_server().size() == before + 1);
+}

@@ -13,6 +13,8 @@ namespace {
 
 // An input_required loop that never ends is the server's bug: stop it.
 constexpr int max_rounds = 32;
+// Calls of one session waiting for its client's answers at once.
+constexpr std::size_t max_waiting_calls = 1024;
 
 message make_message(std::string raw) {
   message m;
@@ -226,6 +228,7 @@ void bridge_to_modern::from_client(message msg, std::vector<std::string>& out) {
 void bridge_to_modern::end_call(const std::string& client_id) {
   auto c = calls_.find(client_id);
   if (c == calls_.end()) return;
+  stop_waiting(c->second);
   if (!c->second.upstream_id.empty()) by_upstream_.erase(c->second.upstream_id);
   for (const auto& [iid, key] : c->second.asked) by_input_.erase(iid);
   calls_.erase(c);
@@ -233,11 +236,38 @@ void bridge_to_modern::end_call(const std::string& client_id) {
 
 void bridge_to_modern::retry(const std::string& client_id) {
   call& c = calls_.at(client_id);
+  stop_waiting(c);
   const std::string uid = next_id("req");
   c.upstream_id = uid;
   by_upstream_[uid] = client_id;
   to_server(
       l2m::enveloped_request(c.raw, uid, hs_, log_level_, l2m::retry_params(c.answers, c.state)));
+}
+
+void bridge_to_modern::stop_waiting(call& c) {
+  if (c.waiting == 0) return;
+  c.waiting = 0;
+  --n_waiting_;
+}
+
+void bridge_to_modern::bound_waiting(std::vector<std::string>& out) {
+  while (n_waiting_ > max_waiting_calls && !waiting_.empty()) {
+    auto [cid, mark] = std::move(waiting_.front());
+    waiting_.pop_front();
+    auto c = calls_.find(cid);
+    if (c == calls_.end() || c->second.waiting != mark) continue;  // it moved on
+    out.push_back(make_error_response(
+        cid, rpc_error::upstream_error,
+        "mcpfwd: more than " + std::to_string(max_waiting_calls) +
+            " calls of this session wait for the client's input; the oldest is abandoned"));
+    end_call(cid);
+  }
+  // Entries of calls that moved on, dropped from time to time.
+  if (waiting_.size() > 2 * max_waiting_calls)
+    std::erase_if(waiting_, [this](const auto& w) {
+      auto c = calls_.find(w.first);
+      return c == calls_.end() || c->second.waiting != w.second;
+    });
 }
 
 void bridge_to_modern::reopen_listen() {
@@ -391,6 +421,10 @@ void bridge_to_modern::input_required(const std::string& client_id, l2m::input_r
     c.asked[iid] = key;
     out.push_back(l2m::server_request(iid, req));
   }
+  c.waiting = ++counter_;
+  ++n_waiting_;
+  waiting_.emplace_back(client_id, c.waiting);
+  bound_waiting(out);
 }
 
 }  // namespace mcpfwd

@@ -72,6 +72,7 @@ class bridge_to_modern final : public upstream, private upstream::sink {
     std::string state;        // the round's requestState (JSON text)
     std::vector<std::pair<std::string, std::string>> answers;  // key -> result (JSON)
     std::unordered_map<std::string, std::string> asked;        // our request id -> key
+    std::uint64_t waiting = 0;  // while the client answers: its place in waiting_, else 0
   };
 
   net::awaitable<void> on_server_message(message msg) override;
@@ -91,6 +92,8 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   void input_required(const std::string& client_id, bridge_l2m::input_required ir,
                       std::vector<std::string>& to_client);
   void retry(const std::string& client_id);
+  void stop_waiting(call& c);
+  void bound_waiting(std::vector<std::string>& to_client);
   std::string next_id(std::string_view kind);
   net::awaitable<void> deliver(std::vector<std::string> to_client);
 
@@ -118,6 +121,12 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   std::unordered_map<std::string, std::string> by_upstream_;  // upstream id -> client id
   std::unordered_map<std::string, std::string> by_input_;     // our request id -> client id
   std::unordered_map<std::string, call> calls_;               // client id -> call
+  // The calls waiting for the client's answers, oldest first: (client id, the
+  // call's `waiting` mark; entries whose call moved on are skipped). Beyond
+  // max_waiting_calls the oldest is answered with an error and forgotten, so
+  // a client that never answers cannot grow the session without bound.
+  std::deque<std::pair<std::string, std::uint64_t>> waiting_;
+  std::size_t n_waiting_ = 0;
 };
 
 }  // namespace mcpfwd
