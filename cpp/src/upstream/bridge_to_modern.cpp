@@ -119,9 +119,8 @@ void bridge_to_modern::send_now(std::string raw) {
     return;
   }
   // The session's own messages: a cancellation, or an error for a server
-  // request its client will never see.
-  // An error for a server request the client never saw ends the call it
-  // belongs to: that answer goes to the client once this returns.
+  // request its client will never see; the latter ends the call it belongs
+  // to, whose answer goes to the client once this returns.
   std::vector<std::string> out;
   from_client(make_message(std::move(raw)), out);
   if (out.empty()) return;
