@@ -208,6 +208,17 @@ def test_the_server_alone_refuses_a_session_era_client():
     anyio.run(main)
 
 
+def test_upstream_era_legacy_never_bridges(mcpfwd_bin):
+    """--upstream-era legacy: the server's refusal reaches the client as it is."""
+    async def main() -> None:
+        async with legacy_session([mcpfwd_bin, "--stdio", "--upstream-era", "legacy", "--",
+                                   *SERVER], Recorder()) as s:
+            with pytest.raises(MCPError) as e:
+                await s.initialize()
+            assert e.value.error.code == -32022
+    anyio.run(main)
+
+
 # ------------------------------------------------------------------ stdio upstreams
 
 
