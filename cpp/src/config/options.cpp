@@ -228,11 +228,13 @@ constexpr option_spec table[] = {
        c.stateless_key = std::string(v);
      },
      [](const proxy_config& c) { return c.stateless_key; }},
-    {"upstream-era", option_type::choice, "ERA", 0, 0, mode_http | mode_any_upstream,
+    {"upstream-era", option_type::choice, "ERA", 0, 0, mode_any_downstream | mode_any_upstream,
      "--upstream-era", "auto|legacy|modern",
      "the protocol era the upstream serves: auto probes each new upstream instance with "
-     "server/discover; legacy answers stateless-era requests with -32022 (clients fall back to "
-     "initialize)",
+     "server/discover, and bridges a session-era client to a server that refuses initialize "
+     "naming only 2026-07-28; legacy answers stateless-era requests with -32022 (clients fall "
+     "back to initialize) and never bridges; modern bridges session-era clients without trying "
+     "initialize",
      [](proxy_config& c, std::string_view v) {
        c.era = v == "legacy"   ? upstream_era::legacy
                : v == "modern" ? upstream_era::modern
