@@ -16,6 +16,7 @@
 #include "server/admin_server.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics_text.hpp"
+#include "server/upstream_site.hpp"
 #include "session/stdio_session.hpp"
 #include "upstream/http_upstream.hpp"
 #include "upstream/stdio_upstream.hpp"
@@ -98,17 +99,32 @@ void raise_fd_limit() {
   }
 }
 
+// The configuration with the config file's top level merged in (the file's
+// named servers go to `servers`), or `cli` itself without a file.
+proxy_config with_file(const proxy_config& cli, std::vector<named_server>& servers) {
+  if (cli.config_file.empty()) return cli;
+  config_layout layout = load_config_file(cli);
+  servers = std::move(layout.servers);
+  return std::move(layout.global);
+}
+
+bool has_command(const proxy_config& c) {
+  return !c.upstream.argv.empty() && !c.upstream.argv[0].empty();
+}
+
 }  // namespace
 
 proxy::proxy(proxy_config cfg)
-    : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink, cfg_.log_output) {
-  validate(cfg_);
-  const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
+    : cli_(std::move(cfg)),
+      cfg_(with_file(cli_, servers_)),
+      log_(cfg_.level, cfg_.log_sink, cfg_.log_output) {
+  validate(cfg_, !servers_.empty());
+  const bool has_cmd = has_command(cfg_);
   // The token guards the proxy: no server gets it, even when an embedder
   // read it from an environment the server would otherwise inherit.
   if (!cfg_.auth_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.auth_token);
   if (!cfg_.admin_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.admin_token);
-  if (has_cmd) {
+  if (has_cmd || !cfg_.config_file.empty()) {  // a file's servers may be commands too
     strays_ = std::make_shared<group_killer>(cfg_.shutdown_grace, log_);
     cfg_.upstream.strays = strays_;
   }
@@ -203,8 +219,17 @@ void proxy::run_threads(unsigned n) {
 
 void proxy::start_http() {
   raise_fd_limit();
-  auto srv =
-      std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), client_, log_, metrics_);
+  // Without a default upstream (only named servers), /mcp serves nothing.
+  const bool has_default = has_command(cfg_) || !cfg_.remote.url.empty();
+  auto srv = std::make_shared<http_server>(
+      ioc_, cfg_, has_default ? make_upstream_factory() : upstream_factory{}, client_, log_,
+      metrics_);
+  if (!servers_.empty()) {
+    auto table = std::make_shared<site_table>(*srv->sites());
+    for (auto& s : servers_) table->named.emplace(s.name, build_site(s.name, std::move(s.cfg)));
+    servers_.clear();
+    srv->set_sites(std::move(table));
+  }
   std::shared_ptr<admin_server> admin;
   if (!cfg_.admin_host.empty())
     admin =
@@ -260,6 +285,13 @@ void proxy::finished(int code) {
   }
   if (admin) admin->close();
   if (client_) client_->shutdown();  // idle keep-alive connections
+  std::vector<std::shared_ptr<http_client>> named;
+  {
+    std::lock_guard lk(m_);
+    for (auto& w : site_clients_)
+      if (auto c = w.lock()) named.push_back(std::move(c));
+  }
+  for (auto& c : named) c->shutdown();
   // Every session has ended: what is left of their servers' process groups
   // is killed now rather than after the grace (whose timers would keep the
   // io_context, and so the proxy, alive).
@@ -452,6 +484,8 @@ std::string proxy::status_text() const {
            std::string(o.at("kind").as_string()) +
            (o.at("key").is_string() ? " (key " + std::string(o.at("key").as_string()) + ")"
                                     : std::string()) +
+           (o.at("server").is_string() ? " server " + std::string(o.at("server").as_string())
+                                       : std::string()) +
            "\n";
   }
   return out;
@@ -483,6 +517,101 @@ std::string proxy::stats_json() const {
   json::value v = json::parse(s->stats_json());
   v.as_object()["log_lines_dropped"] = d;
   return json::serialize(v);
+}
+
+}  // namespace mcpfwd
+
+namespace mcpfwd {
+
+std::shared_ptr<const upstream_site> proxy::build_site(std::string name, proxy_config c) {
+  auto site = std::make_shared<upstream_site>();
+  site->name = std::move(name);
+  // As for the default upstream: no server gets the proxy's tokens.
+  if (!c.auth_token.empty()) c.upstream.withheld_values.push_back(c.auth_token);
+  if (!c.admin_token.empty()) c.upstream.withheld_values.push_back(c.admin_token);
+  if (has_command(c)) c.upstream.strays = strays_;
+  if (!c.remote.url.empty()) {
+    c.remote.max_message_bytes = c.max_message_bytes;
+    site->remote = std::make_shared<http_client>(ioc_.get_executor(), c.remote, log_);
+    if (c.remote.insecure)
+      log_.warn("WARNING: TLS certificate verification of server " + site->name +
+                " is DISABLED (upstream-insecure): anyone on the path can read and alter this "
+                "traffic. Use a CA file instead.");
+    std::lock_guard lk(m_);
+    site_clients_.push_back(site->remote);
+  }
+  site->cfg = std::move(c);
+  // The factory reads its own site, which every session of it keeps alive.
+  const upstream_site* self = site.get();
+  if (site->remote) {
+    site->make = [self, this](const net::strand<net::any_io_executor>& strand,
+                              const std::string& prefix) -> std::unique_ptr<upstream> {
+      return std::make_unique<http_upstream>(strand, self->remote, log_, prefix);
+    };
+  } else {
+    site->make = [self, this](const net::strand<net::any_io_executor>& strand,
+                              const std::string& prefix) -> std::unique_ptr<upstream> {
+      try {
+        auto up = std::make_unique<stdio_upstream>(strand, self->cfg.upstream,
+                                                   self->cfg.max_message_bytes, log_, prefix);
+        bump(metrics_.upstream_spawns);
+        return up;
+      } catch (...) {
+        bump(metrics_.upstream_spawn_failures);
+        throw;
+      }
+    };
+  }
+  return site;
+}
+
+void proxy::reload() {
+  std::lock_guard one(reload_m_);
+  std::shared_ptr<http_server> h;
+  {
+    std::lock_guard lk(m_);
+    h = http_;
+  }
+  if (cli_.config_file.empty())
+    throw api_error(errc::state, "no config file to reload (option config)");
+  if (!h) throw api_error(errc::state, "a reload needs a started proxy in HTTP mode");
+  const std::string& file = cli_.config_file;
+  try {
+    config_layout next = load_config_file(cli_);
+    auto table = std::make_shared<site_table>();
+    if (has_command(next.global) || !next.global.remote.url.empty())
+      table->fallback = build_site("", next.global);
+    std::string names;
+    for (auto& s : next.servers) {
+      names += (names.empty() ? "" : ", ") + s.name;
+      table->named.emplace(s.name, build_site(s.name, std::move(s.cfg)));
+    }
+    // The listener, the logs and the admin listener are set up once: a
+    // change to their options waits for a restart (said, not silently dropped).
+    std::string kept;
+    for (const auto& o : options()) {
+      if (per_server_option(o.name) || o.name == "upstream" || o.name == "config") continue;
+      if (o.get(next.global) != o.get(cfg_))
+        kept += (kept.empty() ? "" : ", ") + std::string(o.name);
+    }
+    h->set_sites(std::move(table));
+    bump(metrics_.config_reloads_ok);
+    json::array servers;
+    for (const auto& s : next.servers) servers.emplace_back(s.name);
+    log_.event(log_level::info, "config_reloaded",
+               "reloaded " + file + ": " + std::to_string(next.servers.size()) + " server(s)" +
+                   (names.empty() ? std::string() : " (" + names + ")") +
+                   "; new sessions use it, open sessions keep theirs" +
+                   (kept.empty() ? std::string()
+                                 : "; changed proxy-wide options wait for a restart: " + kept),
+               json::serialize(json::object{{"file", file}, {"servers", std::move(servers)}}));
+  } catch (const std::exception& e) {
+    bump(metrics_.config_reloads_failed);
+    log_.event(log_level::error, "config_reload_failed",
+               std::string("reload failed, keeping the running configuration: ") + e.what(),
+               json::serialize(json::object{{"file", file}, {"error", e.what()}}));
+    throw;
+  }
 }
 
 }  // namespace mcpfwd
