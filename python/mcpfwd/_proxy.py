@@ -581,6 +581,9 @@ class Proxy:
             (docs/operations.md). Keep it on a loopback address, or set ``admin_token``.
         admin_token: require ``Authorization: Bearer <admin_token>`` on the admin listener's
             ``/metrics`` and ``/sessions`` (``/healthz`` and ``/readyz`` stay open).
+        config: a JSON config file (docs/configuration.md): options by name, and named
+            servers served at ``/servers/NAME/mcp`` (the ``mcpServers`` shape of desktop hosts
+            too). Keyword arguments win over the file; :meth:`reload` reads it again.
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
@@ -638,6 +641,7 @@ class Proxy:
         upstream_era: str | None = None,
         admin: ListenAddress | None = None,
         admin_token: str | None = None,
+        config: str | os.PathLike[str] | None = None,
         upstream_transport: UpstreamTransport | str | None = None,
         upstream_headers: Mapping[str, str] | None = None,
         forward_authorization: bool = False,
@@ -844,6 +848,18 @@ class Proxy:
         stream = EventStream(maxsize)
         self._subscribers.add(stream)
         return stream
+
+    def reload(self) -> None:
+        """Read the config file (``config``) again: sessions opened from now on use it, open
+        ones keep their configuration until they end; a server no longer in the file takes no
+        new session (404).
+
+        Raises:
+            InvalidArgumentError: the file is bad (the message names the file, the line or key,
+                and the problem); the running configuration stays.
+            StateError: no config file, the proxy is not serving HTTP, or it is closed.
+        """
+        self._native.reload()
 
     def close_session(self, session_id: str) -> None:
         """Close one session of an HTTP proxy and return at once: its requests in flight get a

@@ -247,9 +247,15 @@ json::value parse_json(const file_error& err, std::string_view text) {
   if (ec) {
     // The parser stops on the offending character; past the end: the text ended early.
     const auto [line, col] = line_col(text, at);
-    err.whole(
-        "line " + std::to_string(line) + ", column " + std::to_string(col) + ": " +
-        (at >= text.size() ? "unexpected end of the file (" + ec.message() + ")" : ec.message()));
+    std::string near;
+    if (at < text.size()) {  // what the parser stopped at, up to the end of its line
+      std::string_view rest = text.substr(at, 24);
+      rest = rest.substr(0, rest.find_first_of("\r\n"));
+      near = " at '" + std::string(rest) + (rest.size() == 24 ? "...'" : "'");
+    }
+    err.whole("line " + std::to_string(line) + ", column " + std::to_string(col) + ": " +
+              (at >= text.size() ? "unexpected end of the file (" + ec.message() + ")"
+                                 : ec.message() + near));
   }
   return p.release();
 }

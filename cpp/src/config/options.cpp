@@ -107,7 +107,7 @@ constexpr option_spec table[] = {
     {"upstream", option_type::text, "URL", 0, 0, mode_all, "--upstream", "",
      "the upstream is the remote MCP server at URL (Streamable HTTP or HTTP+SSE)",
      MCPFWD_TEXT(remote.url)},
-    {"config", option_type::text, "FILE", 0, 0, mode_all, "--config", "",
+    {"config", option_type::text, "PATH", 0, 0, mode_all, "--config", "",
      "read options, the default upstream and named servers (/servers/NAME/mcp) from this JSON "
      "file (docs/configuration.md); command-line options win; SIGHUP reloads it",
      MCPFWD_TEXT(config_file), not_empty},
