@@ -313,3 +313,55 @@ def test_sighup_reloads_new_sessions_see_it_open_ones_keep_theirs(listen_proxy, 
     line = proxy.wait_stderr(r"reload failed.*servers\.C\.max-sessions")
     assert "--max-sessions needs a number, got '-3'" in line, line
     assert reloads(admin) == {"ok": 1.0, "error": 2.0}
+
+
+def test_reloads_while_clients_open_sessions(listen_proxy, tmp_path):
+    """SIGHUP after SIGHUP while clients keep opening sessions on the servers being swapped:
+    every session of a server present in both files works (run under TSan by test.sh)."""
+    import threading
+    import time
+
+    path = tmp_path / "mcpfwd.json"
+
+    def config(i: int) -> dict[str, Any]:
+        return {"servers": {"A": entry(FASTMCP, **{"request-timeout-ms": 20000 + i}),
+                            f"extra{i % 3}": entry(FASTMCP)}}
+
+    write(path, config(0))
+    proxy = listen_proxy("--config", str(path))
+    root = base(proxy.url)
+    errors: list[str] = []
+    done = threading.Event()
+
+    def client(n: int) -> None:
+        k = 0
+        while not done.is_set():
+            k += 1
+            try:
+                text = anyio.run(echo_round, f"{root}/servers/A/mcp", "legacy", f"{n}-{k}")
+                if text != f"{n}-{k}":
+                    errors.append(text)
+            except BaseException as e:  # noqa: BLE001 - collected, asserted below
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(1, 11):
+        write(path, config(i))
+        proxy.proc.send_signal(signal.SIGHUP)
+        # The i-th reload's line (earlier ones may name the same servers).
+        wait_until_count = time.monotonic() + 20
+        while proxy.stderr_text().count("reloaded ") < i:
+            assert time.monotonic() < wait_until_count, proxy.stderr_tail()
+            time.sleep(0.02)
+        # Sessions open between one reload and the next.
+        while proxy.stderr_text().count("opened on server A") < i + 2:
+            assert time.monotonic() < wait_until_count + 30, proxy.stderr_tail()
+            time.sleep(0.02)
+    done.set()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    assert proxy.stderr_text().count("reloaded ") == 10
+    assert proxy.stderr_text().count("opened on server A") >= 12  # sessions ran meanwhile
