@@ -49,7 +49,8 @@ constexpr const char* usage_tail =
     "\n"
     "SIGUSR1 prints a table of the sessions on stderr (with --log-format json, one\n"
     "JSON line with the sessions); SIGINT/SIGTERM shut down. With --config, SIGHUP\n"
-    "reloads the file (new sessions use it; docs/configuration.md), else it shuts down.\n"
+    "reloads the file in HTTP mode (new sessions use it; docs/configuration.md), else\n"
+    "it shuts down.\n"
     "Logs go to stderr, never stdout: mcpfwd's own lines start with 'mcpfwd: ',\n"
     "the server's stderr lines are relayed prefixed with 'server: '.\n"
     "Exit status: 0 when the client ended the session (EOF, SIGINT, SIGTERM);\n"
@@ -338,7 +339,7 @@ int main(int argc, char** argv) {
           std::fputs(status_json_line(proxy).c_str(), stderr);
         else if (sig == SIGUSR1)
           std::fputs(proxy.status_text().c_str(), stderr);
-        else if (sig == SIGHUP && config_file)
+        else if (sig == SIGHUP && config_file && !stdio)
           proxy.reload();  // logs how it went; a bad file keeps the running config
         else if (sig > 0)
           proxy.stop();  // graceful: same path as client EOF
