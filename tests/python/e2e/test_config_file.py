@@ -365,3 +365,28 @@ def test_reloads_while_clients_open_sessions(listen_proxy, tmp_path):
     assert not errors, errors[:3]
     assert proxy.stderr_text().count("reloaded ") == 10
     assert proxy.stderr_text().count("opened on server A") >= 12  # sessions ran meanwhile
+
+
+def test_named_remote_servers_each_with_its_own_pool(listen_proxy, tmp_path, upstream_servers):
+    """Named servers given by url (the mcpServers shape's remote entries): one Streamable HTTP,
+    one legacy SSE (``"type": "sse"``), each reached through its own connection pool, with its
+    own headers."""
+    http_srv = upstream_servers.fastmcp("streamable-http")
+    sse_srv = upstream_servers.fastmcp("sse")
+    cfg = write(tmp_path / "remote.json", {"mcpServers": {
+        "web": {"url": http_srv.url, "type": "http", "headers": {"X-From": "mcpfwd"}},
+        "old": {"url": sse_srv.url, "type": "sse", "upstream-timeout-ms": 20000},
+    }})
+    proxy = listen_proxy("--config", str(cfg))
+    root = base(proxy.url)
+    assert anyio.run(echo_round, f"{root}/servers/web/mcp", "legacy", "remote") == "remote"
+    assert anyio.run(echo_round, f"{root}/servers/old/mcp", "legacy", "via sse") == "via sse"
+    assert anyio.run(echo_round, f"{root}/servers/web/mcp", "auto", "auto") == "auto"
+
+    async def upstream_headers(url: str) -> dict[str, str]:
+        async with Client(url, mode="legacy") as c:
+            r = await c.call_tool("request_info", {})
+            return {k.lower(): v for k, v in json.loads(r.content[0].text)["headers"]}
+
+    assert anyio.run(upstream_headers, f"{root}/servers/web/mcp").get("x-from") == "mcpfwd"
+    assert "x-from" not in anyio.run(upstream_headers, f"{root}/servers/old/mcp")
