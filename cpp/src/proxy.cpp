@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "base/errors.hpp"
 #include "config/options.hpp"
@@ -374,35 +376,53 @@ std::string proxy::metrics_text() const {
                read(c.s2c_bytes));
   }
   write_metrics(out, metrics_);
-  if (client_) {
-    const json::object st = client_->stats();
-    const json::object& pools = st.at("pools").as_object();
-    auto each = [&](const char* name, const char* type, const char* help, const char* field) {
+  // Every connection pool: the default upstream's and the named remote servers' (config
+  // file), summed per origin (servers may share one).
+  std::vector<std::shared_ptr<http_client>> clients;
+  if (client_) clients.push_back(client_);
+  {
+    std::lock_guard lk(m_);
+    for (const auto& w : site_clients_)
+      if (auto c = w.lock()) clients.push_back(std::move(c));
+  }
+  if (!clients.empty()) {
+    static constexpr const char* fields[] = {"open",    "idle",   "waiting", "max",
+                                             "created", "reused", "waited",  "stale"};
+    std::map<std::string, std::array<std::uint64_t, std::size(fields)>> pools;
+    std::uint64_t stream_connections = 0;
+    for (const auto& client : clients) {
+      const json::object st = client->stats();
+      stream_connections += st.at("stream_connections").to_number<std::uint64_t>();
+      for (const auto& [origin, p] : st.at("pools").as_object()) {
+        auto& sums = pools[std::string(origin)];
+        for (std::size_t i = 0; i < std::size(fields); ++i)
+          sums[i] += p.as_object().at(fields[i]).to_number<std::uint64_t>();
+      }
+    }
+    auto each = [&](const char* name, const char* type, const char* help, std::size_t field) {
       out.family(name, type, help);
-      for (const auto& [origin, p] : pools)
-        out.sample(name, {{"origin", std::string_view(origin)}},
-                   p.as_object().at(field).to_number<std::uint64_t>());
+      for (const auto& [origin, sums] : pools)
+        out.sample(name, {{"origin", std::string_view(origin)}}, sums[field]);
     };
     each("mcpfwd_upstream_pool_connections", "gauge",
-         "Keep-alive connections open to an upstream origin (idle or busy).", "open");
+         "Keep-alive connections open to an upstream origin (idle or busy).", 0);
     each("mcpfwd_upstream_pool_idle_connections", "gauge",
-         "Keep-alive connections to an upstream origin waiting for a request.", "idle");
+         "Keep-alive connections to an upstream origin waiting for a request.", 1);
     each("mcpfwd_upstream_pool_waiting", "gauge",
-         "Requests waiting for a connection to an upstream origin.", "waiting");
+         "Requests waiting for a connection to an upstream origin.", 2);
     each("mcpfwd_upstream_pool_max_connections", "gauge",
-         "The most connections per upstream origin (--upstream-pool-max).", "max");
+         "The most connections per upstream origin (--upstream-pool-max).", 3);
     each("mcpfwd_upstream_pool_connections_created_total", "counter",
-         "Connections opened to an upstream origin.", "created");
+         "Connections opened to an upstream origin.", 4);
     each("mcpfwd_upstream_pool_connections_reused_total", "counter",
-         "Requests that reused a pooled connection to an upstream origin.", "reused");
+         "Requests that reused a pooled connection to an upstream origin.", 5);
     each("mcpfwd_upstream_pool_waits_total", "counter",
-         "Requests that had to wait for a connection to an upstream origin.", "waited");
+         "Requests that had to wait for a connection to an upstream origin.", 6);
     each("mcpfwd_upstream_pool_stale_total", "counter",
-         "Pooled connections found closed by the upstream when reused.", "stale");
+         "Pooled connections found closed by the upstream when reused.", 7);
     out.family("mcpfwd_upstream_stream_connections", "gauge",
                "Connections held by upstream event streams (outside the pool).");
-    out.sample("mcpfwd_upstream_stream_connections", {},
-               st.at("stream_connections").to_number<std::uint64_t>());
+    out.sample("mcpfwd_upstream_stream_connections", {}, stream_connections);
   }
   out.family("mcpfwd_log_lines_dropped_total", "counter",
              "Log lines standard error could not take in time.");
@@ -538,6 +558,7 @@ std::shared_ptr<const upstream_site> proxy::build_site(std::string name, proxy_c
                 " is DISABLED (upstream-insecure): anyone on the path can read and alter this "
                 "traffic. Use a CA file instead.");
     std::lock_guard lk(m_);
+    std::erase_if(site_clients_, [](const auto& w) { return w.expired(); });
     site_clients_.push_back(site->remote);
   }
   site->cfg = std::move(c);

@@ -373,11 +373,12 @@ def test_named_remote_servers_each_with_its_own_pool(listen_proxy, tmp_path, ups
     own headers."""
     http_srv = upstream_servers.fastmcp("streamable-http")
     sse_srv = upstream_servers.fastmcp("sse")
-    cfg = write(tmp_path / "remote.json", {"mcpServers": {
+    cfg = write(tmp_path / "remote.json", {"admin": "127.0.0.1:0", "mcpServers": {
         "web": {"url": http_srv.url, "type": "http", "headers": {"X-From": "mcpfwd"}},
         "old": {"url": sse_srv.url, "type": "sse", "upstream-timeout-ms": 20000},
     }})
     proxy = listen_proxy("--config", str(cfg))
+    admin = admin_of(proxy)
     root = base(proxy.url)
     assert anyio.run(echo_round, f"{root}/servers/web/mcp", "legacy", "remote") == "remote"
     assert anyio.run(echo_round, f"{root}/servers/old/mcp", "legacy", "via sse") == "via sse"
@@ -390,3 +391,12 @@ def test_named_remote_servers_each_with_its_own_pool(listen_proxy, tmp_path, ups
 
     assert anyio.run(upstream_headers, f"{root}/servers/web/mcp").get("x-from") == "mcpfwd"
     assert "x-from" not in anyio.run(upstream_headers, f"{root}/servers/old/mcp")
+
+    # Each server's pool shows in /metrics under its origin.
+    r = http_request(admin, "GET", path="/metrics")
+    created = {s.labels["origin"]: s.value
+               for fam in text_string_to_metric_families(r.body.decode()) for s in fam.samples
+               if s.name == "mcpfwd_upstream_pool_connections_created_total"}
+    for srv in (http_srv, sse_srv):
+        origin = srv.url.split("/")[2]
+        assert created.get(f"http://{origin}", 0) >= 1, (origin, created)
