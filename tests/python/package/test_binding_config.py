@@ -75,3 +75,20 @@ def test_a_bad_config_file_refuses_the_proxy(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"servers": {"x": {"args": []}}}))
     with pytest.raises(mcpfwd.InvalidArgumentError, match=r"servers\.x: needs a command"):
         mcpfwd.Proxy(upstream=FASTMCP_CMD, listen=("127.0.0.1", 0), config=bad)
+
+
+def test_named_servers_only_from_python(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps({"mcpServers": {
+        "fast": {"command": FASTMCP_CMD[0], "args": FASTMCP_CMD[1:]}}}))
+    with mcpfwd.Proxy(listen=("127.0.0.1", 0), config=path, on_log=LogRecorder()) as p:
+        assert p.upstream == []
+        root = p.url[: -len("/mcp")]
+
+        async def echo() -> str:
+            async with Client(f"{root}/servers/fast/mcp", mode="legacy") as c:
+                return (await c.call_tool("echo", {"text": "only named"})).content[0].text
+
+        assert anyio.run(echo) == "only named"
+    with pytest.raises(mcpfwd.InvalidArgumentError, match="no upstream configured"):
+        mcpfwd.Proxy(listen=("127.0.0.1", 0))
