@@ -127,16 +127,16 @@ upstream_factory proxy::make_upstream_factory() {
             "(insecure upstream option): anyone on the path can read and alter this "
             "traffic. Use a CA file instead.");
       });
-    return [client = client_, this](const net::strand<net::any_io_executor>& strand,
+    return [client = client_, this](const session_strand& strand,
                                     const std::string& prefix) -> std::unique_ptr<upstream> {
       return std::make_unique<http_upstream>(strand, client, log_, prefix);
     };
   }
-  return [this](const net::strand<net::any_io_executor>& strand,
-                const std::string& prefix) -> std::unique_ptr<upstream> {
+  return [this](const session_strand& strand,
+                const std::string& log_prefix) -> std::unique_ptr<upstream> {
     try {
       auto up = std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes,
-                                                 log_, prefix);
+                                                 log_, log_prefix);
       bump(metrics_.upstream_spawns);
       return up;
     } catch (...) {

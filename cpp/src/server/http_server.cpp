@@ -71,7 +71,7 @@ const std::string& busy_reply() {
 struct http_server::connection {
   http_server& srv;
   beast::tcp_stream stream;
-  beast::flat_buffer buf{http_read_buffer_max};
+  conn_buffer buf{http_read_buffer_max};
   connection(http_server& s, net::ip::tcp::socket sock) : srv(s), stream(std::move(sock)) {}
   ~connection() { srv.connections_.fetch_sub(1); }
   connection(const connection&) = delete;
@@ -205,8 +205,9 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
     // Idle until the next request begins: the keep-alive deadline (for the
     // first request, the header deadline).
     if (c.buf.size() == 0) {
+      release_if_empty(c.buf);  // the idle read takes a small block (conn_buffer.hpp)
       c.stream.expires_after(first ? cfg_.header_timeout : cfg_.keepalive_timeout);
-      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(http_first_read),
+      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(conn_first_read),
                                                        net::as_tuple(net::use_awaitable));
       c.buf.commit(n);
       if (ec) break;  // closed, reset, or idle too long

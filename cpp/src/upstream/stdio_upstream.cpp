@@ -47,9 +47,9 @@ net::awaitable<chunk> read_ready(net::posix::stream_descriptor& d) {
 
 }  // namespace
 
-stdio_upstream::stdio_upstream(const net::strand<net::any_io_executor>& strand,
-                               const spawn_options& spawn, std::size_t max_message_bytes,
-                               const logger& log, std::string log_prefix)
+stdio_upstream::stdio_upstream(const session_strand& strand, const spawn_options& spawn,
+                               std::size_t max_message_bytes, const logger& log,
+                               std::string log_prefix)
     : log_(log),
       prefix_(std::move(log_prefix)),
       child_(strand, spawn),

@@ -22,7 +22,7 @@ namespace mcpfwd {
 class stdio_upstream final : public upstream {
  public:
   // Spawns the server; throws api_error on failure.
-  stdio_upstream(const net::strand<net::any_io_executor>& strand, const spawn_options& spawn,
+  stdio_upstream(const session_strand& strand, const spawn_options& spawn,
                  std::size_t max_message_bytes, const logger& log, std::string log_prefix);
 
   pid_t pid() const noexcept { return pid_; }
