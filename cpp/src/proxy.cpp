@@ -185,13 +185,15 @@ void proxy::start() {
 }
 
 void proxy::run_threads(unsigned n) {
-  work_.emplace(ioc_.get_executor());
+  for (unsigned i = 0; i < n; ++i)
+    work_.emplace_back((i == 0 ? ioc_ : *more_ctx_.at(i - 1)).get_executor());
   for (unsigned i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
+    net::io_context& ctx = i == 0 ? ioc_ : *more_ctx_.at(i - 1);
+    threads_.emplace_back([this, &ctx] {
       block_sigpipe();
       for (;;) {
         try {
-          ioc_.run();
+          ctx.run();
           break;
         } catch (const std::exception& e) {
           log_.error(std::string("internal error on I/O thread: ") + e.what());
@@ -203,8 +205,15 @@ void proxy::run_threads(unsigned n) {
 
 void proxy::start_http() {
   raise_fd_limit();
-  auto srv =
-      std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), client_, log_, metrics_);
+  const unsigned n =
+      cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<net::io_context*> contexts{&ioc_};
+  for (unsigned i = 1; i < n; ++i) {
+    more_ctx_.push_back(std::make_unique<net::io_context>(1));
+    contexts.push_back(more_ctx_.back().get());
+  }
+  auto srv = std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), client_, log_,
+                                           metrics_, std::move(contexts));
   std::shared_ptr<admin_server> admin;
   if (!cfg_.admin_host.empty())
     admin =
@@ -225,8 +234,6 @@ void proxy::start_http() {
                  "admin listener on " + admin_url + " (/metrics, /healthz, /readyz, /sessions)",
                  R"({"url":")" + admin_url + "\"}");
   });
-  unsigned n =
-      cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
   run_threads(n);
 }
 
@@ -246,6 +253,7 @@ void proxy::stop() noexcept {
       h->shutdown([this] {
         finished(0);
         ioc_.stop();
+        for (auto& ctx : more_ctx_) ctx->stop();
       });
     } catch (...) {
     }
@@ -270,7 +278,7 @@ void proxy::finished(int code) {
     exit_code_ = code;
   }
   cv_.notify_all();
-  work_.reset();  // let run() return once the last handlers are done
+  work_.clear();  // let run() return once the last handlers are done
 }
 
 std::optional<int> proxy::wait(std::optional<std::chrono::milliseconds> timeout) {

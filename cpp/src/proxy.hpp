@@ -65,8 +65,16 @@ class proxy {
   proxy_config cfg_;
   logger log_;
   proxy_metrics metrics_;  // before ioc_: sessions in its handlers count into it
-  net::io_context ioc_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  // One io_context per I/O thread, each run by its thread alone (concurrency
+  // hint 1: a handler posted from its own thread is queued without waking
+  // another). ioc_ is the first: the listeners, the reaper, the remote
+  // upstream's pools and the stdio session live there. HTTP mode with N
+  // I/O threads adds N-1 (more_ctx_); http_server places each accepted
+  // connection, and a session opened on it, on the least loaded one, so a
+  // session's exchanges never hop threads.
+  net::io_context ioc_{1};
+  std::vector<std::unique_ptr<net::io_context>> more_ctx_;
+  std::vector<net::executor_work_guard<io_executor>> work_;
   std::vector<std::thread> threads_;
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
   std::shared_ptr<stdio_session> session_;

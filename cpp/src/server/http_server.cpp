@@ -72,16 +72,25 @@ struct http_server::connection {
   http_server& srv;
   beast::tcp_stream stream;
   conn_buffer buf{http_read_buffer_max};
-  connection(http_server& s, net::ip::tcp::socket sock) : srv(s), stream(std::move(sock)) {}
-  ~connection() { srv.connections_.fetch_sub(1); }
+  std::size_t ctx;  // its io_context (http_server::contexts_)
+  connection(http_server& s, net::ip::tcp::socket sock, std::size_t c)
+      : srv(s), stream(std::move(sock)), ctx(c) {}
+  ~connection() {
+    srv.context_load_[ctx].fetch_sub(1, std::memory_order_relaxed);
+    srv.connections_.fetch_sub(1);
+  }
+  io_executor home() const { return srv.contexts_[ctx]->get_executor(); }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 };
 
 http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
                          upstream_factory make_upstream, std::shared_ptr<http_client> remote,
-                         const logger& log, proxy_metrics& metrics)
+                         const logger& log, proxy_metrics& metrics,
+                         std::vector<net::io_context*> contexts)
     : ioc_(ioc),
+      contexts_(contexts.empty() ? std::vector<net::io_context*>{&ioc} : std::move(contexts)),
+      context_load_(std::make_unique<std::atomic<std::size_t>[]>(contexts_.size())),
       cfg_(cfg),
       metrics_(metrics),
       make_upstream_(std::move(make_upstream)),
@@ -145,11 +154,23 @@ void http_server::refuse_connection(int fd) {
   (void)::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+std::size_t http_server::least_loaded_context() const noexcept {
+  std::size_t best = 0;  // ties: the first (the acceptor's own thread)
+  for (std::size_t i = 1; i < contexts_.size(); ++i)
+    if (context_load_[i].load(std::memory_order_relaxed) <
+        context_load_[best].load(std::memory_order_relaxed))
+      best = i;
+  return best;
+}
+
 net::awaitable<void> http_server::accept_loop() {
   net::steady_timer backoff(acceptor_.get_executor());
   for (;;) {
-    auto [ec, sock] =
-        co_await acceptor_.async_accept(net::make_strand(ioc_), net::as_tuple(net::use_awaitable));
+    // Each connection lives on one io_context (one I/O thread), and so does a
+    // session opened on it: a lone session never wakes a second thread.
+    const std::size_t ctx = least_loaded_context();
+    auto [ec, sock] = co_await acceptor_.async_accept(net::make_strand(*contexts_[ctx]),
+                                                      net::as_tuple(net::use_awaitable));
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {
       // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on a full table.
@@ -167,6 +188,7 @@ net::awaitable<void> http_server::accept_loop() {
       continue;
     }
     connections_total_.fetch_add(1, std::memory_order_relaxed);
+    context_load_[ctx].fetch_add(1, std::memory_order_relaxed);
     // SSE answers go out as several small writes (header, events, last
     // chunk): without TCP_NODELAY, Nagle + delayed ACK hold them ~40 ms.
     error_code nd;
@@ -174,7 +196,10 @@ net::awaitable<void> http_server::accept_loop() {
     auto self = shared_from_this();
     auto ex = sock.get_executor();
     net::co_spawn(
-        ex, [self, s = std::move(sock)]() mutable { return self->serve_connection(std::move(s)); },
+        ex,
+        [self, s = std::move(sock), ctx]() mutable {
+          return self->serve_connection(std::move(s), ctx);
+        },
         log_failure(log_, "a client connection"));  // its socket closes with its frame
   }
 }
@@ -193,8 +218,8 @@ net::awaitable<bool> http_server::answer(connection& c, const http_request& req,
   co_return !ec && res.keep_alive();
 }
 
-net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
-  connection c(*this, std::move(sock));
+net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock, std::size_t ctx) {
+  connection c(*this, std::move(sock), ctx);
   const session_lookup lookup = [this](std::string_view id) -> std::optional<session_transport> {
     std::lock_guard lk(m_);
     auto it = sessions_.find(std::string(id));
@@ -273,7 +298,7 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
 net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request& req) {
   if (r.kind == route_kind::modern_post) co_return co_await serve_modern(c, r, req);
   if (r.kind == route_kind::sse_open) {
-    auto opened = open_session(session_transport::legacy_sse, {});
+    auto opened = open_session(c.home(), session_transport::legacy_sse, {});
     if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
     auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     co_await net::co_spawn(
@@ -288,7 +313,7 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
       co_return co_await answer(c, req, *f);
     std::shared_ptr<http_session> sess;
     if (r.session_id.empty()) {  // an initialize: a new session
-      auto opened = open_session(session_transport::streamable_http, msg.info.id);
+      auto opened = open_session(c.home(), session_transport::streamable_http, msg.info.id);
       if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
       sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     } else {
@@ -339,14 +364,14 @@ std::pair<std::string, std::string> http_server::isolation_key(const http_reques
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_for(
-    const http_request& req, std::string_view id_json) {
+    io_executor home, const http_request& req, std::string_view id_json) {
   auto [key, label] = isolation_key(req);
   {
     std::lock_guard lk(m_);
     if (auto it = instances_.find(key); it != instances_.end())
       if (auto s = sessions_.find(it->second); s != sessions_.end()) return s->second;
   }
-  auto opened = open_session(session_transport::stateless, id_json, label);
+  auto opened = open_session(home, session_transport::stateless, id_json, label);
   if (auto* f = std::get_if<http_refusal>(&opened)) return std::move(*f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
   std::shared_ptr<http_session> other;
@@ -417,7 +442,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
         sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
         net::use_awaitable);
   }
-  auto opened = instance_for(req, msg.info.id);
+  auto opened = instance_for(c.home(), req, msg.info.id);
   if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
   const bool keep = co_await net::co_spawn(
@@ -438,7 +463,8 @@ void http_server::count(reject_reason r) noexcept {
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_session(
-    session_transport transport, std::string_view id_json, std::string key_label) {
+    io_executor home, session_transport transport, std::string_view id_json,
+    std::string key_label) {
   // Admission: reserve a slot before spawning anything.
   bool admitted = false;
   {
@@ -465,7 +491,7 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(), transport, make_upstream_, cfg_, log_, metrics_,
+        home, new_session_id(), transport, make_upstream_, cfg_, log_, metrics_,
         [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
