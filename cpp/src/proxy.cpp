@@ -135,8 +135,10 @@ upstream_factory proxy::make_upstream_factory() {
   return [this](const session_strand& strand,
                 const std::string& log_prefix) -> std::unique_ptr<upstream> {
     try {
+      std::optional<spawned_child> pre;
+      if (pool_) pre = pool_->take();  // a process started ahead, if one is ready
       auto up = std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes,
-                                                 log_, log_prefix);
+                                                 log_, log_prefix, std::move(pre));
       bump(metrics_.upstream_spawns);
       return up;
     } catch (...) {
@@ -205,6 +207,8 @@ void proxy::run_threads(unsigned n) {
 
 void proxy::start_http() {
   raise_fd_limit();
+  if (cfg_.prespawn > 0 && strays_)  // a server command (validate(): not with a URL)
+    pool_ = std::make_unique<spawn_pool>(cfg_.upstream, cfg_.prespawn, log_);
   const unsigned n =
       cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<net::io_context*> contexts{&ioc_};
@@ -272,6 +276,7 @@ void proxy::finished(int code) {
   // is killed now rather than after the grace (whose timers would keep the
   // io_context, and so the proxy, alive).
   if (strays_) strays_->kill_all();
+  if (pool_) pool_->stop();  // the servers no session took
   {
     std::lock_guard lk(m_);
     done_ = true;

@@ -17,6 +17,7 @@
 #include "base/net.hpp"
 #include "config/config.hpp"
 #include "io/http_client.hpp"
+#include "io/spawn_pool.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd {
@@ -82,6 +83,7 @@ class proxy {
   std::shared_ptr<admin_server> admin_;
   std::shared_ptr<http_client> client_;   // remote upstream: the connection pool
   std::shared_ptr<group_killer> strays_;  // server command: groups outliving their server
+  std::unique_ptr<spawn_pool> pool_;      // --prespawn: servers started ahead of sessions
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, done_ = false;
