@@ -375,13 +375,13 @@ def targets_table(r: Run, v: dict[str, float], out: list[str]) -> None:
         p(f"| {name} | {fmt} | {met} |")
     x = v["hl_lat_proxy_p50_us_ratio"]
     row("one session, p50 ≤ 1.3× direct", x, x <= 1.3, f"{f(x, 2)}×",
-        "one more HTTP exchange plus a pipe round trip to the server (see the reading below)")
+        "mcpfwd is one more hop (an HTTP exchange and a pipe round trip to the server) in front of a server that answers in about 30 µs; its own time per call is mostly kernel (see Separate measurements)")
     x = v["hl_lat_proxy_p99_us_ratio"]
     row("one session, p99 ≤ 1.5× direct", x, x <= 1.5, f"{f(x, 2)}×",
-        "as p50, and the tail of a shared, noisy machine")
+        "as p50, and the tail of a shared, busy machine (see the range over the repetitions)")
     x = v["hl_lat_proxy_pid_cpu_us_per_call_ratio"]
     row("proxy CPU per call ≤ 0.5× direct's, 1 session", x, x <= 0.5, f"{f(x, 2)}×",
-        "mcpfwd does the direct server's HTTP work and a pipe exchange besides; most of it is kernel time")
+        "mcpfwd does the direct server's HTTP work and a pipe exchange with the server besides")
     x = v["hl_tp_proxy_pid_cpu_us_per_call_ratio"]
     row("proxy CPU per call ≤ 0.7× direct's, 64 sessions", x, x <= 0.7, f"{f(x, 2)}×",
         "as above")
@@ -392,7 +392,7 @@ def targets_table(r: Run, v: dict[str, float], out: list[str]) -> None:
         "see (d)")
     x = v["hl_create_pool_session_create_p50_us_ratio"]
     row("session setup with a warm pool ≤ 2× direct's", x, x <= 2, f"{f(x, 2)}× (`--prespawn 64`)",
-        "the session, its strand and its upstream are still made on the I/O thread, and the server's first answer is its first read")
+        "the spawn is gone, what is left was not profiled (see Separate measurements)")
     p("| 10,000 concurrent sessions with a remote upstream | not in this bench yet | n/a |")
     p("")
 
@@ -451,14 +451,19 @@ def reading_stdio(r: Run, v: dict[str, float]) -> str:
         tn = r.each(f"lat_proxy_t{cores}", "pid_cpu_us_per_call")
         better = statistics.median(t1) < statistics.median(tn) if t1 and tn else None
         if better is not None:
-            verdict = ("One I/O thread is better for a single session." if better else
+            g1 = r.med("lat_proxy", "loadgen_cpu_us_per_call")
+            gn = r.med(f"lat_proxy_t{cores}", "loadgen_cpu_us_per_call")
+            verdict = (f"A single session cost more CPU with {cores} I/O threads in this run." if better else
                        f"With a single session, {cores} I/O threads cost no more CPU than one in this run.")
             b.append(
                 f"- **{verdict}** With `--io-threads {cores}` a lone session cost "
                 f"{span(tn)} µs of proxy CPU per request, against {span(t1)} µs with one thread "
-                f"(the repetitions' spread): each request hops from the connection's strand to the "
-                f"session's strand and back, and with more than one thread those hops wake "
-                f"another thread.")
+                f"(the repetitions' spread). Since each I/O thread runs an io_context of its own, "
+                f"a lone session's connection, session and server pipes are on one thread and "
+                f"no request wakes the other (`strace`: no `futex` per call; see Separate "
+                f"measurements), so hand-offs are not the difference; the load generator's own "
+                f"CPU per call moved with it ({f(gn)} against {f(g1)} µs), which points at how "
+                f"busy the shared machine was during those runs.")
     cpu64 = r.med("tp_proxy_64_t1", "pid_cpu_us_per_call")
     gen64 = r.med("tp_proxy_64_t1", "loadgen_cpu_us_per_call")
     direct_tp = r.each("tp_direct_16", "rps") + r.each("tp_direct_64", "rps")
