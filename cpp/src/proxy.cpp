@@ -101,7 +101,9 @@ void raise_fd_limit() {
 }  // namespace
 
 proxy::proxy(proxy_config cfg)
-    : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink, cfg_.log_output) {
+    : cfg_(std::move(cfg)),
+      log_(cfg_.level, cfg_.log_sink, cfg_.log_output),
+      ioc_(cfg_.remote.url.empty() ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT) {
   validate(cfg_);
   const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
   // The token guards the proxy: no server gets it, even when an embedder
@@ -187,10 +189,11 @@ void proxy::start() {
 }
 
 void proxy::run_threads(unsigned n) {
-  for (unsigned i = 0; i < n; ++i)
-    work_.emplace_back((i == 0 ? ioc_ : *more_ctx_.at(i - 1)).get_executor());
+  // Thread i runs context i; threads beyond the contexts (a remote upstream) run ioc_.
+  work_.emplace_back(ioc_.get_executor());
+  for (auto& ctx : more_ctx_) work_.emplace_back(ctx->get_executor());
   for (unsigned i = 0; i < n; ++i) {
-    net::io_context& ctx = i == 0 ? ioc_ : *more_ctx_.at(i - 1);
+    net::io_context& ctx = i >= 1 && i <= more_ctx_.size() ? *more_ctx_[i - 1] : ioc_;
     threads_.emplace_back([this, &ctx] {
       block_sigpipe();
       for (;;) {
@@ -212,7 +215,7 @@ void proxy::start_http() {
   const unsigned n =
       cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<net::io_context*> contexts{&ioc_};
-  for (unsigned i = 1; i < n; ++i) {
+  for (unsigned i = 1; i < n && !client_; ++i) {  // a remote upstream: ioc_ alone
     more_ctx_.push_back(std::make_unique<net::io_context>(1));
     contexts.push_back(more_ctx_.back().get());
   }

@@ -72,8 +72,10 @@ class proxy {
   // upstream's pools and the stdio session live there. HTTP mode with N
   // I/O threads adds N-1 (more_ctx_); http_server places each accepted
   // connection, and a session opened on it, on the least loaded one, so a
-  // session's exchanges never hop threads.
-  net::io_context ioc_{1};
+  // session's exchanges never hop threads. With a remote upstream (whose
+  // pooled connections every session shares) there is one io_context, run
+  // by all N threads, as before.
+  net::io_context ioc_;
   std::vector<std::unique_ptr<net::io_context>> more_ctx_;
   std::vector<net::executor_work_guard<io_executor>> work_;
   std::vector<std::thread> threads_;
