@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -166,10 +167,9 @@ std::size_t http_server::least_loaded_context() const noexcept {
 net::awaitable<void> http_server::accept_loop() {
   net::steady_timer backoff(acceptor_.get_executor());
   for (;;) {
-    // Each connection lives on one io_context (one I/O thread), and so does a
-    // session opened on it: a lone session never wakes a second thread.
-    const std::size_t ctx = least_loaded_context();
-    auto [ec, sock] = co_await acceptor_.async_accept(net::make_strand(*contexts_[ctx]),
+    // Accepted on the acceptor's own context (a pending accept must not hold a
+    // socket of another context, which may be destroyed first at the end).
+    auto [ec, sock] = co_await acceptor_.async_accept(net::make_strand(*contexts_[0]),
                                                       net::as_tuple(net::use_awaitable));
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {
@@ -188,20 +188,44 @@ net::awaitable<void> http_server::accept_loop() {
       continue;
     }
     connections_total_.fetch_add(1, std::memory_order_relaxed);
-    context_load_[ctx].fetch_add(1, std::memory_order_relaxed);
+    // Each connection lives on one io_context (one I/O thread), and so does a
+    // session opened on it: a lone session never wakes a second thread.
+    const std::size_t ctx = least_loaded_context();
     // SSE answers go out as several small writes (header, events, last
     // chunk): without TCP_NODELAY, Nagle + delayed ACK hold them ~40 ms.
     error_code nd;
     sock.set_option(net::ip::tcp::no_delay(true), nd);
-    auto self = shared_from_this();
-    auto ex = sock.get_executor();
-    net::co_spawn(
-        ex,
-        [self, s = std::move(sock), ctx]() mutable {
-          return self->serve_connection(std::move(s), ctx);
-        },
-        log_failure(log_, "a client connection"));  // its socket closes with its frame
+    auto conn = std::move(sock);
+    if (ctx != 0) {  // re-homed: the descriptor moves to that context's reactor
+      error_code mv;
+      const auto protocol = acceptor_.local_endpoint(mv).protocol();
+      const int fd = mv ? -1 : conn.release(mv);
+      decltype(conn) moved(net::make_strand(*contexts_[ctx]));
+      if (!mv) moved.assign(protocol, fd, mv);
+      if (mv) {
+        log_.warn("cannot move an accepted connection to its I/O thread: " + mv.message());
+        if (fd >= 0) ::close(fd);
+        connections_.fetch_sub(1);
+        continue;
+      }
+      spawn_connection(std::move(moved), ctx);
+    } else {
+      spawn_connection(std::move(conn), ctx);
+    }
   }
+}
+
+template <class Socket>
+void http_server::spawn_connection(Socket sock, std::size_t ctx) {
+  context_load_[ctx].fetch_add(1, std::memory_order_relaxed);
+  auto self = shared_from_this();
+  auto ex = sock.get_executor();
+  net::co_spawn(
+      ex,
+      [self, s = net::ip::tcp::socket(std::move(sock)), ctx]() mutable {
+        return self->serve_connection(std::move(s), ctx);
+      },
+      log_failure(log_, "a client connection"));  // its socket closes with its frame
 }
 
 net::awaitable<bool> http_server::answer(connection& c, const http_request& req,

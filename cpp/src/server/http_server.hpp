@@ -64,6 +64,8 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::awaitable<void> accept_loop();
   void refuse_connection(int fd);  // counts it and writes the 503
   net::awaitable<void> serve_connection(net::ip::tcp::socket sock, std::size_t ctx);
+  template <class Socket>
+  void spawn_connection(Socket sock, std::size_t ctx);  // on context ctx, counted there
   std::size_t least_loaded_context() const noexcept;
   net::awaitable<bool> answer(connection& c, const http_request& req, const http_refusal& r);
   net::awaitable<bool> dispatch(connection& c, route r, http_request& req);
