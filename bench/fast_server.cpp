@@ -168,7 +168,7 @@ void handle(const json::value& msg, std::string& out) {
   }
 }
 
-bool write_all(const std::string& out) {
+[[maybe_unused]] bool write_all(const std::string& out) {
   std::size_t done = 0;
   while (done < out.size()) {
     const ssize_t n = ::write(1, out.data() + done, out.size() - done);
@@ -214,6 +214,7 @@ class server {
 
 }  // namespace
 
+#ifndef FAST_SERVER_NO_MAIN  // fast_http_server.cpp reuses the above
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -275,3 +276,4 @@ int main(int argc, char** argv) {
   if (!srv.out().empty()) write_all(srv.out());
   return 0;
 }
+#endif  // FAST_SERVER_NO_MAIN

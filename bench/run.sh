@@ -4,14 +4,17 @@
 # Runs every figure on this machine, loopback only, and prints them as markdown
 # on stdout (also saved to BUILD_DIR/bench-results.md, the raw results to
 # BUILD_DIR/bench-results.jsonl and bench-meta.json); progress goes to stderr.
-# Binaries: BUILD_DIR/bin/{mcpfwd,loadgen,fast_server}, or MCPFWD_BIN,
-# LOADGEN_BIN, FAST_SERVER_BIN. Knobs (environment):
+# Binaries: BUILD_DIR/bin/{mcpfwd,loadgen,fast_server,fast_http_server} and
+# BUILD_DIR/lib/libmalloc_count.so, or MCPFWD_BIN, LOADGEN_BIN, FAST_SERVER_BIN,
+# FAST_HTTP_SERVER_BIN, MALLOC_COUNT_LIB. Knobs (environment):
 #   BENCH_REPEAT=3              runs per figure (the median is reported)
 #   BENCH_LATENCY_CALLS=5000    calls in the 1-session latency runs
 #   BENCH_THROUGHPUT_CALLS=1000 calls per session in the throughput runs
 #   BENCH_IDLE_SESSIONS=200     idle sessions for the memory figure
 #   BENCH_SSE_CALLS=200         calls in the streamed-answer (SSE) runs
 #   BENCH_ONLY=upstream         run only (g), the HTTP-upstream figures
+#   BENCH_ONLY=headline         run only the headline: the default configuration against
+#                               fast_http_server (direct), heap allocations and instructions
 #   BENCH_WRITE_DOCS=0          do not rewrite the pages (see below)
 #   PYTHON=python3              the Python that runs the FastMCP upstream of (g); its rows
 #                               are skipped unless it imports the MCP SDK 2.x and uvicorn
@@ -30,6 +33,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MCPFWD=${MCPFWD_BIN:-$BUILD/bin/mcpfwd}
 LOADGEN=${LOADGEN_BIN:-$BUILD/bin/loadgen}
 SERVER=${FAST_SERVER_BIN:-$BUILD/bin/fast_server}
+HTTP_SERVER=${FAST_HTTP_SERVER_BIN:-$BUILD/bin/fast_http_server}
+MALLOC_LIB=${MALLOC_COUNT_LIB:-$BUILD/lib/libmalloc_count.so}
 REPEAT=${BENCH_REPEAT:-3}
 LAT_CALLS=${BENCH_LATENCY_CALLS:-5000}
 TP_CALLS=${BENCH_THROUGHPUT_CALLS:-1000}
@@ -37,20 +42,23 @@ IDLE=${BENCH_IDLE_SESSIONS:-200}
 SSE_CALLS=${BENCH_SSE_CALLS:-200}
 CORES=$(nproc)
 
-for b in "$MCPFWD" "$LOADGEN" "$SERVER"; do
+for b in "$MCPFWD" "$LOADGEN" "$SERVER" "$HTTP_SERVER"; do
   [[ -x $b ]] || { echo "run.sh: not an executable: $b" >&2; exit 2; }
 done
 command -v python3 >/dev/null || { echo "run.sh: python3 is needed for the report" >&2; exit 2; }
 
 TMP=$(mktemp -d)
 PROXY_OPTS=()  # extra mcpfwd options for start_proxy (the stateless-era runs)
+PROXY_ENV=()   # extra environment for start_proxy (the allocation count)
+PROXY_WRAP=()  # a command mcpfwd runs under (callgrind)
 PROXY_PID=
+DIRECT_PID=
 IDLE_PID=
 PIN=
 UP_PID=
 SAMPLER_PID=
 cleanup() {
-  for p in "$SAMPLER_PID" "$UP_PID"; do
+  for p in "$SAMPLER_PID" "$UP_PID" "$DIRECT_PID"; do
     if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
       kill -KILL "$p" 2>/dev/null || true
       wait "$p" 2>/dev/null || true
@@ -73,14 +81,16 @@ RESULTS=$TMP/results.jsonl
 say() { echo "bench: $*" >&2; }
 
 # start_proxy IO_THREADS [SERVER_ARGS...]: sets PROXY_PID and PROXY_URL.
+# IO_THREADS "default": no --io-threads (the default configuration).
 start_proxy() {
-  local threads=$1
+  local threads=$1 topt=()
   shift
+  [[ $threads == default ]] || topt=(--io-threads "$threads")
   : >"$TMP/url"
-  $PIN "$MCPFWD" --listen 127.0.0.1:0 --io-threads "$threads" "${PROXY_OPTS[@]}" -- "$SERVER" "$@" \
-    >"$TMP/url" 2>>"$TMP/proxy.log" &
+  env "${PROXY_ENV[@]}" $PIN "${PROXY_WRAP[@]}" "$MCPFWD" --listen 127.0.0.1:0 "${topt[@]}" \
+    "${PROXY_OPTS[@]}" -- "$SERVER" "$@" >"$TMP/url" 2>>"$TMP/proxy.log" &
   PROXY_PID=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     [[ -s $TMP/url ]] && break
     kill -0 "$PROXY_PID" 2>/dev/null || { echo "run.sh: mcpfwd exited; its log:" >&2; tail "$TMP/proxy.log" >&2; exit 1; }
     sleep 0.1
@@ -135,6 +145,112 @@ LOAD_BEFORE=$(loadavg)
 START=$(date +%s)
 
 ONLY=${BENCH_ONLY:-all}
+
+# The headline (issue 14): mcpfwd in its default configuration (`mcpfwd --listen
+# 127.0.0.1:0 -- fast_server`: no --io-threads, so one I/O thread per core) against
+# fast_http_server, fast_server's Streamable HTTP twin ("direct": a server that speaks
+# HTTP itself), in the same repetition: 1 session (latency, CPU per call of the proxy
+# and of the direct server), 64 sessions (throughput, CPU per call), session setup
+# one at a time (also with a warm pool: --prespawn 64). Then, once: heap allocations per forwarded call (mcpfwd under
+# LD_PRELOAD=libmalloc_count.so; the difference of a 1,000- and a 3,000-call run, so
+# session setup cancels out) and instructions per call under callgrind (when valgrind
+# is installed; the difference of a 200- and a 1,200-call run).
+start_direct() {
+  : >"$TMP/direct_url"
+  "$HTTP_SERVER" >"$TMP/direct_url" 2>>"$TMP/direct.log" &
+  DIRECT_PID=$!
+  for _ in $(seq 100); do
+    [[ -s $TMP/direct_url ]] && break
+    sleep 0.1
+  done
+  DIRECT_URL=$(head -n1 "$TMP/direct_url")
+  [[ $DIRECT_URL == http://127.0.0.1:*/mcp ]] || { echo "run.sh: no URL from fast_http_server" >&2; exit 1; }
+}
+stop_direct() {
+  kill -TERM "$DIRECT_PID" 2>/dev/null || true
+  wait "$DIRECT_PID" 2>/dev/null || true
+  DIRECT_PID=
+}
+counter() { od -An -tu8 -N8 "$1" | tr -d ' '; }
+# callgrind_total FILE: the instructions a callgrind dump counted.
+callgrind_total() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
+if [[ $ONLY == all || $ONLY == headline ]]; then
+  for r in $(seq "$REPEAT"); do
+    say "headline run $r/$REPEAT: 1 session, direct HTTP and mcpfwd (default configuration)"
+    start_direct
+    record "hl_lat_direct" --url "$DIRECT_URL" --sessions 1 --calls "$LAT_CALLS" --warmup 500 \
+      --cpu-pid "$DIRECT_PID"
+    start_proxy default
+    record "hl_lat_proxy" --url "$PROXY_URL" --sessions 1 --calls "$LAT_CALLS" --warmup 500 \
+      --cpu-pid "$PROXY_PID"
+    stop_proxy
+    say "headline run $r/$REPEAT: 64 sessions"
+    record "hl_tp_direct" --url "$DIRECT_URL" --sessions 64 --calls "$TP_CALLS" --warmup 100 \
+      --cpu-pid "$DIRECT_PID"
+    start_proxy default
+    record "hl_tp_proxy" --url "$PROXY_URL" --sessions 64 --calls "$TP_CALLS" --warmup 100 \
+      --cpu-pid "$PROXY_PID"
+    stop_proxy
+    say "headline run $r/$REPEAT: session setup, one at a time"
+    record "hl_create_direct" --url "$DIRECT_URL" --sessions 50 --calls 0 --warmup 0 \
+      --open-concurrency 1
+    start_proxy default
+    record "hl_create_proxy" --url "$PROXY_URL" --sessions 50 --calls 0 --warmup 0 \
+      --open-concurrency 1
+    stop_proxy
+    # A warm pool: 64 servers started before the first client (--prespawn 64).
+    PROXY_OPTS=(--prespawn 64)
+    start_proxy default
+    PROXY_OPTS=()
+    for _ in $(seq 200); do
+      [[ $(ps -o pid= --ppid "$PROXY_PID" | wc -l) -ge 64 ]] && break
+      sleep 0.1
+    done
+    sleep 0.5
+    record "hl_create_pool" --url "$PROXY_URL" --sessions 50 --calls 0 --warmup 0 \
+      --open-concurrency 1
+    stop_proxy
+    stop_direct
+  done
+  if [[ -f $MALLOC_LIB ]]; then
+    say "headline: heap allocations per forwarded call"
+    PROXY_ENV=(MALLOC_COUNT_FILE="$TMP/mc" LD_PRELOAD="$MALLOC_LIB")
+    start_proxy default
+    PROXY_ENV=()
+    a0=$(counter "$TMP/mc")
+    record "hl_alloc_short" --url "$PROXY_URL" --sessions 1 --calls 1000 --warmup 100
+    a1=$(counter "$TMP/mc")
+    record "hl_alloc_long" --url "$PROXY_URL" --sessions 1 --calls 3000 --warmup 100
+    a2=$(counter "$TMP/mc")
+    stop_proxy
+    python3 -c 'import json,sys; a0,a1,a2=map(int,sys.argv[1:4]); print(json.dumps({"label":"hl_allocs","per_call":((a2-a1)-(a1-a0))/2000,"short":a1-a0,"long":a2-a1}))' \
+      "$a0" "$a1" "$a2" >>"$RESULTS"
+  else
+    say "headline: no $MALLOC_LIB: allocation count skipped"
+  fi
+  if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+    say "headline: instructions per forwarded call (callgrind)"
+    PROXY_WRAP=(valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out" --dump-instr=no)
+    start_proxy default
+    PROXY_WRAP=()
+    vg_pid=$PROXY_PID
+    record "hl_cg_warm" --url "$PROXY_URL" --sessions 1 --calls 100 --warmup 10
+    callgrind_control -z "$vg_pid" >/dev/null
+    record "hl_cg_short" --url "$PROXY_URL" --sessions 1 --calls 200 --warmup 10
+    callgrind_control -d "$vg_pid" >/dev/null
+    i1=$(callgrind_total "$(ls -t "$TMP"/cg.out* | head -n1)")
+    callgrind_control -z "$vg_pid" >/dev/null
+    record "hl_cg_long" --url "$PROXY_URL" --sessions 1 --calls 1200 --warmup 10
+    callgrind_control -d "$vg_pid" >/dev/null
+    i2=$(callgrind_total "$(ls -t "$TMP"/cg.out* | head -n1)")
+    stop_proxy
+    python3 -c 'import json,sys; i1,i2=map(int,sys.argv[1:3]); print(json.dumps({"label":"hl_instr","per_call":(i2-i1)/1000,"short":i1,"long":i2}))' \
+      "${i1:-0}" "${i2:-0}" >>"$RESULTS"
+  else
+    say "headline: valgrind not installed: instructions per call skipped"
+  fi
+fi
+
 if [[ $ONLY == all ]]; then
 # The stateless era (h): the same calls in 2026-07-28 (loadgen --era modern: no
 # initialize, every request enveloped and carrying the routing headers), through mcpfwd
@@ -248,6 +364,7 @@ stop_proxy
 record "sse_direct" --direct --sessions 1 --calls "$SSE_CALLS" --warmup 10 -- "$SERVER" --notify 1
 fi
 
+if [[ $ONLY == all || $ONLY == upstream ]]; then
 # (g) An HTTP upstream. The upstream is itself a Streamable HTTP MCP server:
 # `mcpfwd --listen -- fast_server` (U), a fast native one, so what is measured
 # is the added hop. Direct: loadgen -> U. Through mcpfwd: loadgen -> P -> U,
@@ -366,6 +483,8 @@ if "$PY" -c 'import mcp.server.mcpserver, uvicorn' 2>/dev/null && [[ -f $FASTMCP
 else
   say "HTTP upstream: FastMCP rows skipped ($PY cannot import mcp.server.mcpserver (MCP SDK 2.x) and uvicorn; set PYTHON)"
 fi
+
+fi  # (g)
 
 LOAD_AFTER=$(loadavg)
 ELAPSED=$(( $(date +%s) - START ))

@@ -117,12 +117,20 @@ bool has_command(const proxy_config& c) {
   return !c.upstream.argv.empty() && !c.upstream.argv[0].empty();
 }
 
+// One io_context run by every I/O thread, rather than one per thread: when
+// sessions share connections (a remote upstream's pool) or may (a config
+// file's named servers, which a reload can add, remote ones included).
+bool single_context(const proxy_config& c) {
+  return !c.remote.url.empty() || !c.config_file.empty();
+}
+
 }  // namespace
 
 proxy::proxy(proxy_config cfg)
     : cli_(std::move(cfg)),
       cfg_(with_file(cli_, servers_, file_ignored_)),
-      log_(cfg_.level, cfg_.log_sink, cfg_.log_output) {
+      log_(cfg_.level, cfg_.log_sink, cfg_.log_output),
+      ioc_(single_context(cfg_) ? BOOST_ASIO_CONCURRENCY_HINT_DEFAULT : 1) {
   validate(cfg_, !servers_.empty());
   if (!file_ignored_.empty()) log_.warn(ignored_keys_note(cfg_.config_file, file_ignored_));
   const bool has_cmd = has_command(cfg_);
@@ -143,8 +151,7 @@ proxy::proxy(proxy_config cfg)
 // A session-era client may meet a server that serves only the stateless
 // era: the upstream is wrapped in the bridge, which decides on the client's
 // first message (docs/eras.md, "Bridging: legacy client, modern server").
-std::unique_ptr<upstream> proxy::bridged(std::unique_ptr<upstream> up,
-                                         const net::strand<net::any_io_executor>& strand,
+std::unique_ptr<upstream> proxy::bridged(std::unique_ptr<upstream> up, const session_strand& strand,
                                          const std::string& prefix, upstream_era era) const {
   if (era == upstream_era::legacy) return up;
   return std::make_unique<bridge_to_modern>(strand, std::move(up), era, log_, prefix);
@@ -159,19 +166,21 @@ upstream_factory proxy::make_upstream_factory() {
             "(insecure upstream option): anyone on the path can read and alter this "
             "traffic. Use a CA file instead.");
       });
-    return [client = client_, this](const net::strand<net::any_io_executor>& strand,
+    return [client = client_, this](const session_strand& strand,
                                     const std::string& prefix) -> std::unique_ptr<upstream> {
       return bridged(std::make_unique<http_upstream>(strand, client, log_, prefix), strand, prefix,
                      cfg_.era);
     };
   }
-  return [this](const net::strand<net::any_io_executor>& strand,
-                const std::string& prefix) -> std::unique_ptr<upstream> {
+  return [this](const session_strand& strand,
+                const std::string& log_prefix) -> std::unique_ptr<upstream> {
     try {
+      std::optional<spawned_child> pre;
+      if (pool_) pre = pool_->take();  // a process started ahead, if one is ready
       auto up = std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes,
-                                                 log_, prefix);
+                                                 log_, log_prefix, std::move(pre));
       bump(metrics_.upstream_spawns);
-      return bridged(std::move(up), strand, prefix, cfg_.era);
+      return bridged(std::move(up), strand, log_prefix, cfg_.era);
     } catch (...) {
       bump(metrics_.upstream_spawn_failures);
       throw;
@@ -218,13 +227,16 @@ void proxy::start() {
 }
 
 void proxy::run_threads(unsigned n) {
-  work_.emplace(ioc_.get_executor());
+  // Thread i runs context i; threads beyond the contexts (a remote upstream) run ioc_.
+  work_.emplace_back(ioc_.get_executor());
+  for (auto& ctx : more_ctx_) work_.emplace_back(ctx->get_executor());
   for (unsigned i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
+    net::io_context& ctx = i >= 1 && i <= more_ctx_.size() ? *more_ctx_[i - 1] : ioc_;
+    threads_.emplace_back([this, &ctx] {
       block_sigpipe();
       for (;;) {
         try {
-          ioc_.run();
+          ctx.run();
           break;
         } catch (const std::exception& e) {
           log_.error(std::string("internal error on I/O thread: ") + e.what());
@@ -236,11 +248,20 @@ void proxy::run_threads(unsigned n) {
 
 void proxy::start_http() {
   raise_fd_limit();
+  if (cfg_.prespawn > 0 && has_command(cfg_))  // the default upstream's command
+    pool_ = std::make_unique<spawn_pool>(cfg_.upstream, cfg_.prespawn, log_);
+  const unsigned n =
+      cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<net::io_context*> contexts{&ioc_};
+  for (unsigned i = 1; i < n && !single_context(cfg_); ++i) {
+    more_ctx_.push_back(std::make_unique<net::io_context>(1));
+    contexts.push_back(more_ctx_.back().get());
+  }
   // Without a default upstream (only named servers), /mcp serves nothing.
   const bool has_default = has_command(cfg_) || !cfg_.remote.url.empty();
   auto srv = std::make_shared<http_server>(
       ioc_, cfg_, has_default ? make_upstream_factory() : upstream_factory{}, client_, log_,
-      metrics_);
+      metrics_, std::move(contexts));
   if (!servers_.empty()) {
     auto table = std::make_shared<site_table>(*srv->sites());
     for (auto& s : servers_) table->named.emplace(s.name, build_site(s.name, std::move(s.cfg)));
@@ -267,8 +288,6 @@ void proxy::start_http() {
                  "admin listener on " + admin_url + " (/metrics, /healthz, /readyz, /sessions)",
                  R"({"url":")" + admin_url + "\"}");
   });
-  unsigned n =
-      cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
   run_threads(n);
 }
 
@@ -288,6 +307,7 @@ void proxy::stop() noexcept {
       h->shutdown([this] {
         finished(0);
         ioc_.stop();
+        for (auto& ctx : more_ctx_) ctx->stop();
       });
     } catch (...) {
     }
@@ -313,13 +333,14 @@ void proxy::finished(int code) {
   // is killed now rather than after the grace (whose timers would keep the
   // io_context, and so the proxy, alive).
   if (strays_) strays_->kill_all();
+  if (pool_) pool_->stop();  // the servers no session took
   {
     std::lock_guard lk(m_);
     done_ = true;
     exit_code_ = code;
   }
   cv_.notify_all();
-  work_.reset();  // let run() return once the last handlers are done
+  work_.clear();  // let run() return once the last handlers are done
 }
 
 std::optional<int> proxy::wait(std::optional<std::chrono::milliseconds> timeout) {
@@ -580,13 +601,13 @@ std::shared_ptr<const upstream_site> proxy::build_site(std::string name, proxy_c
   // The factory reads its own site, which every session of it keeps alive.
   const upstream_site* self = site.get();
   if (site->remote) {
-    site->make = [self, this](const net::strand<net::any_io_executor>& strand,
+    site->make = [self, this](const session_strand& strand,
                               const std::string& prefix) -> std::unique_ptr<upstream> {
       return bridged(std::make_unique<http_upstream>(strand, self->remote, log_, prefix), strand,
                      prefix, self->cfg.era);
     };
   } else {
-    site->make = [self, this](const net::strand<net::any_io_executor>& strand,
+    site->make = [self, this](const session_strand& strand,
                               const std::string& prefix) -> std::unique_ptr<upstream> {
       try {
         auto up = std::make_unique<stdio_upstream>(strand, self->cfg.upstream,

@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "config/config_file.hpp"
 #include "io/http_client.hpp"
+#include "io/spawn_pool.hpp"
 #include "upstream/upstream.hpp"
 
 namespace mcpfwd {
@@ -66,8 +67,7 @@ class proxy {
  private:
   void finished(int code);
   upstream_factory make_upstream_factory();
-  std::unique_ptr<upstream> bridged(std::unique_ptr<upstream> up,
-                                    const net::strand<net::any_io_executor>& strand,
+  std::unique_ptr<upstream> bridged(std::unique_ptr<upstream> up, const session_strand& strand,
                                     const std::string& prefix, upstream_era era) const;
   void start_http();
   void run_threads(unsigned n);
@@ -79,8 +79,18 @@ class proxy {
   proxy_config cfg_;                       // cli_ with the config file's top level merged in
   logger log_;
   proxy_metrics metrics_;  // before ioc_: sessions in its handlers count into it
+  // One io_context per I/O thread, each run by its thread alone (concurrency
+  // hint 1: a handler posted from its own thread is queued without waking
+  // another). ioc_ is the first: the listeners, the reaper, the remote
+  // upstream's pools and the stdio session live there. HTTP mode with N
+  // I/O threads adds N-1 (more_ctx_); http_server places each accepted
+  // connection, and a session opened on it, on the least loaded one, so a
+  // session's exchanges never hop threads. With a remote upstream (whose
+  // pooled connections every session shares) there is one io_context, run
+  // by all N threads, as before.
   net::io_context ioc_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::vector<std::unique_ptr<net::io_context>> more_ctx_;
+  std::vector<net::executor_work_guard<io_executor>> work_;
   std::vector<std::thread> threads_;
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
   std::shared_ptr<stdio_session> session_;
@@ -91,6 +101,7 @@ class proxy {
   std::mutex reload_m_;                   // one reload at a time
   // The named remote servers' pools (config file), shut down at the end.
   std::vector<std::weak_ptr<http_client>> site_clients_;
+  std::unique_ptr<spawn_pool> pool_;  // --prespawn: servers started ahead of sessions
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, done_ = false;

@@ -555,6 +555,8 @@ class Proxy:
         auth_token: require ``Authorization: Bearer <auth_token>`` on every request (HTTP 401
             otherwise). It is never passed to the upstream server.
         io_threads: I/O threads (library default: one per core).
+        prespawn: server processes started ahead of new sessions by a spawner thread (HTTP
+            mode with a server command; library default 0: each session spawns its own).
         drain_timeout: seconds shutdown lets requests in flight finish (library default 5.0);
             what is left then is answered with a JSON-RPC error.
         stream_buffer_bytes: server messages queued for one client stream (library default
@@ -634,6 +636,7 @@ class Proxy:
         allowed_origins: Sequence[str] | None = None,
         auth_token: str | None = None,
         io_threads: int | None = None,
+        prespawn: int | None = None,
         on_event: EventCallback | None = None,
         on_message: MessageCallback | None = None,
         drain_timeout: Seconds | None = None,

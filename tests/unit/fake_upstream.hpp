@@ -84,8 +84,7 @@ class fake_upstream_control {
 
 class fake_upstream final : public upstream {
  public:
-  fake_upstream(const net::strand<net::any_io_executor>& strand,
-                std::shared_ptr<fake_upstream_control> ctl)
+  fake_upstream(const session_strand& strand, std::shared_ptr<fake_upstream_control> ctl)
       : ctl_(std::move(ctl)) {
     ctl_->timer_.emplace(strand, net::steady_timer::time_point::max());
   }
@@ -120,8 +119,7 @@ class fake_upstream final : public upstream {
 
   // An upstream_factory making fakes driven by `ctl` (one session each).
   static upstream_factory factory(std::shared_ptr<fake_upstream_control> ctl) {
-    return [ctl](const net::strand<net::any_io_executor>& strand,
-                 const std::string&) -> std::unique_ptr<upstream> {
+    return [ctl](const session_strand& strand, const std::string&) -> std::unique_ptr<upstream> {
       return std::make_unique<fake_upstream>(strand, ctl);
     };
   }

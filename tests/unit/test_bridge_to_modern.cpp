@@ -25,7 +25,7 @@ struct collector final : upstream::sink {
 
 struct rig {
   net::io_context ioc;
-  net::strand<net::any_io_executor> strand{net::make_strand(ioc.get_executor())};
+  session_strand strand{net::make_strand(ioc.get_executor())};
   std::shared_ptr<test::fake_upstream_control> ctl =
       std::make_shared<test::fake_upstream_control>();
   logger log{log_level::off, [](log_level, const char*, std::string_view) {}};

@@ -49,6 +49,8 @@ struct proxy_config {
   // stream, the buffer kept while no stream is open, the replay buffer).
   std::size_t stream_buffer_bytes = 1u << 20;
   unsigned io_threads = 0;  // 0: the number of cores
+  // Server processes started ahead of sessions (a server command only); 0: none.
+  std::size_t prespawn = 0;
 
   // --- HTTP mode: the listener -----------------------------------------------
   std::vector<std::string> allowed_origins;            // empty: localhost origins only

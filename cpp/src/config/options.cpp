@@ -166,6 +166,10 @@ constexpr option_spec table[] = {
      MCPFWD_NUM(stream_buffer_bytes, std::size_t)},
     {"io-threads", option_type::integer, "N", 0, 256, mode_http | mode_any_upstream, "--io-threads",
      "", "I/O threads (0: one per core)", MCPFWD_NUM(io_threads, unsigned)},
+    {"prespawn", option_type::integer, "N", 0, 1024, mode_http | mode_command, "--prespawn", "",
+     "keep N server processes started ahead of new sessions (a spawner thread replaces each one "
+     "a session takes; 0: spawn on demand)",
+     MCPFWD_NUM(prespawn, std::size_t)},
     {"allow-origin", option_type::list, "ORIGIN", 0, 0, mode_http | mode_any_upstream,
      "--allow-origin", "",
      "allow this Origin (repeatable, '*' for any; default: localhost origins)",

@@ -71,8 +71,7 @@ struct spawn_attrs {
 
 }  // namespace
 
-child_process::child_process(const net::any_io_executor& ex, const spawn_options& opts)
-    : in_(ex), out_(ex), err_(ex), poll_timer_(ex), strays_(opts.strays) {
+spawned_child spawn_child(const spawn_options& opts) {
   if (opts.argv.empty() || opts.argv[0].empty())
     throw api_error(errc::invalid_arg, "upstream command is empty");
   int p_in[2], p_out[2], p_err[2];
@@ -142,15 +141,58 @@ child_process::child_process(const net::any_io_executor& ex, const spawn_options
     fail("cannot start upstream '" + opts.argv[0] + "'" +
              (opts.cwd.empty() ? std::string() : " in " + opts.cwd),
          rc);
-  pid_ = pid;
+  spawned_child c;
+  c.pid = pid;
+  c.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // -1: poll with waitpid
+  // The child's ends are closed here by the guards; ours go to the caller.
+  c.in = in_w.release();
+  c.out = out_r.release();
+  c.err = err_r.release();
+  return c;
+}
 
-  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  if (pfd >= 0) pidfd_.emplace(ex, pfd);  // else: poll with waitpid(WNOHANG)
+spawned_child& spawned_child::operator=(spawned_child&& o) noexcept {
+  if (this != &o) {
+    reset();
+    pid = std::exchange(o.pid, -1);
+    pidfd = std::exchange(o.pidfd, -1);
+    in = std::exchange(o.in, -1);
+    out = std::exchange(o.out, -1);
+    err = std::exchange(o.err, -1);
+  }
+  return *this;
+}
 
-  // The child's ends are closed here by the guards; ours go to Asio.
-  in_.assign(in_w.release());
-  out_.assign(out_r.release());
-  err_.assign(err_r.release());
+void spawned_child::reset() noexcept {
+  if (pid > 0) {
+    ::kill(-pid, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+  }
+  for (int* fd : {&pidfd, &in, &out, &err})
+    if (*fd >= 0) ::close(std::exchange(*fd, -1));
+}
+
+bool spawned_child::exited() const noexcept {
+  siginfo_t si{};
+  return pid > 0 &&
+         ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         si.si_pid == pid;
+}
+
+child_process::child_process(const net::any_io_executor& ex, const spawn_options& opts)
+    : child_process(ex, opts, spawn_child(opts)) {}
+
+child_process::child_process(const net::any_io_executor& ex, const spawn_options& opts,
+                             spawned_child c)
+    : in_(ex), out_(ex), err_(ex), poll_timer_(ex), strays_(opts.strays) {
+  if (c.pidfd >= 0) pidfd_.emplace(ex, std::exchange(c.pidfd, -1));
+  in_.assign(std::exchange(c.in, -1));
+  out_.assign(std::exchange(c.out, -1));
+  err_.assign(std::exchange(c.err, -1));
+  pid_ = std::exchange(c.pid, -1);  // last: until here c kills and reaps it on a throw
 }
 
 child_process::~child_process() {

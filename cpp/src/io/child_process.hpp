@@ -84,10 +84,32 @@ struct exit_status {
   int as_proxy_exit_code() const noexcept;
 };
 
+// A server process started but not yet given to a session (spawn_pool keeps
+// these): its pid, its pidfd (-1 without pidfd_open) and our ends of its
+// pipes. Destroying one still holding a process kills its group and reaps it.
+struct spawned_child {
+  pid_t pid = -1;
+  int pidfd = -1, in = -1, out = -1, err = -1;
+  spawned_child() = default;
+  spawned_child(spawned_child&& o) noexcept { *this = std::move(o); }
+  spawned_child& operator=(spawned_child&& o) noexcept;
+  spawned_child(const spawned_child&) = delete;
+  spawned_child& operator=(const spawned_child&) = delete;
+  ~spawned_child() { reset(); }
+  void reset() noexcept;         // kill (group), reap, close
+  bool exited() const noexcept;  // already exited (left unreaped)
+};
+
+// posix_spawnp as child_process does it (throws api_error on failure). Any
+// thread: it touches no io_context.
+spawned_child spawn_child(const spawn_options& opts);
+
 class child_process {
  public:
   // Throws api_error(errc::io) with the reason when the spawn fails.
   child_process(const net::any_io_executor& ex, const spawn_options& opts);
+  // Adopts a process spawn_child() started (opts: for its strays).
+  child_process(const net::any_io_executor& ex, const spawn_options& opts, spawned_child c);
   ~child_process();  // a child still running is killed (group) and reaped
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;

@@ -1,9 +1,13 @@
 // An ordered, bounded outbox in front of one pipe or stream. Producers on
 // the owning strand push whole frames; one writer coroutine drains them with
 // gathered writes (writev), so a burst of small messages costs one syscall.
+// Frames are pushed into one vector; the writer swaps it with the one it
+// writes from (which nothing else touches while a write is pending, so its
+// buffers stay valid), and both keep their capacity: nothing is allocated
+// before the first frame, and little after.
 #pragma once
+#include <algorithm>
 #include <cstddef>
-#include <deque>
 #include <string>
 #include <vector>
 
@@ -46,7 +50,7 @@ class pipe_writer {
   }
 
   bool failed() const noexcept { return failed_; }
-  bool idle() const noexcept { return q_.empty() && !busy_; }
+  bool idle() const noexcept { return q_.empty() && head_ == out_.size() && !busy_; }
   std::size_t queued_bytes() const noexcept { return bytes_; }
 
   // The writer loop; completes after close_when_drained() has drained, or on
@@ -54,30 +58,37 @@ class pipe_writer {
   net::awaitable<void> run() {
     std::vector<net::const_buffer> bufs;
     for (;;) {
-      if (q_.empty()) {
-        if (closing_ || failed_) break;
-        co_await wake_.async_wait(net::as_tuple(net::use_awaitable));
-        wake_.expires_at(net::steady_timer::time_point::max());
-        continue;
+      if (head_ == out_.size()) {  // everything taken was written
+        out_.clear();
+        head_ = 0;
+        if (q_.empty()) {
+          if (closing_ || failed_) break;
+          co_await wake_.async_wait(net::as_tuple(net::use_awaitable));
+          wake_.expires_at(net::steady_timer::time_point::max());
+          continue;
+        }
+        out_.swap(q_);
       }
       // Gather up to 64 frames into one write.
-      const std::size_t n = std::min<std::size_t>(q_.size(), 64);
+      const std::size_t n = std::min<std::size_t>(out_.size() - head_, 64);
       bufs.clear();
       std::size_t total = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        bufs.emplace_back(net::buffer(q_[i]));
-        total += q_[i].size();
+      for (std::size_t i = head_; i < head_ + n; ++i) {
+        bufs.emplace_back(net::buffer(out_[i]));
+        total += out_[i].size();
       }
       busy_ = true;
       auto [ec, written] = co_await net::async_write(s_, bufs, net::as_tuple(net::use_awaitable));
       busy_ = false;
       (void)written;
-      q_.erase(q_.begin(), q_.begin() + static_cast<std::ptrdiff_t>(n));
+      head_ += n;
       bytes_ -= total;
       if (ec) {
         failed_ = true;
         error_ = ec;
         q_.clear();
+        out_.clear();
+        head_ = 0;
         bytes_ = 0;
       }
       if (bytes_ <= high_) space_.cancel();
@@ -92,8 +103,10 @@ class pipe_writer {
  private:
   Stream& s_;
   std::size_t high_;
-  std::deque<std::string> q_;
-  std::size_t bytes_ = 0;
+  std::vector<std::string> q_;    // pushed, not yet taken by the writer
+  std::vector<std::string> out_;  // taken: out_[head_, size) still to write
+  std::size_t head_ = 0;
+  std::size_t bytes_ = 0;  // of both
   bool closing_ = false, failed_ = false, busy_ = false;
   error_code error_;
   net::steady_timer wake_, space_;

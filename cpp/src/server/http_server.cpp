@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -72,17 +73,26 @@ const std::string& busy_reply() {
 struct http_server::connection {
   http_server& srv;
   beast::tcp_stream stream;
-  beast::flat_buffer buf{http_read_buffer_max};
-  connection(http_server& s, net::ip::tcp::socket sock) : srv(s), stream(std::move(sock)) {}
-  ~connection() { srv.connections_.fetch_sub(1); }
+  conn_buffer buf{http_read_buffer_max};
+  std::size_t ctx;  // its io_context (http_server::contexts_)
+  connection(http_server& s, net::ip::tcp::socket sock, std::size_t c)
+      : srv(s), stream(std::move(sock)), ctx(c) {}
+  ~connection() {
+    srv.context_load_[ctx].fetch_sub(1, std::memory_order_relaxed);
+    srv.connections_.fetch_sub(1);
+  }
+  io_executor home() const { return srv.contexts_[ctx]->get_executor(); }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 };
 
 http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
                          upstream_factory make_upstream, std::shared_ptr<http_client> remote,
-                         const logger& log, proxy_metrics& metrics)
+                         const logger& log, proxy_metrics& metrics,
+                         std::vector<net::io_context*> contexts)
     : ioc_(ioc),
+      contexts_(contexts.empty() ? std::vector<net::io_context*>{&ioc} : std::move(contexts)),
+      context_load_(std::make_unique<std::atomic<std::size_t>[]>(contexts_.size())),
       cfg_(cfg),
       metrics_(metrics),
       log_(log),
@@ -163,11 +173,22 @@ void http_server::refuse_connection(int fd) {
   (void)::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+std::size_t http_server::least_loaded_context() const noexcept {
+  std::size_t best = 0;  // ties: the first (the acceptor's own thread)
+  for (std::size_t i = 1; i < contexts_.size(); ++i)
+    if (context_load_[i].load(std::memory_order_relaxed) <
+        context_load_[best].load(std::memory_order_relaxed))
+      best = i;
+  return best;
+}
+
 net::awaitable<void> http_server::accept_loop() {
   net::steady_timer backoff(acceptor_.get_executor());
   for (;;) {
-    auto [ec, sock] =
-        co_await acceptor_.async_accept(net::make_strand(ioc_), net::as_tuple(net::use_awaitable));
+    // Accepted on the acceptor's own context (a pending accept must not hold a
+    // socket of another context, which may be destroyed first at the end).
+    auto [ec, sock] = co_await acceptor_.async_accept(net::make_strand(*contexts_[0]),
+                                                      net::as_tuple(net::use_awaitable));
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {
       // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on a full table.
@@ -185,16 +206,44 @@ net::awaitable<void> http_server::accept_loop() {
       continue;
     }
     connections_total_.fetch_add(1, std::memory_order_relaxed);
+    // Each connection lives on one io_context (one I/O thread), and so does a
+    // session opened on it: a lone session never wakes a second thread.
+    const std::size_t ctx = least_loaded_context();
     // SSE answers go out as several small writes (header, events, last
     // chunk): without TCP_NODELAY, Nagle + delayed ACK hold them ~40 ms.
     error_code nd;
     sock.set_option(net::ip::tcp::no_delay(true), nd);
-    auto self = shared_from_this();
-    auto ex = sock.get_executor();
-    net::co_spawn(
-        ex, [self, s = std::move(sock)]() mutable { return self->serve_connection(std::move(s)); },
-        log_failure(log_, "a client connection"));  // its socket closes with its frame
+    auto conn = std::move(sock);
+    if (ctx != 0) {  // re-homed: the descriptor moves to that context's reactor
+      error_code mv;
+      const auto protocol = acceptor_.local_endpoint(mv).protocol();
+      const int fd = mv ? -1 : conn.release(mv);
+      decltype(conn) moved(net::make_strand(*contexts_[ctx]));
+      if (!mv) moved.assign(protocol, fd, mv);
+      if (mv) {
+        log_.warn("cannot move an accepted connection to its I/O thread: " + mv.message());
+        if (fd >= 0) ::close(fd);
+        connections_.fetch_sub(1);
+        continue;
+      }
+      spawn_connection(std::move(moved), ctx);
+    } else {
+      spawn_connection(std::move(conn), ctx);
+    }
   }
+}
+
+template <class Socket>
+void http_server::spawn_connection(Socket sock, std::size_t ctx) {
+  context_load_[ctx].fetch_add(1, std::memory_order_relaxed);
+  auto self = shared_from_this();
+  auto ex = sock.get_executor();
+  net::co_spawn(
+      ex,
+      [self, s = net::ip::tcp::socket(std::move(sock)), ctx]() mutable {
+        return self->serve_connection(std::move(s), ctx);
+      },
+      log_failure(log_, "a client connection"));  // its socket closes with its frame
 }
 
 net::awaitable<bool> http_server::answer(connection& c, const http_request& req,
@@ -211,8 +260,8 @@ net::awaitable<bool> http_server::answer(connection& c, const http_request& req,
   co_return !ec && res.keep_alive();
 }
 
-net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
-  connection c(*this, std::move(sock));
+net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock, std::size_t ctx) {
+  connection c(*this, std::move(sock), ctx);
   const session_lookup lookup = [this](std::string_view id) -> std::optional<session_transport> {
     std::lock_guard lk(m_);
     auto it = sessions_.find(std::string(id));
@@ -223,8 +272,9 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
     // Idle until the next request begins: the keep-alive deadline (for the
     // first request, the header deadline).
     if (c.buf.size() == 0) {
+      release_if_empty(c.buf);  // the idle read takes a small block (conn_buffer.hpp)
       c.stream.expires_after(first ? cfg_.header_timeout : cfg_.keepalive_timeout);
-      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(http_first_read),
+      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(conn_first_read),
                                                        net::as_tuple(net::use_awaitable));
       c.buf.commit(n);
       if (ec) break;  // closed, reset, or idle too long
@@ -295,7 +345,7 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
   if (r.kind == route_kind::sse_open) {
     auto site = site_for_new();
     if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
-    auto opened = open_session(site, session_transport::legacy_sse, {});
+    auto opened = open_session(c.home(), site, session_transport::legacy_sse, {});
     if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
     auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     const std::string prefix = r.server.empty() ? std::string() : "/servers/" + r.server;
@@ -313,7 +363,7 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
     if (r.session_id.empty()) {  // an initialize: a new session
       auto site = site_for_new();
       if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
-      auto opened = open_session(site, session_transport::streamable_http, msg.info.id);
+      auto opened = open_session(c.home(), site, session_transport::streamable_http, msg.info.id);
       if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
       sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     } else {
@@ -378,7 +428,7 @@ std::pair<std::string, std::string> http_server::isolation_key(const upstream_si
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_for(
-    const std::shared_ptr<const upstream_site>& site, const http_request& req,
+    io_executor home, const std::shared_ptr<const upstream_site>& site, const http_request& req,
     std::string_view id_json) {
   auto [key, label] = isolation_key(*site, req);
   {
@@ -386,7 +436,7 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_
     if (auto it = instances_.find(key); it != instances_.end())
       if (auto s = sessions_.find(it->second); s != sessions_.end()) return s->second;
   }
-  auto opened = open_session(site, session_transport::stateless, id_json, label);
+  auto opened = open_session(home, site, session_transport::stateless, id_json, label);
   if (auto* f = std::get_if<http_refusal>(&opened)) return std::move(*f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
   std::shared_ptr<http_session> other;
@@ -460,7 +510,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
         sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
         net::use_awaitable);
   }
-  auto opened = instance_for(site, req, msg.info.id);
+  auto opened = instance_for(c.home(), site, req, msg.info.id);
   if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
   const bool keep = co_await net::co_spawn(
@@ -481,7 +531,7 @@ void http_server::count(reject_reason r) noexcept {
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_session(
-    const std::shared_ptr<const upstream_site>& site, session_transport transport,
+    io_executor home, const std::shared_ptr<const upstream_site>& site, session_transport transport,
     std::string_view id_json, std::string key_label) {
   // Admission: reserve a slot before spawning anything. A named server has
   // its own limit besides the proxy's.
@@ -517,8 +567,8 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(cfg_.node_id), transport, site->make, site->cfg, log_,
-        metrics_, [self](const std::string& id, const std::string& reason, bool finished) {
+        home, new_session_id(cfg_.node_id), transport, site->make, site->cfg, log_, metrics_,
+        [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
     if (!site->name.empty()) sess->bind_server(site->name, site);

@@ -33,8 +33,11 @@ class http_server : public std::enable_shared_from_this<http_server> {
   // `cfg`, `log` and `metrics` outlive the server.
   // `remote`: the remote upstream's client (null for a server command),
   // which stateless-era requests are forwarded through.
+  // `contexts`: the io_contexts that accepted connections (and the sessions
+  // opened on them) are spread over, one per I/O thread; empty: {&ioc}.
   http_server(net::io_context& ioc, const proxy_config& cfg, upstream_factory make_upstream,
-              std::shared_ptr<http_client> remote, const logger& log, proxy_metrics& metrics);
+              std::shared_ptr<http_client> remote, const logger& log, proxy_metrics& metrics,
+              std::vector<net::io_context*> contexts = {});
   void start();
   // Any thread: what new sessions are opened on from now on (the default
   // upstream and the named servers of the config file). Sessions already
@@ -67,21 +70,25 @@ class http_server : public std::enable_shared_from_this<http_server> {
   struct connection;  // one accepted connection (counted while it lives)
   net::awaitable<void> accept_loop();
   void refuse_connection(int fd);  // counts it and writes the 503
-  net::awaitable<void> serve_connection(net::ip::tcp::socket sock);
+  net::awaitable<void> serve_connection(net::ip::tcp::socket sock, std::size_t ctx);
+  template <class Socket>
+  void spawn_connection(Socket sock, std::size_t ctx);  // on context ctx, counted there
+  std::size_t least_loaded_context() const noexcept;
   net::awaitable<bool> answer(connection& c, const http_request& req, const http_refusal& r);
   net::awaitable<bool> dispatch(connection& c, route r, http_request& req);
   net::awaitable<void> reap_loop();
   // Admit and start a new session, or the refusal to answer.
+  // `home`: the executor of the connection's io_context, where the session lives.
   std::variant<std::shared_ptr<http_session>, http_refusal> open_session(
-      const std::shared_ptr<const upstream_site>& site, session_transport transport,
-      std::string_view id_json, std::string key_label = {});
+      io_executor home, const std::shared_ptr<const upstream_site>& site,
+      session_transport transport, std::string_view id_json, std::string key_label = {});
   std::shared_ptr<http_session> find(const std::string& id) const;
   // The stateless era: the request's isolation key (and its label), and
   // the upstream instance serving that key (opened on first use).
   std::pair<std::string, std::string> isolation_key(const upstream_site& site,
                                                     const http_request& req) const;
   std::variant<std::shared_ptr<http_session>, http_refusal> instance_for(
-      const std::shared_ptr<const upstream_site>& site, const http_request& req,
+      io_executor home, const std::shared_ptr<const upstream_site>& site, const http_request& req,
       std::string_view id_json);
   net::awaitable<bool> serve_modern(connection& c, route& r, http_request& req);
   net::awaitable<bool> reply_accepted(connection& c, const http_request& req);
@@ -89,6 +96,8 @@ class http_server : public std::enable_shared_from_this<http_server> {
   void count(reject_reason r) noexcept;
 
   net::io_context& ioc_;
+  std::vector<net::io_context*> contexts_;
+  std::unique_ptr<std::atomic<std::size_t>[]> context_load_;  // connections on each
   const proxy_config& cfg_;
   proxy_metrics& metrics_;
   const logger& log_;

@@ -61,7 +61,7 @@ std::string cancelled_notification(const std::string& id, const char* reason) {
 
 }  // namespace
 
-http_session::http_session(net::any_io_executor ex, std::string id, session_transport transport,
+http_session::http_session(io_executor ex, std::string id, session_transport transport,
                            const upstream_factory& make_upstream, const proxy_config& cfg,
                            const logger& log, proxy_metrics& metrics, closed_fn on_closed)
     : strand_(net::make_strand(ex)),
@@ -135,8 +135,7 @@ net::awaitable<bool> http_session::reply_now(beast::tcp_stream& stream, const ht
 
 // ---------------------------------------------------------------- watching
 
-void http_session::watch_client(beast::tcp_stream& stream, beast::flat_buffer* buf,
-                                const waiter_ptr& w) {
+void http_session::watch_client(beast::tcp_stream& stream, conn_buffer* buf, const waiter_ptr& w) {
   net::mutable_buffer into;
   if (buf != nullptr) {
     // Bytes already there (a pipelined request): the client is present, and
@@ -317,7 +316,7 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
   }
 }
 
-net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::flat_buffer& buf,
+net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, conn_buffer& buf,
                                               const http_request& req, message msg,
                                               bool accept_sse) {
   rec_.touch();

@@ -35,6 +35,7 @@
 #include "base/metrics.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
+#include "io/conn_buffer.hpp"
 #include "io/one_shot.hpp"
 #include "protocol/era.hpp"
 #include "protocol/message.hpp"
@@ -60,7 +61,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
 
   // Makes the upstream (throws api_error on failure). `cfg`, `log` and
   // `metrics` outlive the session.
-  http_session(net::any_io_executor ex, std::string id, session_transport transport,
+  http_session(io_executor ex, std::string id, session_transport transport,
                const upstream_factory& make_upstream, const proxy_config& cfg, const logger& log,
                proxy_metrics& metrics, closed_fn on_closed);
   ~http_session() override;
@@ -69,14 +70,14 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   session_transport transport() const noexcept { return transport_; }
   session_kind kind() const noexcept { return rec_.kind(); }
   const session_counters& counters() const noexcept { return n_; }
-  net::strand<net::any_io_executor>& strand() noexcept { return strand_; }
+  session_strand& strand() noexcept { return strand_; }
   void start();
 
   // Run on strand(): answer one HTTP request of this session on `stream`.
   // `buf` is the connection's read buffer: bytes the client sends while its
   // POST is waiting (the next request) are kept there. `msg` is the
   // classified body. True if the connection may carry another request.
-  net::awaitable<bool> serve_post(beast::tcp_stream& stream, beast::flat_buffer& buf,
+  net::awaitable<bool> serve_post(beast::tcp_stream& stream, conn_buffer& buf,
                                   const http_request& req, message msg, bool accept_sse);
   net::awaitable<void> serve_get(beast::tcp_stream& stream, const http_request& req);
   // Legacy HTTP+SSE (2024-11-05): this session's one event stream. It starts
@@ -190,7 +191,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // (a read completes only then). With `buf` (a POST), bytes the client
   // sends meanwhile are kept for its next request; without (an event
   // stream), they are discarded.
-  void watch_client(beast::tcp_stream& stream, beast::flat_buffer* buf, const waiter_ptr& w);
+  void watch_client(beast::tcp_stream& stream, conn_buffer* buf, const waiter_ptr& w);
   net::awaitable<void> stop_watching(beast::tcp_stream& stream, const waiter_ptr& w);
   // A request of `w` is over: no longer in flight, counted with its outcome.
   bool unmap(const std::string& id, const waiter_ptr& w, request_outcome outcome);
@@ -216,7 +217,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   http::response<http::empty_body> sse_head(const http_request& req, bool keep_alive) const;
 
   std::shared_ptr<const void> owner_;  // first member: destroyed last (it owns cfg_)
-  net::strand<net::any_io_executor> strand_;
+  session_strand strand_;
   session_record rec_;
   session_counters& n_;  // rec_'s counters
   session_transport transport_;

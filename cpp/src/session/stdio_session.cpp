@@ -22,8 +22,8 @@ std::string preview(std::string_view s) {
 
 }  // namespace
 
-stdio_session::stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream,
-                             int in_fd, int out_fd, const proxy_config& cfg, const logger& log,
+stdio_session::stdio_session(io_executor ex, const upstream_factory& make_upstream, int in_fd,
+                             int out_fd, const proxy_config& cfg, const logger& log,
                              proxy_metrics& metrics, done_fn done)
     : strand_(net::make_strand(ex)),
       cfg_(cfg),

@@ -36,9 +36,8 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   // Makes the upstream (throws api_error on failure). in_fd/out_fd are owned
   // by the session from here on (already dup()ed by the caller). `cfg`,
   // `log` and `metrics` outlive the session.
-  stdio_session(net::any_io_executor ex, const upstream_factory& make_upstream, int in_fd,
-                int out_fd, const proxy_config& cfg, const logger& log, proxy_metrics& metrics,
-                done_fn done);
+  stdio_session(io_executor ex, const upstream_factory& make_upstream, int in_fd, int out_fd,
+                const proxy_config& cfg, const logger& log, proxy_metrics& metrics, done_fn done);
   ~stdio_session() override;
 
   void start();
@@ -66,7 +65,7 @@ class stdio_session : public std::enable_shared_from_this<stdio_session>, privat
   void fail_in_flight(const std::string& reason);
   void reply_error(const std::string& id, int code, const std::string& text);
 
-  net::strand<net::any_io_executor> strand_;
+  session_strand strand_;
   const proxy_config& cfg_;
   session_record rec_;
   session_counters& n_;  // rec_'s counters

@@ -36,9 +36,8 @@ std::string cancelled(const std::string& id_json, std::string_view reason) {
 
 }  // namespace
 
-bridge_to_modern::bridge_to_modern(const net::strand<net::any_io_executor>& strand,
-                                   std::unique_ptr<upstream> inner, upstream_era era,
-                                   const logger& log, std::string log_prefix)
+bridge_to_modern::bridge_to_modern(const session_strand& strand, std::unique_ptr<upstream> inner,
+                                   upstream_era era, const logger& log, std::string log_prefix)
     : strand_(strand),
       inner_(std::move(inner)),
       era_(era),

@@ -44,8 +44,8 @@ namespace mcpfwd {
 
 class bridge_to_modern final : public upstream, private upstream::sink {
  public:
-  bridge_to_modern(const net::strand<net::any_io_executor>& strand, std::unique_ptr<upstream> inner,
-                   upstream_era era, const logger& log, std::string log_prefix);
+  bridge_to_modern(const session_strand& strand, std::unique_ptr<upstream> inner, upstream_era era,
+                   const logger& log, std::string log_prefix);
 
   void start(std::shared_ptr<void> owner, upstream::sink& out) override;
   net::awaitable<void> send(message msg) override;
@@ -97,7 +97,7 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   std::string next_id(std::string_view kind);
   net::awaitable<void> deliver(std::vector<std::string> to_client);
 
-  net::strand<net::any_io_executor> strand_;
+  session_strand strand_;
   std::unique_ptr<upstream> inner_;
   std::weak_ptr<void> owner_;  // the session, for answers produced by send_now()
   upstream_era era_;

@@ -85,9 +85,8 @@ struct http_upstream::active {
   active& operator=(const active&) = delete;
 };
 
-http_upstream::http_upstream(const net::strand<net::any_io_executor>& strand,
-                             std::shared_ptr<http_client> client, const logger& log,
-                             std::string log_prefix)
+http_upstream::http_upstream(const session_strand& strand, std::shared_ptr<http_client> client,
+                             const logger& log, std::string log_prefix)
     : strand_(strand),
       client_(std::move(client)),
       opts_(client_->options()),

@@ -45,8 +45,8 @@ namespace mcpfwd {
 
 class http_upstream final : public upstream {
  public:
-  http_upstream(const net::strand<net::any_io_executor>& strand,
-                std::shared_ptr<http_client> client, const logger& log, std::string log_prefix);
+  http_upstream(const session_strand& strand, std::shared_ptr<http_client> client,
+                const logger& log, std::string log_prefix);
   ~http_upstream() override;
 
   void start(std::shared_ptr<void> owner, sink& out) override;
@@ -99,7 +99,7 @@ class http_upstream final : public upstream {
   void abort_request(const std::string& id);
   void abort_all() noexcept;
 
-  net::strand<net::any_io_executor> strand_;
+  session_strand strand_;
   std::shared_ptr<http_client> client_;
   const remote_options& opts_;
   const logger& log_;

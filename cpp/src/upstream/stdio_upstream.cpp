@@ -47,12 +47,12 @@ net::awaitable<chunk> read_ready(net::posix::stream_descriptor& d) {
 
 }  // namespace
 
-stdio_upstream::stdio_upstream(const net::strand<net::any_io_executor>& strand,
-                               const spawn_options& spawn, std::size_t max_message_bytes,
-                               const logger& log, std::string log_prefix)
+stdio_upstream::stdio_upstream(const session_strand& strand, const spawn_options& spawn,
+                               std::size_t max_message_bytes, const logger& log,
+                               std::string log_prefix, std::optional<spawned_child> pre)
     : log_(log),
       prefix_(std::move(log_prefix)),
-      child_(strand, spawn),
+      child_(pre ? child_process(strand, spawn, std::move(*pre)) : child_process(strand, spawn)),
       pid_(child_.pid()),
       to_server_(child_.in(), outbox_high_water),
       max_message_bytes_(max_message_bytes),

@@ -5,6 +5,7 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,8 +23,10 @@ namespace mcpfwd {
 class stdio_upstream final : public upstream {
  public:
   // Spawns the server; throws api_error on failure.
-  stdio_upstream(const net::strand<net::any_io_executor>& strand, const spawn_options& spawn,
-                 std::size_t max_message_bytes, const logger& log, std::string log_prefix);
+  // With `pre` (a process spawn_pool started): adopts it instead of spawning.
+  stdio_upstream(const session_strand& strand, const spawn_options& spawn,
+                 std::size_t max_message_bytes, const logger& log, std::string log_prefix,
+                 std::optional<spawned_child> pre = std::nullopt);
 
   pid_t pid() const noexcept { return pid_; }
   pipe_writer<net::posix::stream_descriptor>& input() noexcept { return to_server_; }

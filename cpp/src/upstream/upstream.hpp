@@ -78,7 +78,7 @@ class upstream {
 
 // Makes the upstream of a new session (throws api_error when it cannot
 // start, e.g. the spawn fails). `log_prefix` is "" or "session <id>: ".
-using upstream_factory = std::function<std::unique_ptr<upstream>(
-    const net::strand<net::any_io_executor>& strand, const std::string& log_prefix)>;
+using upstream_factory = std::function<std::unique_ptr<upstream>(const session_strand& strand,
+                                                                 const std::string& log_prefix)>;
 
 }  // namespace mcpfwd

@@ -1,0 +1,50 @@
+// --prespawn N: server processes started before clients ask for them, so a
+// new session skips the spawn. A spawner thread of its own keeps N ready
+// (posix_spawnp never runs on an I/O thread for them) and replaces each one a
+// session takes; no process is ever handed out twice. A pooled process that
+// has exited meanwhile is reaped and skipped. stop() (and the destructor)
+// kills and reaps every process still in the pool.
+#pragma once
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "base/logger.hpp"
+#include "io/child_process.hpp"
+
+namespace mcpfwd {
+
+class spawn_pool {
+ public:
+  // Starts the spawner thread, which starts `target` processes at once.
+  // `opts` and `log` outlive the pool.
+  spawn_pool(const spawn_options& opts, std::size_t target, const logger& log);
+  ~spawn_pool();
+  spawn_pool(const spawn_pool&) = delete;
+  spawn_pool& operator=(const spawn_pool&) = delete;
+
+  // Any thread, never blocks on a spawn: a started process (still running),
+  // or none when the pool is empty. Either way the spawner refills.
+  std::optional<spawned_child> take();
+  // Processes ready now.
+  std::size_t ready() const;
+  // Any thread, idempotent: stop refilling, kill and reap what is pooled.
+  void stop() noexcept;
+
+ private:
+  void run();
+
+  const spawn_options& opts_;
+  const std::size_t target_;
+  const logger& log_;
+  mutable std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<spawned_child> ready_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace mcpfwd
