@@ -395,15 +395,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
     legacy = legacy_seen_ != std::chrono::steady_clock::time_point{} &&
              std::chrono::steady_clock::now() - legacy_seen_ < legacy_verdict_ttl;
   }
-  if (legacy) {
-    if (msg.info.kind == message_kind::notification) co_return co_await reply_accepted(c, req);
-    http_refusal f;
-    f.status = http::status::bad_request;
-    f.reason = reject_reason::version;
-    f.body =
-        make_rejection_response(msg.info.id, legacy_only_rejection(r.mcp_version.value_or("")));
-    co_return co_await answer(c, req, f);
-  }
+  // A session-era upstream: the key's instance bridges (docs/eras.md).
   if (msg.info.kind == message_kind::notification) {  // a cancel: only to a live instance
     std::shared_ptr<http_session> sess;
     {
@@ -419,6 +411,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   auto opened = instance_for(req, msg.info.id);
   if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+  if (legacy) sess->assume_legacy();  // not probed again: bridged at once
   const bool keep = co_await net::co_spawn(
       sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
       net::use_awaitable);
@@ -427,7 +420,8 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
       std::lock_guard lk(m_);
       legacy_seen_ = std::chrono::steady_clock::now();
     }
-    sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
+    if (!sess->bridged())  // initialize failed too
+      sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
   }
   co_return keep;
 }
