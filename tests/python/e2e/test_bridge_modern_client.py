@@ -1,0 +1,250 @@
+"""Bridging: a 2026-07-28 client through ``mcpfwd --listen`` to a session-era-only server.
+
+The client is the MCP Python SDK 2.x ``Client`` pinned to 2026-07-28 (it never falls back to
+``initialize``); the server is the TypeScript SDK's ``@modelcontextprotocol/server-everything``
+(session era only), over stdio (``-- SERVER``) and over its own Streamable HTTP
+(``--upstream URL``). mcpfwd holds one session-era session for the key's instance and
+translates: discover from initialize, results given ``resultType``/caching hints, server
+requests (sampling, elicitation) as ``input_required``, listen onto ``resources/subscribe``.
+See docs/eras.md, "Bridging: modern client, legacy server".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client
+
+from http_helpers import ACCEPT_BOTH, http_request
+
+HERE = Path(__file__).resolve().parent.parent  # tests/python
+MODERN = "2026-07-28"
+EVERYTHING = HERE.parent / "node" / "node_modules" / ".bin" / "mcp-server-everything"
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not EVERYTHING.exists(),
+                       reason="npm peers not installed (packaging/install-deps.sh --test)"),
+]
+
+
+def envelope(caps: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": caps if caps is not None else {},
+            "io.modelcontextprotocol/clientInfo": {"name": "bridge-tests", "version": "0"}}
+
+
+def post(url: str, method: str, params: dict[str, Any], msg_id: Any = 1,
+         caps: dict[str, Any] | None = None, name: str | None = None):
+    p = dict(params)
+    p["_meta"] = {**envelope(caps), **p.get("_meta", {})}
+    headers = {"Accept": ACCEPT_BOTH, "MCP-Protocol-Version": MODERN, "Mcp-Method": method}
+    if name is not None:
+        headers["Mcp-Name"] = name
+    return http_request(url, "POST", {"jsonrpc": "2.0", "id": msg_id, "method": method,
+                                      "params": p}, headers=headers, timeout=30)
+
+
+def answer(r) -> dict[str, Any]:
+    """The JSON-RPC answer of a response (JSON, or the last event of an SSE stream)."""
+    if "text/event-stream" in (r.header("Content-Type") or ""):
+        datas = [ln[5:].strip() for ln in r.body.decode().splitlines() if ln.startswith("data:")]
+        return json.loads(datas[-1])
+    return r.json()
+
+
+SAMPLING = {"sampling": {}}
+
+
+def sampling_call(url: str, msg_id: Any, **extra: Any):
+    params = {"name": "trigger-sampling-request", "arguments": {"prompt": f"p{msg_id}"}, **extra}
+    return post(url, "tools/call", params, msg_id, caps=SAMPLING, name="trigger-sampling-request")
+
+
+@pytest.fixture(params=["stdio", "remote"])
+def bridged(request, listen_proxy, upstream_servers):
+    """A proxy whose upstream is server-everything, over stdio or its own Streamable HTTP."""
+    if request.param == "stdio":
+        return listen_proxy("--admin", "127.0.0.1:0", "--", str(EVERYTHING))
+    srv = upstream_servers.everything("streamableHttp", fresh=True)
+    return listen_proxy("--admin", "127.0.0.1:0", "--upstream-era", "legacy",
+                        "--upstream", srv.url)
+
+
+def admin_sessions(proxy) -> list[dict[str, Any]]:
+    if not hasattr(proxy, "admin"):
+        line = proxy.read_line(10).decode().strip()
+        assert line.startswith("http://127.0.0.1:"), line
+        proxy.admin = line
+    r = http_request(proxy.admin, "GET", path="/sessions")
+    assert r.status == 200, r
+    body = r.json()
+    return body["sessions"] if isinstance(body, dict) else body
+
+
+async def _tour(url: str) -> dict[str, Any]:
+    sampled: list[str] = []
+    elicited: list[str] = []
+    progress: list[float] = []
+
+    async def on_sample(context, params):
+        sampled.append(params.messages[0].content.text)
+        return types.CreateMessageResult(role="assistant", model="bridge-test",
+                                         content=types.TextContent(type="text", text="SAMPLED"))
+
+    async def on_elicit(context, params):
+        elicited.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def on_progress(p: float, total: float | None, message: str | None) -> None:
+        progress.append(p)
+
+    out: dict[str, Any] = {}
+    async with Client(url, mode=MODERN, sampling_callback=on_sample,
+                      elicitation_callback=on_elicit) as c:
+        out["version"] = c.protocol_version
+        tools = {t.name for t in (await c.list_tools()).tools}
+        out["tools"] = tools
+        out["echo"] = (await c.call_tool("echo", {"message": "hi"})).content[0].text
+        out["sum"] = (await c.call_tool("get-sum", {"a": 2, "b": 3})).content[0].text
+        r = await c.call_tool("trigger-sampling-request", {"prompt": "hello"})
+        out["sampling"] = r.content[0].text
+        r = await c.call_tool("trigger-elicitation-request", {})
+        out["elicitation"] = " ".join(x.text for x in r.content if x.type == "text")
+        r = await c.call_tool("trigger-long-running-operation", {"duration": 0.4, "steps": 2},
+                              progress_callback=on_progress)
+        out["long"] = r.content[0].text
+        resources = (await c.list_resources()).resources
+        out["resource_uri"] = resources[0].uri
+        read = await c.read_resource(resources[0].uri)
+        out["read"] = read.contents[0].uri
+        prompts = {p.name for p in (await c.list_prompts()).prompts}
+        out["prompts"] = prompts
+        got = await c.get_prompt("simple-prompt", {})
+        out["prompt_text"] = got.messages[0].content.text
+        done = await c.complete(types.PromptReference(type="ref/prompt", name="completable-prompt"),
+                                {"name": "department", "value": "E"})
+        out["completion"] = done.completion.values
+    out["sampled"], out["elicited"], out["progress"] = sampled, elicited, progress
+    return out
+
+
+def test_a_pinned_client_uses_every_feature_of_a_legacy_server(bridged):
+    out = anyio.run(_tour, bridged.url)
+    assert out["version"] == MODERN
+    # Tools the server registers only for a client that declared sampling/elicitation at
+    # initialize: the bridge's initialize carried the client's _meta capabilities.
+    assert {"echo", "trigger-sampling-request", "trigger-elicitation-request"} <= out["tools"]
+    assert out["echo"] == "Echo: hi"
+    assert "5" in out["sum"]
+    assert out["sampled"] == ["Resource trigger-sampling-request context: hello"]
+    assert "SAMPLED" in out["sampling"]
+    assert len(out["elicited"]) == 1 and "Ada" in out["elicitation"]
+    assert out["progress"] == [1, 2] and "completed" in out["long"].lower()
+    assert out["read"] == out["resource_uri"]
+    assert "simple-prompt" in out["prompts"] and out["prompt_text"]
+    assert out["completion"] == ["Engineering"]
+
+
+def test_discover_and_results_carry_what_the_2026_schema_requires(bridged):
+    r = post(bridged.url, "server/discover", {}, 7)
+    assert r.status == 200, r
+    res = answer(r)["result"]
+    assert res["supportedVersions"] == [MODERN] and res["resultType"] == "complete"
+    assert res["ttlMs"] == 0 and res["cacheScope"] == "private"
+    assert res["_meta"]["serverInfo"]["name"] and "tools" in res["capabilities"]
+    assert "tasks" not in res["capabilities"]
+    lst = answer(post(bridged.url, "tools/list", {}, 8))
+    assert lst["id"] == 8
+    assert lst["result"]["resultType"] == "complete"
+    assert lst["result"]["ttlMs"] == 0 and lst["result"]["cacheScope"] == "private"
+    assert all("execution" not in t for t in lst["result"]["tools"])
+    call = answer(post(bridged.url, "tools/call", {"name": "echo", "arguments": {"message": "x"}},
+                       9, name="echo"))
+    assert call["result"]["resultType"] == "complete" and "ttlMs" not in call["result"]
+
+
+def test_a_retry_completes_the_waiting_call_and_its_state_is_then_spent(bridged):
+    first = answer(sampling_call(bridged.url, 1))["result"]
+    assert first["resultType"] == "input_required"
+    (key, ask), = first["inputRequests"].items()
+    assert ask["method"] == "sampling/createMessage"
+    state = first["requestState"]
+    reply = {"role": "assistant", "model": "m", "content": {"type": "text", "text": "RAW"}}
+    done = answer(sampling_call(bridged.url, 2, inputResponses={key: reply}, requestState=state))
+    assert done["id"] == 2 and "RAW" in done["result"]["content"][0]["text"], done
+    again = sampling_call(bridged.url, 3, inputResponses={key: reply}, requestState=state)
+    assert again.status == 400
+    err = answer(again)["error"]
+    assert err["code"] == -32602 and "already used" in err["message"], err
+
+
+def test_a_forged_or_foreign_request_state_gets_a_precise_error(bridged):
+    post(bridged.url, "tools/list", {}, 1)  # the instance is bridged
+    r = sampling_call(bridged.url, 2, inputResponses={}, requestState="forged")
+    assert r.status == 400
+    err = answer(r)["error"]
+    assert err["code"] == -32602 and "not issued by this proxy" in err["message"], err
+    looks_real = "mcpfwd-b1." + "0" * 32 + ".1"
+    err = answer(sampling_call(bridged.url, 3, inputResponses={}, requestState=looks_real))["error"]
+    assert err["code"] == -32602 and "not issued for this isolation key" in err["message"], err
+
+
+def test_a_request_without_the_capability_is_refused_toward_the_server(bridged):
+    # The instance is opened by a client declaring sampling (so the tool exists) ...
+    assert answer(post(bridged.url, "tools/list", {}, 1, caps=SAMPLING))["result"]["tools"]
+    # ... then a request that does not declare it: the server's request gets an error, and the
+    # tool reports that failure as its result.
+    r = post(bridged.url, "tools/call", {"name": "trigger-sampling-request",
+                                         "arguments": {"prompt": "x"}}, 2, caps={},
+             name="trigger-sampling-request")
+    res = answer(r)
+    assert "result" in res and res["result"].get("resultType", "complete") == "complete", res
+    assert res["result"].get("isError") is True
+    assert "does not support sampling" in json.dumps(res["result"]), res
+
+
+def test_abandoned_round_trips_stay_bounded_and_the_instance_keeps_serving(bridged):
+    states = []
+    for i in range(80):
+        res = answer(sampling_call(bridged.url, i))["result"]
+        assert res["resultType"] == "input_required", res
+        states.append(res["requestState"])
+    bridge = next(s for s in admin_sessions(bridged) if s.get("kind") == "stateless")
+    info = bridge["upstream"]["bridge"]
+    assert info["pending_limit"] == 64
+    assert info["pending_inputs"] == 64 and info["given_up"] == 16, info
+    assert 0 < info["pending_bytes"] < 1 << 20
+    # The oldest were given up (their server requests answered with an error, the calls
+    # cancelled); their states say so.
+    err = answer(sampling_call(bridged.url, 100, inputResponses={}, requestState=states[0]))
+    assert "given up" in err["error"]["message"], err
+    assert answer(post(bridged.url, "tools/call", {"name": "echo", "arguments": {"message": "ok"}},
+                       101, name="echo"))["result"]["content"][0]["text"] == "Echo: ok"
+
+
+async def _listen(url: str) -> tuple[list[str], Any]:
+    async with Client(url, mode=MODERN) as c:
+        uri = (await c.list_resources()).resources[0].uri
+        seen: list[str] = []
+        async with c.listen(resource_subscriptions=[uri], tools_list_changed=True) as sub:
+            honored = sub.honored
+            await c.call_tool("toggle-subscriber-updates", {})
+            with anyio.fail_after(20):
+                async for event in sub:
+                    seen.append(str(getattr(event, "uri", event)))
+                    break
+        await c.call_tool("toggle-subscriber-updates", {})
+        return seen, honored
+
+
+def test_listen_maps_onto_resources_subscribe_and_updates_arrive(bridged):
+    seen, honored = anyio.run(_listen, bridged.url)
+    assert honored.resource_subscriptions and len(seen) == 1, (seen, honored)
