@@ -219,8 +219,8 @@ constexpr option_spec table[] = {
     {"upstream-era", option_type::choice, "ERA", 0, 0, mode_http | mode_any_upstream,
      "--upstream-era", "auto|legacy|modern",
      "the protocol era the upstream serves: auto probes each new upstream instance with "
-     "server/discover; legacy answers stateless-era requests with -32022 (clients fall back to "
-     "initialize)",
+     "server/discover; legacy takes it for a session-era server without probing; stateless-era "
+     "clients of a session-era server are bridged (docs/eras.md)",
      [](proxy_config& c, std::string_view v) {
        c.era = v == "legacy"   ? upstream_era::legacy
                : v == "modern" ? upstream_era::modern

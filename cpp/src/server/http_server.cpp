@@ -4,6 +4,7 @@
 
 #include "protocol/era.hpp"
 #include "upstream/modern_forward.hpp"
+#include "upstream/remote_era_probe.hpp"
 
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -386,8 +387,10 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   if (msg.info.kind == message_kind::notification && msg.info.method != "notifications/cancelled")
     co_return co_await reply_accepted(c, req);
   bool legacy = cfg_.era == upstream_era::legacy;
-  // A remote server: one upstream POST per request, nothing to isolate
-  // (the remote server's own answer tells an auto client its era).
+  // A remote server: one upstream POST per request, nothing to isolate;
+  // unless it serves only the session era (then bridged, like a process).
+  if (!legacy && remote_ && cfg_.era == upstream_era::auto_detect)
+    legacy = co_await remote_serves_legacy();
   if (!legacy && remote_)
     co_return co_await forward_modern(*remote_, c.stream, req, std::move(msg.raw), log_);
   if (!legacy && cfg_.era == upstream_era::auto_detect) {
@@ -424,6 +427,25 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
       sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
   }
   co_return keep;
+}
+
+net::awaitable<bool> http_server::remote_serves_legacy() {
+  {
+    std::lock_guard lk(m_);
+    if (remote_probed_ != std::chrono::steady_clock::time_point{} &&
+        std::chrono::steady_clock::now() - remote_probed_ < legacy_verdict_ttl)
+      co_return !remote_modern_;
+  }
+  const std::optional<bool> modern = co_await probe_remote_era(*remote_);
+  if (!modern) co_return false;  // unreachable: forwarded, the client sees why
+  std::lock_guard lk(m_);
+  if (remote_modern_ != *modern || remote_probed_ == std::chrono::steady_clock::time_point{})
+    log_.info(*modern ? "the remote upstream serves the stateless era"
+                      : "the remote upstream serves only the session era: bridging its modern "
+                        "clients");
+  remote_probed_ = std::chrono::steady_clock::now();
+  remote_modern_ = *modern;
+  co_return !*modern;
 }
 
 void http_server::count(reject_reason r) noexcept {

@@ -104,6 +104,11 @@ class http_server : public std::enable_shared_from_this<http_server> {
   // --upstream-era auto: when a probe last found a session-era-only
   // upstream (modern requests are then refused without spawning, for a while).
   std::chrono::steady_clock::time_point legacy_seen_{};
+  // --upstream-era auto toward a remote server: when it was last probed, and
+  // whether it then served the stateless era (else: bridged).
+  std::chrono::steady_clock::time_point remote_probed_{};
+  bool remote_modern_ = true;
+  net::awaitable<bool> remote_serves_legacy();
   std::size_t live_ = 0;      // admitted and not yet finished (includes draining)
   std::size_t starting_ = 0;  // admitted, upstream being spawned
   bool stopping_ = false;

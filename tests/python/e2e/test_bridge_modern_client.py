@@ -74,8 +74,8 @@ def bridged(request, listen_proxy, upstream_servers):
     if request.param == "stdio":
         return listen_proxy("--admin", "127.0.0.1:0", "--", str(EVERYTHING))
     srv = upstream_servers.everything("streamableHttp", fresh=True)
-    return listen_proxy("--admin", "127.0.0.1:0", "--upstream-era", "legacy",
-                        "--upstream", srv.url)
+    # --upstream-era auto (the default): a server/discover POST finds the remote legacy.
+    return listen_proxy("--admin", "127.0.0.1:0", "--upstream", srv.url)
 
 
 def admin_sessions(proxy) -> list[dict[str, Any]]:
