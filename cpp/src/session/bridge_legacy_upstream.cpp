@@ -191,6 +191,8 @@ net::awaitable<http_session::bridge_step> http_session::bridge_admit(const waite
   // Per-request logLevel: the session's level (one per instance upstream).
   if (!env->log_level.empty() && b->server.logging && env->log_level != b->log_level) {
     b->log_level = env->log_level;
+    log_.debug("session " + id() + ": bridge: logging/setLevel " + env->log_level +
+               " (the request's _meta logLevel)");
     json::object params;
     params["level"] = env->log_level;
     co_await own_request("logging/setLevel", std::move(params), open_timeout);

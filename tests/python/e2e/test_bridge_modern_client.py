@@ -248,3 +248,39 @@ async def _listen(url: str) -> tuple[list[str], Any]:
 def test_listen_maps_onto_resources_subscribe_and_updates_arrive(bridged):
     seen, honored = anyio.run(_listen, bridged.url)
     assert honored.resource_subscriptions and len(seen) == 1, (seen, honored)
+
+
+def test_a_log_level_in_meta_sets_the_sessions_level_once(listen_proxy):
+    proxy = listen_proxy("--log-level", "debug", "--", str(EVERYTHING))
+    for i in range(2):
+        r = post(proxy.url, "tools/call", {"name": "echo", "arguments": {"message": "x"},
+                                           "_meta": {"io.modelcontextprotocol/logLevel": "error"}},
+                 i, name="echo")
+        assert answer(r)["result"]["content"][0]["text"] == "Echo: x"
+    proxy.wait_stderr(r"bridge: logging/setLevel error", timeout=10)
+    assert sum("logging/setLevel" in ln for ln in proxy.stderr_lines()) == 1
+
+
+def test_closing_the_answer_stream_cancels_the_call_upstream(bridged):
+    import socket
+    from urllib.parse import urlsplit
+
+    post(bridged.url, "tools/list", {}, 1)  # bridged
+    u = urlsplit(bridged.url)
+    body = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 30, "steps": 30},
+        "_meta": {**envelope(), "progressToken": "t"}}}).encode()
+    head = (f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json\r\n"
+            f"Accept: {ACCEPT_BOTH}\r\nMCP-Protocol-Version: {MODERN}\r\n"
+            "Mcp-Method: tools/call\r\nMcp-Name: trigger-long-running-operation\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(head + body)
+        got = b""
+        while b"notifications/progress" not in got:  # the call runs: its progress streams
+            got += s.recv(4096)
+    bridged.wait_stderr(r"the client of a request in flight went away: cancelling it", timeout=10)
+    # The instance goes on serving.
+    r = post(bridged.url, "tools/call", {"name": "echo", "arguments": {"message": "y"}}, 3,
+             name="echo")
+    assert answer(r)["result"]["content"][0]["text"] == "Echo: y"
