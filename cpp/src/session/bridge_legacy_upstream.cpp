@@ -408,6 +408,10 @@ bool http_session::bridge_route(message& msg) {
       p.bytes += msg.raw.size();
       b->bytes += msg.raw.size();
       p.final_response = std::move(msg.raw);
+      while (b->bytes > max_parked_bytes && b->parked.size() > 1)
+        bridge_give_up(b->parked.begin()->first,
+                       "was given up: too many input_required round "
+                       "trips were waiting on this instance");
       bridge_pending_bytes_.store(b->bytes);
     }
     return true;
