@@ -68,12 +68,14 @@ def sampling_call(url: str, msg_id: Any, **extra: Any):
     return post(url, "tools/call", params, msg_id, caps=SAMPLING, name="trigger-sampling-request")
 
 
-@pytest.fixture(params=["stdio", "remote"])
+@pytest.fixture(params=["stdio", "remote", "remote-sse"])
 def bridged(request, listen_proxy, upstream_servers):
-    """A proxy whose upstream is server-everything, over stdio or its own Streamable HTTP."""
+    """A proxy whose upstream is server-everything, over stdio, its own Streamable HTTP, or its
+    legacy HTTP+SSE transport (2024-11-05)."""
     if request.param == "stdio":
         return listen_proxy("--admin", "127.0.0.1:0", "--", str(EVERYTHING))
-    srv = upstream_servers.everything("streamableHttp", fresh=True)
+    mode = "sse" if request.param == "remote-sse" else "streamableHttp"
+    srv = upstream_servers.everything(mode, fresh=True)
     # --upstream-era auto (the default): a server/discover POST finds the remote legacy.
     return listen_proxy("--admin", "127.0.0.1:0", "--upstream", srv.url)
 
