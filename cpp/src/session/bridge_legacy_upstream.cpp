@@ -297,25 +297,36 @@ void http_session::bridge_server_request(const message& msg) {
     return;
   }
   // Which call is it about? A session-era server request names none: the
-  // one call in flight, or the one call already waiting for input.
-  std::vector<waiter_ptr> calls;
-  for (const auto& w : posts_)
-    if (!w->own && !w->listen && w->pending > 0 && !w->ids.empty()) calls.push_back(w);
+  // one call in flight that may ask for input (an MRTR method whose request
+  // declared the capability), else the one call in flight, else the one call
+  // already waiting for input.
+  std::vector<waiter_ptr> calls, eligible;
+  for (const auto& c : posts_)
+    if (!c->own && !c->listen && c->pending > 0 && !c->ids.empty()) {
+      calls.push_back(c);
+      if (mrtr_method(c->method_name) && declares_capability(c->client_caps, cap))
+        eligible.push_back(c);
+    }
   waiter_ptr w;
   bridge_state::parked_call* p = nullptr;
   std::uint64_t seq = 0;
-  if (calls.size() == 1) {
-    w = calls.front();
+  if (eligible.size() == 1) {
+    w = eligible.front();
+  } else if (eligible.empty() && calls.size() == 1) {
+    w = calls.front();  // refused below, with the precise reason
   } else if (calls.empty() && b->parked.size() == 1) {
     seq = b->parked.begin()->first;
     p = &b->parked.begin()->second;
   } else {
+    const std::size_t n = eligible.empty() ? calls.size() : eligible.size();
     session_counters::add(n_.server_invalid);
-    log_.warn("session " + id() + ": the server sent " + mi.method + " while " +
-              std::to_string(calls.size()) + " calls were in flight: refused");
+    log_.warn("session " + id() + ": the server sent " + mi.method + " while " + std::to_string(n) +
+              " calls that could ask for it were in flight: refused");
     answer_error(rpc_error::internal_error,
-                 "mcpfwd bridge: " + std::to_string(calls.size()) +
-                     " calls are in flight; cannot tell which one this request belongs to");
+                 n == 0
+                     ? std::string("mcpfwd bridge: no call is in flight to ask the client for this")
+                     : "mcpfwd bridge: " + std::to_string(n) +
+                           " calls are in flight; cannot tell which one this request belongs to");
     return;
   }
   const std::string& caps = w ? w->client_caps : p->caps;

@@ -286,3 +286,24 @@ def test_closing_the_answer_stream_cancels_the_call_upstream(bridged):
     r = post(bridged.url, "tools/call", {"name": "echo", "arguments": {"message": "y"}}, 3,
              name="echo")
     assert answer(r)["result"]["content"][0]["text"] == "Echo: y"
+
+
+def test_a_server_request_goes_to_the_one_call_that_can_ask_for_it(bridged):
+    """A call that cannot ask (no sampling in its _meta) runs beside one that can: the server's
+    sampling request is attributed to the latter."""
+    import concurrent.futures
+
+    post(bridged.url, "tools/list", {}, 1, caps=SAMPLING)  # bridged, sampling tool registered
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(post, bridged.url, "tools/call", {
+            "name": "trigger-long-running-operation", "arguments": {"duration": 3, "steps": 3}},
+            2, caps={}, name="trigger-long-running-operation")
+        time.sleep(0.5)
+        first = answer(sampling_call(bridged.url, 3))["result"]
+        assert first["resultType"] == "input_required", first
+        (key, _), = first["inputRequests"].items()
+        reply = {"role": "assistant", "model": "m", "content": {"type": "text", "text": "BOTH"}}
+        done = answer(sampling_call(bridged.url, 4, inputResponses={key: reply},
+                                    requestState=first["requestState"]))
+        assert "BOTH" in done["result"]["content"][0]["text"], done
+        assert "completed" in answer(slow.result())["result"]["content"][0]["text"].lower()
