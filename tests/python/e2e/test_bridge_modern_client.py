@@ -307,3 +307,24 @@ def test_a_server_request_goes_to_the_one_call_that_can_ask_for_it(bridged):
                                     requestState=first["requestState"]))
         assert "BOTH" in done["result"]["content"][0]["text"], done
         assert "completed" in answer(slow.result())["result"]["content"][0]["text"].lower()
+
+
+def test_after_a_legacy_verdict_a_new_instance_is_bridged_without_a_probe(listen_proxy):
+    proxy = listen_proxy("--stateless-key", "header:X-Tenant", "--", str(EVERYTHING))
+
+    def tools_of(tenant: str) -> dict[str, Any]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope()}}
+        r = http_request(proxy.url, "POST", body, timeout=30, headers={
+            "Accept": ACCEPT_BOTH, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list",
+            "X-Tenant": tenant})
+        return answer(r)
+
+    assert tools_of("a")["result"]["resultType"] == "complete"
+    assert tools_of("b")["result"]["resultType"] == "complete"
+    deadline = time.monotonic() + 10
+    while sum("bridging modern clients" in ln for ln in proxy.stderr_lines()) < 2 \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = proxy.stderr_lines()
+    assert sum("bridging modern clients" in ln for ln in lines) == 2, lines
+    assert sum("serves only the session era" in ln for ln in lines) == 1, lines
