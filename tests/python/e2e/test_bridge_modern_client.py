@@ -12,7 +12,6 @@ See docs/eras.md, "Bridging: modern client, legacy server".
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
