@@ -29,7 +29,9 @@ DEB_BUILD=(build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-filesystem1.81-dev
   libssl-dev catch2 clang-format python3-dev)
 # clang-14 + its runtime (libFuzzer, ASan, UBSan): the fuzz targets (tests/fuzz).
-DEB_TEST=(procps abigail-tools clang-14 libclang-rt-14-dev)
+# chromium: the admin page's test (tests/python/e2e/test_admin_page.py, headless);
+# haproxy: the scale-out recipe's test (packaging/haproxy, tests/python/e2e/test_scale_out.py).
+DEB_TEST=(procps abigail-tools clang-14 libclang-rt-14-dev chromium haproxy)
 
 missing=()
 pkgs=()

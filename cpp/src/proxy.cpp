@@ -17,6 +17,7 @@
 #include "server/http_server.hpp"
 #include "server/metrics_text.hpp"
 #include "session/stdio_session.hpp"
+#include "upstream/bridge_to_modern.hpp"
 #include "upstream/http_upstream.hpp"
 #include "upstream/stdio_upstream.hpp"
 
@@ -118,6 +119,16 @@ proxy::proxy(proxy_config cfg)
   }
 }
 
+// A session-era client may meet a server that serves only the stateless
+// era: the upstream is wrapped in the bridge, which decides on the client's
+// first message (docs/eras.md, "Bridging: legacy client, modern server").
+std::unique_ptr<upstream> proxy::bridged(std::unique_ptr<upstream> up,
+                                         const net::strand<net::any_io_executor>& strand,
+                                         const std::string& prefix) const {
+  if (cfg_.era == upstream_era::legacy) return up;
+  return std::make_unique<bridge_to_modern>(strand, std::move(up), cfg_.era, log_, prefix);
+}
+
 upstream_factory proxy::make_upstream_factory() {
   if (client_) {
     if (cfg_.remote.insecure)
@@ -129,7 +140,7 @@ upstream_factory proxy::make_upstream_factory() {
       });
     return [client = client_, this](const net::strand<net::any_io_executor>& strand,
                                     const std::string& prefix) -> std::unique_ptr<upstream> {
-      return std::make_unique<http_upstream>(strand, client, log_, prefix);
+      return bridged(std::make_unique<http_upstream>(strand, client, log_, prefix), strand, prefix);
     };
   }
   return [this](const net::strand<net::any_io_executor>& strand,
@@ -138,7 +149,7 @@ upstream_factory proxy::make_upstream_factory() {
       auto up = std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes,
                                                  log_, prefix);
       bump(metrics_.upstream_spawns);
-      return up;
+      return bridged(std::move(up), strand, prefix);
     } catch (...) {
       bump(metrics_.upstream_spawn_failures);
       throw;

@@ -59,6 +59,9 @@ class proxy {
  private:
   void finished(int code);
   upstream_factory make_upstream_factory();
+  std::unique_ptr<upstream> bridged(std::unique_ptr<upstream> up,
+                                    const net::strand<net::any_io_executor>& strand,
+                                    const std::string& prefix) const;
   void start_http();
   void run_threads(unsigned n);
 

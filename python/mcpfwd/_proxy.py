@@ -573,15 +573,21 @@ class Proxy:
             ``"header:NAME"`` (one per value of request header NAME) or ``"authorization"``
             (one per Authorization value, shown only hashed). See docs/eras.md.
         upstream_era: ``"auto"`` (library default: each new upstream instance is probed with
-            ``server/discover``), ``"legacy"`` (taken for a session-era server without a probe) or
-            ``"modern"`` (no probe). Stateless-era clients of a session-era server are bridged
-            (docs/eras.md).
+            ``server/discover``), ``"legacy"`` (taken for a session-era server without a probe;
+            session-era clients are never bridged) or ``"modern"`` (no probe). Stateless-era
+            clients of a session-era server are bridged (docs/eras.md, "Bridging: modern client,
+            legacy server"); ``auto`` and ``modern`` also bridge a session-era client to a server
+            that serves only the stateless era (docs/eras.md, "Bridging: legacy client, modern
+            server").
         admin: the admin listener's address, a ``(host, port)`` pair or ``"HOST:PORT"``
             (port 0 picks one; :attr:`admin_url` tells which): a second HTTP listener serving
             ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and ``/sessions``
             (docs/operations.md). Keep it on a loopback address, or set ``admin_token``.
         admin_token: require ``Authorization: Bearer <admin_token>`` on the admin listener's
             ``/metrics`` and ``/sessions`` (``/healthz`` and ``/readyz`` stay open).
+        node_id: this instance's name among several behind a load balancer (letters, digits,
+            ``-``, ``_``; 1 to 32): session ids become ``"<node_id>.<32 hex digits>"``, so the
+            balancer routes each session by its id (docs/scale-out.md).
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
@@ -639,6 +645,7 @@ class Proxy:
         upstream_era: str | None = None,
         admin: ListenAddress | None = None,
         admin_token: str | None = None,
+        node_id: str | None = None,
         upstream_transport: UpstreamTransport | str | None = None,
         upstream_headers: Mapping[str, str] | None = None,
         forward_authorization: bool = False,

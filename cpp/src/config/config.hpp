@@ -61,6 +61,11 @@ struct proxy_config {
   std::uint16_t admin_port = 0;
   std::string admin_token;  // empty: no token required
 
+  // --- HTTP mode: several instances behind a load balancer (docs/scale-out.md)
+  // Session ids issued here are "NODE_ID." + 32 hex digits (just the hex
+  // digits when empty), so a balancer routes a session by its id alone.
+  std::string node_id;
+
   // --- HTTP mode: the stateless era (2026-07-28) ------------------------------
   // What isolates modern requests: "shared" (one upstream instance for all),
   // "header:NAME" (one per value of header NAME), "authorization" (one per

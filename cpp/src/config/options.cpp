@@ -64,6 +64,14 @@ const char* name_equals_value(std::string_view v) {
 const char* env_name(std::string_view v) {
   return v.empty() || v.find('=') != std::string_view::npos ? "needs a NAME" : nullptr;
 }
+const char* node_id_form(std::string_view v) {
+  if (v.empty() || v.size() > 32) return "must be 1 to 32 characters";
+  for (char ch : v)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_'))
+      return "may hold only letters, digits, '-' and '_'";
+  return nullptr;
+}
 const char* header_line(std::string_view v) {
   const auto colon = v.find(':');
   return colon == std::string_view::npos || colon == 0 ? "needs 'Name: value'" : nullptr;
@@ -200,6 +208,10 @@ constexpr option_spec table[] = {
      "require 'Authorization: Bearer TOKEN' on the admin listener's /metrics and /sessions "
      "(CLI: --admin-token-env VAR)",
      MCPFWD_TEXT(admin_token)},
+    {"node-id", option_type::text, "ID", 0, 0, mode_http | mode_any_upstream, "--node-id", "",
+     "this instance's name among several behind a load balancer: session ids become ID.HEX, "
+     "so the balancer routes each session by its id (letters, digits, '-', '_'; 1 to 32)",
+     MCPFWD_TEXT(node_id), node_id_form},
 
     {"stateless-key", option_type::text, "KEY", 0, 0, mode_http | mode_any_upstream,
      "--stateless-key", "",
@@ -216,11 +228,14 @@ constexpr option_spec table[] = {
        c.stateless_key = std::string(v);
      },
      [](const proxy_config& c) { return c.stateless_key; }},
-    {"upstream-era", option_type::choice, "ERA", 0, 0, mode_http | mode_any_upstream,
+    {"upstream-era", option_type::choice, "ERA", 0, 0, mode_any_downstream | mode_any_upstream,
      "--upstream-era", "auto|legacy|modern",
      "the protocol era the upstream serves: auto probes each new upstream instance with "
-     "server/discover; legacy takes it for a session-era server without probing; stateless-era "
-     "clients of a session-era server are bridged (docs/eras.md)",
+     "server/discover (stateless-era clients of a session-era server are bridged), and bridges a "
+     "session-era client to a server that refuses initialize naming only 2026-07-28; legacy "
+     "takes the upstream for a session-era server without probing (stateless-era clients are "
+     "bridged at once, session-era clients never); modern bridges session-era clients without "
+     "trying initialize",
      [](proxy_config& c, std::string_view v) {
        c.era = v == "legacy"   ? upstream_era::legacy
                : v == "modern" ? upstream_era::modern

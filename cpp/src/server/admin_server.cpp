@@ -5,6 +5,7 @@
 #include "base/errors.hpp"
 #include "base/spawn.hpp"
 #include "io/http_write.hpp"
+#include "server/admin_page.hpp"
 #include "server/metrics_text.hpp"
 
 namespace mcpfwd {
@@ -39,6 +40,12 @@ admin_server::response text(const admin_server::request& req, http::status st, s
 admin_server::response json_reply(const admin_server::request& req, http::status st,
                                   std::string body) {
   return reply(req, st, "application/json", std::move(body));
+}
+
+// An Origin naming this very listener, as its Host header does.
+bool same_origin(const admin_server::request& req, std::string_view origin) {
+  auto h = req.find(http::field::host);
+  return h != req.end() && origin.starts_with("http://") && origin.substr(7) == h->value();
 }
 
 admin_server::response not_allowed(const admin_server::request& req, const char* allow) {
@@ -162,8 +169,10 @@ admin_server::response admin_server::handle(const request& req) const {
   } else if (req.version() >= 11) {
     return text(req, http::status::bad_request, "Bad Request: HTTP/1.1 requires a Host header");
   }
+  // The page's own requests (its kill button's DELETE) carry its origin:
+  // http:// and the Host just checked, allowed whatever --allow-origin says.
   if (auto o = req.find(http::field::origin);
-      o != req.end() && !checks_->origin_allowed(o->value()))
+      o != req.end() && !checks_->origin_allowed(o->value()) && !same_origin(req, o->value()))
     return text(req, http::status::forbidden, "Origin not allowed");
 
   std::string_view path = req.target();
@@ -171,6 +180,17 @@ admin_server::response admin_server::handle(const request& req) const {
   const auto method = req.method();
   const bool get = method == http::verb::get;
 
+  // The page holds no data (it asks for it with the token the user gives it).
+  if (path == "/") {
+    if (!get) return not_allowed(req, "GET");
+    const admin_page& page = the_admin_page();
+    auto res = reply(req, http::status::ok, "text/html; charset=utf-8", std::string(page.html));
+    res.set("Content-Security-Policy", page.csp);
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "no-referrer");
+    return res;
+  }
   // Probes carry no secret: orchestrators and load balancers call them.
   if (path == "/healthz") {
     if (!get) return not_allowed(req, "GET");
@@ -228,7 +248,7 @@ admin_server::response admin_server::handle(const request& req) const {
     return not_allowed(req, "GET, DELETE");
   }
   return text(req, http::status::not_found,
-              "Not found: /metrics, /healthz, /readyz, /sessions, /sessions/ID");
+              "Not found: /, /metrics, /healthz, /readyz, /sessions, /sessions/ID");
 }
 
 }  // namespace mcpfwd

@@ -1,5 +1,6 @@
 // The admin listener (--admin HOST:PORT): a second, small HTTP listener in
 // the same proxy for operators and their tools (docs/operations.md):
+//   GET    /               a page: the session table, a few plots (admin_page.html)
 //   GET    /metrics        Prometheus text exposition format 0.0.4
 //   GET    /healthz        200 while the process serves
 //   GET    /readyz         200 when new sessions are taken; 503 while draining
@@ -8,7 +9,7 @@
 //   GET    /sessions/ID    one session; 404 for an unknown id
 //   DELETE /sessions/ID    close that session; 404 for an unknown id
 // Requests pass the main listener's Host and Origin checks (on this port);
-// with --admin-token every path but /healthz and /readyz needs
+// with --admin-token every path but /, /healthz and /readyz needs
 // `Authorization: Bearer TOKEN`. Nothing here is on the forwarding path.
 #pragma once
 #include <atomic>

@@ -27,7 +27,8 @@ namespace {
 // is believed before a new instance probes again (--upstream-era auto).
 constexpr auto legacy_verdict_ttl = std::chrono::seconds(30);
 
-std::string new_session_id() {
+// 32 hex digits (128 random bits), after "NODE." with --node-id.
+std::string new_session_id(const std::string& node) {
   unsigned char b[16];
   std::size_t got = 0;
   while (got < sizeof b) {
@@ -44,7 +45,7 @@ std::string new_session_id() {
     id[2 * i] = hex[b[i] >> 4];
     id[2 * i + 1] = hex[b[i] & 15];
   }
-  return id;
+  return node.empty() ? id : node + "." + id;
 }
 
 bool expects_continue(const http_request& req) {
@@ -480,8 +481,8 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(), transport, make_upstream_, cfg_, log_, metrics_,
-        [self](const std::string& id, const std::string& reason, bool finished) {
+        ioc_.get_executor(), new_session_id(cfg_.node_id), transport, make_upstream_, cfg_, log_,
+        metrics_, [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
   } catch (const std::exception& e) {

@@ -106,10 +106,10 @@ void http_session::assume_legacy() noexcept {
 std::string http_session::snapshot_json() const {
   json::object up = upstream_->describe();
   if (bridged_.load())
-    up["bridge"] = json::object{{"pending_inputs", bridge_pending_.load()},
-                                {"pending_bytes", bridge_pending_bytes_.load()},
-                                {"pending_limit", max_parked},
-                                {"given_up", bridge_given_up_.load()}};
+    up["input_required"] = json::object{{"pending", bridge_pending_.load()},
+                                        {"bytes", bridge_pending_bytes_.load()},
+                                        {"limit", max_parked},
+                                        {"given_up", bridge_given_up_.load()}};
   return rec_.snapshot_json(std::move(up));
 }
 

@@ -428,7 +428,8 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, beast::
   rec_.touch();
   // The last request of a draining session has been answered: close now
   // (after this response is written, below, since closing does not touch it).
-  if (draining_ && posts_.empty()) do_close(close_cause::shutdown, "proxy shutting down");
+  if (draining_ && posts_.empty() && legacy_pending_.empty())
+    do_close(close_cause::shutdown, "proxy shutting down");
   co_await stop_watching(stream, w);
   if (abandoned) co_return false;
 
@@ -845,7 +846,7 @@ void http_session::drain(std::chrono::milliseconds deadline) {
     if (self->closing_ || self->draining_) return;
     self->draining_ = true;
     self->rec_.set_state(session_state::draining);
-    if (self->posts_.empty()) {
+    if (self->posts_.empty() && self->legacy_pending_.empty()) {
       self->do_close(close_cause::shutdown, "proxy shutting down");
       return;
     }
@@ -878,8 +879,12 @@ void http_session::do_close(close_cause cause, const std::string& reason) {
   }
   by_token_.clear();
   const auto now = std::chrono::steady_clock::now();
-  for (const auto& [id, p] : legacy_pending_)
+  for (const auto& [id, p] : legacy_pending_) {
     metrics_.request_done(p.method, request_outcome::closed, now - p.start);
+    // A legacy client waits on its event stream: tell it why, as for a POST.
+    if (get_stream_ && !get_stream_->overflowed)
+      get_stream_->q.try_push(make_error_response(id, rpc_error::upstream_error, reason));
+  }
   legacy_pending_.clear();
   if (probe_) {
     probe_->done = true;
@@ -960,6 +965,10 @@ void http_session::route(message msg) {
   if (transport_ == session_transport::legacy_sse) {
     if (answer) legacy_answer(mi);
     to_event_stream(std::move(msg));
+    // The last answer a draining session waited for is queued: close now
+    // (the event stream writes what it holds before it ends).
+    if (answer && draining_ && legacy_pending_.empty() && posts_.empty())
+      do_close(close_cause::shutdown, "proxy shutting down");
     return;
   }
   if (answer) {

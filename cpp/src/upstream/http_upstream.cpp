@@ -9,6 +9,7 @@
 #include <boost/url/url.hpp>
 
 #include "base/spawn.hpp"
+#include "protocol/bridge_legacy_client.hpp"
 #include "protocol/era.hpp"
 #include "protocol/sse_parser.hpp"
 #include "upstream/http_exchange.hpp"
@@ -225,7 +226,7 @@ net::awaitable<void> http_upstream::connect_phase() {
     } else {
       if (transport_.load() == upstream_transport::auto_detect)
         transport_ = upstream_transport::streamable_http;
-      if (oc == outcome::ok && !stopping_ && !ended_) spawn(get_stream());
+      if (oc == outcome::ok && !stopping_ && !ended_ && !modern_) spawn(get_stream());
       co_await flush();
       co_return;
     }
@@ -433,8 +434,17 @@ net::awaitable<http_upstream::outcome> http_upstream::exchange(message msg, bool
   } else {
     body_result b = co_await read_body(c, *p, max_error_body);
     if (b.ec || b.too_big) reusable = false;
-    if (first && is_init && transport_.load() == upstream_transport::auto_detect &&
-        session_id_.empty() && (status == 400 || status == 404 || status == 405)) {
+    if (first && is_init && !legacy && status == 400 && !b.too_big &&
+        bridge_l2m::refuses_handshake(b.body)) {
+      // A server of the stateless era only: its -32022 is the initialize's
+      // answer (the bridge takes it from there, bridge_to_modern.hpp), and
+      // every later message is a stateless-era request of its own.
+      modern_ = true;
+      modern_version_ = std::string(latest_modern_version);
+      transport_ = upstream_transport::streamable_http;
+      co_await deliver(std::move(b.body), &unanswered);
+    } else if (first && is_init && transport_.load() == upstream_transport::auto_detect &&
+               session_id_.empty() && (status == 400 || status == 404 || status == 405)) {
       fallback_note_ = "POST answered " + status_text(*p);
       log_.debug(prefix_ + "upstream " + fallback_note_ +
                  " to initialize: trying the legacy HTTP+SSE transport");

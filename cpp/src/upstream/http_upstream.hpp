@@ -18,7 +18,10 @@
 // uninitialized session, so it is not reconnected).
 //
 // auto: POST initialize; HTTP 400, 404 or 405 without a session means a
-// legacy server, and the initialize is sent again through the SSE stream.
+// legacy server, and the initialize is sent again through the SSE stream,
+// unless the 400 is -32022 naming only stateless-era versions: a server of
+// the stateless era only, whose refusal is the initialize's answer (the
+// bridge, bridge_to_modern.hpp, takes it from there).
 //
 // Ordering: a notification or response is delivered (202) before the next
 // message is sent; requests run concurrently, as an HTTP client's do.

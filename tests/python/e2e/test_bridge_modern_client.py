@@ -219,10 +219,10 @@ def test_abandoned_round_trips_stay_bounded_and_the_instance_keeps_serving(bridg
         assert res["resultType"] == "input_required", res
         states.append(res["requestState"])
     bridge = next(s for s in admin_sessions(bridged) if s.get("kind") == "stateless")
-    info = bridge["upstream"]["bridge"]
-    assert info["pending_limit"] == 64
-    assert info["pending_inputs"] == 64 and info["given_up"] == 16, info
-    assert 0 < info["pending_bytes"] < 1 << 20
+    info = bridge["upstream"]["input_required"]
+    assert info["limit"] == 64
+    assert info["pending"] == 64 and info["given_up"] == 16, info
+    assert 0 < info["bytes"] < 1 << 20
     # The oldest were given up (their server requests answered with an error, the calls
     # cancelled); their states say so.
     err = answer(sampling_call(bridged.url, 100, inputResponses={}, requestState=states[0]))

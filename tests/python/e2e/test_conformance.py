@@ -30,11 +30,15 @@ def test_every_conformance_scenario_that_passes_directly_passes_through_mcpfwd(
         mcpfwd_bin: str, suite: str, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     # Both upstream kinds: the fixture as a stdio server of mcpfwd, and (--http-upstream)
-    # mcpfwd in front of the fixture's own Streamable HTTP endpoint.
+    # mcpfwd in front of the fixture's own Streamable HTTP endpoint. The session era also
+    # through the bridge (--bridge): the fixture serving the stateless era only, refusing
+    # initialize, in front of which what passes against the dual-era fixture must pass too.
+    bridge = ["--bridge"] if suite == "2025-11-25" else []
     r = subprocess.run([sys.executable, str(RUN), "--suite", suite, "--mcpfwd", mcpfwd_bin,
-                        "--http-upstream", "--out", str(tmp_path / "out"), "--json", str(report)],
+                        "--http-upstream", *bridge, "--out", str(tmp_path / "out"),
+                        "--json", str(report)],
                        capture_output=True, text=True, timeout=870)
-    for leg in ("mcpfwd-stdio", "mcpfwd-http"):
+    for leg in ("mcpfwd-stdio", "mcpfwd-http", *(["mcpfwd-bridge"] if bridge else [])):
         assert_no_sanitizer_report((tmp_path / "out" / suite / f"{leg}.stderr").read_bytes())
     assert r.returncode == 0, f"exit status {r.returncode}\n{r.stdout}\n{r.stderr}"
     rows = json.loads(report.read_text())[suite]

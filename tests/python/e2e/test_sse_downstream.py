@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import anyio
@@ -123,3 +124,32 @@ def test_session_limit_applies_to_sse(http_proxy, raw_server_cmd):
         second.close()
     finally:
         st.close()
+
+
+@pytest.mark.timeout(40)
+def test_shutdown_drains_a_legacy_request_in_flight(http_proxy, raw_server_cmd):
+    """SIGTERM with a legacy SSE request in flight: its answer still reaches
+    the event stream, then the stream ends and mcpfwd exits 0; one the server
+    never answers gets the drain deadline's error."""
+    import signal
+    proxy = http_proxy(raw_server_cmd, "--drain-timeout-ms", "3000")
+    st, endpoint = open_legacy(proxy)
+    st2, endpoint2 = open_legacy(proxy)
+    try:
+        for s, e in ((st, endpoint), (st2, endpoint2)):
+            assert post(proxy, e, init_request()).status == 202
+            assert s.next_message()["id"] == 1
+        assert post(proxy, endpoint, rpc("raw/sleep", {"seconds": 0.8}, 2)).status == 202
+        assert post(proxy, endpoint2, rpc("raw/hold", None, 3)).status == 202
+        time.sleep(0.2)
+        proxy.proc.send_signal(signal.SIGTERM)
+        answered = st.next_message()
+        assert answered["id"] == 2 and answered["result"]["method"] == "raw/sleep", answered
+        failed = st2.next_message()
+        assert failed["id"] == 3 and failed["error"]["code"] == -32000, failed
+        assert "drain deadline" in failed["error"]["message"], failed
+        assert proxy.stop(15) == 0
+        proxy.assert_children_gone(10)
+    finally:
+        st.close()
+        st2.close()
