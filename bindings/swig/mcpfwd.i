@@ -46,6 +46,8 @@
 %ignore mcpfwd_proxy_stats_json;
 %ignore mcpfwd_proxy_status_text;
 %ignore mcpfwd_proxy_metrics_text;
+/* Not wrapped yet: the config file reload (docs/configuration.md). */
+%ignore mcpfwd_proxy_reload;
 %ignore mcpfwd_proxy_admin_url;
 %ignore mcpfwd_proxy_close_session;
 /* argc/argv: Config.setUpstreamArgv. */

@@ -500,6 +500,15 @@ mcpfwd_status mcpfwd_proxy_status_text(mcpfwd_proxy* p, char** out) {
   });
 }
 
+mcpfwd_status mcpfwd_proxy_reload(mcpfwd_proxy* p) {
+  MCPFWD_NOT_IN_CALLBACK();
+  MCPFWD_REQUIRE(p != nullptr, "proxy is NULL");
+  return guarded([&] {
+    p->core->reload();
+    return ok();
+  });
+}
+
 mcpfwd_status mcpfwd_proxy_metrics_text(mcpfwd_proxy* p, char** out) {
   MCPFWD_NOT_IN_CALLBACK();
   if (out != nullptr) *out = nullptr;

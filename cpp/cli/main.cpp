@@ -32,6 +32,7 @@ constexpr const char* usage_head =
     "usage: mcpfwd --stdio [options] -- SERVER_COMMAND [ARGS...]\n"
     "       mcpfwd --listen HOST:PORT [options] -- SERVER_COMMAND [ARGS...]\n"
     "       mcpfwd --stdio|--listen HOST:PORT [options] --upstream URL\n"
+    "       mcpfwd --config FILE [options] [-- SERVER_COMMAND [ARGS...]]\n"
     "\n"
     "Forward the Model Context Protocol between MCP clients and an MCP server:\n"
     "one client on stdin/stdout (--stdio), or many clients over Streamable HTTP at\n"
@@ -47,7 +48,9 @@ constexpr const char* usage_head =
 constexpr const char* usage_tail =
     "\n"
     "SIGUSR1 prints a table of the sessions on stderr (with --log-format json, one\n"
-    "JSON line with the sessions); SIGINT/SIGTERM shut down.\n"
+    "JSON line with the sessions); SIGINT/SIGTERM shut down. With --config, SIGHUP\n"
+    "reloads the file in HTTP mode (new sessions use it; docs/configuration.md), else\n"
+    "it shuts down.\n"
     "Logs go to stderr, never stdout: mcpfwd's own lines start with 'mcpfwd: ',\n"
     "the server's stderr lines are relayed prefixed with 'server: '.\n"
     "Exit status: 0 when the client ended the session (EOF, SIGINT, SIGTERM);\n"
@@ -209,7 +212,7 @@ int main(int argc, char** argv) {
     }
   };
 
-  bool stdio = false, listen = false, json_logs = false;
+  bool stdio = false, listen = false, json_logs = false, config_file = false;
   std::vector<std::string> server;
   // The secrets named on the command line are read once and leave our
   // environment at once (no thread runs yet): no server spawned later can
@@ -287,9 +290,12 @@ int main(int argc, char** argv) {
     }
     if (auto failed = set(flag, opt->name(), v)) return *failed;
     if (flag == "--listen") listen = true;
+    if (flag == "--config") config_file = true;
     if (flag == "--log-format") json_logs = std::string_view(v) == "json";
   }
-  if (stdio == listen) return usage_error("choose one mode: --stdio or --listen HOST:PORT");
+  // A config file may choose the mode itself ("listen"); the core says when neither does.
+  if (stdio == listen && !(config_file && !stdio))
+    return usage_error("choose one mode: --stdio or --listen HOST:PORT");
   if (stdio)
     if (auto failed = attempt("stdio", [&] { cfg->set_downstream_stdio(0, 1); })) return *failed;
   if (!server.empty())
@@ -312,9 +318,9 @@ int main(int argc, char** argv) {
   if (auto failed = attempt("proxy", [&] { proxy = mcpfwd::cxx::proxy(*cfg); })) return *failed;
   cfg.reset();
   if (auto failed = attempt("start", [&] { proxy.start(); })) return *failed;
-  if (listen) {  // the URL is the first line on stdout: scripts read it
+  if (listen || config_file) {  // the URL is the first line on stdout: scripts read it
     try {
-      std::printf("%s\n", proxy.url().c_str());
+      if (const std::string url = proxy.url(); !url.empty()) std::printf("%s\n", url.c_str());
       // The admin listener's, when there is one, on the second line.
       if (const std::string admin = proxy.admin_url(); !admin.empty())
         std::printf("%s\n", admin.c_str());
@@ -333,6 +339,8 @@ int main(int argc, char** argv) {
           std::fputs(status_json_line(proxy).c_str(), stderr);
         else if (sig == SIGUSR1)
           std::fputs(proxy.status_text().c_str(), stderr);
+        else if (sig == SIGHUP && config_file && !stdio)
+          proxy.reload();  // logs how it went; a bad file keeps the running config
         else if (sig > 0)
           proxy.stop();  // graceful: same path as client EOF
       } catch (const mcpfwd::cxx::error&) {

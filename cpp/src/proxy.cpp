@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "base/errors.hpp"
 #include "config/options.hpp"
@@ -16,6 +18,7 @@
 #include "server/admin_server.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics_text.hpp"
+#include "server/upstream_site.hpp"
 #include "session/stdio_session.hpp"
 #include "upstream/bridge_to_modern.hpp"
 #include "upstream/http_upstream.hpp"
@@ -99,17 +102,35 @@ void raise_fd_limit() {
   }
 }
 
+// The configuration with the config file's top level merged in (the file's
+// named servers go to `servers`), or `cli` itself without a file.
+proxy_config with_file(const proxy_config& cli, std::vector<named_server>& servers,
+                       std::vector<std::string>& ignored) {
+  if (cli.config_file.empty()) return cli;
+  config_layout layout = load_config_file(cli);
+  servers = std::move(layout.servers);
+  ignored = std::move(layout.ignored);
+  return std::move(layout.global);
+}
+
+bool has_command(const proxy_config& c) {
+  return !c.upstream.argv.empty() && !c.upstream.argv[0].empty();
+}
+
 }  // namespace
 
 proxy::proxy(proxy_config cfg)
-    : cfg_(std::move(cfg)), log_(cfg_.level, cfg_.log_sink, cfg_.log_output) {
-  validate(cfg_);
-  const bool has_cmd = !cfg_.upstream.argv.empty() && !cfg_.upstream.argv[0].empty();
+    : cli_(std::move(cfg)),
+      cfg_(with_file(cli_, servers_, file_ignored_)),
+      log_(cfg_.level, cfg_.log_sink, cfg_.log_output) {
+  validate(cfg_, !servers_.empty());
+  if (!file_ignored_.empty()) log_.warn(ignored_keys_note(cfg_.config_file, file_ignored_));
+  const bool has_cmd = has_command(cfg_);
   // The token guards the proxy: no server gets it, even when an embedder
   // read it from an environment the server would otherwise inherit.
   if (!cfg_.auth_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.auth_token);
   if (!cfg_.admin_token.empty()) cfg_.upstream.withheld_values.push_back(cfg_.admin_token);
-  if (has_cmd) {
+  if (has_cmd || !cfg_.config_file.empty()) {  // a file's servers may be commands too
     strays_ = std::make_shared<group_killer>(cfg_.shutdown_grace, log_);
     cfg_.upstream.strays = strays_;
   }
@@ -124,9 +145,9 @@ proxy::proxy(proxy_config cfg)
 // first message (docs/eras.md, "Bridging: legacy client, modern server").
 std::unique_ptr<upstream> proxy::bridged(std::unique_ptr<upstream> up,
                                          const net::strand<net::any_io_executor>& strand,
-                                         const std::string& prefix) const {
-  if (cfg_.era == upstream_era::legacy) return up;
-  return std::make_unique<bridge_to_modern>(strand, std::move(up), cfg_.era, log_, prefix);
+                                         const std::string& prefix, upstream_era era) const {
+  if (era == upstream_era::legacy) return up;
+  return std::make_unique<bridge_to_modern>(strand, std::move(up), era, log_, prefix);
 }
 
 upstream_factory proxy::make_upstream_factory() {
@@ -140,7 +161,8 @@ upstream_factory proxy::make_upstream_factory() {
       });
     return [client = client_, this](const net::strand<net::any_io_executor>& strand,
                                     const std::string& prefix) -> std::unique_ptr<upstream> {
-      return bridged(std::make_unique<http_upstream>(strand, client, log_, prefix), strand, prefix);
+      return bridged(std::make_unique<http_upstream>(strand, client, log_, prefix), strand, prefix,
+                     cfg_.era);
     };
   }
   return [this](const net::strand<net::any_io_executor>& strand,
@@ -149,7 +171,7 @@ upstream_factory proxy::make_upstream_factory() {
       auto up = std::make_unique<stdio_upstream>(strand, cfg_.upstream, cfg_.max_message_bytes,
                                                  log_, prefix);
       bump(metrics_.upstream_spawns);
-      return bridged(std::move(up), strand, prefix);
+      return bridged(std::move(up), strand, prefix, cfg_.era);
     } catch (...) {
       bump(metrics_.upstream_spawn_failures);
       throw;
@@ -214,8 +236,17 @@ void proxy::run_threads(unsigned n) {
 
 void proxy::start_http() {
   raise_fd_limit();
-  auto srv =
-      std::make_shared<http_server>(ioc_, cfg_, make_upstream_factory(), client_, log_, metrics_);
+  // Without a default upstream (only named servers), /mcp serves nothing.
+  const bool has_default = has_command(cfg_) || !cfg_.remote.url.empty();
+  auto srv = std::make_shared<http_server>(
+      ioc_, cfg_, has_default ? make_upstream_factory() : upstream_factory{}, client_, log_,
+      metrics_);
+  if (!servers_.empty()) {
+    auto table = std::make_shared<site_table>(*srv->sites());
+    for (auto& s : servers_) table->named.emplace(s.name, build_site(s.name, std::move(s.cfg)));
+    servers_.clear();
+    srv->set_sites(std::move(table));
+  }
   std::shared_ptr<admin_server> admin;
   if (!cfg_.admin_host.empty())
     admin =
@@ -271,6 +302,13 @@ void proxy::finished(int code) {
   }
   if (admin) admin->close();
   if (client_) client_->shutdown();  // idle keep-alive connections
+  std::vector<std::shared_ptr<http_client>> named;
+  {
+    std::lock_guard lk(m_);
+    for (auto& w : site_clients_)
+      if (auto c = w.lock()) named.push_back(std::move(c));
+  }
+  for (auto& c : named) c->shutdown();
   // Every session has ended: what is left of their servers' process groups
   // is killed now rather than after the grace (whose timers would keep the
   // io_context, and so the proxy, alive).
@@ -353,35 +391,53 @@ std::string proxy::metrics_text() const {
                read(c.s2c_bytes));
   }
   write_metrics(out, metrics_);
-  if (client_) {
-    const json::object st = client_->stats();
-    const json::object& pools = st.at("pools").as_object();
-    auto each = [&](const char* name, const char* type, const char* help, const char* field) {
+  // Every connection pool: the default upstream's and the named remote servers' (config
+  // file), summed per origin (servers may share one).
+  std::vector<std::shared_ptr<http_client>> clients;
+  if (client_) clients.push_back(client_);
+  {
+    std::lock_guard lk(m_);
+    for (const auto& w : site_clients_)
+      if (auto c = w.lock()) clients.push_back(std::move(c));
+  }
+  if (!clients.empty()) {
+    static constexpr const char* fields[] = {"open",    "idle",   "waiting", "max",
+                                             "created", "reused", "waited",  "stale"};
+    std::map<std::string, std::array<std::uint64_t, std::size(fields)>> pools;
+    std::uint64_t stream_connections = 0;
+    for (const auto& client : clients) {
+      const json::object st = client->stats();
+      stream_connections += st.at("stream_connections").to_number<std::uint64_t>();
+      for (const auto& [origin, p] : st.at("pools").as_object()) {
+        auto& sums = pools[std::string(origin)];
+        for (std::size_t i = 0; i < std::size(fields); ++i)
+          sums[i] += p.as_object().at(fields[i]).to_number<std::uint64_t>();
+      }
+    }
+    auto each = [&](const char* name, const char* type, const char* help, std::size_t field) {
       out.family(name, type, help);
-      for (const auto& [origin, p] : pools)
-        out.sample(name, {{"origin", std::string_view(origin)}},
-                   p.as_object().at(field).to_number<std::uint64_t>());
+      for (const auto& [origin, sums] : pools)
+        out.sample(name, {{"origin", std::string_view(origin)}}, sums[field]);
     };
     each("mcpfwd_upstream_pool_connections", "gauge",
-         "Keep-alive connections open to an upstream origin (idle or busy).", "open");
+         "Keep-alive connections open to an upstream origin (idle or busy).", 0);
     each("mcpfwd_upstream_pool_idle_connections", "gauge",
-         "Keep-alive connections to an upstream origin waiting for a request.", "idle");
+         "Keep-alive connections to an upstream origin waiting for a request.", 1);
     each("mcpfwd_upstream_pool_waiting", "gauge",
-         "Requests waiting for a connection to an upstream origin.", "waiting");
+         "Requests waiting for a connection to an upstream origin.", 2);
     each("mcpfwd_upstream_pool_max_connections", "gauge",
-         "The most connections per upstream origin (--upstream-pool-max).", "max");
+         "The most connections per upstream origin (--upstream-pool-max).", 3);
     each("mcpfwd_upstream_pool_connections_created_total", "counter",
-         "Connections opened to an upstream origin.", "created");
+         "Connections opened to an upstream origin.", 4);
     each("mcpfwd_upstream_pool_connections_reused_total", "counter",
-         "Requests that reused a pooled connection to an upstream origin.", "reused");
+         "Requests that reused a pooled connection to an upstream origin.", 5);
     each("mcpfwd_upstream_pool_waits_total", "counter",
-         "Requests that had to wait for a connection to an upstream origin.", "waited");
+         "Requests that had to wait for a connection to an upstream origin.", 6);
     each("mcpfwd_upstream_pool_stale_total", "counter",
-         "Pooled connections found closed by the upstream when reused.", "stale");
+         "Pooled connections found closed by the upstream when reused.", 7);
     out.family("mcpfwd_upstream_stream_connections", "gauge",
                "Connections held by upstream event streams (outside the pool).");
-    out.sample("mcpfwd_upstream_stream_connections", {},
-               st.at("stream_connections").to_number<std::uint64_t>());
+    out.sample("mcpfwd_upstream_stream_connections", {}, stream_connections);
   }
   out.family("mcpfwd_log_lines_dropped_total", "counter",
              "Log lines standard error could not take in time.");
@@ -463,6 +519,8 @@ std::string proxy::status_text() const {
            std::string(o.at("kind").as_string()) +
            (o.at("key").is_string() ? " (key " + std::string(o.at("key").as_string()) + ")"
                                     : std::string()) +
+           (o.at("server").is_string() ? " server " + std::string(o.at("server").as_string())
+                                       : std::string()) +
            "\n";
   }
   return out;
@@ -494,6 +552,104 @@ std::string proxy::stats_json() const {
   json::value v = json::parse(s->stats_json());
   v.as_object()["log_lines_dropped"] = d;
   return json::serialize(v);
+}
+
+}  // namespace mcpfwd
+
+namespace mcpfwd {
+
+std::shared_ptr<const upstream_site> proxy::build_site(std::string name, proxy_config c) {
+  auto site = std::make_shared<upstream_site>();
+  site->name = std::move(name);
+  // As for the default upstream: no server gets the proxy's tokens.
+  if (!c.auth_token.empty()) c.upstream.withheld_values.push_back(c.auth_token);
+  if (!c.admin_token.empty()) c.upstream.withheld_values.push_back(c.admin_token);
+  if (has_command(c)) c.upstream.strays = strays_;
+  if (!c.remote.url.empty()) {
+    c.remote.max_message_bytes = c.max_message_bytes;
+    site->remote = std::make_shared<http_client>(ioc_.get_executor(), c.remote, log_);
+    if (c.remote.insecure)
+      log_.warn("WARNING: TLS certificate verification of server " + site->name +
+                " is DISABLED (upstream-insecure): anyone on the path can read and alter this "
+                "traffic. Use a CA file instead.");
+    std::lock_guard lk(m_);
+    std::erase_if(site_clients_, [](const auto& w) { return w.expired(); });
+    site_clients_.push_back(site->remote);
+  }
+  site->cfg = std::move(c);
+  // The factory reads its own site, which every session of it keeps alive.
+  const upstream_site* self = site.get();
+  if (site->remote) {
+    site->make = [self, this](const net::strand<net::any_io_executor>& strand,
+                              const std::string& prefix) -> std::unique_ptr<upstream> {
+      return bridged(std::make_unique<http_upstream>(strand, self->remote, log_, prefix), strand,
+                     prefix, self->cfg.era);
+    };
+  } else {
+    site->make = [self, this](const net::strand<net::any_io_executor>& strand,
+                              const std::string& prefix) -> std::unique_ptr<upstream> {
+      try {
+        auto up = std::make_unique<stdio_upstream>(strand, self->cfg.upstream,
+                                                   self->cfg.max_message_bytes, log_, prefix);
+        bump(metrics_.upstream_spawns);
+        return bridged(std::move(up), strand, prefix, self->cfg.era);
+      } catch (...) {
+        bump(metrics_.upstream_spawn_failures);
+        throw;
+      }
+    };
+  }
+  return site;
+}
+
+void proxy::reload() {
+  std::lock_guard one(reload_m_);
+  std::shared_ptr<http_server> h;
+  {
+    std::lock_guard lk(m_);
+    h = http_;
+  }
+  if (cli_.config_file.empty())
+    throw api_error(errc::state, "no config file to reload (option config)");
+  if (!h) throw api_error(errc::state, "a reload needs a started proxy in HTTP mode");
+  const std::string& file = cli_.config_file;
+  try {
+    config_layout next = load_config_file(cli_);
+    auto table = std::make_shared<site_table>();
+    if (has_command(next.global) || !next.global.remote.url.empty())
+      table->fallback = build_site("", next.global);
+    std::string names;
+    for (auto& s : next.servers) {
+      names += (names.empty() ? "" : ", ") + s.name;
+      table->named.emplace(s.name, build_site(s.name, std::move(s.cfg)));
+    }
+    // The listener, the logs and the admin listener are set up once: a
+    // change to their options waits for a restart (said, not silently dropped).
+    std::string kept;
+    for (const auto& o : options()) {
+      if (per_server_option(o.name) || o.name == "upstream" || o.name == "config") continue;
+      if (o.get(next.global) != o.get(cfg_))
+        kept += (kept.empty() ? "" : ", ") + std::string(o.name);
+    }
+    h->set_sites(std::move(table));
+    bump(metrics_.config_reloads_ok);
+    if (!next.ignored.empty()) log_.warn(ignored_keys_note(file, next.ignored));
+    json::array servers;
+    for (const auto& s : next.servers) servers.emplace_back(s.name);
+    log_.event(log_level::info, "config_reloaded",
+               "reloaded " + file + ": " + std::to_string(next.servers.size()) + " server(s)" +
+                   (names.empty() ? std::string() : " (" + names + ")") +
+                   "; new sessions use it, open sessions keep theirs" +
+                   (kept.empty() ? std::string()
+                                 : "; changed proxy-wide options wait for a restart: " + kept),
+               json::serialize(json::object{{"file", file}, {"servers", std::move(servers)}}));
+  } catch (const std::exception& e) {
+    bump(metrics_.config_reloads_failed);
+    log_.event(log_level::error, "config_reload_failed",
+               std::string("reload failed, keeping the running configuration: ") + e.what(),
+               json::serialize(json::object{{"file", file}, {"error", e.what()}}));
+    throw;
+  }
 }
 
 }  // namespace mcpfwd

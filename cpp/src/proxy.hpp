@@ -16,6 +16,7 @@
 #include "base/metrics.hpp"
 #include "base/net.hpp"
 #include "config/config.hpp"
+#include "config/config_file.hpp"
 #include "io/http_client.hpp"
 #include "upstream/upstream.hpp"
 
@@ -24,6 +25,7 @@ namespace mcpfwd {
 class stdio_session;
 class http_server;
 class admin_server;
+struct upstream_site;
 
 class proxy {
  public:
@@ -53,6 +55,11 @@ class proxy {
   std::string metrics_text() const;
   // The admin listener's base URL ("http://127.0.0.1:9464"); empty without one.
   std::string admin_url() const;
+  // Reads the config file again (option "config"): new sessions use the new
+  // configuration, open ones keep theirs. Throws api_error (invalid_arg: the
+  // file is bad, and the running configuration stays; state: no config file,
+  // or not serving HTTP). Counted and logged either way. Any thread.
+  void reload();
   // Joins the I/O threads (after the session finished, or forcing it).
   void join() noexcept;
 
@@ -61,11 +68,15 @@ class proxy {
   upstream_factory make_upstream_factory();
   std::unique_ptr<upstream> bridged(std::unique_ptr<upstream> up,
                                     const net::strand<net::any_io_executor>& strand,
-                                    const std::string& prefix) const;
+                                    const std::string& prefix, upstream_era era) const;
   void start_http();
   void run_threads(unsigned n);
+  std::shared_ptr<const upstream_site> build_site(std::string name, proxy_config c);
 
-  proxy_config cfg_;
+  proxy_config cli_;                       // as given: a reload merges the file under it again
+  std::vector<named_server> servers_;      // the config file's named servers, at start
+  std::vector<std::string> file_ignored_;  // a host file's keys mcpfwd does not use
+  proxy_config cfg_;                       // cli_ with the config file's top level merged in
   logger log_;
   proxy_metrics metrics_;  // before ioc_: sessions in its handlers count into it
   net::io_context ioc_;
@@ -77,6 +88,9 @@ class proxy {
   std::shared_ptr<admin_server> admin_;
   std::shared_ptr<http_client> client_;   // remote upstream: the connection pool
   std::shared_ptr<group_killer> strays_;  // server command: groups outliving their server
+  std::mutex reload_m_;                   // one reload at a time
+  // The named remote servers' pools (config file), shut down at the end.
+  std::vector<std::weak_ptr<http_client>> site_clients_;
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool started_ = false, done_ = false;

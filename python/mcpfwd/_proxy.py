@@ -452,7 +452,8 @@ class Proxy:
             ``str`` starting with ``http://`` or ``https://``: its Streamable HTTP endpoint
             (``"https://host/mcp"``) or the SSE endpoint of a legacy HTTP+SSE server
             (``"http://host/sse"``). A URL must not carry credentials: use
-            ``upstream_headers``.
+            ``upstream_headers``. None (only with ``config``): the file gives the default
+            upstream, or only named servers.
         stdio: ``(in_fd, out_fd)``: the proxy reads the client's messages from ``in_fd`` and
             writes its replies to ``out_fd`` (ints or objects with ``fileno()``). The proxy
             duplicates both when it starts; the caller keeps ownership of its descriptors.
@@ -588,6 +589,9 @@ class Proxy:
         node_id: this instance's name among several behind a load balancer (letters, digits,
             ``-``, ``_``; 1 to 32): session ids become ``"<node_id>.<32 hex digits>"``, so the
             balancer routes each session by its id (docs/scale-out.md).
+        config: a JSON config file (docs/configuration.md): options by name, and named
+            servers served at ``/servers/NAME/mcp`` (the ``mcpServers`` shape of desktop hosts
+            too). Keyword arguments win over the file; :meth:`reload` reads it again.
 
     Durations are seconds (int or float) or :class:`datetime.timedelta`, converted to whole
     milliseconds.
@@ -617,7 +621,7 @@ class Proxy:
     def __init__(
         self,
         *,
-        upstream: Sequence[str | os.PathLike[str]] | str,
+        upstream: Sequence[str | os.PathLike[str]] | str | None = None,
         stdio: tuple[FdLike, FdLike] | None = None,
         listen: ListenAddress | None = None,
         max_message_bytes: int | None = None,
@@ -646,6 +650,7 @@ class Proxy:
         admin: ListenAddress | None = None,
         admin_token: str | None = None,
         node_id: str | None = None,
+        config: str | os.PathLike[str] | None = None,
         upstream_transport: UpstreamTransport | str | None = None,
         upstream_headers: Mapping[str, str] | None = None,
         forward_authorization: bool = False,
@@ -667,7 +672,8 @@ class Proxy:
         self._started = False
         self._url = ""
         self._admin_url = ""
-        self._upstream = _upstream(upstream)
+        # None: the config file gives the default upstream, or only named servers.
+        self._upstream = [] if upstream is None else _upstream(upstream)
         url = self._upstream if isinstance(self._upstream, str) else None
         self._transport = (
             None if upstream_transport is None else UpstreamTransport.parse(upstream_transport)
@@ -682,21 +688,21 @@ class Proxy:
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be callable or None")
 
-        config = _mcpfwd._Config()
-        if url is None:  # a server command (a URL is the option "upstream", set below)
-            config.set_upstream_command(list(self._upstream))
+        native_config = _mcpfwd._Config()
+        if url is None and self._upstream:  # a command (a URL is the option "upstream", below)
+            native_config.set_upstream_command(list(self._upstream))
         if stdio is not None:
             if len(stdio) != 2:
                 raise TypeError("stdio must be a pair (in_fd, out_fd)")
             in_fd, out_fd = _fileno(stdio[0], "stdio[0]"), _fileno(stdio[1], "stdio[1]")
-            config.set_downstream_stdio(in_fd, out_fd)
+            native_config.set_downstream_stdio(in_fd, out_fd)
         given["upstream"] = url
         # The library refuses a missing or doubled downstream or upstream, a value out of
         # bounds and an option of another mode, naming it.
-        _configure(config, given)
+        _configure(native_config, given)
 
         self._native: _mcpfwd._Proxy = _mcpfwd._Proxy(
-            config=config,
+            config=native_config,
             on_log=None if on_log is None else _LogDispatch(self),
             # Always: events() may be used without on_event. Sessions open and close rarely.
             on_event=_EventDispatch(self, self._subscribers),
@@ -853,6 +859,18 @@ class Proxy:
         self._subscribers.add(stream)
         return stream
 
+    def reload(self) -> None:
+        """Read the config file (``config``) again: sessions opened from now on use it, open
+        ones keep their configuration until they end; a server no longer in the file takes no
+        new session (404).
+
+        Raises:
+            InvalidArgumentError: the file is bad (the message names the file, the line or key,
+                and the problem); the running configuration stays.
+            StateError: no config file, the proxy is not serving HTTP, or it is closed.
+        """
+        self._native.reload()
+
     def close_session(self, session_id: str) -> None:
         """Close one session of an HTTP proxy and return at once: its requests in flight get a
         JSON-RPC error, its upstream server is terminated (stdin closed, then SIGTERM and
@@ -890,7 +908,8 @@ class Proxy:
 
     @property
     def upstream(self) -> list[str] | str:
-        """The upstream server command (a new list), or the remote server's URL (a str)."""
+        """The upstream server command (a new list), or the remote server's URL (a str); ``[]``
+        when the config file gives it."""
         return self._upstream if isinstance(self._upstream, str) else list(self._upstream)
 
     def __enter__(self) -> Proxy:

@@ -70,6 +70,8 @@ class SessionInfo:
         era: ``"session"`` or ``"stateless"``.
         key: a stateless instance's isolation key as shown (``"shared"``, ``"X-Tenant: acme"``,
             ``"authorization sha256:..."``); None for a session.
+        server: the config file's named server the session belongs to (served at
+            ``/servers/NAME/mcp``, docs/configuration.md); None for the default upstream.
         raw: the decoded JSON object the library returned, with every field, including ones
             newer than this package.
     """
@@ -94,6 +96,7 @@ class SessionInfo:
     kind: str = "streamable_http"
     era: str = "session"
     key: str | None = None
+    server: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -144,6 +147,7 @@ class SessionInfo:
                 kind=str(obj.get("kind", "streamable_http")),
                 era=str(obj.get("era", "session")),
                 key=obj.get("key") if isinstance(obj.get("key"), str) else None,
+                server=obj.get("server") if isinstance(obj.get("server"), str) else None,
                 raw=dict(obj),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as e:

@@ -369,6 +369,13 @@ class py_proxy {
   }
 
   // NotFoundError when there is no session with that id. Returns at once.
+  // Re-read the config file (mcpfwd_proxy_reload).
+  void reload() {
+    use u(*this, "reload", /*exclusive=*/false);
+    py::gil_scoped_release nogil;
+    u.proxy().reload();
+  }
+
   void close_session(const std::string& id) {
     use u(*this, "close_session", /*exclusive=*/false);
     py::gil_scoped_release nogil;
@@ -600,6 +607,8 @@ PYBIND11_MODULE(_mcpfwd, m) {
       .def("metrics_text", &py_proxy::metrics_text,
            "The metrics in the Prometheus text exposition format 0.0.4.")
       .def("admin_url", &py_proxy::admin_url, "The admin listener's base URL (\"\" without one).")
+      .def("reload", &py_proxy::reload,
+           "Re-read the config file: new sessions use it, open ones keep theirs.")
       .def("close_session", &py_proxy::close_session, py::arg("id"),
            "Close one session; NotFoundError if there is no such session.")
       .def("close", &py_proxy::close, "Stop, join and free the proxy. Idempotent.")

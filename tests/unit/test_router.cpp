@@ -233,3 +233,20 @@ TEST_CASE("log_failure: an exception is logged and what the coroutine owned is c
   CHECK(lines[0].find("session x reader") != std::string::npos);
   CHECK(lines[0].find("boom") != std::string::npos);
 }
+
+TEST_CASE("router: /servers/NAME/... names a server of the config file") {
+  fixture f;
+  auto r = f.decide(http::verb::get, "/servers/github/sse");
+  CHECK(r.kind == route_kind::sse_open);
+  CHECK(r.server == "github");
+  r = f.decide(http::verb::post, "/servers/a.b-c_1/messages?sessionId=bbbb");
+  CHECK(r.kind == route_kind::sse_post);
+  CHECK(r.server == "a.b-c_1");
+  CHECK(r.session_id == "bbbb");
+  r = f.decide(http::verb::get, "/sse");
+  CHECK(r.kind == route_kind::sse_open);
+  CHECK(r.server.empty());
+  for (const char* bad :
+       {"/servers/x", "/servers//mcp", "/servers/x/other", "/servers/x/mcp/y", "/servers/"})
+    CHECK(f.decide(http::verb::post, bad).refusal.reason == reject_reason::path);
+}

@@ -612,6 +612,22 @@ MCPFWD_API mcpfwd_status mcpfwd_proxy_status_text(mcpfwd_proxy *p, char **out);
 MCPFWD_API mcpfwd_status mcpfwd_proxy_metrics_text(mcpfwd_proxy *p, char **out);
 
 /**
+ * Reads the config file (option "config", docs/configuration.md) again, as
+ * the CLI does on SIGHUP: sessions opened from now on use the new
+ * configuration (its default upstream, its named servers and their options);
+ * sessions already open keep theirs until they end; a server no longer in
+ * the file takes no new session (404). Proxy-wide options (the listener,
+ * logs, admin) keep their values until a restart.
+ * @return MCPFWD_E_INVALID_ARG if the file is bad (mcpfwd_last_error() names
+ *         the file, the line or key, and the problem; the running
+ *         configuration stays), MCPFWD_E_STATE without a config file or
+ *         before the proxy serves HTTP. Either outcome is logged and counted
+ *         (metric mcpfwd_config_reloads_total).
+ * Thread safety: any thread.
+ */
+MCPFWD_API mcpfwd_status mcpfwd_proxy_reload(mcpfwd_proxy *p);
+
+/**
  * The base URL of the admin listener ("http://127.0.0.1:9464", with the port
  * actually bound), or "" when the proxy has none (option "admin") or has not
  * started. Its paths: /metrics, /healthz, /readyz, /sessions, /sessions/ID.

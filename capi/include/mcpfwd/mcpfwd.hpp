@@ -389,6 +389,8 @@ class proxy {
   std::string metrics_text() const {
     return detail::take_string([&](char **out) { return mcpfwd_proxy_metrics_text(p_, out); });
   }
+  /** Re-read the config file (mcpfwd_proxy_reload); error() when it is bad. */
+  void reload() { check(mcpfwd_proxy_reload(p_)); }
   /** The admin listener's base URL ("" without one). */
   std::string admin_url() const {
     return detail::take_string([&](char **out) { return mcpfwd_proxy_admin_url(p_, out); });

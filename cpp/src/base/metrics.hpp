@@ -99,6 +99,10 @@ struct proxy_metrics {
   metric_counter upstream_spawns{0}, upstream_spawn_failures{0};
   std::array<metric_counter, static_cast<std::size_t>(exit_class::count_)> upstream_exits{};
 
+  // Config file reloads (SIGHUP, mcpfwd_proxy_reload) that took effect, and
+  // that failed (the old configuration stays).
+  metric_counter config_reloads_ok{0}, config_reloads_failed{0};
+
   // The figures of sessions that have ended.
   metric_counter retired_c2s_messages{0}, retired_c2s_bytes{0}, retired_s2c_messages{0},
       retired_s2c_bytes{0}, retired_dropped{0};

@@ -27,6 +27,9 @@ struct proxy_config {
   int stdio_in = -1, stdio_out = -1;  // downstream stdio descriptors (borrowed)
   std::string listen_host;            // Streamable HTTP mode when not empty
   std::uint16_t listen_port = 0;
+  // A configuration file (--config): options, the default upstream and named
+  // servers (config/config_file.hpp); the proxy reads it at start and on reload.
+  std::string config_file;
 
   // --- every mode --------------------------------------------------------
   std::size_t max_message_bytes = 4u << 20;

@@ -115,6 +115,10 @@ constexpr option_spec table[] = {
     {"upstream", option_type::text, "URL", 0, 0, mode_all, "--upstream", "",
      "the upstream is the remote MCP server at URL (Streamable HTTP or HTTP+SSE)",
      MCPFWD_TEXT(remote.url)},
+    {"config", option_type::text, "PATH", 0, 0, mode_all, "--config", "",
+     "read options, the default upstream and named servers (/servers/NAME/mcp) from this JSON "
+     "file (docs/configuration.md); command-line options win; SIGHUP reloads it",
+     MCPFWD_TEXT(config_file), not_empty},
 
     // --- every mode ---------------------------------------------------------
     {"max-message-bytes", option_type::bytes, "N", 64, size_max, mode_all, "--max-message-bytes",
@@ -436,10 +440,10 @@ void reset_option(proxy_config& cfg, std::string_view name) {
   cfg.explicitly_set &= ~(std::uint64_t{1} << index_of(*o));
 }
 
-void validate(const proxy_config& cfg) {
+void validate(const proxy_config& cfg, bool upstream_optional) {
   const bool has_cmd = !cfg.upstream.argv.empty() && !cfg.upstream.argv[0].empty();
   const bool has_url = !cfg.remote.url.empty();
-  if (!has_cmd && !has_url)
+  if (!has_cmd && !has_url && !upstream_optional)
     throw api_error(errc::invalid_arg, "no upstream configured (a server command or a URL)");
   if (has_cmd && has_url)
     throw api_error(errc::invalid_arg, "choose one upstream: a server command or a URL");
@@ -452,11 +456,16 @@ void validate(const proxy_config& cfg) {
     throw api_error(errc::invalid_arg, "choose one downstream: stdio or a listen address");
 
   // One rule for every option: set for a mode it does not apply to is an error.
-  const unsigned mode = (has_listen ? mode_http : mode_stdio) | (has_cmd ? mode_command : mode_url);
+  const bool no_upstream = !has_cmd && !has_url;
+  const unsigned mode = (has_listen ? mode_http : mode_stdio) | (has_cmd   ? mode_command
+                                                                 : has_url ? mode_url
+                                                                           : mode_any_upstream);
   for (const auto& o : table) {
     if (!(cfg.explicitly_set & (std::uint64_t{1} << index_of(o)))) continue;
     const bool down_ok = (o.modes & mode & mode_any_downstream) != 0;
-    const bool up_ok = (o.modes & mode & mode_any_upstream) != 0;
+    // Without a default upstream, an option of one upstream kind has nothing to apply to.
+    const bool up_ok = no_upstream ? (o.modes & mode_any_upstream) == mode_any_upstream
+                                   : (o.modes & mode & mode_any_upstream) != 0;
     if (!down_ok || !up_ok) throw api_error(errc::invalid_arg, not_here(o, down_ok));
   }
 

@@ -72,6 +72,8 @@ void reset_option(proxy_config& cfg, std::string_view name);
 
 // The whole configuration: a downstream and an upstream are chosen, and
 // every option that was set applies to them. Throws api_error(invalid_arg).
-void validate(const proxy_config& cfg);
+// `upstream_optional`: named servers are configured (config file), so the
+// default upstream may be absent; options of one upstream kind then need it.
+void validate(const proxy_config& cfg, bool upstream_optional = false);
 
 }  // namespace mcpfwd

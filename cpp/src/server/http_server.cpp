@@ -86,8 +86,6 @@ http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
     : ioc_(ioc),
       cfg_(cfg),
       metrics_(metrics),
-      make_upstream_(std::move(make_upstream)),
-      remote_(std::move(remote)),
       log_(log),
       acceptor_(net::make_strand(ioc)),
       reaper_(net::make_strand(ioc)) {
@@ -104,6 +102,15 @@ http_server::http_server(net::io_context& ioc, const proxy_config& cfg,
     throw api_error(errc::io, "cannot listen on " + cfg_.listen_host + ":" +
                                   std::to_string(cfg_.listen_port) + ": " + ec.message());
   bound_port_ = acceptor_.local_endpoint().port();
+  auto table = std::make_shared<site_table>();
+  if (make_upstream) {
+    auto site = std::make_shared<upstream_site>();
+    site->cfg = cfg_;
+    site->make = std::move(make_upstream);
+    site->remote = std::move(remote);
+    table->fallback = std::move(site);
+  }
+  sites_ = std::move(table);
   router_ = std::make_unique<router>(cfg_, bound_port_, addr.is_loopback());
   max_connections_ = cfg_.max_connections;
   if (max_connections_ == 0) {  // half the descriptors: sessions need the rest
@@ -118,6 +125,16 @@ std::string http_server::url() const {
   std::string host = cfg_.listen_host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   return "http://" + host + ":" + std::to_string(bound_port_) + "/mcp";
+}
+
+void http_server::set_sites(std::shared_ptr<const site_table> sites) {
+  std::lock_guard lk(m_);
+  sites_ = std::move(sites);
+}
+
+std::shared_ptr<const site_table> http_server::sites() const {
+  std::lock_guard lk(m_);
+  return sites_;
 }
 
 void http_server::start() {
@@ -272,14 +289,20 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock) {
 }
 
 net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request& req) {
+  // The site a new session opens on: the default upstream, or the named
+  // server of the path, as configured now (null: 404).
+  auto site_for_new = [&]() { return sites()->find(r.server); };
   if (r.kind == route_kind::modern_post) co_return co_await serve_modern(c, r, req);
   if (r.kind == route_kind::sse_open) {
-    auto opened = open_session(session_transport::legacy_sse, {});
+    auto site = site_for_new();
+    if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
+    auto opened = open_session(site, session_transport::legacy_sse, {});
     if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
     auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+    const std::string prefix = r.server.empty() ? std::string() : "/servers/" + r.server;
     co_await net::co_spawn(
         sess->strand(),
-        sess->serve_legacy_stream(c.stream, req, "/messages?sessionId=" + sess->id()),
+        sess->serve_legacy_stream(c.stream, req, prefix + "/messages?sessionId=" + sess->id()),
         net::use_awaitable);
     co_return false;  // the stream ended: close the connection
   }
@@ -289,19 +312,24 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
       co_return co_await answer(c, req, *f);
     std::shared_ptr<http_session> sess;
     if (r.session_id.empty()) {  // an initialize: a new session
-      auto opened = open_session(session_transport::streamable_http, msg.info.id);
+      auto site = site_for_new();
+      if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
+      auto opened = open_session(site, session_transport::streamable_http, msg.info.id);
       if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
       sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     } else {
       sess = find(r.session_id);
     }
-    if (!sess) co_return co_await answer(c, req, refuse_unknown_session());
+    // A session is reached only at its own server's path.
+    if (!sess || sess->server() != r.server)
+      co_return co_await answer(c, req, refuse_unknown_session());
     co_return co_await net::co_spawn(
         sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
         net::use_awaitable);
   }
   auto sess = find(r.session_id);
-  if (!sess) co_return co_await answer(c, req, refuse_unknown_session());
+  if (!sess || sess->server() != r.server)
+    co_return co_await answer(c, req, refuse_unknown_session());
   if (r.kind == route_kind::mcp_get) {
     co_await net::co_spawn(sess->strand(), sess->serve_get(c.stream, req), net::use_awaitable);
     co_return false;  // the stream ended: close the connection
@@ -310,8 +338,10 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
                                    net::use_awaitable);
 }
 
-std::pair<std::string, std::string> http_server::isolation_key(const http_request& req) const {
-  const std::string& k = cfg_.stateless_key;
+namespace {
+
+std::pair<std::string, std::string> isolation_key_of(const std::string& k,
+                                                     const http_request& req) {
   if (k.starts_with("header:")) {
     const std::string name = k.substr(7);
     auto it = req.find(name);
@@ -338,16 +368,26 @@ std::pair<std::string, std::string> http_server::isolation_key(const http_reques
   }
   return {"shared", "shared"};
 }
+}  // namespace
+
+std::pair<std::string, std::string> http_server::isolation_key(const upstream_site& site,
+                                                               const http_request& req) const {
+  auto [key, label] = isolation_key_of(site.cfg.stateless_key, req);
+  // Each server has its own instances.
+  if (!site.name.empty()) return {site.name + "\n" + key, site.name + ": " + label};
+  return {std::move(key), std::move(label)};
+}
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_for(
-    const http_request& req, std::string_view id_json) {
-  auto [key, label] = isolation_key(req);
+    const std::shared_ptr<const upstream_site>& site, const http_request& req,
+    std::string_view id_json) {
+  auto [key, label] = isolation_key(*site, req);
   {
     std::lock_guard lk(m_);
     if (auto it = instances_.find(key); it != instances_.end())
       if (auto s = sessions_.find(it->second); s != sessions_.end()) return s->second;
   }
-  auto opened = open_session(session_transport::stateless, id_json, label);
+  auto opened = open_session(site, session_transport::stateless, id_json, label);
   if (auto* f = std::get_if<http_refusal>(&opened)) return std::move(*f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
   std::shared_ptr<http_session> other;
@@ -387,24 +427,27 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   // stateless era has no other client notification).
   if (msg.info.kind == message_kind::notification && msg.info.method != "notifications/cancelled")
     co_return co_await reply_accepted(c, req);
-  bool legacy = cfg_.era == upstream_era::legacy;
+  const auto site = sites()->find(r.server);
+  if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
+  bool legacy = site->cfg.era == upstream_era::legacy;
   // A remote server: one upstream POST per request, nothing to isolate;
   // unless it serves only the session era (then bridged, like a process).
-  if (!legacy && remote_ && cfg_.era == upstream_era::auto_detect)
-    legacy = co_await remote_serves_legacy();
-  if (!legacy && remote_)
-    co_return co_await forward_modern(*remote_, c.stream, req, std::move(msg.raw), log_);
-  if (!legacy && cfg_.era == upstream_era::auto_detect) {
+  if (!legacy && site->remote && site->cfg.era == upstream_era::auto_detect)
+    legacy = co_await remote_serves_legacy(*site);
+  if (!legacy && site->remote)
+    co_return co_await forward_modern(*site->remote, c.stream, req, std::move(msg.raw), log_);
+  if (!legacy && site->cfg.era == upstream_era::auto_detect) {
     std::lock_guard lk(m_);
-    legacy = legacy_seen_ != std::chrono::steady_clock::time_point{} &&
-             std::chrono::steady_clock::now() - legacy_seen_ < legacy_verdict_ttl;
+    auto seen = legacy_seen_.find(site->name);
+    legacy = seen != legacy_seen_.end() &&
+             std::chrono::steady_clock::now() - seen->second < legacy_verdict_ttl;
   }
   // A session-era upstream: the key's instance bridges (docs/eras.md).
   if (msg.info.kind == message_kind::notification) {  // a cancel: only to a live instance
     std::shared_ptr<http_session> sess;
     {
       std::lock_guard lk(m_);
-      if (auto it = instances_.find(isolation_key(req).first); it != instances_.end())
+      if (auto it = instances_.find(isolation_key(*site, req).first); it != instances_.end())
         if (auto s = sessions_.find(it->second); s != sessions_.end()) sess = s->second;
     }
     if (!sess) co_return co_await reply_accepted(c, req);
@@ -412,7 +455,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
         sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
         net::use_awaitable);
   }
-  auto opened = instance_for(req, msg.info.id);
+  auto opened = instance_for(site, req, msg.info.id);
   if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
   if (legacy) sess->assume_legacy();  // not probed again: bridged at once
@@ -422,7 +465,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   if (sess->verdict() == http_session::era_verdict::legacy) {
     {
       std::lock_guard lk(m_);
-      legacy_seen_ = std::chrono::steady_clock::now();
+      legacy_seen_[site->name] = std::chrono::steady_clock::now();
     }
     if (!sess->bridged())  // initialize failed too
       sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
@@ -430,22 +473,23 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   co_return keep;
 }
 
-net::awaitable<bool> http_server::remote_serves_legacy() {
+net::awaitable<bool> http_server::remote_serves_legacy(const upstream_site& site) {
   {
     std::lock_guard lk(m_);
-    if (remote_probed_ != std::chrono::steady_clock::time_point{} &&
-        std::chrono::steady_clock::now() - remote_probed_ < legacy_verdict_ttl)
-      co_return !remote_modern_;
+    if (auto it = remote_probed_.find(site.name);
+        it != remote_probed_.end() &&
+        std::chrono::steady_clock::now() - it->second.first < legacy_verdict_ttl)
+      co_return !it->second.second;
   }
-  const std::optional<bool> modern = co_await probe_remote_era(*remote_);
+  const std::optional<bool> modern = co_await probe_remote_era(*site.remote);
   if (!modern) co_return false;  // unreachable: forwarded, the client sees why
   std::lock_guard lk(m_);
-  if (remote_modern_ != *modern || remote_probed_ == std::chrono::steady_clock::time_point{})
+  auto [it, fresh] = remote_probed_.try_emplace(site.name);
+  if (fresh || it->second.second != *modern)
     log_.info(*modern ? "the remote upstream serves the stateless era"
                       : "the remote upstream serves only the session era: bridging its modern "
                         "clients");
-  remote_probed_ = std::chrono::steady_clock::now();
-  remote_modern_ = *modern;
+  it->second = {std::chrono::steady_clock::now(), *modern};
   co_return !*modern;
 }
 
@@ -454,42 +498,53 @@ void http_server::count(reject_reason r) noexcept {
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_session(
-    session_transport transport, std::string_view id_json, std::string key_label) {
-  // Admission: reserve a slot before spawning anything.
+    const std::shared_ptr<const upstream_site>& site, session_transport transport,
+    std::string_view id_json, std::string key_label) {
+  // Admission: reserve a slot before spawning anything. A named server has
+  // its own limit besides the proxy's.
   bool admitted = false;
+  std::size_t limit = cfg_.max_sessions;
   {
     std::lock_guard lk(m_);
     // Sessions still draining (upstream being terminated) do not count:
     // their end is bounded by the shutdown grace periods.
-    if (!stopping_ && sessions_.size() + starting_ < cfg_.max_sessions) {
+    if (!stopping_ && sessions_.size() + starting_ < cfg_.max_sessions) admitted = true;
+    if (admitted && per_site_[site->name] >= site->cfg.max_sessions) {
+      admitted = false;
+      limit = site->cfg.max_sessions;
+    }
+    if (admitted) {
       ++live_;
       ++starting_;
-      admitted = true;
+      ++per_site_[site->name];
     }
   }
   if (!admitted) {
+    const std::string of = site->name.empty() ? std::string() : " of server " + site->name;
     log_.event(
         log_level::warn, "session_rejected",
-        "session limit reached (" + std::to_string(cfg_.max_sessions) + "): new session rejected",
-        R"({"reason":"limit","max_sessions":)" + std::to_string(cfg_.max_sessions) + "}");
+        "session limit" + of + " reached (" + std::to_string(limit) + "): new session rejected",
+        R"({"reason":"limit","max_sessions":)" + std::to_string(limit) + "}");
     if (cfg_.on_event)
       cfg_.on_event(event_kind::session_rejected, {},
-                    "session limit of " + std::to_string(cfg_.max_sessions) + " reached");
-    return refuse_session_limit(cfg_.max_sessions, id_json);
+                    "session limit" + of + " of " + std::to_string(limit) + " reached");
+    return refuse_session_limit(limit, id_json);
   }
   std::shared_ptr<http_session> sess;
   try {
     auto self = shared_from_this();
     sess = std::make_shared<http_session>(
-        ioc_.get_executor(), new_session_id(cfg_.node_id), transport, make_upstream_, cfg_, log_,
+        ioc_.get_executor(), new_session_id(cfg_.node_id), transport, site->make, site->cfg, log_,
         metrics_, [self](const std::string& id, const std::string& reason, bool finished) {
           self->on_session_event(id, reason, finished);
         });
+    if (!site->name.empty()) sess->bind_server(site->name, site);
   } catch (const std::exception& e) {
     {
       std::lock_guard lk(m_);
       --live_;
       --starting_;
+      if (--per_site_[site->name] == 0) per_site_.erase(site->name);
     }
     log_.error(std::string("cannot start a session: ") + e.what());
     return refuse_upstream_failed(e.what(), id_json);
@@ -501,8 +556,11 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_sess
     sessions_.emplace(sess->id(), sess);
   }
   bump(metrics_.sessions_opened[static_cast<std::size_t>(sess->kind())]);
-  log_.event(log_level::info, "session_opened", "session " + sess->id() + " opened",
-             std::string(R"({"kind":")") + to_string(sess->kind()) + "\"}");
+  log_.event(log_level::info, "session_opened",
+             "session " + sess->id() + " opened" +
+                 (site->name.empty() ? std::string() : " on server " + site->name),
+             std::string(R"({"kind":")") + to_string(sess->kind()) + "\"" +
+                 (site->name.empty() ? std::string() : R"(,"server":")" + site->name + "\"") + "}");
   sess->start();
   if (cfg_.on_event && !cfg_.on_event(event_kind::session_opened, sess->id(), {})) {
     sess->close(close_cause::callback, "session refused by the event callback");
@@ -522,8 +580,15 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
   std::function<void()> done;
   {
     std::lock_guard lk(m_);
+    // A session stops counting against its server's limit once it stops
+    // routing (as against --max-sessions: draining ones do not count).
+    auto release = [this](const http_session& s) {
+      if (auto ps = per_site_.find(s.server()); ps != per_site_.end() && --ps->second == 0)
+        per_site_.erase(ps);
+    };
     if (!finished) {  // closing: no longer routable, still inspectable
       if (auto it = sessions_.find(id); it != sessions_.end()) {
+        release(*it->second);
         closing_.emplace(id, std::move(it->second));
         if (auto k = instance_keys_.find(id); k != instance_keys_.end()) {
           // The next request of that key gets a fresh instance.
@@ -538,6 +603,7 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
     // Its figures join those of the sessions that ended before.
     auto it = closing_.find(id);
     if (it == closing_.end()) it = sessions_.find(id);
+    if (auto routable = sessions_.find(id); routable != sessions_.end()) release(*routable->second);
     if (it != closing_.end() && it != sessions_.end()) {
       const session_counters& c = it->second->counters();
       bump(metrics_.retired_c2s_messages, read(c.c2s_messages));
@@ -557,10 +623,17 @@ void http_server::on_session_event(const std::string& id, const std::string& rea
 }
 
 net::awaitable<void> http_server::reap_loop() {
-  const auto period = std::min<std::chrono::steady_clock::duration>(
-      std::chrono::seconds(1), std::max<std::chrono::steady_clock::duration>(
-                                   cfg_.idle_timeout / 4, std::chrono::milliseconds(50)));
   for (;;) {
+    // Each session is reaped after its own server's idle timeout.
+    auto shortest = cfg_.idle_timeout;
+    if (const auto t = sites()) {
+      if (t->fallback) shortest = std::min(shortest, t->fallback->cfg.idle_timeout);
+      for (const auto& [name, site] : t->named)
+        shortest = std::min(shortest, site->cfg.idle_timeout);
+    }
+    const auto period = std::min<std::chrono::steady_clock::duration>(
+        std::chrono::seconds(1),
+        std::max<std::chrono::steady_clock::duration>(shortest / 4, std::chrono::milliseconds(50)));
     reaper_.expires_after(period);
     auto [ec] = co_await reaper_.async_wait(net::as_tuple(net::use_awaitable));
     if (ec) break;
@@ -569,13 +642,13 @@ net::awaitable<void> http_server::reap_loop() {
       std::lock_guard lk(m_);
       if (stopping_) break;
       for (auto& [id, s] : sessions_)
-        if (s->idle_for(cfg_.idle_timeout)) idle.push_back(s);
+        if (s->idle_for(s->config().idle_timeout)) idle.push_back(s);
     }
     for (auto& s : idle) {
+      const auto ms = s->config().idle_timeout.count();
       log_.event(log_level::info, "session_reaped",
-                 "session " + s->id() + " idle for " + std::to_string(cfg_.idle_timeout.count()) +
-                     " ms: closing",
-                 R"({"idle_timeout_ms":)" + std::to_string(cfg_.idle_timeout.count()) + "}");
+                 "session " + s->id() + " idle for " + std::to_string(ms) + " ms: closing",
+                 R"({"idle_timeout_ms":)" + std::to_string(ms) + "}");
       bump(metrics_.sessions_reaped);
       s->close(close_cause::idle, "session closed after being idle");
     }

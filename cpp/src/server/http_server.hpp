@@ -22,6 +22,7 @@
 #include "config/config.hpp"
 #include "server/metrics_text.hpp"
 #include "server/router.hpp"
+#include "server/upstream_site.hpp"
 #include "session/http_session.hpp"
 
 namespace mcpfwd {
@@ -35,6 +36,12 @@ class http_server : public std::enable_shared_from_this<http_server> {
   http_server(net::io_context& ioc, const proxy_config& cfg, upstream_factory make_upstream,
               std::shared_ptr<http_client> remote, const logger& log, proxy_metrics& metrics);
   void start();
+  // Any thread: what new sessions are opened on from now on (the default
+  // upstream and the named servers of the config file). Sessions already
+  // open keep their own site; a server no longer listed takes no new
+  // session (404) while its live ones finish.
+  void set_sites(std::shared_ptr<const site_table> sites);
+  std::shared_ptr<const site_table> sites() const;  // never null
   // Stop accepting and close every session; `on_done` runs once all
   // sessions have finished (upstreams reaped). Any thread.
   void shutdown(std::function<void()> on_done);
@@ -66,13 +73,16 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::awaitable<void> reap_loop();
   // Admit and start a new session, or the refusal to answer.
   std::variant<std::shared_ptr<http_session>, http_refusal> open_session(
-      session_transport transport, std::string_view id_json, std::string key_label = {});
+      const std::shared_ptr<const upstream_site>& site, session_transport transport,
+      std::string_view id_json, std::string key_label = {});
   std::shared_ptr<http_session> find(const std::string& id) const;
   // The stateless era: the request's isolation key (and its label), and
   // the upstream instance serving that key (opened on first use).
-  std::pair<std::string, std::string> isolation_key(const http_request& req) const;
-  std::variant<std::shared_ptr<http_session>, http_refusal> instance_for(const http_request& req,
-                                                                         std::string_view id_json);
+  std::pair<std::string, std::string> isolation_key(const upstream_site& site,
+                                                    const http_request& req) const;
+  std::variant<std::shared_ptr<http_session>, http_refusal> instance_for(
+      const std::shared_ptr<const upstream_site>& site, const http_request& req,
+      std::string_view id_json);
   net::awaitable<bool> serve_modern(connection& c, route& r, http_request& req);
   net::awaitable<bool> reply_accepted(connection& c, const http_request& req);
   void on_session_event(const std::string& id, const std::string& reason, bool finished);
@@ -81,8 +91,6 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::io_context& ioc_;
   const proxy_config& cfg_;
   proxy_metrics& metrics_;
-  upstream_factory make_upstream_;
-  std::shared_ptr<http_client> remote_;
   const logger& log_;
   net::ip::tcp::acceptor acceptor_;
   net::steady_timer reaper_;
@@ -103,12 +111,15 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::unordered_map<std::string, std::string> instances_, instance_keys_;
   // --upstream-era auto: when a probe last found a session-era-only
   // upstream (modern requests are then refused without spawning, for a while).
-  std::chrono::steady_clock::time_point legacy_seen_{};
-  // --upstream-era auto toward a remote server: when it was last probed, and
-  // whether it then served the stateless era (else: bridged).
-  std::chrono::steady_clock::time_point remote_probed_{};
-  bool remote_modern_ = true;
-  net::awaitable<bool> remote_serves_legacy();
+  // (per site name)
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> legacy_seen_;
+  std::shared_ptr<const site_table> sites_;
+  std::unordered_map<std::string, std::size_t> per_site_;  // admitted, not finished, per site
+  // --upstream-era auto toward a remote server, per site name: when it was
+  // last probed, and whether it then served the stateless era (else: bridged).
+  std::unordered_map<std::string, std::pair<std::chrono::steady_clock::time_point, bool>>
+      remote_probed_;
+  net::awaitable<bool> remote_serves_legacy(const upstream_site& site);
   std::size_t live_ = 0;      // admitted and not yet finished (includes draining)
   std::size_t starting_ = 0;  // admitted, upstream being spawned
   bool stopping_ = false;

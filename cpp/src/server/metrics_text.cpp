@@ -140,6 +140,10 @@ void write_metrics(prom_text& out, const proxy_metrics& m) {
   for (std::size_t c = 0; c < m.upstream_exits.size(); ++c)
     out.sample("mcpfwd_upstream_exits_total", {{"status", to_string(static_cast<exit_class>(c))}},
                read(m.upstream_exits[c]));
+  out.family("mcpfwd_config_reloads_total", "counter",
+             "Reloads of the config file, by outcome (error: the old configuration stays).");
+  out.sample("mcpfwd_config_reloads_total", {{"outcome", "ok"}}, read(m.config_reloads_ok));
+  out.sample("mcpfwd_config_reloads_total", {{"outcome", "error"}}, read(m.config_reloads_failed));
 }
 
 }  // namespace mcpfwd

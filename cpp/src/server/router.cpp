@@ -145,6 +145,13 @@ http_refusal refuse_unknown_session() {
                  session_not_found);
 }
 
+http_refusal refuse_unknown_server(std::string_view name) {
+  return refusal(http::status::not_found, reject_reason::path,
+                 name.empty() ? std::string("Not found: no default server here; use "
+                                            "/servers/NAME/mcp (docs/configuration.md)")
+                              : "Not found: no server named '" + std::string(name) + "'");
+}
+
 http_refusal refuse_malformed_http(std::string_view what) {
   auto r = refusal(http::status::bad_request, reject_reason::bad_message,
                    "Bad Request: malformed HTTP (" + std::string(what) + ")");
@@ -245,6 +252,16 @@ route router::on_head(const http::request_header<>& head, bool draining,
     f.headers.emplace_back("Allow", allow);
     return refuse(std::move(f));
   };
+  // A named server (config file): /servers/NAME/mcp, /servers/NAME/sse,
+  // /servers/NAME/messages; the listener checks that NAME is configured.
+  if (target.starts_with("/servers/")) {
+    const std::string_view rest = target.substr(9);
+    const auto slash = rest.find('/');
+    if (slash != std::string_view::npos && slash > 0) {
+      r.server = std::string(rest.substr(0, slash));
+      target = rest.substr(slash);
+    }
+  }
   const bool is_mcp = target == "/mcp", is_sse = target == "/sse", is_msg = target == "/messages";
   if (!is_mcp && !is_sse && !is_msg)
     return refuse(refusal(http::status::not_found, reject_reason::path,

@@ -76,6 +76,7 @@ http_refusal refuse_session_limit(std::size_t max_sessions, std::string_view id_
 http_refusal refuse_upstream_failed(std::string_view what, std::string_view id_json);
 http_refusal refuse_by_app();
 http_refusal refuse_unknown_session();
+http_refusal refuse_unknown_server(std::string_view name);  // 404: not in the config (any more)
 http_refusal refuse_malformed_http(std::string_view what);  // bad HTTP framing: 400, close
 http_refusal refuse_header_too_large();                     // 431, close
 
@@ -92,6 +93,7 @@ enum class route_kind : std::uint8_t {
 struct route {
   route_kind kind = route_kind::refuse;
   std::string session_id;   // for session-bound kinds; empty: a new session
+  std::string server;       // /servers/NAME/...: a named server (config file); "": the default
   bool accept_sse = false;  // the client takes text/event-stream answers
   http_refusal refusal;
   // modern_post: the routing headers, checked against the body by on_body().

@@ -89,6 +89,15 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // A stateless instance (transport stateless): its isolation key's label,
   // set before the first request.
   void set_key_label(std::string label) { rec_.set_key_label(std::move(label)); }
+  // A named server's session (config file): its server's name (in the
+  // snapshot) and the owner of `cfg`, kept until the session is destroyed.
+  // Set before the session is shared.
+  void bind_server(std::string name, std::shared_ptr<const void> owner) {
+    rec_.set_server(std::move(name));
+    owner_ = std::move(owner);
+  }
+  const std::string& server() const noexcept { return rec_.server(); }
+  const proxy_config& config() const noexcept { return cfg_; }
   // A stateless instance: what its era probe found (auto), or what was
   // configured. Read on the strand, or after serve_post returned.
   enum class era_verdict : std::uint8_t { unknown, probing, modern, legacy };
@@ -235,6 +244,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void bridge_give_up(std::uint64_t seq, const std::string& why);
   void bridge_close();
 
+  std::shared_ptr<const void> owner_;  // first member: destroyed last (it owns cfg_)
   net::strand<net::any_io_executor> strand_;
   session_record rec_;
   session_counters& n_;  // rec_'s counters

@@ -96,6 +96,10 @@ std::string session_record::snapshot_json(json::object upstream) const {
     o["key"] = key_label_;
   else
     o["key"] = nullptr;
+  if (!server_.empty())
+    o["server"] = server_;
+  else
+    o["server"] = nullptr;
   o["state"] = to_string(st);
   o["protocol_version"] = version_known_.load() ? protocol_version_ : std::string();
   o["created_ms"] = wall_ms(created_);

@@ -7,6 +7,8 @@
 // in stdio mode, mcpfwd_proxy_stats_json; docs/c-api.md):
 //   id                 the session id ("stdio" in stdio mode)
 //   kind               "stdio" | "streamable_http" | "legacy_sse"
+//   server             the named server (config file) it belongs to, null for
+//                      the default upstream
 //   state              "starting" | "ready" | "draining" | "closed"
 //   protocol_version   negotiated by initialize, "" until then
 //   created_ms, last_activity_ms   wall clock, ms since the Unix epoch
@@ -104,6 +106,10 @@ class session_record {
   // A stateless instance: its isolation key as shown ("shared", "x-tenant: a",
   // "authorization sha256:..."). Set before the session is shared.
   void set_key_label(std::string label) { key_label_ = std::move(label); }
+  // A named server's session (config file): the server's name; set before
+  // the session is shared.
+  void set_server(std::string name) { server_ = std::move(name); }
+  const std::string& server() const noexcept { return server_; }
 
   // Set once, before state closed: how the upstream ended, and (stdio mode)
   // the exit code the proxy reports.
@@ -125,6 +131,7 @@ class session_record {
   std::atomic<std::int64_t> last_activity_ns_;  // steady clock, for idleness
   std::atomic<std::int64_t> last_activity_ms_;  // wall clock, for display
   std::string key_label_;
+  std::string server_;         // "" : the default upstream
   std::string upstream_exit_;  // written before state_ = closed
   std::atomic<int> exit_code_{-1};
 };

@@ -458,9 +458,10 @@ def test_session_info_is_a_frozen_typed_dataclass(make_proxy: Callable[..., mcpf
         "id", "state", "created", "last_activity", "upstream_kind", "upstream_pid",
         "upstream_url", "upstream_transport", "messages_in", "bytes_in", "messages_out",
         "bytes_out", "in_flight", "open_streams", "errors", "dropped", "upstream_exit", "kind",
-        "era", "key", "raw",
+        "era", "key", "server", "raw",
     ]
-    assert (info.kind, info.era, info.key) == ("streamable_http", "session", None)
+    assert (info.kind, info.era, info.key, info.server) == ("streamable_http", "session", None,
+                                                            None)
     assert isinstance(info.created, datetime) and info.created.tzinfo is timezone.utc
     assert info.created == datetime.fromtimestamp(info.raw["created_ms"] / 1000, timezone.utc)
     assert info.messages_in == info.raw["client_to_server"]["messages"] == 2

@@ -122,7 +122,10 @@ def test_every_option_is_a_keyword_argument_of_proxy():
 def sample(o: Any, tmp: pathlib.Path) -> Any:
     """A valid Python value for option o's keyword argument."""
     import mcpfwd
+    config_file = tmp / "mcpfwd.json"  # a config file that changes nothing
+    config_file.write_text("{}")
     by_keyword = {
+        "config": config_file,
         "listen": ("127.0.0.1", 0),
         "upstream": "http://127.0.0.1:1/mcp",
         "upstream_env": {"MCPFWD_T": "1", "MCPFWD_T_GONE": None},
