@@ -576,10 +576,12 @@ class Proxy:
             ``"header:NAME"`` (one per value of request header NAME) or ``"authorization"``
             (one per Authorization value, shown only hashed). See docs/eras.md.
         upstream_era: ``"auto"`` (library default: each new upstream instance is probed with
-            ``server/discover``), ``"legacy"`` (stateless-era requests are answered -32022, so
-            clients fall back to initialize; never bridged) or ``"modern"`` (no probe).
-            ``auto`` and ``modern`` also bridge a session-era client to a server that serves
-            only the stateless era (docs/eras.md, "Bridging: legacy client, modern server").
+            ``server/discover``), ``"legacy"`` (taken for a session-era server without a probe;
+            session-era clients are never bridged) or ``"modern"`` (no probe). Stateless-era
+            clients of a session-era server are bridged (docs/eras.md, "Bridging: modern client,
+            legacy server"); ``auto`` and ``modern`` also bridge a session-era client to a server
+            that serves only the stateless era (docs/eras.md, "Bridging: legacy client, modern
+            server").
         admin: the admin listener's address, a ``(host, port)`` pair or ``"HOST:PORT"``
             (port 0 picks one; :attr:`admin_url` tells which): a second HTTP listener serving
             ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and ``/sessions``

@@ -239,10 +239,11 @@ constexpr option_spec table[] = {
     {"upstream-era", option_type::choice, "ERA", 0, 0, mode_any_downstream | mode_any_upstream,
      "--upstream-era", "auto|legacy|modern",
      "the protocol era the upstream serves: auto probes each new upstream instance with "
-     "server/discover, and bridges a session-era client to a server that refuses initialize "
-     "naming only 2026-07-28; legacy answers stateless-era requests with -32022 (clients fall "
-     "back to initialize) and never bridges; modern bridges session-era clients without trying "
-     "initialize",
+     "server/discover (stateless-era clients of a session-era server are bridged), and bridges a "
+     "session-era client to a server that refuses initialize naming only 2026-07-28; legacy "
+     "takes the upstream for a session-era server without probing (stateless-era clients are "
+     "bridged at once, session-era clients never); modern bridges session-era clients without "
+     "trying initialize",
      [](proxy_config& c, std::string_view v) {
        c.era = v == "legacy"   ? upstream_era::legacy
                : v == "modern" ? upstream_era::modern

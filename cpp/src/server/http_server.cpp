@@ -4,6 +4,7 @@
 
 #include "protocol/era.hpp"
 #include "upstream/modern_forward.hpp"
+#include "upstream/remote_era_probe.hpp"
 
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -479,8 +480,10 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   const auto site = sites()->find(r.server);
   if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
   bool legacy = site->cfg.era == upstream_era::legacy;
-  // A remote server: one upstream POST per request, nothing to isolate
-  // (the remote server's own answer tells an auto client its era).
+  // A remote server: one upstream POST per request, nothing to isolate;
+  // unless it serves only the session era (then bridged, like a process).
+  if (!legacy && site->remote && site->cfg.era == upstream_era::auto_detect)
+    legacy = co_await remote_serves_legacy(*site);
   if (!legacy && site->remote)
     co_return co_await forward_modern(*site->remote, c.stream, req, std::move(msg.raw), log_);
   if (!legacy && site->cfg.era == upstream_era::auto_detect) {
@@ -489,15 +492,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
     legacy = seen != legacy_seen_.end() &&
              std::chrono::steady_clock::now() - seen->second < legacy_verdict_ttl;
   }
-  if (legacy) {
-    if (msg.info.kind == message_kind::notification) co_return co_await reply_accepted(c, req);
-    http_refusal f;
-    f.status = http::status::bad_request;
-    f.reason = reject_reason::version;
-    f.body =
-        make_rejection_response(msg.info.id, legacy_only_rejection(r.mcp_version.value_or("")));
-    co_return co_await answer(c, req, f);
-  }
+  // A session-era upstream: the key's instance bridges (docs/eras.md).
   if (msg.info.kind == message_kind::notification) {  // a cancel: only to a live instance
     std::shared_ptr<http_session> sess;
     {
@@ -513,6 +508,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
   auto opened = instance_for(c.home(), site, req, msg.info.id);
   if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+  if (legacy) sess->assume_legacy();  // not probed again: bridged at once
   const bool keep = co_await net::co_spawn(
       sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
       net::use_awaitable);
@@ -521,9 +517,30 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
       std::lock_guard lk(m_);
       legacy_seen_[site->name] = std::chrono::steady_clock::now();
     }
-    sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
+    if (!sess->bridged())  // initialize failed too
+      sess->close(close_cause::era_mismatch, "the upstream serves only the session era");
   }
   co_return keep;
+}
+
+net::awaitable<bool> http_server::remote_serves_legacy(const upstream_site& site) {
+  {
+    std::lock_guard lk(m_);
+    if (auto it = remote_probed_.find(site.name);
+        it != remote_probed_.end() &&
+        std::chrono::steady_clock::now() - it->second.first < legacy_verdict_ttl)
+      co_return !it->second.second;
+  }
+  const std::optional<bool> modern = co_await probe_remote_era(*site.remote);
+  if (!modern) co_return false;  // unreachable: forwarded, the client sees why
+  std::lock_guard lk(m_);
+  auto [it, fresh] = remote_probed_.try_emplace(site.name);
+  if (fresh || it->second.second != *modern)
+    log_.info(*modern ? "the remote upstream serves the stateless era"
+                      : "the remote upstream serves only the session era: bridging its modern "
+                        "clients");
+  it->second = {std::chrono::steady_clock::now(), *modern};
+  co_return !*modern;
 }
 
 void http_server::count(reject_reason r) noexcept {

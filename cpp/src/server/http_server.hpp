@@ -124,6 +124,11 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> legacy_seen_;
   std::shared_ptr<const site_table> sites_;
   std::unordered_map<std::string, std::size_t> per_site_;  // admitted, not finished, per site
+  // --upstream-era auto toward a remote server, per site name: when it was
+  // last probed, and whether it then served the stateless era (else: bridged).
+  std::unordered_map<std::string, std::pair<std::chrono::steady_clock::time_point, bool>>
+      remote_probed_;
+  net::awaitable<bool> remote_serves_legacy(const upstream_site& site);
   std::size_t live_ = 0;      // admitted and not yet finished (includes draining)
   std::size_t starting_ = 0;  // admitted, upstream being spawned
   bool stopping_ = false;

@@ -3,6 +3,7 @@
 #include "base/errors.hpp"
 #include "base/spawn.hpp"
 #include "io/http_write.hpp"
+#include "protocol/bridge.hpp"
 #include "protocol/era.hpp"
 
 namespace mcpfwd {
@@ -330,13 +331,16 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, conn_bu
                                  make_error_response({}, -32001, "Session not found"));
   }
 
+  auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
+  w->accept_sse = accept_sse;
+  bool resumed = false;  // bridged: an MRTR retry that took over its waiting call
   if (transport_ == session_transport::stateless) {
     const bool modern = co_await settle_era();
     if (closing_)
       co_return co_await reply_now(
           stream, req, http::status::ok,
           make_error_response(msg.info.id, rpc_error::upstream_error, close_reason_));
-    if (!modern)
+    if (!modern && !co_await bridge_open(msg))
       co_return co_await reply_now(
           stream, req, http::status::bad_request,
           make_rejection_response(msg.info.id, legacy_only_rejection(latest_modern_version)));
@@ -344,15 +348,20 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, conn_bu
       forward_cancel(msg);
       co_return co_await reply_now(stream, req, http::status::accepted, {});
     }
-    if (msg.info.method == "tools/call") {
+    if (bridged_ && msg.info.method == "subscriptions/listen")
+      co_return co_await bridge_listen(stream, buf, req, w, msg);
+    if (bridged_) {
+      bridge_step step = co_await bridge_admit(w, msg);
+      if (!step.reply.empty())
+        co_return co_await reply_now(stream, req, step.status, std::move(step.reply));
+      resumed = step.resumed;
+    } else if (msg.info.method == "tools/call") {
       std::optional<std::string> refused = co_await check_param_headers_of(req, msg);
       if (refused)
         co_return co_await reply_now(stream, req, http::status::bad_request, std::move(*refused));
     }
   }
 
-  auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
-  w->accept_sse = accept_sse;
   std::vector<message> parts;
   if (msg.info.kind == message_kind::batch) {
     // Upstream servers get single messages (the SDKs' stdio servers do not
@@ -383,7 +392,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, conn_bu
     for (auto& m : parts) co_await upstream_->send(std::move(m));
     co_return co_await reply_now(stream, req, http::status::accepted, {});
   }
-  if (!admit_requests(w, parts)) {
+  if (!resumed && !admit_requests(w, parts)) {
     co_return co_await reply_now(stream, req, http::status::bad_request,
                                  std::move(w->responses.front()));
   }
@@ -396,7 +405,8 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, conn_bu
       if (auto self = s.lock()) self->forget(w, request_outcome::closed, "mcpfwd internal error");
     }
   } guard{weak_from_this(), w};
-  for (auto& m : parts) co_await upstream_->send(std::move(m));
+  if (!resumed)
+    for (auto& m : parts) co_await upstream_->send(std::move(m));
 
   bool sse = false;
   if (w->pending > 0) {
@@ -501,11 +511,13 @@ net::awaitable<bool> http_session::settle_era() {
 net::awaitable<std::string> http_session::own_request(std::string method, json::object params,
                                                       std::chrono::steady_clock::duration timeout) {
   const std::string up = std::to_string(next_upstream_id_++);
-  json::object meta;
-  meta[meta_protocol_version] = latest_modern_version;
-  meta[meta_client_capabilities] = json::object();
-  meta[meta_client_info] = json::object{{"name", "mcpfwd"}, {"version", "internal"}};
-  params["_meta"] = std::move(meta);
+  if (!bridged_) {  // a bridged upstream is spoken to in the session era
+    json::object meta;
+    meta[meta_protocol_version] = latest_modern_version;
+    meta[meta_client_capabilities] = json::object();
+    meta[meta_client_info] = json::object{{"name", "mcpfwd"}, {"version", "internal"}};
+    params["_meta"] = std::move(meta);
+  }
   json::object req{{"jsonrpc", "2.0"}, {"id", json::parse(up)}, {"method", method}};
   req["params"] = std::move(params);
   message m;
@@ -653,15 +665,21 @@ void http_session::route_stateless(message msg) {
   if (mi.kind == message_kind::response || mi.kind == message_kind::error) {
     auto it = by_id_.find(mi.id);
     if (it == by_id_.end()) {
+      if (bridged_ && bridge_route(msg)) return;  // the answer to a call waiting for input
       log_.debug("session " + id() + ": dropped a response to no request in flight, id " + mi.id);
       return;
     }
     waiter_ptr w = it->second;
     unmap(mi.id, w, mi.kind == message_kind::error ? request_outcome::error : request_outcome::ok);
+    if (bridged_ && !w->own) msg.raw = bridge_response_to_modern(msg.raw, w->method_name);
     std::string raw =
         w->client_id == mi.id ? std::move(msg.raw) : with_response_id(msg.raw, w->client_id);
     w->responses.push_back(std::move(raw));
     w->notify();
+    return;
+  }
+  if (mi.kind == message_kind::request && bridged_) {  // becomes an input_required result
+    bridge_server_request(msg);
     return;
   }
   if (mi.kind == message_kind::request) {  // the stateless era has none
@@ -677,6 +695,7 @@ void http_session::route_stateless(message msg) {
     tools_known_ = false;  // the Mcp-Param annotations are learned again when next needed
     tool_params_.clear();
   }
+  if (bridged_ && bridge_route(msg)) return;  // a listen stream's, or a server's cancel
   // A notification: to the one request it is about, never to another.
   waiter_ptr w;
   std::string raw;
@@ -871,6 +890,7 @@ void http_session::do_close(close_cause cause, const std::string& reason) {
     probe_->notify();
   }
   for (auto* t : era_waiters_) t->cancel();
+  if (bridge_) bridge_close();
   if (get_stream_) {
     get_stream_->done = true;
     get_stream_->notify();

@@ -103,6 +103,11 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // configured. Read on the strand, or after serve_post returned.
   enum class era_verdict : std::uint8_t { unknown, probing, modern, legacy };
   era_verdict verdict() const noexcept { return verdict_.load(); }
+  // Bridging (session/bridge_legacy_upstream.cpp): a new instance of a key
+  // whose upstream is known to serve only the session era skips the probe;
+  // bridged() once it holds a session-era session for its modern clients.
+  void assume_legacy() noexcept;
+  bool bridged() const noexcept { return bridged_.load(); }
 
   // Any thread: end the session (upstream terminated). Idempotent.
   void close(close_cause cause, std::string reason);
@@ -113,7 +118,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // Any thread: lock-free reads for the registry.
   session_state current_state() const noexcept { return rec_.state(); }
   bool idle_for(std::chrono::steady_clock::duration d) const noexcept { return rec_.idle_for(d); }
-  std::string snapshot_json() const { return rec_.snapshot_json(upstream_->describe()); }
+  std::string snapshot_json() const;
 
  private:
   // One HTTP exchange waiting for server messages: a POST waiting for its
@@ -137,6 +142,8 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
     std::string client_id, client_token;
     bool listen = false;
     bool own = false;  // a request of mcpfwd's own (era probe, tools/list)
+    // Bridged instances: the client request's method, name, capabilities.
+    std::string method_name, name, client_caps;
     // --request-timeout-ms: from the request, moved on by each message about it
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     bool done = false;         // end now (session closing, a newer stream)
@@ -216,6 +223,28 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // The head of a text/event-stream response (chunked).
   http::response<http::empty_body> sse_head(const http_request& req, bool keep_alive) const;
 
+  // Bridging a modern client to a session-era upstream (defined in
+  // session/bridge_legacy_upstream.cpp).
+  struct bridge_state;
+  struct bridge_step {
+    http::status status = http::status::ok;
+    std::string reply;     // answered by mcpfwd: this body
+    bool resumed = false;  // an MRTR retry: the waiter took over its call
+  };
+  // initialize + notifications/initialized, once; false when it failed.
+  net::awaitable<bool> bridge_open(const message& first);
+  // Before a bridged request is admitted: answered locally, resumed, or
+  // translated in place (msg) for the upstream.
+  net::awaitable<bridge_step> bridge_admit(const waiter_ptr& w, message& msg);
+  net::awaitable<bool> bridge_listen(beast::tcp_stream& stream, conn_buffer& buf,
+                                     const http_request& req, const waiter_ptr& w,
+                                     const message& msg);
+  // route_stateless: a server message the bridge takes (true) or not.
+  bool bridge_route(message& msg);
+  void bridge_server_request(const message& msg);
+  void bridge_give_up(std::uint64_t seq, const std::string& why);
+  void bridge_close();
+
   std::shared_ptr<const void> owner_;  // first member: destroyed last (it owns cfg_)
   session_strand strand_;
   session_record rec_;
@@ -240,6 +269,11 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // Stateless instances.
   std::uint64_t next_upstream_id_ = 1;
   std::atomic<era_verdict> verdict_{era_verdict::unknown};
+  std::atomic<bool> bridged_{false};
+  std::shared_ptr<bridge_state> bridge_;
+  // Bridged: input_required round trips waiting for the client's retry.
+  std::atomic<std::uint32_t> bridge_pending_{0};
+  std::atomic<std::uint64_t> bridge_pending_bytes_{0}, bridge_given_up_{0};
   waiter_ptr probe_;  // the era probe while it waits
   // Stateless: the Mcp-Param annotations of each tool, once learned.
   std::unordered_map<std::string, std::vector<param_header>> tool_params_;

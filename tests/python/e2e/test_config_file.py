@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,14 @@ def test_two_named_servers_with_real_clients(listen_proxy, tmp_path, everything)
     assert anyio.run(echo_round, f"{root}/servers/A/mcp", "auto", "auto A") == "auto A"
     names_b = anyio.run(tool_names, f"{root}/servers/B/mcp", "auto")
     assert {"echo", "get-env"} <= names_b, names_b  # server-everything's, not fastmcp's
+    # The auto client was bridged (2026-07-28) onto B, a session-era server: its stateless
+    # instance counts against B's limit of 1, so it is closed before the limit is checked.
+    inst = [s for s in sessions(admin) if s["server"] == "B" and s["kind"] == "stateless"]
+    assert len(inst) == 1, inst
+    assert http_request(admin, "DELETE", path=f"/sessions/{inst[0]['id']}").status == 200
+    deadline = time.monotonic() + 10
+    while any(s["server"] == "B" for s in sessions(admin)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "add" in anyio.run(tool_names, f"{root}/servers/A/mcp")
 
     # The legacy HTTP+SSE pair of server A: its endpoint event names A's messages path.

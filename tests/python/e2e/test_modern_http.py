@@ -343,24 +343,28 @@ async def _version_of(url: str, mode: str) -> str:
 
 
 @pytest.mark.skipif(not EVERYTHING.exists(), reason="npm peers not installed (packaging/install-deps.sh --test)")
-def test_a_session_era_only_server_makes_auto_clients_fall_back_and_pinned_ones_fail_clearly(http_proxy):
+def test_a_session_era_only_server_is_bridged_for_auto_and_pinned_clients(http_proxy):
+    """The probe finds a session-era server; mcpfwd bridges (tests/python/e2e/
+    test_bridge_modern_client.py has the rest), and a legacy client keeps its own session."""
     proxy = http_proxy([str(EVERYTHING)])
-    assert anyio.run(_version_of, proxy.url, "auto") == "2025-11-25"
+    assert anyio.run(_version_of, proxy.url, "auto") == MODERN
     proxy.wait_stderr(r"serves only the session era", timeout=10)
+    proxy.wait_stderr(r"bridging modern clients to the session-era upstream", timeout=10)
     r = post(proxy.url, modern_request("tools/list", {}, 4), modern_headers("tools/list"))
-    assert r.status == 400 and r.json()["error"]["code"] == -32022
-    assert "2025-11-25" in r.json()["error"]["data"]["supported"]
-    with pytest.raises(BaseException) as caught:
-        anyio.run(_version_of, proxy.url, MODERN)
-    assert "serves only the session era" in flatten(caught.value), flatten(caught.value)
+    assert r.status == 200 and r.json()["result"]["resultType"] == "complete"
+    assert anyio.run(_version_of, proxy.url, MODERN) == MODERN
+    assert anyio.run(_version_of, proxy.url, "legacy") == "2025-11-25"
 
 
-def test_upstream_era_legacy_refuses_modern_requests_without_spawning(http_proxy):
+def test_upstream_era_legacy_bridges_without_probing(http_proxy):
     proxy = http_proxy(MODERN_SERVER, "--upstream-era", "legacy")
     r = post(proxy.url, modern_request("tools/list", {}, 4), modern_headers("tools/list"))
-    assert r.status == 400 and r.json()["error"]["code"] == -32022 and r.json()["id"] == 4
-    assert proxy.child_pids() == []
-    assert anyio.run(_version_of, proxy.url, "auto") == "2025-11-25"
+    assert r.status == 200 and r.json()["id"] == 4, r
+    assert r.json()["result"]["resultType"] == "complete"
+    proxy.wait_stderr(r"bridging modern clients to the session-era upstream", timeout=10)
+    assert not any("serves only the session era" in ln for ln in proxy.stderr_lines())
+    assert anyio.run(_version_of, proxy.url, "auto") == MODERN
+    assert anyio.run(_version_of, proxy.url, "legacy") == "2025-11-25"
 
 
 # ------------------------------------------------------------ a remote upstream
