@@ -662,6 +662,7 @@ async def _serve_http(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    sock.listen(1024)  # before the URL is printed: a client may connect at once
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
     app = server.streamable_http_app(host="127.0.0.1", event_store=MemoryEventStore(),
                                      retry_interval=200)

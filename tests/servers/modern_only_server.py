@@ -230,6 +230,7 @@ async def _serve_http() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)  # before the URL is printed: a client may connect at once
     print(f"http://127.0.0.1:{sock.getsockname()[1]}/mcp", flush=True)
     app = _refusing_initialize(server.streamable_http_app(host="127.0.0.1"))
     config = uvicorn.Config(app, log_level="warning", lifespan="on")

@@ -436,7 +436,18 @@ std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_
     std::lock_guard lk(m_);
     if (auto it = instances_.find(key); it != instances_.end())
       if (auto s = sessions_.find(it->second); s != sessions_.end()) return s->second;
+    // Another request of this key is opening its instance: wait for it
+    // (null) rather than spawn a second server.
+    if (!opening_.insert(key).second) return std::shared_ptr<http_session>();
   }
+  struct opened_or_not {  // whatever happens, the key is no longer being opened
+    http_server& s;
+    const std::string& key;
+    ~opened_or_not() {
+      std::lock_guard lk(s.m_);
+      s.opening_.erase(key);
+    }
+  } gate{*this, key};
   auto opened = open_session(home, site, session_transport::stateless, id_json, label);
   if (auto* f = std::get_if<http_refusal>(&opened)) return std::move(*f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
@@ -506,8 +517,22 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
         net::use_awaitable);
   }
   auto opened = instance_for(c.home(), site, req, msg.info.id);
+  // The key's instance is being opened by another request (a spawn: a few
+  // ms): wait for it, polling, for at most 30 s.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (net::steady_timer t(c.stream.get_executor());;) {
+    auto* s = std::get_if<std::shared_ptr<http_session>>(&opened);
+    if (!s || *s || std::chrono::steady_clock::now() > give_up) break;
+    t.expires_after(std::chrono::milliseconds(2));
+    co_await t.async_wait(net::use_awaitable);
+    opened = instance_for(c.home(), site, req, msg.info.id);
+  }
   if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
+  if (!sess)
+    co_return co_await answer(
+        c, req,
+        refuse_upstream_failed("the isolation key's instance did not open in time", msg.info.id));
   if (legacy) sess->assume_legacy();  // not probed again: bridged at once
   const bool keep = co_await net::co_spawn(
       sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),

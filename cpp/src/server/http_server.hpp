@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -118,6 +119,7 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::unordered_map<std::string, std::shared_ptr<http_session>> closing_;
   // Stateless-era instances: isolation key -> session id, and back.
   std::unordered_map<std::string, std::string> instances_, instance_keys_;
+  std::unordered_set<std::string> opening_;  // keys whose instance is being opened
   // --upstream-era auto: when a probe last found a session-era-only
   // upstream (modern requests are then refused without spawning, for a while).
   // (per site name)
