@@ -43,6 +43,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "config/server_name.hpp"
 #include "fuzz_util.hpp"
 #include "protocol/era.hpp"
 #include "server/router.hpp"
@@ -295,6 +296,17 @@ void check_refusal(const http_refusal& f, std::string_view id, unsigned version,
   for (const auto& [k, v] : f.headers) FUZZ_CHECK(back[k] == v);
 }
 
+// The endpoint of a path: "/servers/NAME/x" is NAME's "/x" when NAME can be
+// a server's name (config/server_name.hpp); anything else is itself.
+std::string_view endpoint(std::string_view target, std::string* name = nullptr) {
+  if (!target.starts_with("/servers/")) return target;
+  const std::string_view rest = target.substr(9);
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || !valid_server_name(rest.substr(0, slash))) return target;
+  if (name) *name = std::string(rest.substr(0, slash));
+  return rest.substr(slash);
+}
+
 // What an accepted route promises about the head it was decided on.
 void check_accepted(const route& r, const http::request_header<>& h, unsigned opts,
                     const registry& reg, std::size_t max_body) {
@@ -317,6 +329,9 @@ void check_accepted(const route& r, const http::request_header<>& h, unsigned op
     query = target.substr(q + 1);
     target = target.substr(0, q);
   }
+  std::string server;
+  target = endpoint(target, &server);
+  FUZZ_CHECK(server == r.server);
   const auto sid_header = field(h, "Mcp-Session-Id");
   switch (r.kind) {
     case route_kind::refuse: FUZZ_CHECK(false); break;
@@ -380,7 +395,7 @@ void check_accepted(const route& r, const http::request_header<>& h, unsigned op
 void check_refused(const route& r, const http::request_header<>& h, unsigned opts,
                    const registry& reg) {
   std::string_view target = h.target();
-  target = target.substr(0, target.find('?'));
+  target = endpoint(target.substr(0, target.find('?')));
   const bool known_path = target == "/mcp" || target == "/sse" || target == "/messages";
   switch (r.refusal.reason) {
     case reject_reason::host:

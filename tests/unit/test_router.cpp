@@ -247,6 +247,7 @@ TEST_CASE("router: /servers/NAME/... names a server of the config file") {
   CHECK(r.kind == route_kind::sse_open);
   CHECK(r.server.empty());
   for (const char* bad :
-       {"/servers/x", "/servers//mcp", "/servers/x/other", "/servers/x/mcp/y", "/servers/"})
+       {"/servers/x", "/servers//mcp", "/servers/x/other", "/servers/x/mcp/y", "/servers/",
+        "/servers/\x80/mcp", "/servers/../mcp", "/servers/a%2Fb/mcp"})
     CHECK(f.decide(http::verb::post, bad).refusal.reason == reject_reason::path);
 }

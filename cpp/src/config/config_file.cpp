@@ -276,14 +276,6 @@ bool per_server_option(std::string_view name) noexcept {
          std::end(server_options);
 }
 
-bool valid_server_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
 config_layout parse_config_text(const proxy_config& cli, std::string_view file,
                                 std::string_view text) {
   const file_error err{std::string(file)};

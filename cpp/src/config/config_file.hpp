@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/server_name.hpp"
 
 namespace mcpfwd {
 
@@ -45,7 +46,5 @@ config_layout parse_config_text(const proxy_config& cli, std::string_view file,
 
 // Whether a named server may set this option (else only the top level may).
 bool per_server_option(std::string_view name) noexcept;
-// Whether NAME can be a server name (a URL path segment as is).
-bool valid_server_name(std::string_view name) noexcept;
 
 }  // namespace mcpfwd

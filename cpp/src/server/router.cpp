@@ -6,6 +6,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 
+#include "config/server_name.hpp"
 #include "protocol/era.hpp"
 
 namespace mcpfwd {
@@ -257,7 +258,7 @@ route router::on_head(const http::request_header<>& head, bool draining,
   if (target.starts_with("/servers/")) {
     const std::string_view rest = target.substr(9);
     const auto slash = rest.find('/');
-    if (slash != std::string_view::npos && slash > 0) {
+    if (slash != std::string_view::npos && valid_server_name(rest.substr(0, slash))) {
       r.server = std::string(rest.substr(0, slash));
       target = rest.substr(slash);
     }
