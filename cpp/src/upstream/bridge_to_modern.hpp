@@ -26,6 +26,7 @@
 //   notifications/cancelled -> to the request's current upstream id
 // Everything runs on the session's strand, like the wrapped upstream.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -104,7 +105,8 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   const logger& log_;
   std::string prefix_;
   upstream::sink* out_ = nullptr;
-  mode mode_ = mode::undecided;
+  // Written on the strand; read by describe(), from any thread.
+  std::atomic<mode> mode_{mode::undecided};
   bool first_sent_ = false;  // the wrapped upstream has had a message (send, not send_now)
   std::string init_id_;      // the client's initialize (auto: its answer decides)
   std::string init_raw_;
