@@ -83,7 +83,9 @@ if [ "${MCPFWD_SANITIZE:-1}" != 0 ]; then
     "$PY" -m pytest tests/python/e2e/test_http_concurrency.py tests/python/e2e/test_http_sdk.py \
       tests/python/e2e/test_http_protocol.py tests/python/e2e/test_upstream_matrix.py \
       tests/python/e2e/test_upstream_pool.py tests/python/e2e/test_hardening.py \
-      tests/python/e2e/test_modern_http.py tests/python/e2e/test_config_file.py -m "not inprocess"
+      tests/python/e2e/test_modern_http.py tests/python/e2e/test_config_file.py \
+      tests/python/e2e/test_bridge_legacy_client.py tests/python/e2e/test_bridge_modern_client.py \
+      -m "not inprocess"
   unset TSAN_OPTIONS
 fi
 finish
