@@ -137,9 +137,12 @@ class Worker:
         while not stop.is_set():
             node = None
             try:
+                # Structured (async with, not __aenter__/__aexit__ by hand), so the SDK's
+                # task groups and cancel scopes nest as anyio requires.
                 async with gate:
-                    c = await self.client().__aenter__()
-                try:
+                    client = self.client()
+                    await client.__aenter__()
+                async with _Entered(client) as c:
                     r = await c.call_tool("echo", {"text": f"s{self.i}-{k}"})
                     node, _, got = r.content[0].text.partition(":")
                     if got != f"s{self.i}-{k}":
@@ -147,7 +150,7 @@ class Worker:
                     self.nodes.append(node)
                     k += 1
                     while not stop.is_set():
-                        with anyio.move_on_after(1.0, shield=False):
+                        with anyio.move_on_after(1.0):
                             await stop.wait()
                         if stop.is_set():
                             break
@@ -164,23 +167,29 @@ class Worker:
                             self.slow_done = r.content[0].text
                         self.calls += 1
                         k += 1
-                finally:
-                    try:
-                        await c.__aexit__(None, None, None)
-                    except Exception:  # noqa: BLE001 - closing a session already gone
-                        pass
-            except MCPError as e:
+            except Exception as e:  # noqa: BLE001 - MCPError or a transport error ends it
                 if node is None:
                     self.open_errors += 1
                 else:
-                    self.failures.append((node, time.monotonic(), str(e)))
+                    what = str(e) if isinstance(e, MCPError) else f"{type(e).__name__}: {e}"
+                    self.failures.append((node, time.monotonic(), what))
                 await anyio.sleep(0.2)
-            except Exception as e:  # noqa: BLE001 - a transport error ends this session too
-                if node is None:
-                    self.open_errors += 1
-                else:
-                    self.failures.append((node, time.monotonic(), f"{type(e).__name__}: {e}"))
-                await anyio.sleep(0.2)
+
+
+class _Entered:
+    """An entered Client as an async context manager: its exit gets the real exception."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def __aenter__(self) -> Client:
+        return self.client
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self.client.__aexit__(*exc)
+        except Exception:  # noqa: BLE001 - closing a session already gone
+            pass
 
 
 @pytest.fixture
@@ -250,12 +259,14 @@ def test_three_instances_behind_haproxy(http_proxy, haproxy):
             for w in workers:
                 tg.start_soon(w.run, stop, gate)
             # 2. 100 sessions, spread.
+            out["stage"] = "2. 100 sessions, spread"
             await _until(lambda: all(w.nodes for w in workers), 45, "100 sessions open")
             await anyio.sleep(1.5)
             out["spread"] = {n: [s for s in await anyio.to_thread.run_sync(listed, admins[n])
                                  if s["kind"] != "stateless"] for n in NODES}
             out["first_nodes"] = [w.nodes[0] for w in workers]
             # 3. Kill n2.
+            out["stage"] = "3. kill n2"
             on_n2 = [w for w in workers if w.nodes[-1] == "n2"]
             killed_at = time.monotonic()
             inst["n2"].child_pids()
@@ -265,6 +276,7 @@ def test_three_instances_behind_haproxy(http_proxy, haproxy):
             await anyio.sleep(2.0)
             out["killed_at"] = killed_at
             # 4. SIGTERM n3 while one of its requests is in flight.
+            out["stage"] = "4. SIGTERM n3"
             on_n3 = [w for w in workers if w.nodes[-1] == "n3"]
             # A Streamable HTTP session's (a legacy SSE session is closed at once by the
             # drain, its request in flight lost: see docs/scale-out.md, Limits).
@@ -277,6 +289,7 @@ def test_three_instances_behind_haproxy(http_proxy, haproxy):
             await _until(lambda: _state(stats_port, "new_sessions", "n3").startswith("DOWN"),
                          5, "HAProxy to take n3 out of new_sessions")
             out["pool_down_after"] = time.monotonic() - drained_at
+            out["stage"] = "4. late sessions"
             late = [Worker(1000 + i, front, sse=False) for i in range(10)]
             for w in late:
                 tg.start_soon(w.run, stop, gate)
@@ -296,6 +309,9 @@ def test_three_instances_behind_haproxy(http_proxy, haproxy):
     finally:
         # n2's servers, orphaned when it was killed (they exit on stdin EOF), are ours to reap.
         reap_leftovers(list(inst["n2"].tracked.values()))
+    # A worker task ending in a bare CancelledError would cancel the task group and end the
+    # scenario early without an error: say so, and where.
+    assert "late" in out, f"the scenario ended early, in step {out.get('stage')}"
     every = workers + out["late"]
     assert not [m for w in every for m in w.misrouted], [m for w in every for m in w.misrouted]
 
