@@ -12,6 +12,8 @@ namespace {
 
 constexpr auto keepalive_every = std::chrono::seconds(15);
 constexpr std::size_t watch_chunk = 4096;
+// How long a POST's answers may take before its client is watched for leaving.
+constexpr auto client_watch_delay = std::chrono::milliseconds(2);
 // How long a new stateless instance's upstream may take to answer the era
 // probe (server/discover) before it is taken for a session-era server.
 constexpr auto probe_timeout = std::chrono::seconds(10);
@@ -281,12 +283,14 @@ net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const
 }
 
 net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, const http_request& req,
-                                                 const waiter_ptr& w, bool& sse) {
+                                                 const waiter_ptr& w, bool& sse,
+                                                 conn_buffer* watch) {
   const bool timed = cfg_.request_timeout.count() > 0 && !w->listen;
   if (timed) w->deadline = std::chrono::steady_clock::now() + cfg_.request_timeout;
   // A stateless-era answer stream gets keep-alive comments (as the SDK
   // servers send them) so that no intermediary times out a long request.
   const bool keep_alive = transport_ == session_transport::stateless && w->accept_sse;
+  const auto watch_from = std::chrono::steady_clock::now() + client_watch_delay;
   for (;;) {
     while (!w->q.empty() && !w->client_gone) {
       const std::string j = w->q.pop_front();
@@ -295,6 +299,15 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
     }
     if (w->client_gone || w->overflowed || w->pending == 0 || w->done) co_return;
     const auto now = std::chrono::steady_clock::now();
+    if (watch != nullptr && now >= watch_from) {  // still waiting: watch the client from now
+      watch_client(stream, watch, w);
+      watch = nullptr;
+    }
+    if (watch != nullptr && watch_from < w->deadline) {
+      w->wake.expires_at(watch_from);
+      co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+      continue;
+    }
     const bool ping = keep_alive && w->deadline - now > keepalive_every;
     w->wake.expires_at(ping ? now + keepalive_every : w->deadline);
     auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
@@ -409,10 +422,7 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, conn_bu
     for (auto& m : parts) co_await upstream_->send(std::move(m));
 
   bool sse = false;
-  if (w->pending > 0) {
-    watch_client(stream, &buf, w);
-    co_await await_answers(stream, req, w, sse);
-  }
+  if (w->pending > 0) co_await await_answers(stream, req, w, sse, &buf);
   if (w->client_gone) {
     log_.info("session " + id() + ": the client of a request in flight went away: cancelling it");
   } else if (w->overflowed) {

@@ -192,8 +192,13 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
                                           bool& sse);
   // The id a client knows for upstream id `up` of its exchange.
   const std::string& client_id_of(const waiter_ptr& w, const std::string& up) const;
+  // Waits for `w`'s answers, streaming events as they come, until all are in,
+  // the client left, or the request's deadline. With `watch` (a POST's
+  // connection buffer), the client is watched (watch_client) once the answers
+  // take longer than client_watch_delay: most answers come sooner, and a read
+  // armed and cancelled on every call costs more than the call's own path.
   net::awaitable<void> await_answers(beast::tcp_stream& stream, const http_request& req,
-                                     const waiter_ptr& w, bool& sse);
+                                     const waiter_ptr& w, bool& sse, conn_buffer* watch = nullptr);
   // Notices a client that closes its connection while its exchange waits
   // (a read completes only then). With `buf` (a POST), bytes the client
   // sends meanwhile are kept for its next request; without (an event
