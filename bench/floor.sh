@@ -10,7 +10,7 @@
 #           a pipe round trip, HTTP out, and nothing else (one thread, epoll, no JSON);
 #   mcpfwd  mcpfwd --listen 127.0.0.1:0 -- fast_server: the default configuration.
 # Figures: 1 session (p50, p99, CPU per call of the measured process) and 64 sessions
-# (req/s, CPU per call); then the same with everything on one core (taskset -c 0), and,
+# (req/s, CPU per call); then 1 session with everything on one core (taskset -c 0), and,
 # when `perf stat` can count them, context switches, system calls and CPU time per call of
 # the measured process (at 1 and 64 sessions) and of it with its stdio server (1 session),
 # each the difference of a long and a short run. Appends one JSON object a line to
@@ -98,16 +98,19 @@ record() {
     "$label" "$out" >>"$RESULTS"
 }
 
-# figures SUFFIX [PIN...]: the 1- and 64-session runs against each of the three.
+# figures SUFFIX SESSIONS [PIN...]: the 1-session runs (and the 64-session runs when SESSIONS
+# is "1 64") against each of the three.
 figures() {
-  local suffix=$1 which
-  shift
+  local suffix=$1 sessions=$2 which
+  shift 2
   for which in direct floor mcpfwd; do
     start "$which" "$@"
     record "fl_lat_${which}$suffix" "$@" -- --url "$SRV_URL" --sessions 1 --calls "$LAT_CALLS" \
       --warmup 500 --cpu-pid "$SRV_PID"
-    record "fl_tp_${which}$suffix" "$@" -- --url "$SRV_URL" --sessions 64 --calls "$TP_CALLS" \
-      --warmup 100 --cpu-pid "$SRV_PID"
+    if [[ $sessions == *64* ]]; then
+      record "fl_tp_${which}$suffix" "$@" -- --url "$SRV_URL" --sessions 64 --calls "$TP_CALLS" \
+        --warmup 100 --cpu-pid "$SRV_PID"
+    fi
     stop
   done
 }
@@ -116,10 +119,10 @@ PIN_RUNS=${BENCH_FLOOR_PIN:-1}
 [[ $(nproc) -gt 1 ]] || PIN_RUNS=0
 for r in $(seq "$REPEAT"); do
   say "run $r/$REPEAT: direct, floor relay, mcpfwd (1 and 64 sessions)"
-  figures ""
+  figures "" "1 64"
   if [[ $PIN_RUNS != 0 ]]; then
-    say "run $r/$REPEAT: the same on one core (taskset -c 0)"
-    figures "_pin" taskset -c 0
+    say "run $r/$REPEAT: 1 session on one core (taskset -c 0)"
+    figures "_pin" "1" taskset -c 0
   fi
 done
 
