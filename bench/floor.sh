@@ -129,9 +129,9 @@ done
 # Counts per call: context switches, system calls and CPU time (perf's task-clock, exact where
 # /proc's ticks are 10 ms) of the measured process alone (`perf stat -i`: its threads, not its
 # children), at 1 and at 64 sessions, and at 1 session with the stdio server it spawned for the
-# session (`perf stat`: children inherited). Direct has no server: both are its own. Each is the
-# difference of a long and a short run (3,000 and 1,000 calls; 64 sessions: 300 and 100 calls
-# each), so session setup cancels out.
+# session (`perf stat`: children inherited). Direct has no server: both are its own. The counts
+# are the difference of a long and a short run (3,000 and 1,000 calls; 64 sessions: 300 and 100
+# calls each), so session setup cancels out; the CPU time is the long run's per call.
 if [[ ${BENCH_FLOOR_COUNTS:-1} != 0 ]]; then
   events=context-switches,raw_syscalls:sys_enter,task-clock
   if command -v perf >/dev/null && perf stat -x, -e "$events" true >/dev/null 2>&1; then
@@ -146,7 +146,9 @@ if [[ ${BENCH_FLOOR_COUNTS:-1} != 0 ]]; then
       PC=$(awk -F, '$3 == "context-switches" {c = $1} $3 == "raw_syscalls:sys_enter" {s = $1}
                     $3 == "task-clock" {t = $1} END {print c + 0, s + 0, t + 0}' "$TMP/perf.csv")
     }
-    # per_call [-i] SESSIONS SHORT LONG: the long run's counts minus the short run's, per call.
+    # per_call [-i] SESSIONS SHORT LONG: per call, the long run's counts minus the short run's;
+    # CPU time: the long run's over all its calls, warmup included (setup, a spawn and an
+    # initialize, is well under 1 % of it; a difference of two timings would add their noise).
     per_call() {
       local inherit=() a b
       [[ $1 == -i ]] && { inherit=(-i); shift; }
@@ -154,8 +156,8 @@ if [[ ${BENCH_FLOOR_COUNTS:-1} != 0 ]]; then
       a=$PC
       perf_count "${inherit[@]}" "$1" "$3"
       b=$PC
-      PER=$(echo "$a $b $(( $1 * ($3 - $2) ))" |
-        awk '{printf "{\"ctx\":%.3f,\"syscalls\":%.3f,\"cpu_us\":%.3f}", ($4-$1)/$7, ($5-$2)/$7, ($6-$3)*1000/$7}')
+      PER=$(echo "$a $b $(( $1 * ($3 - $2) )) $(( $1 * ($3 + 100) ))" |
+        awk '{printf "{\"ctx\":%.3f,\"syscalls\":%.3f,\"cpu_us\":%.3f}", ($4-$1)/$7, ($5-$2)/$7, $6*1000/$8}')
     }
     for which in direct floor mcpfwd; do
       say "counts per call: $which (perf stat; 1 session, 3,000 vs 1,000 calls; 64 sessions, 300 vs 100)"

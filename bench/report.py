@@ -469,7 +469,8 @@ def floor_tables(r: Run, out: list[str]) -> dict[str, float]:
             "`perf stat -e context-switches,raw_syscalls:sys_enter,task-clock` attached to the "
             "measured process: alone (`-i`: its threads) and, at 1 session, with the stdio server it "
             "spawned for the session (children inherited); the difference of a 3,000- and a "
-            "1,000-call session (64 sessions: 300 and 100 calls each), so setup cancels out; "
+            "1,000-call session (64 sessions: 300 and 100 calls each), so setup cancels out; CPU "
+            "time: the 3,000-call session's (300 calls) over all its calls, warmup included; "
             "direct has no stdio server, so its rows with and without one are the same" if perf else
             "context switches of the measured process's threads from `/proc/PID/task/*/status`, "
             "the difference of a 3,000- and a 1,000-call session; `perf` was not usable") + ")")
