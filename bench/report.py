@@ -397,6 +397,132 @@ def targets_table(r: Run, v: dict[str, float], out: list[str]) -> None:
     p("")
 
 
+FLOOR_WHO = (("direct", "direct"), ("floor", "floor relay"), ("mcpfwd", "mcpfwd"))
+# The issue-14 targets that are ratios to direct: (name, label, key, bound, at most?).
+FLOOR_TARGETS = (
+    ("one session, p50 ≤ 1.3× direct", "fl_lat", "p50_us", 1.3, True),
+    ("one session, p99 ≤ 1.5× direct", "fl_lat", "p99_us", 1.5, True),
+    ("proxy CPU per call ≤ 0.5× direct's, 1 session", "fl_lat", "pid_cpu_us_per_call", 0.5, True),
+    ("proxy CPU per call ≤ 0.7× direct's, 64 sessions", "fl_tp", "pid_cpu_us_per_call", 0.7, True),
+    ("throughput at 64 sessions ≥ 60 % of direct", "fl_tp", "rps", 0.6, False),
+)
+
+
+def floor_tables(r: Run, out: list[str]) -> dict[str, float]:
+    """The floor (bench/floor.sh): direct, floor_relay and mcpfwd back to back; what each
+    ratio target of issue 14 means against the least any proxy of this architecture costs."""
+    p = out.append
+    m = r.meta
+    v: dict[str, float] = {}
+    ratio = lambda a, b: a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
+    per_rep = lambda a, b, key: [x / y for x, y in zip(r.each(a, key), r.each(b, key)) if y]
+    p("### The floor: the least any proxy of this architecture costs")
+    p("")
+    if not r.runs("fl_lat_direct"):
+        p("Not measured in this run (`BENCH_FLOOR=0`).")
+        p("")
+        return v
+    p("The same load generator against direct (`fast_http_server`), the floor relay "
+      "(`floor_relay -- fast_server`: HTTP in, one spawned stdio server per connection, a pipe "
+      "round trip, HTTP out, and nothing else: one thread, epoll, no JSON) and mcpfwd in its "
+      "default configuration, back to back in each repetition. Latency: 1 session, "
+      f"{m['lat_calls']} calls; throughput: 64 sessions x {m['tp_calls']} calls; CPU: utime+stime "
+      "per call of the measured process (the floor relay or mcpfwd without its servers; the "
+      "direct server). Ratios of the medians, the range over the repetitions in parentheses.")
+    p("")
+    rows = [
+        ("one session, p50 µs", "fl_lat", "p50_us", 1),
+        ("one session, p99 µs", "fl_lat", "p99_us", 1),
+        ("CPU µs per call, 1 session", "fl_lat", "pid_cpu_us_per_call", 1),
+        ("64 sessions, req/s", "fl_tp", "rps", 0),
+        ("CPU µs per call, 64 sessions", "fl_tp", "pid_cpu_us_per_call", 1),
+    ]
+    pinned = bool(r.runs("fl_lat_direct_pin"))
+    p("| figure | direct | floor relay | mcpfwd | floor/direct | mcpfwd/direct | mcpfwd/floor |")
+    p("|---|---:|---:|---:|---:|---:|---:|")
+    for suffix in ("", "_pin") if pinned else ("",):
+        for name, lab, key, d in rows:
+            lab_d, lab_f, lab_m = (f"{lab}_{w}{suffix}" for w, _ in FLOOR_WHO)
+            if not r.runs(lab_d):
+                continue
+            dv, fv, mv = r.med(lab_d, key), r.med(lab_f, key), r.med(lab_m, key)
+            cells = []
+            for a, b, la, lb in ((fv, dv, lab_f, lab_d), (mv, dv, lab_m, lab_d),
+                                 (mv, fv, lab_m, lab_f)):
+                x = ratio(a, b)
+                cells.append(f"{f(x, 2)} ({span(per_rep(la, lb, key), 2)})")
+                v[f"{la}_{key}_over_{lb}"] = x
+            label = name + (", one core" if suffix else "")
+            p(f"| {label} | {f(dv, d)} | {f(fv, d)} | {f(mv, d)} | " + " | ".join(cells) + " |")
+    p("")
+    if pinned:
+        p("\"One core\": 1 session, every process (load generator, server or relay, its stdio server) under "
+          "`taskset -c 0`, so no wake-up crosses cores; mcpfwd, in its default configuration, "
+          "still runs one I/O thread per core of the machine on that one core.")
+        p("")
+
+    counts = {w: r.runs(f"fl_counts_{w}") for w, _ in FLOOR_WHO}
+    if all(counts.values()):
+        c = {w: rows_[0] for w, rows_ in counts.items()}
+        perf = all(x.get("tool") == "perf" for x in c.values())
+        p("Counts per call (" + (
+            "`perf stat -e context-switches,raw_syscalls:sys_enter,task-clock` attached to the "
+            "measured process: alone (`-i`: its threads) and, at 1 session, with the stdio server it "
+            "spawned for the session (children inherited); the difference of a 3,000- and a "
+            "1,000-call session (64 sessions: 300 and 100 calls each), so setup cancels out; CPU "
+            "time: the 3,000-call session's (300 calls) over all its calls, warmup included; "
+            "direct has no stdio server, so its rows with and without one are the same" if perf else
+            "context switches of the measured process's threads from `/proc/PID/task/*/status`, "
+            "the difference of a 3,000- and a 1,000-call session; `perf` was not usable") + ")")
+        p("")
+        p("| per call | direct | floor relay | mcpfwd |")
+        p("|---|---:|---:|---:|")
+        rows_c = [("context switches, 1 session, the process alone", "alone", "ctx", 1)]
+        if perf:
+            rows_c = [
+                ("context switches, 1 session, the process alone", "alone", "ctx", 1),
+                ("system calls, 1 session, the process alone", "alone", "syscalls", 1),
+                ("CPU µs (task-clock), 1 session, the process alone", "alone", "cpu_us", 1),
+                ("context switches, 1 session, with its stdio server", "with_server", "ctx", 1),
+                ("system calls, 1 session, with its stdio server", "with_server", "syscalls", 1),
+                ("CPU µs (task-clock), 1 session, with its stdio server", "with_server", "cpu_us", 1),
+                ("context switches, 64 sessions, the process alone", "alone64", "ctx", 2),
+                ("system calls, 64 sessions, the process alone", "alone64", "syscalls", 1),
+                ("CPU µs (task-clock), 64 sessions, the process alone", "alone64", "cpu_us", 1),
+            ]
+        for name, part, key, d in rows_c:
+            vals = [c[w].get(part, {}).get(key, float("nan")) for w, _ in FLOOR_WHO]
+            for (w, _), x in zip(FLOOR_WHO, vals):
+                v[f"count_{w}_{part}_{key}"] = x
+            p(f"| {name} | " + " | ".join(f(x, d) for x in vals) + " |")
+        p("")
+
+    p("What the floor means for each issue-14 target that is a ratio to direct (default "
+      "configuration, all cores; the verdict follows the ratio of the medians, and in parentheses "
+      "is how many repetitions' own ratios meet the target): a target the floor relay misses cannot be met by any proxy that adds this "
+      "process hop; mcpfwd/floor is what mcpfwd itself can still win.")
+    p("")
+    p("| target | floor relay | mcpfwd | mcpfwd/floor | the floor says |")
+    p("|---|---:|---:|---:|---|")
+    for name, lab, key, bound, at_most in FLOOR_TARGETS:
+        fx = v[f"{lab}_floor_{key}_over_{lab}_direct"]
+        mx = v[f"{lab}_mcpfwd_{key}_over_{lab}_direct"]
+        mf = v[f"{lab}_mcpfwd_{key}_over_{lab}_floor"]
+        ok = [(x <= bound) if at_most else (x >= bound)
+              for x in per_rep(f"{lab}_floor", f"{lab}_direct", key)]
+        if math.isnan(fx) or not ok:
+            say = "n/a (not measured)"
+        elif (fx <= bound) if at_most else (fx >= bound):
+            say = "reachable: the floor meets it"
+        else:
+            say = "out of reach for this architecture: the floor itself misses it"
+        say += f" (repetitions meeting it: {sum(ok)} of {len(ok)})"
+        fmt = (lambda x: f"{f(100 * x, 1)} %") if key == "rps" else (lambda x: f"{f(x, 2)}×")
+        p(f"| {name} | {fmt(fx)} | {fmt(mx)} | {f(mf, 2)}× | {say} |")
+    p("")
+    return v
+
+
 def checked_line(r: Run) -> str:
     bad = sum(x.get("errors", 0) + x.get("mismatches", 0) for x in r.rows)
     total = sum(x.get("total_requests", 0) for x in r.rows)
@@ -616,6 +742,90 @@ def reading_modern(r: Run, v: dict[str, float]) -> str:
     return wrap("\n".join(b))
 
 
+def reading_floor(r: Run, v: dict[str, float]) -> str:
+    """The floor's figures in words (docs/benchmarks.md, "The floor")."""
+    if not r.runs("fl_lat_direct"):
+        return "The floor was not measured in this run (`BENCH_FLOOR=0`)."
+    med = lambda w, lab, key: r.med(f"{lab}_{w}", key)
+    dp, fp, mp = (med(w, "fl_lat", "p50_us") for w, _ in FLOOR_WHO)
+    dc, fc, mc = (med(w, "fl_lat", "pid_cpu_us_per_call") for w, _ in FLOOR_WHO)
+    dc64, fc64, mc64 = (med(w, "fl_tp", "pid_cpu_us_per_call") for w, _ in FLOOR_WHO)
+    drps, frps, mrps = (med(w, "fl_tp", "rps") for w, _ in FLOOR_WHO)
+    g = lambda w, part, key: v.get(f"count_{w}_{part}_{key}", float("nan"))
+    perf = not math.isnan(g("floor", "alone", "syscalls"))
+    b = []
+    b.append(
+        f"- **The hop alone: {'+' if fp >= dp else '−'}{f(abs(fp - dp), 0)} µs at p50.** The floor "
+        "relay answers one session "
+        f"in {f(fp, 0)} µs (p50) where direct answers in {f(dp, 0)} µs ({f(fp / dp, 2)}×): that is "
+        "what the process hop costs on this machine, with no parsing, routing or validation at all. "
+        f"mcpfwd takes {f(mp, 0)} µs, {f(mp - fp, 0)} µs above the floor ({f(mp / fp, 2)}×).")
+    if r.runs("fl_lat_floor_pin"):
+        dq, fq, mq = (med(w, "fl_lat", "p50_us") for w in ("direct_pin", "floor_pin", "mcpfwd_pin"))
+        b.append(
+            f"- **On one core** (`taskset -c 0`, no wake-up crosses cores) the floor relay answers in "
+            f"{f(fq, 0)} µs, direct in {f(dq, 0)} µs ({f(fq / dq, 2)}×; on all cores "
+            f"{f(fp / dp, 2)}×), mcpfwd in {f(mq, 0)} µs ({f(mq / fq, 2)}× the floor).")
+    if perf:
+        b.append(
+            f"- **Why: the counts.** Per call at 1 session, direct's server makes "
+            f"{f(g('direct', 'alone', 'ctx'), 1)} context switches and "
+            f"{f(g('direct', 'alone', 'syscalls'), 1)} system calls. The floor relay makes "
+            f"{f(g('floor', 'alone', 'ctx'), 1)} and {f(g('floor', 'alone', 'syscalls'), 1)} "
+            "(`epoll_wait`, `read` from the socket, `writev` to the pipe, `epoll_wait`, `read` from "
+            "the pipe, `writev` to the socket: it sleeps twice per call, once for the request and "
+            "once for the answer), and with its stdio server "
+            f"{f(g('floor', 'with_server', 'ctx'), 1)} and {f(g('floor', 'with_server', 'syscalls'), 1)}: "
+            "the server's `read` and `write` wake a second process per call. mcpfwd makes "
+            f"{f(g('mcpfwd', 'alone', 'ctx'), 1)} and {f(g('mcpfwd', 'alone', 'syscalls'), 1)} alone, "
+            f"{f(g('mcpfwd', 'with_server', 'ctx'), 1)} and {f(g('mcpfwd', 'with_server', 'syscalls'), 1)} "
+            "with its server. Any proxy of this architecture does at least the floor's: the request "
+            "crosses a socket and a pipe, the answer a pipe and a socket, and each crossing is a "
+            "system call on both sides and the wake-up of the side that waits.")
+        ftc, dtc, mtc = (g(w, "alone", "cpu_us") for w in ("floor", "direct", "mcpfwd"))
+        more = (g("floor", "alone", "syscalls") >= g("direct", "alone", "syscalls")
+                and g("floor", "alone", "ctx") >= g("direct", "alone", "ctx"))
+        b.append(
+            f"- **CPU.** At one session the floor relay spends {f(fc, 1)} µs of CPU per call "
+            f"(/proc ticks; {f(ftc, 1)} µs by perf's task-clock), direct's server {f(dc, 1)} µs "
+            f"({f(dtc, 1)} µs): {f(fc / dc, 2)}× ({f(ftc / dtc, 2)}× by task-clock). "
+            + ("The relay makes as many system calls and sleeps as the direct server or more, "
+               "and what the direct server does besides (parse one small request, write its "
+               "answer) is cheap next to them: a target of half the direct server's CPU asks a "
+               "proxy to do the same kernel work in half the time. " if more else "")
+            + f"At 64 sessions: {f(fc64, 1)} against {f(dc64, 1)} µs ({f(fc64 / dc64, 2)}×), where "
+            f"one wake-up serves several ready sessions (context switches per call: direct "
+            f"{f(g('direct', 'alone64', 'ctx'), 2)}, floor {f(g('floor', 'alone64', 'ctx'), 2)}, "
+            f"mcpfwd {f(g('mcpfwd', 'alone64', 'ctx'), 2)}).")
+        b.append(
+            f"- **What mcpfwd can still win.** Over the floor, mcpfwd adds {f(mp - fp, 0)} µs at p50, "
+            f"{f(mtc - ftc, 1)} µs of CPU per call at one session by task-clock "
+            f"({f(mc - fc, 1)} µs by /proc), {f(mc64 - fc64, 1)} µs at 64 sessions, and "
+            f"{f(g('mcpfwd', 'alone', 'syscalls') - g('floor', 'alone', 'syscalls'), 1)} system calls "
+            "per call: that part, and only that part, is mcpfwd's own.")
+    else:
+        if not math.isnan(g("floor", "alone", "ctx")):
+            b.append(
+                f"- **Context switches per call** (from /proc, the process alone, 1 session): direct "
+                f"{f(g('direct', 'alone', 'ctx'), 1)}, floor relay {f(g('floor', 'alone', 'ctx'), 1)}, "
+                f"mcpfwd {f(g('mcpfwd', 'alone', 'ctx'), 1)}.")
+        b.append(
+            f"- **CPU.** At one session the floor relay spends {f(fc, 1)} µs of CPU per call, "
+            f"direct's server {f(dc, 1)} µs ({f(fc / dc, 2)}×), mcpfwd {f(mc, 1)} µs; at 64 "
+            f"sessions {f(fc64, 1)}, {f(dc64, 1)} and {f(mc64, 1)} µs.")
+    b.append(
+        f"- **Throughput.** At 64 sessions the floor relay reaches {f(100 * frps / drps, 1)} % of "
+        f"direct's {f(drps, 0)} req/s, mcpfwd {f(100 * mrps / drps, 1)} % "
+        f"({f(100 * mrps / frps, 1)} % of the floor's): the load generator, the relay and 64 "
+        "stdio servers share the cores, so this is total CPU per call, and the hop's extra system "
+        "calls and wake-ups" + (" (the counts at 64 sessions)" if perf else "")
+        + " are spent whatever the relay does."
+        + (" Here the floor outran direct: on a machine busy with other work, 65 processes get a "
+           "larger share of the contended cores than direct's one, so this figure means something "
+           "only on an idle machine." if frps > drps else ""))
+    return "\n".join(wrap(x) for x in b)
+
+
 def blocks(r: Run, v: dict[str, float]) -> dict[str, str]:
     """The generated paragraphs other pages carry (between <!-- bench:NAME --> markers)."""
     m = r.meta
@@ -724,6 +934,13 @@ def main() -> int:
         if a.doc or a.block:
             raise SystemExit("report.py: the docs come from a full run only (BENCH_ONLY unset)")
         return 0
+    if meta["only"] == "floor":
+        floor_tables(r, out)
+        out.append(checked_line(r))
+        a.out.write_text("\n".join(out) + "\n", encoding="utf-8")
+        if a.doc or a.block:
+            raise SystemExit("report.py: the docs come from a full run only (BENCH_ONLY unset)")
+        return 0
     if meta["only"] != "all":
         v = upstream_tables(r, out)
         out.append(checked_line(r))
@@ -742,7 +959,9 @@ def main() -> int:
     v.update(upstream_tables(r, up))
     modern: list[str] = []
     v.update(modern_tables(r, modern))
-    out += headline + tables + up + modern + [checked_line(r)]
+    floor: list[str] = []
+    v.update(floor_tables(r, floor))
+    out += headline + floor + tables + up + modern + [checked_line(r)]
     a.out.write_text("\n".join(out) + "\n", encoding="utf-8")
 
     if a.template and a.doc:
@@ -759,6 +978,8 @@ def main() -> int:
             "reading_stdio": reading_stdio(r, v),
             "reading_upstream": reading_upstream(r, v),
             "reading_modern": reading_modern(r, v),
+            "floor_tables": join(floor),
+            "reading_floor": reading_floor(r, v),
             "elapsed": str(m["elapsed"]),
             "cores": str(r.cores),
             "repeat": str(m["repeat"]),

@@ -251,6 +251,14 @@ if [[ $ONLY == all || $ONLY == headline ]]; then
   fi
 fi
 
+# The floor (issue 14): direct, the least relay of mcpfwd's architecture (floor_relay) and
+# mcpfwd, back to back (bench/floor.sh; BENCH_FLOOR=0 skips it, BENCH_ONLY=floor runs only it).
+if [[ ${BENCH_FLOOR:-1} != 0 && ( $ONLY == all || $ONLY == floor ) ]]; then
+  MCPFWD_BIN=$MCPFWD LOADGEN_BIN=$LOADGEN FAST_SERVER_BIN=$SERVER FAST_HTTP_SERVER_BIN=$HTTP_SERVER \
+    FLOOR_RELAY_BIN=${FLOOR_RELAY_BIN:-$BUILD/bin/floor_relay} BENCH_REPEAT=$REPEAT \
+    BENCH_LATENCY_CALLS=$LAT_CALLS BENCH_THROUGHPUT_CALLS=$TP_CALLS "$HERE/floor.sh" "$RESULTS"
+fi
+
 if [[ $ONLY == all ]]; then
 # The stateless era (h): the same calls in 2026-07-28 (loadgen --era modern: no
 # initialize, every request enveloped and carrying the routing headers), through mcpfwd
