@@ -389,7 +389,7 @@ def scale_tables(r: Run, out: list[str]) -> dict[str, float]:
     v["scale_errors"] = errs("scale_beside") + errs("scale_alone") + d["errors"] + d["mismatches"]
     lim = f"{d['hard_nofile']:,}" if d["hard_nofile"] >= 0 else "unlimited"
     p(wrap(f"Upstream: `fast_http_server` (native Streamable HTTP; no per-session state, no GET "
-           f"stream). Proxy: `mcpfwd --listen 127.0.0.1:0 {d['proxy_limits']} --upstream URL`, "
+           f"stream: 405). Proxy: `mcpfwd --listen 127.0.0.1:0 {d['proxy_limits']} --upstream URL`, "
            f"otherwise the default configuration ({r.cores} I/O threads, pool of 128). {k:,} "
            f"sessions opened ({d['open_concurrency']} at a time) and held idle, their keep-alive "
            f"connections open; then {s:,} active sessions x {d['active_calls']} calls beside them, "
@@ -412,6 +412,8 @@ def scale_tables(r: Run, out: list[str]) -> dict[str, float]:
     p(f"| TCP connections mcpfwd held to the upstream: before the {k:,} / {k:,} held / most "
       f"during the active run beside them | {d['up_conns_before']:,} / {d['up_conns']:,} / "
       f"{d['up_conns_active']:,} |")
+    p(f"| mcpfwd's connections to the upstream in TIME_WAIT once the {k:,} were open (each new "
+      f"session's GET attempt, answered 405, is a connection of its own) | {d['up_time_wait']:,} |")
     p(f"| {s:,} active sessions alone, req/s (before, after) | {f(alone, 0)} "
       f"({', '.join(f(x, 0) for x in alone_each)}) |")
     p(f"| {s:,} active sessions beside the {k:,} idle, req/s | {f(beside, 0)} "

@@ -99,10 +99,23 @@ wait_url() {
 }
 fds() { ls "/proc/$1/fd" | wc -l; }
 vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# count_conns PORT: established TCP connections whose remote port is PORT (P's to U).
+# count_conns PORT [STATE]: TCP connections whose remote port is PORT (P's to U), in STATE
+# (01 established, the default; 06 TIME_WAIT).
 count_conns() {
-  awk -v port="$(printf '%04X' "$1")" 'NR > 1 && $4 == "01" { split($3, a, ":"); if (a[2] == port) n++ } END { print n + 0 }' \
+  awk -v port="$(printf '%04X' "$1")" -v st="${2:-01}" 'NR > 1 && $4 == st { split($3, a, ":"); if (a[2] == port) n++ } END { print n + 0 }' \
     /proc/net/tcp /proc/net/tcp6
+}
+# settled_fds PID: P's descriptor count once it has not changed for a second (10 s at most).
+settled_fds() {
+  local a b
+  a=$(fds "$1")
+  for _ in $(seq 10); do
+    sleep 1
+    b=$(fds "$1")
+    [[ $a == "$b" ]] && break
+    a=$b
+  done
+  echo "$a"
 }
 
 "$HTTP_SERVER" >"$TMP/up_url" 2>>"$TMP/upstream.log" &
@@ -155,6 +168,7 @@ sleep 1
 RSS1=$(vmrss_kib "$PROXY_PID")
 FD1=$(fds "$PROXY_PID")
 UP1=$(count_conns "$UP_PORT")
+TW1=$(count_conns "$UP_PORT" 06)
 say "held: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["sessions_opened"], "sessions opened in", d["open_s"], "s")' "$TMP/idle.json"); mcpfwd: $FD1 descriptors, $RSS1 KiB"
 
 say "$S active sessions x $CALLS calls, beside the $K idle ones"
@@ -178,9 +192,8 @@ rc=0
 wait "$IDLE_PID" || rc=$?
 IDLE_PID=
 [[ $rc -eq 0 ]] || { echo "scale.sh: the idle loadgen failed (exit $rc): $(cat "$TMP/idle.json")" >&2; exit 1; }
-sleep 1
+FD2=$(settled_fds "$PROXY_PID")
 RSS2=$(vmrss_kib "$PROXY_PID")
-FD2=$(fds "$PROXY_PID")
 
 say "$S active sessions x $CALLS calls, alone again"
 active scale_alone
@@ -190,11 +203,11 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 d["label"] = "scale_idle"
 keys = ["rss0", "rss_before", "rss1", "rss_active", "rss2", "fd0", "fd_before", "fd1", "fd_active", "fd2",
-        "up_conns_before", "up_conns", "up_conns_active", "active", "active_calls", "open_concurrency", "hard_nofile",
+        "up_conns_before", "up_conns", "up_conns_active", "up_time_wait", "active", "active_calls", "open_concurrency", "hard_nofile",
         "proxy_nofile"]
 d.update(zip(keys, map(int, sys.argv[2:2 + len(keys)])))
 d["proxy_limits"] = sys.argv[2 + len(keys)]
 print(json.dumps(d))' "$TMP/idle.json" "$RSS0" "$RSSB" "$RSS1" "$RSS3" "$RSS2" "$FD0" "$FDB" "$FD1" "$FD3" "$FD2" \
-  "$UPB" "$UP1" "${UP_ACTIVE:-0}" "$S" "$CALLS" "$OPEN_CONC" "$HARD" "$PROXY_NOFILE" "${LIMITS[*]}" \
+  "$UPB" "$UP1" "${UP_ACTIVE:-0}" "$TW1" "$S" "$CALLS" "$OPEN_CONC" "$HARD" "$PROXY_NOFILE" "${LIMITS[*]}" \
   >>"$RESULTS"
 say "done"
