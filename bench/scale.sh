@@ -172,10 +172,15 @@ TW1=$(count_conns "$UP_PORT" 06)
 say "held: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["sessions_opened"], "sessions opened in", d["open_s"], "s")' "$TMP/idle.json"); mcpfwd: $FD1 descriptors, $RSS1 KiB"
 
 say "$S active sessions x $CALLS calls, beside the $K idle ones"
-( max=0; while :; do c=$(count_conns "$UP_PORT"); ((c > max)) && max=$c && echo "$max" >"$TMP/conns"; sleep 0.2; done ) &
+( max=0
+  while [[ ! -e $TMP/stop ]]; do
+    c=$(count_conns "$UP_PORT")
+    ((c > max)) && max=$c && echo "$max" >"$TMP/conns"
+    sleep 0.2
+  done ) &
 SAMPLER=$!
 active scale_beside
-kill -KILL "$SAMPLER" 2>/dev/null || true
+touch "$TMP/stop"
 wait "$SAMPLER" 2>/dev/null || true
 SAMPLER=
 UP_ACTIVE=$(cat "$TMP/conns" 2>/dev/null || echo 0)
