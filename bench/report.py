@@ -421,6 +421,11 @@ def scale_tables(r: Run, out: list[str]) -> dict[str, float]:
     p(f"| p50 / p99 µs, alone (mean) / beside | "
       f"{f(statistics.mean(r.each('scale_alone', 'p50_us')), 0)} / {f(statistics.mean(r.each('scale_alone', 'p99_us')), 0)}"
       f" / {f(r.med('scale_beside', 'p50_us'), 0)} / {f(r.med('scale_beside', 'p99_us'), 0)} |")
+    cpu_alone = r.each("scale_alone", "pid_cpu_us_per_call")
+    v["scale_cpu_alone"] = statistics.mean(cpu_alone) if cpu_alone else float("nan")
+    v["scale_cpu_beside"] = r.med("scale_beside", "pid_cpu_us_per_call")
+    p(f"| mcpfwd CPU µs per call, alone (mean) / beside (less sensitive to the machine's load than req/s) | "
+      f"{f(v['scale_cpu_alone'])} / {f(v['scale_cpu_beside'])} |")
     p(f"| errors or wrong answers (all runs of this figure) | {v['scale_errors']:,} |")
     p("")
     return v
