@@ -428,6 +428,11 @@ def scale_tables(r: Run, out: list[str]) -> dict[str, float]:
       f"{f(v['scale_cpu_alone'])} / {f(v['scale_cpu_beside'])} |")
     p(f"| errors or wrong answers (all runs of this figure) | {v['scale_errors']:,} |")
     p("")
+    if d["fd_active"] < d["fd1"]:
+        p(wrap(f"**{d['fd1'] - d['fd_active']:,} idle connections were closed before the active run "
+               f"beside them ended** (mcpfwd's keep-alive timeout, 60 s: the machine was too slow "
+               f"for this figure)."))
+        p("")
     return v
 
 
