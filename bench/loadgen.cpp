@@ -10,7 +10,8 @@
 // With --era modern (the stateless era, 2026-07-28) the open phase has no
 // initialize: a client connects (or spawns its server) and every request
 // carries the era's _meta envelope (and, over HTTP, its routing headers).
-// With --idle-sessions K the measure phase is replaced by a report and a hold.
+// With --idle-sessions K the measure phase is replaced by a report (with the
+// open phase's duration, open_s) and a hold, which SIGUSR1 ends early.
 // With --abandon-sessions N there are no phases: N sessions are started over
 // time (--rate per second, --open-concurrency at once), each opened, making
 // --calls checked calls (and every --stream-every-th opening its GET stream),
@@ -26,6 +27,7 @@
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -64,6 +66,7 @@ constexpr const char* usage_text =
     "  --open-concurrency C   sessions opened at once (default: all)\n"
     "  --idle-sessions K      open K sessions, print the report, make no calls ...\n"
     "  --hold-seconds H       ... and keep them open H seconds before ending them\n"
+    "                         (SIGUSR1 ends the hold early)\n"
     "  --abandon-sessions N   start N sessions over time, each making --calls checked calls,\n"
     "                         then closing its connection without a DELETE (HTTP only;\n"
     "                         --open-concurrency defaults to 32 here)\n"
@@ -386,6 +389,12 @@ std::string json_string(std::string_view s) {
 
 // ------------------------------------------------------------------ the run
 
+// SIGUSR1 ends an --idle-sessions hold early (the sessions are then ended as usual).
+volatile std::sig_atomic_t hold_released = 0;
+extern "C" void release_hold(int) {
+  hold_released = 1;
+}
+
 class runner {
  public:
   explicit runner(const options& o) : o_(o) {}
@@ -405,6 +414,7 @@ class runner {
     const int workers = o_.open_concurrency > 0 ? std::min(o_.open_concurrency, n) : n;
     std::atomic<int> next{0};
     const long warmup = idle ? 0 : o_.warmup;
+    const auto open0 = clock::now();
     phase([&] {
       for (int w = 0; w < workers; ++w) {
         net::co_spawn(
@@ -424,9 +434,11 @@ class runner {
 
     double elapsed = 0, cpu_pid = 0, cpu_self = 0;
     if (idle) {
-      report(0, -1, -1);
+      const double open_s = std::chrono::duration<double>(clock::now() - open0).count();
+      report(0, -1, -1, ",\"open_s\":" + std::to_string(open_s));
       const auto hold_until = clock::now() + std::chrono::duration<double>(o_.hold_seconds);
-      while (clock::now() < hold_until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      while (clock::now() < hold_until && hold_released == 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } else {
       const double pid0 = o_.cpu_pid ? cpu_seconds_of(o_.cpu_pid) : -1;
       const double self0 = own_cpu_seconds();
@@ -621,6 +633,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGUSR1, release_hold);
   // Many sessions mean many connections (and, direct, pipes): raise the soft
   // descriptor limit to the hard one, as mcpfwd does.
   if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -359,6 +359,83 @@ def headline_tables(r: Run, out: list[str]) -> dict[str, float]:
     return v
 
 
+def scale_tables(r: Run, out: list[str]) -> dict[str, float]:
+    """The scale figure (bench/scale.sh): many idle sessions through an HTTP upstream, and
+    active sessions beside them."""
+    p = out.append
+    v: dict[str, float] = {}
+    failed = r.runs("scale_failed")
+    idle = r.runs("scale_idle")
+    if failed or not idle:
+        p("### Scale: idle sessions held, active ones beside them")
+        p("")
+        why = failed[0]["why"] if failed else "not run (BENCH_SCALE=0)"
+        p(wrap(f"Not measured: {why}."))
+        p("")
+        return v
+    d = idle[0]
+    k, s = d["sessions"], d["active"]
+    p(f"### Scale: {k:,} idle sessions held, {s:,} active ones beside them")
+    p("")
+    v["scale_sessions"] = k
+    v["scale_open_s"] = d["open_s"]
+    v["scale_kib"] = (d["rss1"] - d["rss0"]) / k
+    v["scale_fds"] = (d["fd1"] - d["fd_before"]) / k
+    alone_each = r.each("scale_alone", "rps")
+    alone = statistics.mean(alone_each) if alone_each else float("nan")
+    beside = r.med("scale_beside", "rps")
+    v["scale_ratio"] = beside / alone * 100 if alone else float("nan")
+    errs = lambda lab: sum(x.get("errors", 0) + x.get("mismatches", 0) for x in r.runs(lab))
+    v["scale_errors"] = errs("scale_beside") + errs("scale_alone") + d["errors"] + d["mismatches"]
+    lim = f"{d['hard_nofile']:,}" if d["hard_nofile"] >= 0 else "unlimited"
+    p(wrap(f"Upstream: `fast_http_server` (native Streamable HTTP; no per-session state, no GET "
+           f"stream: 405). Proxy: `mcpfwd --listen 127.0.0.1:0 {d['proxy_limits']} --upstream URL`, "
+           f"otherwise the default configuration ({r.cores} I/O threads, pool of 128). {k:,} "
+           f"sessions opened ({d['open_concurrency']} at a time) and held idle, their keep-alive "
+           f"connections open; then {s:,} active sessions x {d['active_calls']} calls beside them, "
+           f"against the same {s:,} without them (before and after, averaged). Hard descriptor "
+           f"limit: {lim}."))
+    p("")
+    p("| figure | measured |")
+    p("|---|---:|")
+    p(f"| {k:,} sessions opened (initialize + initialized each) | {d['sessions_opened']:,} in "
+      f"{f(d['open_s'], 2)} s ({f(d['sessions_opened'] / d['open_s'] if d['open_s'] else float('nan'), 0)}/s; "
+      f"p50 {f(d['session_create_p50_us'] / 1000, 1)} ms, p99 {f(d['session_create_p99_us'] / 1000, 1)} ms) |")
+    p(f"| mcpfwd VmRSS: at start / before the {k:,} / {k:,} held / after they ended | "
+      f"{f(d['rss0'] / 1024, 1)} / {f(d['rss_before'] / 1024, 1)} / {f(d['rss1'] / 1024, 1)} / "
+      f"{f(d['rss2'] / 1024, 1)} MiB |")
+    p(f"| memory per idle session (held minus at start, / {k:,}) | {f(v['scale_kib'], 1)} KiB |")
+    p(f"| mcpfwd descriptors: at start / before the {k:,} / {k:,} held / after the active run "
+      f"beside them / after they ended | {d['fd0']:,} / {d['fd_before']:,} / {d['fd1']:,} / "
+      f"{d['fd_active']:,} / {d['fd2']:,} |")
+    p(f"| descriptors per idle session (held minus before, / {k:,}) | {f(v['scale_fds'], 3)} |")
+    p(f"| TCP connections mcpfwd held to the upstream: before the {k:,} / {k:,} held / most "
+      f"during the active run beside them | {d['up_conns_before']:,} / {d['up_conns']:,} / "
+      f"{d['up_conns_active']:,} |")
+    p(f"| mcpfwd's connections to the upstream in TIME_WAIT once the {k:,} were open (each new "
+      f"session's GET attempt, answered 405, is a connection of its own) | {d['up_time_wait']:,} |")
+    p(f"| {s:,} active sessions alone, req/s (before, after) | {f(alone, 0)} "
+      f"({', '.join(f(x, 0) for x in alone_each)}) |")
+    p(f"| {s:,} active sessions beside the {k:,} idle, req/s | {f(beside, 0)} "
+      f"({f(v['scale_ratio'], 1)} % of alone) |")
+    p(f"| p50 / p99 µs, alone (mean) / beside | "
+      f"{f(statistics.mean(r.each('scale_alone', 'p50_us')), 0)} / {f(statistics.mean(r.each('scale_alone', 'p99_us')), 0)}"
+      f" / {f(r.med('scale_beside', 'p50_us'), 0)} / {f(r.med('scale_beside', 'p99_us'), 0)} |")
+    cpu_alone = r.each("scale_alone", "pid_cpu_us_per_call")
+    v["scale_cpu_alone"] = statistics.mean(cpu_alone) if cpu_alone else float("nan")
+    v["scale_cpu_beside"] = r.med("scale_beside", "pid_cpu_us_per_call")
+    p(f"| mcpfwd CPU µs per call, alone (mean) / beside (less sensitive to the machine's load than req/s) | "
+      f"{f(v['scale_cpu_alone'])} / {f(v['scale_cpu_beside'])} |")
+    p(f"| errors or wrong answers (all runs of this figure) | {v['scale_errors']:,} |")
+    p("")
+    if d["fd_active"] < d["fd1"]:
+        p(wrap(f"**{d['fd1'] - d['fd_active']:,} idle connections were closed before the active run "
+               f"beside them ended** (mcpfwd's keep-alive timeout, 60 s: the machine was too slow "
+               f"for this figure)."))
+        p("")
+    return v
+
+
 def targets_table(r: Run, v: dict[str, float], out: list[str]) -> None:
     p = out.append
     idle = r.runs("idle")
@@ -934,8 +1011,8 @@ def main() -> int:
         if a.doc or a.block:
             raise SystemExit("report.py: the docs come from a full run only (BENCH_ONLY unset)")
         return 0
-    if meta["only"] == "floor":
-        floor_tables(r, out)
+    if meta["only"] in ("floor", "scale"):
+        (floor_tables if meta["only"] == "floor" else scale_tables)(r, out)
         out.append(checked_line(r))
         a.out.write_text("\n".join(out) + "\n", encoding="utf-8")
         if a.doc or a.block:
@@ -961,7 +1038,9 @@ def main() -> int:
     v.update(modern_tables(r, modern))
     floor: list[str] = []
     v.update(floor_tables(r, floor))
-    out += headline + floor + tables + up + modern + [checked_line(r)]
+    scale: list[str] = []
+    v.update(scale_tables(r, scale))
+    out += headline + floor + tables + up + modern + scale + [checked_line(r)]
     a.out.write_text("\n".join(out) + "\n", encoding="utf-8")
 
     if a.template and a.doc:
@@ -974,6 +1053,7 @@ def main() -> int:
             "stdio_tables": join(tables),
             "upstream_tables": join(up),
             "modern_tables": join(modern),
+            "scale_tables": join(scale),
             "checked": checked_line(r),
             "reading_stdio": reading_stdio(r, v),
             "reading_upstream": reading_upstream(r, v),

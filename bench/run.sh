@@ -494,6 +494,13 @@ fi
 
 fi  # (g)
 
+# Scale (issue 14): 10,000 idle sessions through an HTTP upstream, 1,000 active beside them
+# (bench/scale.sh; BENCH_SCALE=0 skips it, BENCH_ONLY=scale runs only it).
+if [[ ${BENCH_SCALE:-1} != 0 && ( $ONLY == all || $ONLY == scale ) ]]; then
+  MCPFWD_BIN=$MCPFWD LOADGEN_BIN=$LOADGEN FAST_HTTP_SERVER_BIN=$HTTP_SERVER \
+    "$HERE/scale.sh" "$RESULTS"
+fi
+
 LOAD_AFTER=$(loadavg)
 ELAPSED=$(( $(date +%s) - START ))
 COMMIT=$(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo unknown)
