@@ -456,9 +456,9 @@ std::string proxy::metrics_text() const {
          "Requests that had to wait for a connection to an upstream origin.", 6);
     each("mcpfwd_upstream_pool_stale_total", "counter",
          "Pooled connections found closed by the upstream when reused.", 7);
-    out.family("mcpfwd_upstream_stream_connections", "gauge",
-               "Connections held by upstream event streams (outside the pool).");
-    out.sample("mcpfwd_upstream_stream_connections", {}, stream_connections);
+    out.family("mcpfwd_upstream_stream_connections_total", "counter",
+               "Connections opened for upstream event streams (outside the pool).");
+    out.sample("mcpfwd_upstream_stream_connections_total", {}, stream_connections);
   }
   out.family("mcpfwd_log_lines_dropped_total", "counter",
              "Log lines standard error could not take in time.");

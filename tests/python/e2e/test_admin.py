@@ -190,6 +190,10 @@ def test_metrics_of_a_remote_upstream_and_its_pool(fresh_upstreams, listen_proxy
     assert value(s, "mcpfwd_upstream_pool_max_connections", origin=origin) == 4
     assert value(s, "mcpfwd_upstream_pool_waiting", origin=origin) == 0
     assert value(s, "mcpfwd_upstream_spawns_total") == 0  # nothing spawned for a URL
+    # The session's GET stream had its own connection, counted when opened (a counter:
+    # the session has ended, its connection with it).
+    assert types["mcpfwd_upstream_stream_connections"] == "counter"
+    assert value(s, "mcpfwd_upstream_stream_connections_total") >= 1
     assert value(s, "mcpfwd_requests_total", method="tools/call", outcome="ok") == 2
     assert value(s, "mcpfwd_requests_total", method="prompts/get", outcome="error") == 1
 
