@@ -18,12 +18,14 @@
 #   BENCH_PEERS_LAT_CALLS=2000  calls in a peer's 1-session run
 #   BENCH_PEERS_TP_CALLS=100    calls per session in a peer's 64-session run
 #   BENCH_PEERS_IDLE=50         idle sessions for memory and setup
+#   BENCH_PEERS_REPEAT=$REPEAT  repetitions of the 1- and 64-session figures (median)
 #   BENCH_PEERS_INSTALL=1       0: never install (use what BUILD/peers holds)
 
 PEERS_DIR=$BUILD/peers
 PEERS_LAT_CALLS=${BENCH_PEERS_LAT_CALLS:-2000}
 PEERS_TP_CALLS=${BENCH_PEERS_TP_CALLS:-100}
 PEERS_IDLE=${BENCH_PEERS_IDLE:-50}
+PEERS_REPEAT=${BENCH_PEERS_REPEAT:-$REPEAT}
 PEER_SG_VERSION=${BENCH_PEER_SUPERGATEWAY:-4.0.0}
 PEER_PK_VERSION=${BENCH_PEER_PUNKPEYE:-6.7.19}
 PEER_SP_VERSION=${BENCH_PEER_SPARFENYUK:-0.13.0}
@@ -37,7 +39,10 @@ peer_info() {
     "$@" >>"$RESULTS"
 }
 
-# Installing. Each installer prints the installed version, or fails.
+# Installing. Each installer prints the installed version, or fails with the reason in
+# $TMP/peer_why.
+peer_why() { echo "$*" >"$TMP/peer_why"; }
+install_error() { grep -m1 -i 'error' "$TMP/install_$1.log" | cut -c1-160 || true; }
 npm_version() {  # npm_version PACKAGE: the version installed in PEERS_DIR, if any
   local pj=$PEERS_DIR/node_modules/$1/package.json
   [[ -f $pj ]] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$pj"
@@ -58,30 +63,30 @@ install_npm_peer() {  # install_npm_peer PACKAGE VERSION
   local have
   have=$(npm_version "$1" || true)
   if [[ $have != "$2" ]]; then
-    [[ ${BENCH_PEERS_INSTALL:-1} != 0 ]] || { echo "not in $PEERS_DIR (BENCH_PEERS_INSTALL=0)" >&2; return 1; }
-    command -v node >/dev/null && command -v npm >/dev/null || { echo "no node/npm" >&2; return 1; }
-    [[ $(node -p 'process.versions.node.split(".")[0]') -ge 18 ]] || { echo "node < 18" >&2; return 1; }
+    [[ ${BENCH_PEERS_INSTALL:-1} != 0 ]] || { peer_why "not in $PEERS_DIR (BENCH_PEERS_INSTALL=0)"; return 1; }
+    command -v node >/dev/null && command -v npm >/dev/null || { peer_why "no node/npm"; return 1; }
+    [[ $(node -p 'process.versions.node.split(".")[0]') -ge 18 ]] || { peer_why "node < 18"; return 1; }
     say "peers: npm install $1@$2 into $PEERS_DIR"
     timeout -k 5 600 npm install --prefix "$PEERS_DIR" --no-audit --no-fund --loglevel=error \
-      "$1@$2" >>"$TMP/peers_install.log" 2>&1 || { echo "npm install $1@$2 failed" >&2; return 1; }
+      "$1@$2" >"$TMP/install_$1.log" 2>&1 || { peer_why "npm install $1@$2 failed: $(install_error "$1")"; return 1; }
     have=$(npm_version "$1" || true)
   fi
-  [[ $have == "$2" ]] || { echo "npm installed $1 $have, not $2" >&2; return 1; }
+  [[ $have == "$2" ]] || { peer_why "npm installed $1 $have, not $2"; return 1; }
   echo "$have"
 }
 install_pypi_peer() {  # install_pypi_peer VERSION (sparfenyuk's mcp-proxy, in PEERS_DIR/venv)
   local venv=$PEERS_DIR/venv have
   have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-proxy"))' 2>/dev/null || true)
   if [[ $have != "$1" ]]; then
-    [[ ${BENCH_PEERS_INSTALL:-1} != 0 ]] || { echo "not in $PEERS_DIR/venv (BENCH_PEERS_INSTALL=0)" >&2; return 1; }
+    [[ ${BENCH_PEERS_INSTALL:-1} != 0 ]] || { peer_why "not in $PEERS_DIR/venv (BENCH_PEERS_INSTALL=0)"; return 1; }
     say "peers: pip install mcp-proxy==$1 into $venv"
-    [[ -x $venv/bin/python ]] || python3 -m venv "$venv" >>"$TMP/peers_install.log" 2>&1 ||
-      { echo "python3 -m venv failed" >&2; return 1; }
+    [[ -x $venv/bin/python ]] || python3 -m venv "$venv" >"$TMP/install_venv.log" 2>&1 ||
+      { peer_why "python3 -m venv failed"; return 1; }
     timeout -k 5 900 "$venv/bin/python" -m pip install --disable-pip-version-check -q \
-      "mcp-proxy==$1" >>"$TMP/peers_install.log" 2>&1 || { echo "pip install mcp-proxy==$1 failed" >&2; return 1; }
+      "mcp-proxy==$1" >"$TMP/install_pypi.log" 2>&1 || { peer_why "pip install mcp-proxy==$1 failed: $(install_error pypi)"; return 1; }
     have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-proxy"))' 2>/dev/null || true)
   fi
-  [[ $have == "$1" ]] || { echo "pip installed mcp-proxy $have, not $1" >&2; return 1; }
+  [[ $have == "$1" ]] || { peer_why "pip installed mcp-proxy $have, not $1"; return 1; }
   echo "$have"
 }
 
@@ -165,6 +170,10 @@ peers_cleanup() {
   peer_stop
 }
 
+# peer_failed LABEL WHY: the row of a figure a peer did not deliver.
+peer_failed() {
+  python3 -c 'import json,sys; print(json.dumps({"label":sys.argv[1],"failed":sys.argv[2]}))' "$1" "$2" >>"$RESULTS"
+}
 # peer_record LABEL LOADGEN_ARGS...: record, except that a failed run is kept as a row
 # {"label": LABEL, "failed": why} instead of ending the bench.
 peer_record() {
@@ -173,8 +182,7 @@ peer_record() {
   out=$(timeout -k 5 150 "$LOADGEN" --max-seconds 120 "$@") || rc=$?
   if [[ $rc -ne 0 ]]; then
     say "peers: loadgen failed (exit $rc) for $label: ${out:0:300}"
-    python3 -c 'import json,sys; print(json.dumps({"label":sys.argv[1],"failed":sys.argv[2]}))' \
-      "$label" "exit $rc: ${out:0:300}" >>"$RESULTS"
+    peer_failed "$label" "exit $rc: ${out:0:300}"
     return 1
   fi
   python3 -c 'import json,sys; d=json.loads(sys.argv[2]); d["label"]=sys.argv[1]; print(json.dumps(d))' \
@@ -202,8 +210,7 @@ peer_idle() {
   PEER_IDLE_PID=
   if [[ $rc -ne 0 || ! -s $TMP/peer_idle.json ]]; then
     say "peers: idle sessions failed for $who (exit $rc): $(head -c 300 "$TMP/peer_idle.json")"
-    python3 -c 'import json,sys; print(json.dumps({"label":sys.argv[1],"failed":sys.argv[2]}))' \
-      "peer_idle_$who" "idle sessions: exit $rc" >>"$RESULTS"
+    peer_failed "peer_idle_$who" "idle sessions: exit $rc"
     return 1
   fi
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="peer_idle_"+sys.argv[2]; d.update(rss0=int(sys.argv[3]), rss1=int(sys.argv[4]), kids_rss=int(sys.argv[5]), kids=int(sys.argv[6])); print(json.dumps(d))' \
@@ -212,8 +219,8 @@ peer_idle() {
 
 trap 'peers_cleanup; cleanup' EXIT
 mkdir -p "$PEERS_DIR"
-python3 -c 'import json,sys; print(json.dumps({"label":"peer_settings","lat_calls":int(sys.argv[1]),"tp_calls":int(sys.argv[2]),"idle":int(sys.argv[3]),"mcpfwd_lat_calls":int(sys.argv[4]),"mcpfwd_tp_calls":int(sys.argv[5])}))' \
-  "$PEERS_LAT_CALLS" "$PEERS_TP_CALLS" "$PEERS_IDLE" "$LAT_CALLS" "$TP_CALLS" >>"$RESULTS"
+python3 -c 'import json,sys; print(json.dumps({"label":"peer_settings","lat_calls":int(sys.argv[1]),"tp_calls":int(sys.argv[2]),"idle":int(sys.argv[3]),"mcpfwd_lat_calls":int(sys.argv[4]),"mcpfwd_tp_calls":int(sys.argv[5]),"repeat":int(sys.argv[6])}))' \
+  "$PEERS_LAT_CALLS" "$PEERS_TP_CALLS" "$PEERS_IDLE" "$LAT_CALLS" "$TP_CALLS" "$PEERS_REPEAT" >>"$RESULTS"
 PEERS=()
 node_v=$(node --version 2>/dev/null || echo none)
 for peer in supergateway punkpeye sparfenyuk; do
@@ -223,13 +230,15 @@ for peer in supergateway punkpeye sparfenyuk; do
     sparfenyuk) pkg=mcp-proxy want=$PEER_SP_VERSION ;;
   esac
   why=
+  : >"$TMP/peer_why"
   if [[ $peer == sparfenyuk ]]; then
-    have=$(install_pypi_peer "$want" 2>"$TMP/peer_why") || why=$(cat "$TMP/peer_why")
-    runtime="$("$PEERS_DIR/venv/bin/python" --version 2>&1), mcp $("$PEERS_DIR/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)"
+    have=$(install_pypi_peer "$want") || why=$(cat "$TMP/peer_why")
+    [[ -n $why ]] || runtime="$("$PEERS_DIR/venv/bin/python" --version 2>&1 || true), mcp $("$PEERS_DIR/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null || true)"
   else
-    have=$(install_npm_peer "$pkg" "$want" 2>"$TMP/peer_why") || why=$(cat "$TMP/peer_why")
-    runtime="node $node_v$(npm_sdks "$pkg")"
+    have=$(install_npm_peer "$pkg" "$want") || why=$(cat "$TMP/peer_why")
+    [[ -n $why ]] || runtime="node $node_v$(npm_sdks "$pkg")"
   fi
+  [[ -n $have || -n $why ]] || why="not installed"
   if [[ -n $why ]]; then
     say "peers: $peer not installed: $why"
     peer_info "$peer" package="$pkg" wanted="$want" installed=0 why="$why"
@@ -239,8 +248,8 @@ for peer in supergateway punkpeye sparfenyuk; do
   fi
 done
 
-for r in $(seq "$REPEAT"); do
-  say "peers run $r/$REPEAT: direct and mcpfwd (default configuration)"
+for r in $(seq "$PEERS_REPEAT"); do
+  say "peers run $r/$PEERS_REPEAT: direct and mcpfwd (default configuration)"
   start_direct
   record "peer_lat_direct" --url "$DIRECT_URL" --sessions 1 --calls "$LAT_CALLS" --warmup 500 \
     --cpu-pid "$DIRECT_PID"
@@ -255,18 +264,20 @@ for r in $(seq "$REPEAT"); do
     --cpu-pid "$PROXY_PID"
   stop_proxy
   for peer in "${PEERS[@]}"; do
-    say "peers run $r/$REPEAT: $peer, 1 session ($PEERS_LAT_CALLS calls), 64 sessions ($PEERS_TP_CALLS calls each)"
+    say "peers run $r/$PEERS_REPEAT: $peer, 1 session ($PEERS_LAT_CALLS calls), 64 sessions ($PEERS_TP_CALLS calls each)"
     if start_peer "$peer"; then
       peer_record "peer_lat_$peer" --url "$PEER_URL" --sessions 1 --calls "$PEERS_LAT_CALLS" \
         --warmup 200 --cpu-pid "$PEER_PID" || true
       peer_stop
     else
-      peer_info "$peer" failed="did not start"
+      peer_failed "peer_lat_$peer" "did not start"
     fi
     if start_peer "$peer"; then
       peer_record "peer_tp_$peer" --url "$PEER_URL" --sessions 64 --calls "$PEERS_TP_CALLS" \
         --warmup 10 --cpu-pid "$PEER_PID" || true
       peer_stop
+    else
+      peer_failed "peer_tp_$peer" "did not start"
     fi
   done
   stop_direct
@@ -283,6 +294,8 @@ for peer in "${PEERS[@]}"; do
   if start_peer "$peer"; then
     peer_idle "$peer" "$PEER_PID" "$PEER_URL" || true
     peer_stop
+  else
+    peer_failed "peer_idle_$peer" "did not start"
   fi
 done
 trap cleanup EXIT

@@ -376,6 +376,8 @@ def peers_tables(r: Run, out: list[str]) -> dict[str, float]:
         p("")
         return v
     st = settings[0]
+    n = int(st.get("repeat", r.reps))
+    reps = f"{n} repetitions" if n != 1 else "one repetition"
     info = {x["peer"]: x for x in r.runs("peer_info") if "wanted" in x}
     who = [("direct", "direct"), ("mcpfwd", "mcpfwd")]
     for key, name in PEERS:
@@ -383,7 +385,7 @@ def peers_tables(r: Run, out: list[str]) -> dict[str, float]:
         who.append((key, f"{name} {i.get('version') or i.get('wanted', '')}".strip()))
     p("Each proxy fronts `fast_server` on loopback, installed and started by `bench/peers.sh`; "
       "direct is `fast_http_server`, mcpfwd its default configuration, measured in the same "
-      f"run ({r.reps_text} of the per-call figures; memory and setup once). Calls: direct and "
+      f"run ({reps} of the per-call figures; memory and setup once). Calls: direct and "
       f"mcpfwd {st['mcpfwd_lat_calls']:,} (1 session) and 64 × {st['mcpfwd_tp_calls']:,}; each "
       f"peer {st['lat_calls']:,} and 64 × {st['tp_calls']:,}. CPU: utime+stime of the proxy "
       "process itself (node or python; its servers not included), of the server itself for "
@@ -452,7 +454,7 @@ def peers_tables(r: Run, out: list[str]) -> dict[str, float]:
             notes.append(f"{name} {i.get('wanted')}: not installed ({i.get('why', '?')})")
             continue
         kids = idle_val(key, "servers")
-        mode = ("n/a" if math.isnan(kids) else "one server process per session"
+        mode = ("the idle-session run failed" if math.isnan(kids) else "one server process per session"
                 if kids >= st["idle"] else "one server process shared by all sessions"
                 if kids == 1 else f"{kids:.0f} server processes")
         notes.append(f"{name} {i.get('version')} ({i.get('package')}, {i.get('runtime')}): {mode}")
