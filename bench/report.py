@@ -436,6 +436,111 @@ def scale_tables(r: Run, out: list[str]) -> dict[str, float]:
     return v
 
 
+PEERS = (("supergateway", "supergateway"), ("punkpeye", "punkpeye mcp-proxy"),
+         ("sparfenyuk", "sparfenyuk mcp-proxy"))
+
+
+def peers_tables(r: Run, out: list[str]) -> dict[str, float]:
+    """mcpfwd vs the peers (bench/peers.sh): direct, mcpfwd and each peer from one run,
+    each figure also as a ratio to direct (memory: to mcpfwd, direct keeps no sessions)."""
+    p = out.append
+    v: dict[str, float] = {}
+    settings = r.runs("peer_settings")
+    p("### mcpfwd vs the peers")
+    p("")
+    if not settings:
+        p("Not measured in this run (`BENCH_PEERS=0`).")
+        p("")
+        return v
+    st = settings[0]
+    n = int(st.get("repeat", r.reps))
+    reps = f"{n} repetitions" if n != 1 else "one repetition"
+    info = {x["peer"]: x for x in r.runs("peer_info") if "wanted" in x}
+    who = [("direct", "direct"), ("mcpfwd", "mcpfwd")]
+    for key, name in PEERS:
+        i = info.get(key, {})
+        who.append((key, f"{name} {i.get('version') or i.get('wanted', '')}".strip()))
+    p("Each proxy fronts `fast_server` on loopback, installed and started by `bench/peers.sh`; "
+      "direct is `fast_http_server`, mcpfwd its default configuration, measured in the same "
+      f"run ({reps} of the per-call figures; memory and setup once). Calls: direct and "
+      f"mcpfwd {st['mcpfwd_lat_calls']:,} (1 session) and 64 × {st['mcpfwd_tp_calls']:,}; each "
+      f"peer {st['lat_calls']:,} and 64 × {st['tp_calls']:,}. CPU: utime+stime of the proxy "
+      "process itself (node or python; its servers not included), of the server itself for "
+      f"direct. Memory: VmRSS growth with {st['idle']} idle sessions, per session. Each cell: "
+      "the median, then the ratio to direct (memory: to mcpfwd).")
+    p("")
+    p("| figure | " + " | ".join(n for _, n in who) + " |")
+    p("|---|" + "---:|" * len(who))
+
+    def failed(lab: str) -> bool:
+        return any("failed" in x for x in r.runs(lab))
+
+    def idle_val(k: str, kind: str) -> float:
+        rows = [x for x in r.runs(f"peer_idle_{k}") if "rss1" in x]
+        if not rows:
+            return float("nan")
+        x = rows[0]
+        n = max(int(x.get("sessions_opened", 0)), 1)
+        if kind == "proxy":
+            return (x["rss1"] - x["rss0"]) / n
+        if kind == "with_servers":
+            return (x["rss1"] - x["rss0"] + x["kids_rss"]) / n
+        if kind == "servers":
+            return float(x["kids"])
+        return x["session_create_p50_us"] / 1000
+
+    lat, tp, idle = "peer_lat_", "peer_tp_", "peer_idle_"
+    # (figure, its runs, value of one column, decimals, the column it is a ratio to)
+    rows: list[tuple[str, str, Callable[[str], float], int, str]] = [
+        ("one session, p50 µs", lat, lambda k: r.med(lat + k, "p50_us"), 0, "direct"),
+        ("one session, p99 µs", lat, lambda k: r.med(lat + k, "p99_us"), 0, "direct"),
+        ("CPU µs per call, 1 session", lat, lambda k: r.med(lat + k, "pid_cpu_us_per_call"), 0, "direct"),
+        ("64 sessions, req/s", tp, lambda k: r.med(tp + k, "rps"), 0, "direct"),
+        ("CPU µs per call, 64 sessions", tp, lambda k: r.med(tp + k, "pid_cpu_us_per_call"), 0, "direct"),
+        ("session setup, one at a time, p50 ms", idle, lambda k: idle_val(k, "setup"), 2, "direct"),
+        ("session setup, 64 at once, p50 ms", tp, lambda k: r.med(tp + k, "session_create_p50_us") / 1000, 1, "direct"),
+        ("memory per idle session, proxy process, KiB", idle, lambda k: idle_val(k, "proxy"), 1, "mcpfwd"),
+        ("memory per idle session, with its server processes, KiB", idle, lambda k: idle_val(k, "with_servers"), 1, "mcpfwd"),
+        (f"server processes for {st['idle']} idle sessions", idle, lambda k: idle_val(k, "servers"), 0, ""),
+    ]
+    for name, src, get, d, base in rows:
+        bv = get(base) if base else float("nan")
+        cells = []
+        for k, _ in who:
+            if k in info and info[k].get("installed") != "1":
+                cells.append("not installed")
+                continue
+            if k == "direct" and not base:
+                cells.append("— (it is the server)")
+                continue
+            val = get(k)
+            if math.isnan(val):
+                cells.append("failed" if failed(src + k) else "—")
+                continue
+            rt = val / bv if base and base != k and bv and not math.isnan(bv) else float("nan")
+            v[f"{k}:{name}"] = val
+            cells.append(f(val, d) + ("" if math.isnan(rt) else f" ({f(rt, 2)}×)"))
+        p(f"| {name} | " + " | ".join(cells) + " |")
+    p("")
+    notes = []
+    for key, name in PEERS:
+        i = info.get(key)
+        if not i:
+            continue
+        if i.get("installed") != "1":
+            notes.append(f"{name} {i.get('wanted')}: not installed ({i.get('why', '?')})")
+            continue
+        kids = idle_val(key, "servers")
+        mode = ("the idle-session run failed" if math.isnan(kids) else "one server process per session"
+                if kids >= st["idle"] else "one server process shared by all sessions"
+                if kids == 1 else f"{kids:.0f} server processes")
+        notes.append(f"{name} {i.get('version')} ({i.get('package')}, {i.get('runtime')}): {mode}")
+    if notes:
+        p("Peers: " + "; ".join(notes) + ".")
+        p("")
+    return v
+
+
 def targets_table(r: Run, v: dict[str, float], out: list[str]) -> None:
     p = out.append
     idle = r.runs("idle")
@@ -1044,8 +1149,8 @@ def main() -> int:
         if a.doc or a.block:
             raise SystemExit("report.py: the docs come from a full run only (BENCH_ONLY unset)")
         return 0
-    if meta["only"] in ("floor", "scale"):
-        (floor_tables if meta["only"] == "floor" else scale_tables)(r, out)
+    if meta["only"] in ("floor", "scale", "peers"):
+        {"floor": floor_tables, "scale": scale_tables, "peers": peers_tables}[meta["only"]](r, out)
         out.append(checked_line(r))
         a.out.write_text("\n".join(out) + "\n", encoding="utf-8")
         if a.doc or a.block:
@@ -1073,7 +1178,9 @@ def main() -> int:
     v.update(upstream_tables(r, up))
     modern: list[str] = []
     v.update(modern_tables(r, modern))
-    out += headline + floor + tables + up + modern + scale + [checked_line(r)]
+    peers: list[str] = []
+    peers_tables(r, peers)
+    out += headline + floor + tables + up + modern + peers + scale + [checked_line(r)]
     a.out.write_text("\n".join(out) + "\n", encoding="utf-8")
 
     if a.template and a.doc:
@@ -1087,6 +1194,7 @@ def main() -> int:
             "upstream_tables": join(up),
             "modern_tables": join(modern),
             "scale_tables": join(scale),
+            "peers_tables": join(peers),
             "checked": checked_line(r),
             "reading_stdio": reading_stdio(r, v),
             "reading_upstream": reading_upstream(r, v),

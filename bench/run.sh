@@ -259,6 +259,14 @@ if [[ ${BENCH_FLOOR:-1} != 0 && ( $ONLY == all || $ONLY == floor ) ]]; then
     BENCH_LATENCY_CALLS=$LAT_CALLS BENCH_THROUGHPUT_CALLS=$TP_CALLS "$HERE/floor.sh" "$RESULTS"
 fi
 
+# mcpfwd against its peers (issue 14): bench/peers.sh installs supergateway and the two
+# mcp-proxy, pinned, into BUILD/peers and measures them beside direct and mcpfwd.
+# BENCH_PEERS=0 skips it; BENCH_ONLY=peers runs only it.
+if [[ ${BENCH_PEERS:-1} != 0 && ( $ONLY == all || $ONLY == peers ) ]]; then
+  # shellcheck source=bench/peers.sh
+  source "$HERE/peers.sh"
+fi
+
 if [[ $ONLY == all ]]; then
 # The stateless era (h): the same calls in 2026-07-28 (loadgen --era modern: no
 # initialize, every request enveloped and carrying the routing headers), through mcpfwd
