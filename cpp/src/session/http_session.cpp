@@ -163,6 +163,48 @@ void http_session::watch_client(beast::tcp_stream& stream, conn_buffer* buf, con
       }));
 }
 
+void http_session::watch_later(beast::tcp_stream& stream, conn_buffer* buf, const waiter_ptr& w) {
+  const auto from = std::chrono::steady_clock::now() + client_watch_delay;
+  unwatched_.push_back({w, &stream, buf, from});
+  arm_watch_tick(from);
+}
+
+void http_session::unwatch(const waiter* w) {
+  std::erase_if(unwatched_, [w](const unwatched& u) { return u.w.get() == w; });
+}
+
+void http_session::arm_watch_tick(std::chrono::steady_clock::time_point at) {
+  // Entries come in the order of their `from`: an armed tick is due no later.
+  if (watch_tick_armed_) return;
+  if (!watch_tick_) watch_tick_ = std::make_unique<net::steady_timer>(strand_);
+  watch_tick_armed_ = true;
+  watch_tick_->expires_at(at);
+  watch_tick_->async_wait([weak = weak_from_this()](error_code ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->watch_tick_armed_ = false;
+    if (ec) return;
+    try {
+      self->on_watch_tick();
+    } catch (const std::exception& e) {  // could not arm a read: the session cannot go on
+      self->log_.error("session " + self->id() + ": watching clients failed: " + e.what());
+      self->do_close(close_cause::internal, "mcpfwd internal error");
+    }
+  });
+}
+
+void http_session::on_watch_tick() {
+  const auto now = std::chrono::steady_clock::now();
+  std::size_t due = 0;
+  while (due < unwatched_.size() && unwatched_[due].from <= now) ++due;
+  // Taken off the list first: watch_client may complete (and the POST end) at once.
+  std::vector<unwatched> start(std::make_move_iterator(unwatched_.begin()),
+                               std::make_move_iterator(unwatched_.begin() + due));
+  unwatched_.erase(unwatched_.begin(), unwatched_.begin() + due);
+  if (!unwatched_.empty()) arm_watch_tick(unwatched_.front().from);
+  for (auto& u : start) watch_client(*u.stream, u.buf, u.w);
+}
+
 net::awaitable<void> http_session::stop_watching(beast::tcp_stream& stream, const waiter_ptr& w) {
   w->stop_watch = true;
   if (!w->watching) co_return;
@@ -290,7 +332,12 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
   // A stateless-era answer stream gets keep-alive comments (as the SDK
   // servers send them) so that no intermediary times out a long request.
   const bool keep_alive = transport_ == session_transport::stateless && w->accept_sse;
-  const auto watch_from = std::chrono::steady_clock::now() + client_watch_delay;
+  if (watch != nullptr) watch_later(stream, watch, w);
+  struct unwatch_on_exit {
+    http_session& s;
+    const waiter* w;
+    ~unwatch_on_exit() { s.unwatch(w); }
+  } unwatch_guard{*this, w.get()};
   for (;;) {
     while (!w->q.empty() && !w->client_gone) {
       const std::string j = w->q.pop_front();
@@ -299,15 +346,6 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
     }
     if (w->client_gone || w->overflowed || w->pending == 0 || w->done) co_return;
     const auto now = std::chrono::steady_clock::now();
-    if (watch != nullptr && now >= watch_from) {  // still waiting: watch the client from now
-      watch_client(stream, watch, w);
-      watch = nullptr;
-    }
-    if (watch != nullptr && watch_from < w->deadline) {
-      w->wake.expires_at(watch_from);
-      co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
-      continue;
-    }
     const bool ping = keep_alive && w->deadline - now > keepalive_every;
     w->wake.expires_at(ping ? now + keepalive_every : w->deadline);
     auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));

@@ -199,6 +199,19 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // armed and cancelled on every call costs more than the call's own path.
   net::awaitable<void> await_answers(beast::tcp_stream& stream, const http_request& req,
                                      const waiter_ptr& w, bool& sse, conn_buffer* watch = nullptr);
+  // POSTs whose clients are to be watched from `from` on. One timer for the
+  // session (watch_tick_, made on first use) starts their watches, so a call
+  // answered sooner arms no timer of its own.
+  struct unwatched {
+    waiter_ptr w;
+    beast::tcp_stream* stream;
+    conn_buffer* buf;
+    std::chrono::steady_clock::time_point from;
+  };
+  void watch_later(beast::tcp_stream& stream, conn_buffer* buf, const waiter_ptr& w);
+  void unwatch(const waiter* w);
+  void arm_watch_tick(std::chrono::steady_clock::time_point at);
+  void on_watch_tick();
   // Notices a client that closes its connection while its exchange waits
   // (a read completes only then). With `buf` (a POST), bytes the client
   // sends meanwhile are kept for its next request; without (an event
@@ -284,6 +297,9 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   std::unordered_map<std::string, std::vector<param_header>> tool_params_;
   bool tools_known_ = false, learning_tools_ = false;
   std::vector<net::steady_timer*> era_waiters_;  // requests waiting for the probe
+  std::vector<unwatched> unwatched_;             // watch_later()
+  std::unique_ptr<net::steady_timer> watch_tick_;
+  bool watch_tick_armed_ = false;
   std::string close_reason_;
   close_cause cause_ = close_cause::internal;
   struct legacy_pending {
