@@ -4,6 +4,7 @@
 // (close stdin, SIGTERM, SIGKILL). See upstream.hpp for the contract.
 #pragma once
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,7 +32,8 @@ class stdio_upstream final : public upstream {
   pid_t pid() const noexcept { return pid_; }
   pipe_writer<net::posix::stream_descriptor>& input() noexcept { return to_server_; }
 
-  // Starts the stdin writer, the stdout reader and the stderr relay.
+  // Starts the stdin writer, the stdout reader and the stderr relay (the
+  // writer and the relay are completion handlers: no coroutine while idle).
   void start(std::shared_ptr<void> owner, sink& out) override;
   net::awaitable<void> send(message msg) override;
   void send_now(std::string raw) override;
@@ -47,8 +49,12 @@ class stdio_upstream final : public upstream {
   json::object describe() const override;
 
  private:
-  net::awaitable<void> read_stdout(sink& out);
-  net::awaitable<void> relay_stderr();
+  void failed(const char* what, std::exception_ptr e);
+  net::awaitable<void> read_stdout();
+  net::awaitable<void> deliver_stdout(bool end);
+  net::awaitable<void> handle_line(std::string line);
+  void wait_stderr(const std::shared_ptr<void>& owner);
+  void on_stderr(error_code ec, const std::shared_ptr<void>& owner);
   net::awaitable<void> escalate(std::chrono::milliseconds grace);
 
   const logger& log_;
@@ -58,6 +64,8 @@ class stdio_upstream final : public upstream {
   pipe_writer<net::posix::stream_descriptor> to_server_;
   std::size_t max_message_bytes_;
   line_framer stdout_framer_, stderr_framer_;
+  collected_lines stdout_got_, stderr_got_;  // what the last read of each framed
+  sink* out_ = nullptr;
   one_shot stdout_closed_, exited_;
   bool stopping_ = false;
 };
