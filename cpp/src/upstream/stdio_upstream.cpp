@@ -17,9 +17,8 @@ constexpr std::size_t max_stderr_line = 64 * 1024;
 
 // The read buffer of the current I/O thread: an idle session holds no read
 // buffer of its own (that is most of what an idle session would otherwise
-// cost). A function, not a thread_local used in a coroutine itself: the
-// compiler may keep a thread_local's address across a co_await, and the
-// coroutine may resume on another thread.
+// cost). The readers are completion handlers that frame what they read
+// before returning, so the bytes never outlive the handler.
 [[gnu::noinline]] std::span<char> thread_read_buffer() {
   thread_local std::array<char, 64 * 1024> buf;
   return buf;
@@ -40,21 +39,6 @@ bool read_now(net::posix::stream_descriptor& d, std::string_view& data, error_co
   return true;
 }
 
-// Waits until `d` is readable, then reads what is there into the thread's
-// buffer. The bytes are valid until the next co_await.
-struct chunk {
-  std::string_view data;
-  error_code ec;
-};
-net::awaitable<chunk> read_ready(net::posix::stream_descriptor& d) {
-  for (;;) {
-    auto [ec] = co_await d.async_wait(net::posix::descriptor_base::wait_read,
-                                      net::as_tuple(net::use_awaitable));
-    std::string_view data;
-    if (read_now(d, data, ec)) co_return chunk{data, ec};
-  }
-}
-
 }  // namespace
 
 stdio_upstream::stdio_upstream(const session_strand& strand, const spawn_options& spawn,
@@ -73,14 +57,16 @@ stdio_upstream::stdio_upstream(const session_strand& strand, const spawn_options
       stdout_closed_(strand),
       exited_(strand) {}
 
-// The server's stdin and stderr are served by plain completion handlers, not
-// coroutines: an idle session holds one pending wait for stderr and nothing
-// for stdin instead of two suspended coroutine frames. Its stdout stays a
-// coroutine (the sink may wait: backpressure; starting a coroutine per
-// answer instead would cost allocations on every call). Every handler holds
-// `owner`; an exception in one is logged and takes the server down with it
-// (SIGKILL to its group): the session then ends as when the server exits,
-// and nothing is left half-working.
+// The server's pipes are served by plain completion handlers, not
+// coroutines: an idle session holds a pending wait on stdout and one on
+// stderr and nothing for stdin, instead of three suspended coroutine frames.
+// What a read of stdout framed goes to the sink from the handler itself when
+// the sink never waits (sink::delivers_now: an HTTP session, directly or
+// behind a bridge in passthrough), else from a coroutine started for that
+// read (the sink may wait: backpressure). Every handler holds `owner`; an
+// exception in one is logged and takes the server down with it (SIGKILL to
+// its group): the session then ends as when the server exits, and nothing
+// is left half-working.
 void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
   error_code ignored;  // the readers read only what is there (read_now)
   child_.out().non_blocking(true, ignored);
@@ -89,64 +75,90 @@ void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
   to_server_.start(owner,
                    [this](std::exception_ptr e) { failed("the writer to the server's stdin", e); });
   wait_stderr(owner);
-  net::co_spawn(child_.out().get_executor(), read_stdout(),
-                log_failure(log_, prefix_ + "the reader of the server's stdout",
-                            [this, owner] { child_.signal_group(SIGKILL); }));
+  wait_stdout(owner);
 }
 
 void stdio_upstream::failed(const char* what, std::exception_ptr e) {
   log_failure(log_, prefix_ + what, [this] { child_.signal_group(SIGKILL); })(std::move(e));
 }
 
-net::awaitable<void> stdio_upstream::read_stdout() {
-  for (;;) {
-    auto [data, ec] = co_await read_ready(child_.out());
-    stdout_got_.items.clear();
-    if (!data.empty()) stdout_framer_.feed(data, stdout_got_);  // copies out of the thread's buffer
-    if (ec) {
-      stdout_framer_.finish(stdout_got_);
-      co_await deliver_stdout(true);
-      break;
+void stdio_upstream::wait_stdout(const std::shared_ptr<void>& owner) {
+  child_.out().async_wait(net::posix::descriptor_base::wait_read, [this, owner](error_code ec) {
+    try {
+      on_stdout(ec, owner);
+    } catch (...) {
+      failed("the reader of the server's stdout", std::current_exception());
     }
-    co_await deliver_stdout(false);
-  }
+  });
 }
 
-net::awaitable<void> stdio_upstream::handle_line(std::string line) {
-  if (blank_line(line)) co_return;
-  message msg;
-  classify_error err;
-  if (!classify(line, msg, err)) {
-    out_->on_server_rejected(&err, line);
-    // Whoever waits for it (a client's request, the server's own) gets an
-    // error instead of waiting for ever.
-    oversize_answer a = answer_unreadable(line, err.message, true);
-    if (!a.to_sender.empty()) send_now(std::move(a.to_sender));
-    if (!a.to_receiver.empty() && classify(std::move(a.to_receiver), msg, err))
-      co_await out_->on_server_message(std::move(msg));
-    co_return;
+void stdio_upstream::on_stdout(error_code ec, const std::shared_ptr<void>& owner) {
+  std::string_view data;
+  if (!read_now(child_.out(), data, ec)) return wait_stdout(owner);
+  stdout_got_.items.clear();
+  if (!data.empty()) stdout_framer_.feed(data, stdout_got_);  // copies out of the thread's buffer
+  const bool end = static_cast<bool>(ec);
+  if (end) stdout_framer_.finish(stdout_got_);
+  if (stdout_got_.items.empty() && !end) return wait_stdout(owner);
+  if (!out_->delivers_now()) {
+    net::co_spawn(child_.out().get_executor(), deliver_stdout(end),
+                  [this, owner, end](std::exception_ptr e) {
+                    try {
+                      if (e) std::rethrow_exception(e);
+                      if (!end) wait_stdout(owner);
+                    } catch (...) {
+                      failed("the reader of the server's stdout", std::current_exception());
+                    }
+                  });
+    return;
   }
-  co_await out_->on_server_message(std::move(msg));
+  for (auto& it : stdout_got_.items) {
+    message msg;
+    if (prepare_item(it, msg)) out_->on_server_message_now(std::move(msg));
+  }
+  stdout_got_.items.clear();
+  if (!end) return wait_stdout(owner);
+  message msg;
+  if (prepare_line(stdout_framer_.take_partial(), msg)) out_->on_server_message_now(std::move(msg));
+  stdout_closed_.notify();
+}
+
+// A line of the server's stdout as a message for the sink (false: nothing to
+// hand it). A line that is not JSON-RPC is reported and dropped, and whoever
+// waits for it (a client's request, the server's own) gets an error instead
+// of waiting for ever.
+bool stdio_upstream::prepare_line(std::string line, message& msg) {
+  if (blank_line(line)) return false;
+  classify_error err;
+  if (classify(line, msg, err)) return true;
+  out_->on_server_rejected(&err, line);
+  oversize_answer a = answer_unreadable(line, err.message, true);
+  if (!a.to_sender.empty()) send_now(std::move(a.to_sender));
+  return !a.to_receiver.empty() && classify(std::move(a.to_receiver), msg, err);
+}
+
+// One framed item. A line over the limit was dropped, but a request in it is
+// refused to the server and a response in it replaced by an error for the
+// client, so neither side waits for ever.
+bool stdio_upstream::prepare_item(collected_lines::item& it, message& msg) {
+  if (!it.oversize) return prepare_line(std::move(it.line), msg);
+  out_->on_server_rejected(nullptr, {});
+  if (!it.oversize->to_sender.empty()) send_now(std::move(it.oversize->to_sender));
+  if (it.oversize->to_receiver.empty()) return false;
+  return prepare_line(std::move(it.oversize->to_receiver), msg);
 }
 
 net::awaitable<void> stdio_upstream::deliver_stdout(bool end) {
-  // What one read produced, in order. A line over the limit was dropped, but
-  // a request in it is refused to the server and a response in it replaced
-  // by an error for the client, so neither side waits for ever.
+  // What one read produced, in order.
   for (auto& it : stdout_got_.items) {
-    if (!it.oversize) {
-      co_await handle_line(std::move(it.line));
-      continue;
-    }
-    out_->on_server_rejected(nullptr, {});
-    if (!it.oversize->to_sender.empty()) send_now(std::move(it.oversize->to_sender));
-    if (!it.oversize->to_receiver.empty())
-      co_await handle_line(std::move(it.oversize->to_receiver));
+    message msg;
+    if (prepare_item(it, msg)) co_await out_->on_server_message(std::move(msg));
   }
   stdout_got_.items.clear();
   if (!end) co_return;
-  if (std::string rest = stdout_framer_.take_partial(); !rest.empty())
-    co_await handle_line(std::move(rest));
+  message msg;
+  if (prepare_line(stdout_framer_.take_partial(), msg))
+    co_await out_->on_server_message(std::move(msg));
   stdout_closed_.notify();
 }
 

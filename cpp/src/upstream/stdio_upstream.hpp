@@ -32,8 +32,9 @@ class stdio_upstream final : public upstream {
   pid_t pid() const noexcept { return pid_; }
   pipe_writer<net::posix::stream_descriptor>& input() noexcept { return to_server_; }
 
-  // Starts the stdin writer, the stdout reader and the stderr relay (the
-  // writer and the relay are completion handlers: no coroutine while idle).
+  // Starts the stdin writer, the stdout reader and the stderr relay: plain
+  // completion handlers (no coroutine while idle; one per read of stdout
+  // only for a sink that may wait, see sink::delivers_now).
   void start(std::shared_ptr<void> owner, sink& out) override;
   net::awaitable<void> send(message msg) override;
   void send_now(std::string raw) override;
@@ -50,9 +51,11 @@ class stdio_upstream final : public upstream {
 
  private:
   void failed(const char* what, std::exception_ptr e);
-  net::awaitable<void> read_stdout();
   net::awaitable<void> deliver_stdout(bool end);
-  net::awaitable<void> handle_line(std::string line);
+  void wait_stdout(const std::shared_ptr<void>& owner);
+  void on_stdout(error_code ec, const std::shared_ptr<void>& owner);
+  bool prepare_line(std::string line, message& msg);
+  bool prepare_item(collected_lines::item& it, message& msg);
   void wait_stderr(const std::shared_ptr<void>& owner);
   void on_stderr(error_code ec, const std::shared_ptr<void>& owner);
   net::awaitable<void> escalate(std::chrono::milliseconds grace);
