@@ -1,6 +1,9 @@
 // An ordered, bounded outbox in front of one pipe or stream. Producers on
-// the owning strand push whole frames; one writer coroutine drains them with
-// gathered writes (writev), so a burst of small messages costs one syscall.
+// the owning strand push whole frames; one writer drains them with gathered
+// writes (writev), so a burst of small messages costs one syscall. The writer
+// is either a coroutine (run()) or, for the many idle sessions' server stdins,
+// plain completion handlers (start()): those exist only while a write is
+// pending, so an idle outbox holds no coroutine frame.
 // Frames are pushed into one vector; the writer swaps it with the one it
 // writes from (which nothing else touches while a write is pending, so its
 // buffers stay valid), and both keep their capacity: nothing is allocated
@@ -8,7 +11,11 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/net.hpp"
@@ -30,7 +37,10 @@ class pipe_writer {
     if (failed_ || closing_ || frame.empty()) return;
     bytes_ += frame.size();
     q_.push_back(std::move(frame));
-    wake_.cancel();
+    if (handlers_)
+      write_next();
+    else
+      wake_.cancel();
   }
 
   // Queue a frame, then wait while the outbox is over the high-water mark:
@@ -46,7 +56,10 @@ class pipe_writer {
   // Write what is queued, then close the stream (e.g. the server's stdin).
   void close_when_drained() {
     closing_ = true;
-    wake_.cancel();
+    if (handlers_)
+      write_next();
+    else
+      wake_.cancel();
   }
 
   bool failed() const noexcept { return failed_; }
@@ -78,29 +91,85 @@ class pipe_writer {
         total += out_[i].size();
       }
       busy_ = true;
-      auto [ec, written] = co_await net::async_write(s_, bufs, net::as_tuple(net::use_awaitable));
+      auto [ec, nwritten] = co_await net::async_write(s_, bufs, net::as_tuple(net::use_awaitable));
       busy_ = false;
-      (void)written;
-      head_ += n;
-      bytes_ -= total;
-      if (ec) {
-        failed_ = true;
-        error_ = ec;
-        q_.clear();
-        out_.clear();
-        head_ = 0;
-        bytes_ = 0;
-      }
-      if (bytes_ <= high_) space_.cancel();
+      (void)nwritten;
+      after_write(n, total, ec);
     }
-    error_code ignored;
-    s_.close(ignored);
-    space_.cancel();
+    end();
+  }
+
+  // The writer as completion handlers instead of run(): a write starts when a
+  // frame is pushed and the chain ends when the outbox is empty; the stream is
+  // closed after close_when_drained() has drained, or on a write error, as
+  // run() does. A pending write holds `owner` (only a weak reference is kept
+  // while idle, so an idle outbox keeps nothing alive); an exception thrown
+  // in a completion goes to `on_error`, never out of the io_context. Call
+  // once, on the strand, instead of run().
+  void start(std::weak_ptr<void> owner, std::function<void(std::exception_ptr)> on_error) {
+    handlers_ = true;
+    owner_ = std::move(owner);
+    on_error_ = std::move(on_error);
+    write_next();
   }
 
   error_code error() const noexcept { return error_; }
 
  private:
+  // start()'s writer: the next gathered write, or the end when drained.
+  void write_next() {
+    if (busy_ || ended_) return;
+    if (head_ == out_.size()) {
+      out_.clear();
+      head_ = 0;
+      if (q_.empty()) {
+        if (closing_ || failed_) end();
+        return;
+      }
+      out_.swap(q_);
+    }
+    std::shared_ptr<void> owner = owner_.lock();
+    if (!owner) return;  // the owner is being destroyed: nothing will read this
+    const std::size_t n = std::min<std::size_t>(out_.size() - head_, 64);
+    bufs_.clear();
+    std::size_t total = 0;
+    for (std::size_t i = head_; i < head_ + n; ++i) {
+      bufs_.emplace_back(net::buffer(out_[i]));
+      total += out_[i].size();
+    }
+    busy_ = true;
+    net::async_write(s_, bufs_,
+                     [this, n, total, owner = std::move(owner)](error_code ec, std::size_t) {
+                       try {
+                         busy_ = false;
+                         after_write(n, total, ec);
+                         write_next();
+                       } catch (...) {
+                         on_error_(std::current_exception());
+                       }
+                     });
+  }
+  // After a write of the frames out_[head_, head_ + n) (total bytes).
+  void after_write(std::size_t n, std::size_t total, error_code ec) {
+    head_ += n;
+    bytes_ -= total;
+    if (ec) {
+      failed_ = true;
+      error_ = ec;
+      q_.clear();
+      out_.clear();
+      head_ = 0;
+      bytes_ = 0;
+    }
+    if (bytes_ <= high_) space_.cancel();
+  }
+  void end() {
+    ended_ = true;
+    error_code ignored;
+    s_.close(ignored);
+    space_.cancel();
+  }
+
   Stream& s_;
   std::size_t high_;
   std::vector<std::string> q_;    // pushed, not yet taken by the writer
@@ -110,6 +179,11 @@ class pipe_writer {
   bool closing_ = false, failed_ = false, busy_ = false;
   error_code error_;
   net::steady_timer wake_, space_;
+  // start()'s writer only:
+  bool handlers_ = false, ended_ = false;
+  std::vector<net::const_buffer> bufs_;  // of the pending write
+  std::weak_ptr<void> owner_;
+  std::function<void(std::exception_ptr)> on_error_;
 };
 
 }  // namespace mcpfwd

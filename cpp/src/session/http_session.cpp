@@ -1051,12 +1051,16 @@ void http_session::route(message msg) {
 }
 
 net::awaitable<void> http_session::on_server_message(message msg) {
+  on_server_message_now(std::move(msg));
+  co_return;
+}
+
+void http_session::on_server_message_now(message msg) {
   if (!closing_ && !rec_.hook(direction::server_to_client, msg.raw)) {
     do_close(close_cause::callback, hook_abort_reason);
-    co_return;
+    return;
   }
   route(std::move(msg));
-  co_return;
 }
 
 void http_session::on_server_rejected(const classify_error* err, std::string_view) {

@@ -227,6 +227,8 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void legacy_answer(const message_info& mi);
   // upstream::sink
   net::awaitable<void> on_server_message(message msg) override;
+  bool delivers_now() const noexcept override { return true; }
+  void on_server_message_now(message msg) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
   void route(message msg);  // a message from the server
   // Queues a server message on an exchange's stream; false if it did not fit

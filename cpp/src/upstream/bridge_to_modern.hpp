@@ -77,6 +77,11 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   };
 
   net::awaitable<void> on_server_message(message msg) override;
+  // In passthrough (final once reached) a message goes to the owner as is.
+  bool delivers_now() const noexcept override {
+    return mode_ == mode::passthrough && out_->delivers_now();
+  }
+  void on_server_message_now(message msg) override { out_->on_server_message_now(std::move(msg)); }
   void on_server_rejected(const classify_error* err, std::string_view line) override {
     out_->on_server_rejected(err, line);
   }

@@ -4,6 +4,7 @@
 // (close stdin, SIGTERM, SIGKILL). See upstream.hpp for the contract.
 #pragma once
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,7 +32,9 @@ class stdio_upstream final : public upstream {
   pid_t pid() const noexcept { return pid_; }
   pipe_writer<net::posix::stream_descriptor>& input() noexcept { return to_server_; }
 
-  // Starts the stdin writer, the stdout reader and the stderr relay.
+  // Starts the stdin writer, the stdout reader and the stderr relay: plain
+  // completion handlers (no coroutine while idle; one per read of stdout
+  // only for a sink that may wait, see sink::delivers_now).
   void start(std::shared_ptr<void> owner, sink& out) override;
   net::awaitable<void> send(message msg) override;
   void send_now(std::string raw) override;
@@ -47,8 +50,14 @@ class stdio_upstream final : public upstream {
   json::object describe() const override;
 
  private:
-  net::awaitable<void> read_stdout(sink& out);
-  net::awaitable<void> relay_stderr();
+  void failed(const char* what, std::exception_ptr e);
+  net::awaitable<void> deliver_stdout(bool end);
+  void wait_stdout(const std::shared_ptr<void>& owner);
+  void on_stdout(error_code ec, const std::shared_ptr<void>& owner);
+  bool prepare_line(std::string line, message& msg);
+  bool prepare_item(collected_lines::item& it, message& msg);
+  void wait_stderr(const std::shared_ptr<void>& owner);
+  void on_stderr(error_code ec, const std::shared_ptr<void>& owner);
   net::awaitable<void> escalate(std::chrono::milliseconds grace);
 
   const logger& log_;
@@ -58,6 +67,8 @@ class stdio_upstream final : public upstream {
   pipe_writer<net::posix::stream_descriptor> to_server_;
   std::size_t max_message_bytes_;
   line_framer stdout_framer_, stderr_framer_;
+  collected_lines stdout_got_, stderr_got_;  // what the last read of each framed
+  sink* out_ = nullptr;
   one_shot stdout_closed_, exited_;
   bool stopping_ = false;
 };

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,14 @@ class upstream {
     virtual ~sink() = default;
     // A valid JSON-RPC message (or batch). May wait: that is backpressure.
     virtual net::awaitable<void> on_server_message(message msg) = 0;
+    // True when on_server_message never waits: a stdio upstream then hands
+    // messages to on_server_message_now from a plain completion handler, so
+    // an idle session holds no coroutine frame for its server's stdout.
+    virtual bool delivers_now() const noexcept { return false; }
+    // on_server_message without waiting; only called when delivers_now().
+    virtual void on_server_message_now(message) {
+      throw std::logic_error("on_server_message_now on a sink that may wait");
+    }
     // A message that is not JSON-RPC (err set) or is over the size limit
     // (err null, line empty). It is dropped; the owner counts and logs it.
     virtual void on_server_rejected(const classify_error* err, std::string_view line) = 0;
