@@ -13,7 +13,7 @@ namespace {
 constexpr auto keepalive_every = std::chrono::seconds(15);
 constexpr std::size_t watch_chunk = 4096;
 // How long a POST's answers may take before its client is watched for leaving.
-constexpr auto client_watch_delay = std::chrono::milliseconds(2);
+constexpr auto client_watch_delay = std::chrono::milliseconds(5);
 // How long a new stateless instance's upstream may take to answer the era
 // probe (server/discover) before it is taken for a session-era server.
 constexpr auto probe_timeout = std::chrono::seconds(10);
