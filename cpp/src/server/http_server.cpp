@@ -308,10 +308,22 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock, st
         if (co_await write_bytes(c.stream, "HTTP/1.1 100 Continue\r\n\r\n")) break;
       }
       p.body_limit(cfg_.max_message_bytes);
-      c.stream.expires_after(cfg_.body_timeout);
-      auto [bec, bn] =
-          co_await http::async_read(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
-      (void)bn;
+      // The body often came with its head: parse what is buffered first, and
+      // read only for the rest (each asynchronous read costs a handler hop).
+      error_code bec;
+      while (!p.is_done() && c.buf.size() > 0) {
+        const std::size_t used = p.put(c.buf.data(), bec);
+        c.buf.consume(used);
+        if (bec == http::error::need_more) bec = {};
+        if (bec || used == 0) break;
+      }
+      if (!bec && !p.is_done()) {
+        c.stream.expires_after(cfg_.body_timeout);
+        auto [rec, rn] =
+            co_await http::async_read(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
+        (void)rn;
+        bec = rec;
+      }
       if (bec) {
         if (bec == http::error::body_limit) {
           http_refusal f;
