@@ -519,11 +519,14 @@ class ProxyProcess:
         """Wait for a stderr line matching regex ``pattern``; return it."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
+        seen = 0  # lines already looked at: each wake-up scans only the new ones, so the
+        # reader thread, which needs this lock to append, is not held up by a long log
         with self._err_cond:
             while True:
-                for line in self._err_lines:
+                for line in self._err_lines[seen:]:
                     if rx.search(line):
                         return line
+                seen = len(self._err_lines)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._err_done:
                     break

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 
@@ -230,11 +231,19 @@ def test_stderr_flood_does_not_block_the_server(start_proxy, raw_server_cmd):
     assert resp["result"]["seq"] == 1
     started(p, msg_id=2)  # and it goes on answering
     p.wait_stderr(f"^server: raw_server: stderr line {n - 1} of {n} [.]+$", timeout=20)
-    relayed = [ln for ln in p.stderr_lines() if ln.startswith("server: raw_server: stderr line ")]
-    assert len(relayed) == n
-    assert [int(ln.split()[4]) for ln in relayed] == list(range(n)), "lines lost or reordered"
-    startup = [ln for ln in p.stderr_lines() if ln.startswith("server: raw_server: startup stderr")]
-    assert len(startup) == 5000
+    lines = p.stderr_lines()
+    relayed = [ln for ln in lines if ln.startswith("server: raw_server: stderr line ")]
+    startup = [ln for ln in lines if ln.startswith("server: raw_server: startup stderr")]
+    # mcpfwd's own standard error is a bounded queue: a reader slower than the flood loses
+    # lines, and mcpfwd says how many ("N log lines dropped"). Every line is accounted for,
+    # and those relayed are in order.
+    dropped = sum(int(m.group(1)) for ln in lines
+                  if (m := re.match(r"mcpfwd: warn: (\d+) log lines dropped", ln)))
+    numbers = [int(ln.split()[4]) for ln in relayed]
+    assert numbers == sorted(set(numbers)), "lines duplicated or reordered"
+    assert len(relayed) + len(startup) + dropped >= n + 5000, (len(relayed), len(startup), dropped)
+    if not dropped:
+        assert numbers == list(range(n)) and len(startup) == 5000, "lines lost"
     assert any(ln.startswith("server: raw_server: pid ") for ln in p.stderr_lines())
 
 
