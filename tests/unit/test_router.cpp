@@ -218,6 +218,26 @@ TEST_CASE("byte_queue: bounded in bytes, one message always fits") {
   CHECK(!big.try_push("x"));
 }
 
+TEST_CASE("byte_queue: pop_back takes the newest entry back, bytes and all") {
+  byte_queue<std::string> q(100);
+  q.push_evicting("old");
+  q.push_evicting("newest");
+  CHECK(q.back() == "newest");
+  CHECK(q.pop_back() == "newest");
+  CHECK(q.bytes() == 3);
+  CHECK(q.pop_front() == "old");
+  CHECK(q.empty());
+  q.push_evicting("a");
+  q.push_evicting("b");
+  CHECK(q.pop_front() == "a");
+  CHECK(q.pop_back() == "b");  // the last one: the queue is empty, and reusable
+  CHECK(q.empty());
+  CHECK(q.bytes() == 0);
+  q.push_evicting("c");
+  CHECK(q.front() == "c");
+  CHECK(q.size() == 1);
+}
+
 TEST_CASE("log_failure: an exception is logged and what the coroutine owned is closed") {
   std::vector<std::string> lines;
   logger log(log_level::info,

@@ -61,6 +61,16 @@ class byte_queue {
     }
     return v;
   }
+  T pop_back() {
+    T v = std::move(q_.back());
+    q_.pop_back();
+    bytes_ -= bytes_of(v);
+    if (head_ == q_.size()) {
+      q_.clear();
+      head_ = 0;
+    }
+    return v;
+  }
   void clear() noexcept {
     q_.clear();
     head_ = 0;
@@ -70,6 +80,7 @@ class byte_queue {
   std::size_t size() const noexcept { return q_.size() - head_; }
   std::size_t bytes() const noexcept { return bytes_; }
   const T& front() const { return q_[head_]; }
+  const T& back() const { return q_.back(); }
   auto begin() const { return q_.begin() + static_cast<std::ptrdiff_t>(head_); }
   auto end() const { return q_.end(); }
 

@@ -810,6 +810,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
       if (last > 0) {
         for (const auto& [seq, json] : sent_)
           if (seq > last) replay.emplace_back(seq, json);
+        if (!replay.empty()) replayed_through_ = std::max(replayed_through_, replay.back().first);
         const std::uint64_t oldest = sent_.empty() ? get_seq_ + 1 : sent_.front().first;
         if (last + 1 < oldest) {
           const std::uint64_t lost_n = oldest - last - 1;
@@ -836,18 +837,19 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   while (ok) {
     while (!w->q.empty() && ok && !w->overflowed) {
       std::string j = w->q.pop_front();
-      const std::uint64_t seq = numbered ? get_seq_ + 1 : 0;
+      const std::size_t size = j.size();
+      // Numbered and kept for resumption before the write: the client may have
+      // read the event, and come back with its id, before this coroutine
+      // resumes from the write.
+      const std::uint64_t seq = numbered ? ++get_seq_ : 0;
       const std::string ev = seq ? sse_event(j, "g" + std::to_string(seq)) : sse_event(j);
+      if (seq) sent_.push_evicting({seq, std::move(j)});
       if (co_await write_chunk(stream, ev)) {
         ok = false;
-        unsent = std::move(j);
+        unsent = seq ? take_unsent(seq) : std::move(j);
         break;
       }
-      n_.server_to_client(j.size());
-      if (seq) {  // written: kept for a client that resumes after losing it
-        get_seq_ = seq;
-        sent_.push_evicting({seq, std::move(j)});
-      }
+      n_.server_to_client(size);
     }
     if (!ok || w->done || w->overflowed || w->client_gone) break;
     w->wake.expires_after(keepalive_every);
@@ -861,17 +863,35 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
               " bytes behind on its event stream (--stream-buffer-bytes): ending the stream");
     ok = false;
   } else {
-    // Not delivered: kept (bounded) for the next stream.
-    if (!unsent.empty()) buffer_.push_evicting(std::move(unsent));
+    // Not delivered: kept (bounded) for the next stream, or handed to the
+    // newer stream that ended this one (it took the buffer when it opened).
+    const bool newer = get_stream_ && get_stream_ != w && !get_stream_->overflowed;
+    auto& to = newer ? get_stream_->q : buffer_;
+    if (!unsent.empty() && to.push_evicting(std::move(unsent)) > 0) n_.dropped.fetch_add(1);
     while (!w->q.empty()) {
-      if (buffer_.push_evicting(w->q.pop_front()) > 0) n_.dropped.fetch_add(1);
+      if (to.push_evicting(w->q.pop_front()) > 0) n_.dropped.fetch_add(1);
     }
+    if (newer) get_stream_->notify();
   }
   if (get_stream_ == w) get_stream_.reset();
   n_.open_streams.fetch_sub(1);
   rec_.touch();
   if (ok && !w->client_gone) co_await write_last_chunk(stream);
   co_await stop_watching(stream, w);
+}
+
+std::string http_session::take_unsent(std::uint64_t seq) {
+  // Event `seq` was not written. A newer stream that resumed from before it
+  // has resent it already; otherwise it goes to the next stream, and out of
+  // the replay buffer when nothing was numbered after it.
+  if (replayed_through_ >= seq) return {};
+  if (!sent_.empty() && sent_.back().first == seq) {
+    if (get_seq_ == seq) --get_seq_;  // the next event takes its number
+    return sent_.pop_back().second;
+  }
+  for (const auto& [s, json] : sent_)
+    if (s == seq) return json;
+  return {};  // evicted from the replay buffer already
 }
 
 net::awaitable<bool> http_session::serve_delete(beast::tcp_stream& stream,

@@ -180,6 +180,9 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
                                           std::chrono::steady_clock::duration timeout);
   net::awaitable<void> stream_out(beast::tcp_stream& stream, const http_request& req,
                                   std::string prelude);
+  // A GET stream event whose write failed: its text for the next stream, or
+  // "" when a resumed stream resent it already.
+  std::string take_unsent(std::uint64_t seq);
   // serve_post's parts. Admits a POST's messages: its requests go in flight (refused when their
   // id already is), routed back to `w`. False when a lone request is refused.
   bool admit_requests(const waiter_ptr& w, std::vector<message>& parts);
@@ -284,6 +287,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   static constexpr std::size_t replay_limit = 256;
   byte_queue<std::pair<std::uint64_t, std::string>> sent_;
   std::uint64_t get_seq_ = 0;
+  std::uint64_t replayed_through_ = 0;  // the newest event a resumed stream resent
   bool closing_ = false;
   bool draining_ = false;
   // Stateless instances.
