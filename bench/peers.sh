@@ -32,6 +32,7 @@ PEER_SP_VERSION=${BENCH_PEER_SPARFENYUK:-0.13.0}
 PEER_PID=
 PEER_URL=
 PEER_IDLE_PID=
+PEER_WARM_PID=
 
 # peer_info PEER KEY=VALUE...: one "peer_info" row in the results.
 peer_info() {
@@ -166,7 +167,9 @@ peer_stop() {
   PEER_PID=
 }
 peers_cleanup() {
-  if [[ -n $PEER_IDLE_PID ]]; then kill -KILL "$PEER_IDLE_PID" 2>/dev/null || true; fi
+  for p in "$PEER_IDLE_PID" "$PEER_WARM_PID"; do
+    if [[ -n $p ]]; then kill -KILL "$p" 2>/dev/null || true; fi
+  done
   peer_stop
 }
 
@@ -189,32 +192,32 @@ peer_record() {
     "$label" "$out" >>"$RESULTS"
 }
 
-# peer_idle WHO PID URL: PEERS_IDLE sessions opened one at a time and held; the VmRSS of
-# PID before and with them, and the fast_server processes below PID (count, RSS).
+# peer_idle WHO PID URL: WARM_SESSIONS, then PEERS_IDLE sessions opened one at a time and
+# held (hold_idle, as run.sh's memory figure); the VmRSS of PID before any, with the warm
+# ones and with all, and the fast_server processes below PID (count, RSS).
 peer_idle() {
-  local who=$1 pid=$2 url=$3 rss0 rss1 kids_rss=0 kids=0 rc=0
+  local who=$1 pid=$2 url=$3 rss0 rss_warm rss1 kids_rss=0 kids=0 rc=0
   sleep 0.5
   rss0=$(vmrss_kib "$pid")
-  timeout -k 5 130 "$LOADGEN" --max-seconds 120 --url "$url" --idle-sessions "$PEERS_IDLE" \
-    --open-concurrency 1 --hold-seconds 4 >"$TMP/peer_idle.json" &
-  PEER_IDLE_PID=$!
-  for _ in $(seq 1100); do
-    [[ -s $TMP/peer_idle.json ]] && break
-    kill -0 "$PEER_IDLE_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  sleep 1
+  hold_idle "$url" "$WARM_SESSIONS" "$TMP/peer_warm.json" 300
+  PEER_WARM_PID=$HOLD_PID
+  rss_warm=$(vmrss_kib "$pid")
+  hold_idle "$url" "$PEERS_IDLE" "$TMP/peer_idle.json" 4
+  PEER_IDLE_PID=$HOLD_PID
   rss1=$(vmrss_kib "$pid")
   read -r kids_rss kids < <(tree_servers "$pid")
   wait "$PEER_IDLE_PID" || rc=$?
   PEER_IDLE_PID=
+  kill -USR1 "$PEER_WARM_PID" 2>/dev/null || true
+  wait "$PEER_WARM_PID" || true
+  PEER_WARM_PID=
   if [[ $rc -ne 0 || ! -s $TMP/peer_idle.json ]]; then
     say "peers: idle sessions failed for $who (exit $rc): $(head -c 300 "$TMP/peer_idle.json")"
     peer_failed "peer_idle_$who" "idle sessions: exit $rc"
     return 1
   fi
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="peer_idle_"+sys.argv[2]; d.update(rss0=int(sys.argv[3]), rss1=int(sys.argv[4]), kids_rss=int(sys.argv[5]), kids=int(sys.argv[6])); print(json.dumps(d))' \
-    "$TMP/peer_idle.json" "$who" "$rss0" "$rss1" "$kids_rss" "$kids" >>"$RESULTS"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="peer_idle_"+sys.argv[2]; d.update(rss0=int(sys.argv[3]), rss_warm=int(sys.argv[4]), warm=int(sys.argv[5]), rss1=int(sys.argv[6]), kids_rss=int(sys.argv[7]), kids=int(sys.argv[8])); print(json.dumps(d))' \
+    "$TMP/peer_idle.json" "$who" "$rss0" "$rss_warm" "$WARM_SESSIONS" "$rss1" "$kids_rss" "$kids" >>"$RESULTS"
 }
 
 trap 'peers_cleanup; cleanup' EXIT

@@ -54,6 +54,7 @@ PROXY_WRAP=()  # a command mcpfwd runs under (callgrind)
 PROXY_PID=
 DIRECT_PID=
 IDLE_PID=
+WARM_PID=
 PIN=
 UP_PID=
 SAMPLER_PID=
@@ -64,10 +65,12 @@ cleanup() {
       wait "$p" 2>/dev/null || true
     fi
   done
-  if [[ -n $IDLE_PID ]] && kill -0 "$IDLE_PID" 2>/dev/null; then
-    kill -TERM "$IDLE_PID" 2>/dev/null || true
-    wait "$IDLE_PID" 2>/dev/null || true
-  fi
+  for p in "$IDLE_PID" "$WARM_PID"; do
+    if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
   if [[ -n $PROXY_PID ]] && kill -0 "$PROXY_PID" 2>/dev/null; then
     kill -KILL "$PROXY_PID" 2>/dev/null || true
     wait "$PROXY_PID" 2>/dev/null || true
@@ -127,6 +130,24 @@ record() {
 }
 
 vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# hold_idle URL N FILE HOLD_S: a background loadgen opens N sessions one at a time and holds
+# them HOLD_S seconds (SIGUSR1 ends the hold early); its PID in HOLD_PID. Returns once it
+# has reported them open (or ended), plus a second for the proxy to settle.
+hold_idle() {
+  timeout -k 5 $(($4 + 130)) "$LOADGEN" --max-seconds $(($4 + 120)) --url "$1" \
+    --idle-sessions "$2" --open-concurrency 1 --hold-seconds "$4" >"$3" &
+  HOLD_PID=$!
+  for _ in $(seq 1100); do
+    [[ -s $3 ]] && break
+    kill -0 "$HOLD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 1
+}
+# Memory per idle session is marginal: WARM_SESSIONS are opened and held first, so what the
+# first sessions cost the process once (the second I/O thread's malloc arena and caches) is
+# not divided among the measured ones; the figure from no session at all is shown beside it.
+WARM_SESSIONS=2
 children_rss_kib() { ps -o rss= --ppid "$1" | awk '{s += $1; n++} END {print s + 0, n + 0}'; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
@@ -212,6 +233,8 @@ if [[ $ONLY == all || $ONLY == headline ]]; then
     stop_proxy
     stop_direct
   done
+  say "headline: a fresh server's first answer against its second (bench/first_answer.py)"
+  timeout -k 5 120 python3 "$HERE/first_answer.py" "$SERVER" 30 >>"$RESULTS"
   if [[ -f $MALLOC_LIB ]]; then
     say "headline: heap allocations per forwarded call"
     PROXY_ENV=(MALLOC_COUNT_FILE="$TMP/mc" LD_PRELOAD="$MALLOC_LIB")
@@ -346,26 +369,25 @@ say "memory: $IDLE idle sessions"
 start_proxy "$CORES"
 sleep 0.5
 RSS0=$(vmrss_kib "$PROXY_PID")
-timeout -k 5 100 "$LOADGEN" --max-seconds 90 --url "$PROXY_URL" --idle-sessions "$IDLE" \
-  --open-concurrency 1 --hold-seconds 6 >"$TMP/idle.json" &
-IDLE_PID=$!
-for _ in $(seq 600); do
-  [[ -s $TMP/idle.json ]] && break
-  kill -0 "$IDLE_PID" 2>/dev/null || break
-  sleep 0.1
-done
-sleep 1
+hold_idle "$PROXY_URL" "$WARM_SESSIONS" "$TMP/warm.json" 300
+WARM_PID=$HOLD_PID
+RSS_WARM=$(vmrss_kib "$PROXY_PID")
+hold_idle "$PROXY_URL" "$IDLE" "$TMP/idle.json" 6
+IDLE_PID=$HOLD_PID
 RSS1=$(vmrss_kib "$PROXY_PID")
 read -r KIDS_RSS KIDS_N < <(children_rss_kib "$PROXY_PID")
 rc=0
 wait "$IDLE_PID" || rc=$?
 IDLE_PID=
 [[ $rc -eq 0 ]] || { echo "run.sh: idle-session loadgen failed (exit $rc): $(cat "$TMP/idle.json")" >&2; exit 1; }
+kill -USR1 "$WARM_PID" 2>/dev/null || true
+wait "$WARM_PID" || true
+WARM_PID=
 sleep 1
 RSS2=$(vmrss_kib "$PROXY_PID")
 stop_proxy
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="idle"; d.update(rss0=int(sys.argv[2]), rss1=int(sys.argv[3]), rss2=int(sys.argv[4]), kids_rss=int(sys.argv[5]), kids=int(sys.argv[6])); print(json.dumps(d))' \
-  "$TMP/idle.json" "$RSS0" "$RSS1" "$RSS2" "$KIDS_RSS" "$KIDS_N" >>"$RESULTS"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="idle"; d.update(rss0=int(sys.argv[2]), rss_warm=int(sys.argv[3]), warm=int(sys.argv[4]), rss1=int(sys.argv[5]), rss2=int(sys.argv[6]), kids_rss=int(sys.argv[7]), kids=int(sys.argv[8])); print(json.dumps(d))' \
+  "$TMP/idle.json" "$RSS0" "$RSS_WARM" "$WARM_SESSIONS" "$RSS1" "$RSS2" "$KIDS_RSS" "$KIDS_N" >>"$RESULTS"
 
 say "session creation: direct spawn + initialize, one at a time"
 record "create_direct" --direct --sessions 50 --calls 0 --warmup 0 --open-concurrency 1 -- "$SERVER"

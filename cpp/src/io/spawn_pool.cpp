@@ -27,6 +27,18 @@ void spawn_pool::run() {
   for (;;) {
     cv_.wait(lk, [this] { return stopping_ || ready_.size() < target_; });
     if (stopping_) break;
+    // Refill in the gaps between takes: a burst of new sessions is served
+    // from the pool without a spawn competing with it for the cores, unless
+    // the pool runs low.
+    if (ready_.size() > target_ / 2) {
+      const auto until = last_take_ + refill_quiet;
+      const bool go = cv_.wait_until(lk, until, [this] {
+        return stopping_ || ready_.size() <= target_ / 2 ||
+               std::chrono::steady_clock::now() >= last_take_ + refill_quiet;
+      });
+      if (!go) continue;  // a take meanwhile moved last_take_ on: wait again
+      if (stopping_) break;
+    }
     lk.unlock();
     std::optional<spawned_child> c;
     std::string failure;
@@ -52,6 +64,7 @@ std::optional<spawned_child> spawn_pool::take() {
   std::optional<spawned_child> got;
   {
     std::lock_guard lk(m_);
+    last_take_ = std::chrono::steady_clock::now();
     while (!ready_.empty()) {
       spawned_child c = std::move(ready_.front());
       ready_.pop_front();

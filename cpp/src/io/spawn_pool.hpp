@@ -5,6 +5,7 @@
 // has exited meanwhile is reaped and skipped. stop() (and the destructor)
 // kills and reaps every process still in the pool.
 #pragma once
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -44,6 +45,10 @@ class spawn_pool {
   std::condition_variable cv_;
   std::deque<spawned_child> ready_;
   bool stopping_ = false;
+  // Refilling waits until no process was taken for refill_quiet, unless at
+  // most half the target is left.
+  static constexpr std::chrono::milliseconds refill_quiet{20};
+  std::chrono::steady_clock::time_point last_take_{};
   std::thread thread_;
 };
 

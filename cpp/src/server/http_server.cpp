@@ -263,15 +263,10 @@ net::awaitable<bool> http_server::answer(connection& c, const http_request& req,
 
 net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock, std::size_t ctx) {
   connection c(*this, std::move(sock), ctx);
-  const session_lookup lookup = [this](std::string_view id) -> std::optional<session_transport> {
-    std::lock_guard lk(m_);
-    auto it = sessions_.find(std::string(id));
-    if (it == sessions_.end()) return std::nullopt;
-    return it->second->transport();
-  };
   for (bool first = true;; first = false) {
     // Idle until the next request begins: the keep-alive deadline (for the
-    // first request, the header deadline).
+    // first request, the header deadline). This frame is what an idle
+    // connection holds; a request's parser and state live in serve_request's.
     if (c.buf.size() == 0) {
       release_if_empty(c.buf);  // the idle read takes a small block (conn_buffer.hpp)
       c.stream.expires_after(first ? cfg_.header_timeout : cfg_.keepalive_timeout);
@@ -280,74 +275,92 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock, st
       c.buf.commit(n);
       if (ec) break;  // closed, reset, or idle too long
     }
-    http::request_parser<http::string_body> p;
-    p.header_limit(http_header_limit);
-    p.body_limit(boost::none);  // the router checks the announced size first
-    c.stream.expires_after(cfg_.header_timeout);
-    auto [hec, hn] =
-        co_await http::async_read_header(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
-    (void)hn;
-    if (hec) {
-      if (hec == http::error::header_limit || hec == http::error::buffer_overflow) {
-        co_await answer(c, p.get(), refuse_header_too_large());
-      } else if (hec != beast::error::timeout && hec != http::error::end_of_stream &&
-                 hec != net::error::eof && hec != net::error::connection_reset &&
-                 hec != net::error::operation_aborted) {
-        co_await answer(c, p.get(), refuse_malformed_http(hec.message()));
-      }
-      break;
-    }
-    route r = router_->on_head(p.get().base(), stopping_flag_.load(), lookup);
-    if (r.kind == route_kind::refuse) {
-      if (!p.is_done()) r.refusal.close = true;  // its body is never read
-      if (!co_await answer(c, p.get(), r.refusal)) break;
-      continue;
-    }
-    if (!p.is_done()) {
-      if (expects_continue(p.get()) && p.get().version() >= 11) {
-        if (co_await write_bytes(c.stream, "HTTP/1.1 100 Continue\r\n\r\n")) break;
-      }
-      p.body_limit(cfg_.max_message_bytes);
-      // The body often came with its head: parse what is buffered first, and
-      // read only for the rest (each asynchronous read costs a handler hop).
-      error_code bec;
-      while (!p.is_done() && c.buf.size() > 0) {
-        const std::size_t used = p.put(c.buf.data(), bec);
-        c.buf.consume(used);
-        if (bec == http::error::need_more) bec = {};
-        if (bec || used == 0) break;
-      }
-      if (!bec && !p.is_done()) {
-        c.stream.expires_after(cfg_.body_timeout);
-        auto [rec, rn] =
-            co_await http::async_read(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
-        (void)rn;
-        bec = rec;
-      }
-      if (bec) {
-        if (bec == http::error::body_limit) {
-          http_refusal f;
-          f.status = http::status::payload_too_large;
-          f.reason = reject_reason::too_large;
-          f.body = make_error_response({}, rpc_error::invalid_request,
-                                       "Request body exceeds the maximum size of " +
-                                           std::to_string(cfg_.max_message_bytes) + " bytes");
-          f.close = true;
-          co_await answer(c, p.get(), f);
-        } else if (bec == http::error::buffer_overflow || bec == http::error::bad_chunk ||
-                   bec == http::error::bad_chunk_extension) {
-          co_await answer(c, p.get(), refuse_malformed_http(bec.message()));
-        }
-        break;  // timeout, reset, malformed: the connection ends
-      }
-    }
-    c.stream.expires_never();
-    http_request req = p.release();
-    const bool keep = co_await dispatch(c, std::move(r), req);
-    if (!keep || !req.keep_alive()) break;
+    if (!co_await serve_request(c)) break;
   }
   error_code ignored;
   c.stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+}
+
+std::optional<session_transport> http_server::transport_of(std::string_view id) const {
+  std::lock_guard lk(m_);
+  auto it = sessions_.find(std::string(id));
+  if (it == sessions_.end()) return std::nullopt;
+  return it->second->transport();
+}
+
+// Its frame (about 1.5 KiB: the parser, the route, the request) lives only
+// while a request is served; an idle keep-alive connection holds just
+// serve_connection's. The price: Asio does not recycle frames over 1020
+// bytes, so each request allocates it (see the allocation guard).
+net::awaitable<bool> http_server::serve_request(connection& c) {
+  http::request_parser<http::string_body> p;
+  p.header_limit(http_header_limit);
+  p.body_limit(boost::none);  // the router checks the announced size first
+  c.stream.expires_after(cfg_.header_timeout);
+  auto [hec, hn] =
+      co_await http::async_read_header(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
+  (void)hn;
+  if (hec) {
+    std::optional<http_refusal> fail;
+    if (hec == http::error::header_limit || hec == http::error::buffer_overflow) {
+      fail = refuse_header_too_large();
+    } else if (hec != beast::error::timeout && hec != http::error::end_of_stream &&
+               hec != net::error::eof && hec != net::error::connection_reset &&
+               hec != net::error::operation_aborted) {
+      fail = refuse_malformed_http(hec.message());
+    }
+    if (fail) co_await answer(c, p.get(), *fail);
+    co_return false;
+  }
+  route r = router_->on_head(p.get().base(), stopping_flag_.load(),
+                             [this](std::string_view id) { return transport_of(id); });
+  if (r.kind == route_kind::refuse) {
+    if (!p.is_done()) r.refusal.close = true;  // its body is never read
+    co_return co_await answer(c, p.get(), r.refusal);
+  }
+  if (!p.is_done()) {
+    if (expects_continue(p.get()) && p.get().version() >= 11) {
+      if (co_await write_bytes(c.stream, "HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+    }
+    p.body_limit(cfg_.max_message_bytes);
+    // The body often came with its head: parse what is buffered first, and
+    // read only for the rest (each asynchronous read costs a handler hop).
+    error_code bec;
+    while (!p.is_done() && c.buf.size() > 0) {
+      const std::size_t used = p.put(c.buf.data(), bec);
+      c.buf.consume(used);
+      if (bec == http::error::need_more) bec = {};
+      if (bec || used == 0) break;
+    }
+    if (!bec && !p.is_done()) {
+      c.stream.expires_after(cfg_.body_timeout);
+      auto [rec, rn] =
+          co_await http::async_read(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
+      (void)rn;
+      bec = rec;
+    }
+    if (bec) {
+      if (bec == http::error::body_limit) {
+        r.refusal = http_refusal{};
+        r.refusal.status = http::status::payload_too_large;
+        r.refusal.reason = reject_reason::too_large;
+        r.refusal.body = make_error_response({}, rpc_error::invalid_request,
+                                             "Request body exceeds the maximum size of " +
+                                                 std::to_string(cfg_.max_message_bytes) + " bytes");
+        r.refusal.close = true;
+        co_await answer(c, p.get(), r.refusal);
+      } else if (bec == http::error::buffer_overflow || bec == http::error::bad_chunk ||
+                 bec == http::error::bad_chunk_extension) {
+        r.refusal = refuse_malformed_http(bec.message());
+        co_await answer(c, p.get(), r.refusal);
+      }
+      co_return false;  // timeout, reset, malformed: the connection ends
+    }
+  }
+  c.stream.expires_never();
+  http_request req = p.release();
+  const bool keep = co_await dispatch(c, std::move(r), req);
+  co_return keep&& req.keep_alive();
 }
 
 net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request& req) {

@@ -72,6 +72,10 @@ class http_server : public std::enable_shared_from_this<http_server> {
   net::awaitable<void> accept_loop();
   void refuse_connection(int fd);  // counts it and writes the 503
   net::awaitable<void> serve_connection(net::ip::tcp::socket sock, std::size_t ctx);
+  // One request on `c` (its first bytes are buffered); false: the connection ends.
+  net::awaitable<bool> serve_request(connection& c);
+  // The transport of session `id`, if it is one of ours (the router's session_lookup).
+  std::optional<session_transport> transport_of(std::string_view id) const;
   template <class Socket>
   void spawn_connection(Socket sock, std::size_t ctx);  // on context ctx, counted there
   std::size_t least_loaded_context() const noexcept;

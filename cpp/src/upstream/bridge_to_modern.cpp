@@ -292,21 +292,14 @@ net::awaitable<void> bridge_to_modern::on_server_message(message msg) {
       start_bridging(init_raw_, init_id_);
       init_raw_.clear();
       std::vector<std::string> out;
-      while (!held_.empty()) {
-        from_client(std::move(held_.front()), out);
-        held_.pop_front();
-      }
+      for (auto& m : std::exchange(held_, {})) from_client(std::move(m), out);
       co_await deliver(std::move(out));
       co_return;
     }
     mode_ = mode::passthrough;
     init_raw_.clear();
     co_await out_->on_server_message(std::move(msg));
-    while (!held_.empty()) {
-      message m = std::move(held_.front());
-      held_.pop_front();
-      co_await inner_->send(std::move(m));
-    }
+    for (auto& m : std::exchange(held_, {})) co_await inner_->send(std::move(m));
     co_return;
   }
   if (mode_ != mode::bridging) {

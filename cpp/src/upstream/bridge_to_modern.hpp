@@ -28,7 +28,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <set>
 #include <string>
@@ -115,7 +115,10 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   bool first_sent_ = false;  // the wrapped upstream has had a message (send, not send_now)
   std::string init_id_;      // the client's initialize (auto: its answer decides)
   std::string init_raw_;
-  std::deque<message> held_;  // client messages while the initialize answer is awaited
+  // Client messages while the initialize answer is awaited. Neither this nor
+  // waiting_ is a std::deque, which allocates about 0.5 KiB when constructed:
+  // every session has a bridge, and most never use either.
+  std::vector<message> held_;
   bridge_l2m::client_handshake hs_;
   std::string log_level_{bridge_l2m::default_log_level};
   std::uint64_t counter_ = 0;
@@ -132,7 +135,7 @@ class bridge_to_modern final : public upstream, private upstream::sink {
   // call's `waiting` mark; entries whose call moved on are skipped). Beyond
   // max_waiting_calls the oldest is answered with an error and forgotten, so
   // a client that never answers cannot grow the session without bound.
-  std::deque<std::pair<std::string, std::uint64_t>> waiting_;
+  std::list<std::pair<std::string, std::uint64_t>> waiting_;
   std::size_t n_waiting_ = 0;
 };
 
