@@ -213,8 +213,8 @@ struct http_fixture : fixture_base {
 
   void start(session_transport t = session_transport::streamable_http) {
     s = std::make_shared<http_session>(
-        ioc.get_executor(), "0123abcd", t, fake_upstream::factory(up), cfg, log, metrics,
-        [this](const std::string& id, const std::string& reason, bool finished) {
+        net::make_strand(ioc.get_executor()), "0123abcd", t, fake_upstream::factory(up), cfg, log,
+        metrics, [this](const std::string& id, const std::string& reason, bool finished) {
           closes.push_back({id, reason, finished});
         });
     CHECK(s->current_state() == session_state::starting);

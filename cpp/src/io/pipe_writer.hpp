@@ -137,6 +137,19 @@ class pipe_writer {
       bufs_.emplace_back(net::buffer(out_[i]));
       total += out_[i].size();
     }
+    // Written at once when the stream is non-blocking and takes it all (the
+    // usual case: a request into an empty pipe), so no completion goes
+    // through the io_context's queue; what it does not take is written
+    // asynchronously.
+    if (s_.non_blocking()) {
+      error_code ec;
+      const std::size_t now = s_.write_some(bufs_, ec);
+      if (now == total || (ec && ec != net::error::would_block)) {
+        after_write(n, total, ec);
+        return write_next();  // the rest of the outbox (or, after an error, the end)
+      }
+      skip(now);
+    }
     busy_ = true;
     net::async_write(s_, bufs_,
                      [this, n, total, owner = std::move(owner)](error_code ec, std::size_t) {
@@ -148,6 +161,13 @@ class pipe_writer {
                          on_error_(std::current_exception());
                        }
                      });
+  }
+  // Drop the first `bytes` of bufs_ (written).
+  void skip(std::size_t bytes) {
+    std::size_t done = 0;
+    while (done < bufs_.size() && bytes >= bufs_[done].size()) bytes -= bufs_[done++].size();
+    bufs_.erase(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(done));
+    if (!bufs_.empty()) bufs_.front() += bytes;
   }
   // After a write of the frames out_[head_, head_ + n) (total bytes).
   void after_write(std::size_t n, std::size_t total, error_code ec) {

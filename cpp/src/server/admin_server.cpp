@@ -140,6 +140,8 @@ net::awaitable<void> admin_server::serve(net::ip::tcp::socket sock) {
     ~counted() { n.fetch_sub(1); }
   } guard{connections_};
   beast::tcp_stream stream(std::move(sock));
+  error_code nb;
+  stream.socket().non_blocking(true, nb);  // writes are tried at once (io/http_write.hpp)
   beast::flat_buffer buf;
   for (bool first = true;; first = false) {
     http::request_parser<http::string_body> p;

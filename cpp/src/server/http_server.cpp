@@ -73,16 +73,27 @@ const std::string& busy_reply() {
 // One accepted connection: its stream and read buffer, counted while it lives.
 struct http_server::connection {
   http_server& srv;
+  // Its coroutine's strand (the socket's executor), shared by the sessions
+  // opened on it.
+  session_strand strand;
   beast::tcp_stream stream;
   conn_buffer buf{http_read_buffer_max};
   std::size_t ctx;  // its io_context (http_server::contexts_)
   connection(http_server& s, net::ip::tcp::socket sock, std::size_t c)
-      : srv(s), stream(std::move(sock)), ctx(c) {}
+      : srv(s), strand(strand_of(sock, *s.contexts_[c])), stream(std::move(sock)), ctx(c) {
+    // Writes are tried at once and go asynchronous only when the socket is
+    // full (io/http_write.hpp): a synchronous write must not block.
+    error_code ignored;
+    stream.socket().non_blocking(true, ignored);
+  }
+  static session_strand strand_of(net::ip::tcp::socket& sock, net::io_context& ctx) {
+    if (const auto* st = sock.get_executor().target<session_strand>()) return *st;
+    return net::make_strand(ctx);
+  }
   ~connection() {
     srv.context_load_[ctx].fetch_sub(1, std::memory_order_relaxed);
     srv.connections_.fetch_sub(1);
   }
-  io_executor home() const { return srv.contexts_[ctx]->get_executor(); }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 };
@@ -296,10 +307,22 @@ net::awaitable<bool> http_server::serve_request(connection& c) {
   http::request_parser<http::string_body> p;
   p.header_limit(http_header_limit);
   p.body_limit(boost::none);  // the router checks the announced size first
-  c.stream.expires_after(cfg_.header_timeout);
-  auto [hec, hn] =
-      co_await http::async_read_header(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
-  (void)hn;
+  // The head usually came whole with the connection's last read: parse it
+  // from the buffer, and read only when it is incomplete (an asynchronous
+  // read that finds its data buffered still costs a handler hop).
+  error_code hec;
+  if (c.buf.size() > 0) {
+    const std::size_t used = p.put(c.buf.data(), hec);
+    c.buf.consume(used);
+    if (hec == http::error::need_more) hec = {};
+  }
+  if (!hec && !p.is_header_done()) {
+    c.stream.expires_after(cfg_.header_timeout);
+    auto [rec, rn] =
+        co_await http::async_read_header(c.stream, c.buf, p, net::as_tuple(net::use_awaitable));
+    (void)rn;
+    hec = rec;
+  }
   if (hec) {
     std::optional<http_refusal> fail;
     if (hec == http::error::header_limit || hec == http::error::buffer_overflow) {
@@ -363,6 +386,13 @@ net::awaitable<bool> http_server::serve_request(connection& c) {
   co_return keep&& req.keep_alive();
 }
 
+template <class T>
+net::awaitable<T> http_server::on_session(const connection& c, http_session& s,
+                                          net::awaitable<T> a) {
+  if (s.strand() == c.strand) co_return co_await std::move(a);
+  co_return co_await net::co_spawn(s.strand(), std::move(a), net::use_awaitable);
+}
+
 net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request& req) {
   // The site a new session opens on: the default upstream, or the named
   // server of the path, as configured now (null: 404).
@@ -371,14 +401,13 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
   if (r.kind == route_kind::sse_open) {
     auto site = site_for_new();
     if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
-    auto opened = open_session(c.home(), site, session_transport::legacy_sse, {});
+    auto opened = open_session(c.strand, site, session_transport::legacy_sse, {});
     if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
     auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     const std::string prefix = r.server.empty() ? std::string() : "/servers/" + r.server;
-    co_await net::co_spawn(
-        sess->strand(),
-        sess->serve_legacy_stream(c.stream, req, prefix + "/messages?sessionId=" + sess->id()),
-        net::use_awaitable);
+    co_await on_session(
+        c, *sess,
+        sess->serve_legacy_stream(c.stream, req, prefix + "/messages?sessionId=" + sess->id()));
     co_return false;  // the stream ended: close the connection
   }
   if (r.kind == route_kind::mcp_post || r.kind == route_kind::sse_post) {
@@ -389,7 +418,7 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
     if (r.session_id.empty()) {  // an initialize: a new session
       auto site = site_for_new();
       if (!site) co_return co_await answer(c, req, refuse_unknown_server(r.server));
-      auto opened = open_session(c.home(), site, session_transport::streamable_http, msg.info.id);
+      auto opened = open_session(c.strand, site, session_transport::streamable_http, msg.info.id);
       if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
       sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
     } else {
@@ -398,19 +427,17 @@ net::awaitable<bool> http_server::dispatch(connection& c, route r, http_request&
     // A session is reached only at its own server's path.
     if (!sess || sess->server() != r.server)
       co_return co_await answer(c, req, refuse_unknown_session());
-    co_return co_await net::co_spawn(
-        sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
-        net::use_awaitable);
+    co_return co_await on_session(
+        c, *sess, sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse));
   }
   auto sess = find(r.session_id);
   if (!sess || sess->server() != r.server)
     co_return co_await answer(c, req, refuse_unknown_session());
   if (r.kind == route_kind::mcp_get) {
-    co_await net::co_spawn(sess->strand(), sess->serve_get(c.stream, req), net::use_awaitable);
+    co_await on_session(c, *sess, sess->serve_get(c.stream, req));
     co_return false;  // the stream ended: close the connection
   }
-  co_return co_await net::co_spawn(sess->strand(), sess->serve_delete(c.stream, req),
-                                   net::use_awaitable);
+  co_return co_await on_session(c, *sess, sess->serve_delete(c.stream, req));
 }
 
 namespace {
@@ -454,8 +481,8 @@ std::pair<std::string, std::string> http_server::isolation_key(const upstream_si
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::instance_for(
-    io_executor home, const std::shared_ptr<const upstream_site>& site, const http_request& req,
-    std::string_view id_json) {
+    const session_strand& home, const std::shared_ptr<const upstream_site>& site,
+    const http_request& req, std::string_view id_json) {
   auto [key, label] = isolation_key(*site, req);
   {
     std::lock_guard lk(m_);
@@ -537,11 +564,10 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
         if (auto s = sessions_.find(it->second); s != sessions_.end()) sess = s->second;
     }
     if (!sess) co_return co_await reply_accepted(c, req);
-    co_return co_await net::co_spawn(
-        sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
-        net::use_awaitable);
+    co_return co_await on_session(
+        c, *sess, sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse));
   }
-  auto opened = instance_for(c.home(), site, req, msg.info.id);
+  auto opened = instance_for(c.strand, site, req, msg.info.id);
   // The key's instance is being opened by another request (a spawn: a few
   // ms): wait for it, polling, for at most 30 s.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -550,7 +576,7 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
     if (!s || *s || std::chrono::steady_clock::now() > give_up) break;
     t.expires_after(std::chrono::milliseconds(2));
     co_await t.async_wait(net::use_awaitable);
-    opened = instance_for(c.home(), site, req, msg.info.id);
+    opened = instance_for(c.strand, site, req, msg.info.id);
   }
   if (auto* f = std::get_if<http_refusal>(&opened)) co_return co_await answer(c, req, *f);
   auto sess = std::get<std::shared_ptr<http_session>>(std::move(opened));
@@ -559,9 +585,8 @@ net::awaitable<bool> http_server::serve_modern(connection& c, route& r, http_req
         c, req,
         refuse_upstream_failed("the isolation key's instance did not open in time", msg.info.id));
   if (legacy) sess->assume_legacy();  // not probed again: bridged at once
-  const bool keep = co_await net::co_spawn(
-      sess->strand(), sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse),
-      net::use_awaitable);
+  const bool keep = co_await on_session(
+      c, *sess, sess->serve_post(c.stream, c.buf, req, std::move(msg), r.accept_sse));
   if (sess->verdict() == http_session::era_verdict::legacy) {
     {
       std::lock_guard lk(m_);
@@ -598,8 +623,8 @@ void http_server::count(reject_reason r) noexcept {
 }
 
 std::variant<std::shared_ptr<http_session>, http_refusal> http_server::open_session(
-    io_executor home, const std::shared_ptr<const upstream_site>& site, session_transport transport,
-    std::string_view id_json, std::string key_label) {
+    const session_strand& home, const std::shared_ptr<const upstream_site>& site,
+    session_transport transport, std::string_view id_json, std::string key_label) {
   // Admission: reserve a slot before spawning anything. A named server has
   // its own limit besides the proxy's.
   bool admitted = false;

@@ -81,11 +81,16 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::size_t least_loaded_context() const noexcept;
   net::awaitable<bool> answer(connection& c, const http_request& req, const http_refusal& r);
   net::awaitable<bool> dispatch(connection& c, route r, http_request& req);
+  // Run `a`, a coroutine of `s`, on the session's strand: inline when the
+  // connection shares it (no hop), else spawned there and awaited.
+  template <class T>
+  static net::awaitable<T> on_session(const connection& c, http_session& s, net::awaitable<T> a);
   net::awaitable<void> reap_loop();
   // Admit and start a new session, or the refusal to answer.
-  // `home`: the executor of the connection's io_context, where the session lives.
+  // `home`: the strand of the connection that opens it, which the session
+  // shares (docs/architecture.md: a call on that connection never hops).
   std::variant<std::shared_ptr<http_session>, http_refusal> open_session(
-      io_executor home, const std::shared_ptr<const upstream_site>& site,
+      const session_strand& home, const std::shared_ptr<const upstream_site>& site,
       session_transport transport, std::string_view id_json, std::string key_label = {});
   std::shared_ptr<http_session> find(const std::string& id) const;
   // The stateless era: the request's isolation key (and its label), and
@@ -93,8 +98,8 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::pair<std::string, std::string> isolation_key(const upstream_site& site,
                                                     const http_request& req) const;
   std::variant<std::shared_ptr<http_session>, http_refusal> instance_for(
-      io_executor home, const std::shared_ptr<const upstream_site>& site, const http_request& req,
-      std::string_view id_json);
+      const session_strand& home, const std::shared_ptr<const upstream_site>& site,
+      const http_request& req, std::string_view id_json);
   net::awaitable<bool> serve_modern(connection& c, route& r, http_request& req);
   net::awaitable<bool> reply_accepted(connection& c, const http_request& req);
   void on_session_event(const std::string& id, const std::string& reason, bool finished);

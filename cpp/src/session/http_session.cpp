@@ -64,10 +64,10 @@ std::string cancelled_notification(const std::string& id, const char* reason) {
 
 }  // namespace
 
-http_session::http_session(io_executor ex, std::string id, session_transport transport,
+http_session::http_session(session_strand home, std::string id, session_transport transport,
                            const upstream_factory& make_upstream, const proxy_config& cfg,
                            const logger& log, proxy_metrics& metrics, closed_fn on_closed)
-    : strand_(net::make_strand(ex)),
+    : strand_(std::move(home)),
       rec_(std::move(id),
            transport == session_transport::legacy_sse  ? session_kind::legacy_sse
            : transport == session_transport::stateless ? session_kind::stateless
@@ -98,41 +98,63 @@ void http_session::start() {
       }));
 }
 
-template <class Body>
-void http_session::stamp(http::response<Body>& res, bool keep_alive) const {
-  res.set(http::field::server, "mcpfwd");
-  if (transport_ == session_transport::streamable_http) res.set("Mcp-Session-Id", id());
-  res.keep_alive(keep_alive);
+// Every response of the session is written from this head, by hand: the
+// status line; Content-Type; for an event stream, Cache-Control and
+// X-Accel-Buffering; Server; Mcp-Session-Id (Streamable HTTP); Connection as
+// `keep_alive` asks in the request's HTTP version; then Content-Length, or
+// Transfer-Encoding: chunked for an event stream (no `length`). Building it
+// costs a fraction of a Beast message and serializer, and no allocation but
+// the string's.
+std::string http_session::response_head(const http_request& req, http::status st,
+                                        std::string_view type, bool keep_alive,
+                                        std::optional<std::size_t> length) const {
+  const bool v10 = req.version() == 10;
+  const auto code = static_cast<unsigned>(st);
+  std::string h;
+  h.reserve(192);
+  h += v10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  h += std::to_string(code);
+  h += ' ';
+  h += http::obsolete_reason(st);
+  h += "\r\n";
+  if (!type.empty()) {
+    h += "Content-Type: ";
+    h += type;
+    h += "\r\n";
+  }
+  if (!length) h += "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+  h += "Server: mcpfwd\r\n";
+  if (transport_ == session_transport::streamable_http) {
+    h += "Mcp-Session-Id: ";
+    h += id();
+    h += "\r\n";
+  }
+  if (v10 && keep_alive) h += "Connection: keep-alive\r\n";
+  if (!v10 && !keep_alive) h += "Connection: close\r\n";
+  if (!length) {
+    h += "Transfer-Encoding: chunked\r\n";
+  } else if (code >= 200 && st != http::status::no_content && st != http::status::not_modified) {
+    h += "Content-Length: ";
+    h += std::to_string(*length);
+    h += "\r\n";
+  }
+  h += "\r\n";
+  return h;
 }
 
-http::response<http::empty_body> http_session::sse_head(const http_request& req,
-                                                        bool keep_alive) const {
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  head.set(http::field::content_type, "text/event-stream");
-  head.set(http::field::cache_control, "no-cache");
-  head.set("X-Accel-Buffering", "no");
-  stamp(head, keep_alive);
-  head.chunked(true);
-  return head;
+net::awaitable<bool> http_session::write_sse_head(beast::tcp_stream& stream,
+                                                  const http_request& req, bool keep_alive) {
+  const std::string head =
+      response_head(req, http::status::ok, "text/event-stream", keep_alive, std::nullopt);
+  co_return !(co_await write_bytes(stream, head));
 }
 
 net::awaitable<bool> http_session::reply_now(beast::tcp_stream& stream, const http_request& req,
                                              http::status st, std::string body) {
   const bool keep_alive = req.keep_alive();
-  error_code ec;
-  if (body.empty()) {
-    http::response<http::empty_body> res{st, req.version()};
-    stamp(res, keep_alive);
-    res.prepare_payload();
-    ec = co_await write_message(stream, res);
-  } else {
-    http::response<http::string_body> res{st, req.version()};
-    res.set(http::field::content_type, "application/json");
-    stamp(res, keep_alive);
-    res.body() = std::move(body);
-    res.prepare_payload();
-    ec = co_await write_message(stream, res);
-  }
+  const std::string head = response_head(
+      req, st, body.empty() ? std::string_view() : "application/json", keep_alive, body.size());
+  const error_code ec = co_await write_head_and_body(stream, head, body);
   co_return !ec && keep_alive;
 }
 
@@ -314,9 +336,9 @@ void http_session::forget(const waiter_ptr& w, request_outcome outcome, const ch
 net::awaitable<bool> http_session::stream_event(beast::tcp_stream& stream, const http_request& req,
                                                 bool& sse, const std::string& json) {
   if (!sse) {
-    auto head = sse_head(req, req.keep_alive());
-    http::response_serializer<http::empty_body> sr{head};
-    if (co_await write_header(stream, sr)) co_return false;
+    const bool keep = req.keep_alive();
+    const bool head_ok = co_await write_sse_head(stream, req, keep);
+    if (!head_ok) co_return false;
     sse = true;
   }
   if (co_await write_chunk(stream, sse_event(json))) co_return false;
@@ -333,10 +355,14 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
   // servers send them) so that no intermediary times out a long request.
   const bool keep_alive = transport_ == session_transport::stateless && w->accept_sse;
   if (watch != nullptr) watch_later(stream, watch, w);
+  w->stream = &stream;
   struct unwatch_on_exit {
     http_session& s;
-    const waiter* w;
-    ~unwatch_on_exit() { s.unwatch(w); }
+    waiter* w;
+    ~unwatch_on_exit() {
+      s.unwatch(w);
+      w->stream = nullptr;
+    }
   } unwatch_guard{*this, w.get()};
   for (;;) {
     while (!w->q.empty() && !w->client_gone) {
@@ -461,11 +487,11 @@ net::awaitable<bool> http_session::serve_post(beast::tcp_stream& stream, conn_bu
 
   bool sse = false;
   if (w->pending > 0) co_await await_answers(stream, req, w, sse, &buf);
-  if (w->client_gone) {
-    log_.info("session " + id() + ": the client of a request in flight went away: cancelling it");
-  } else if (w->overflowed) {
+  if (w->overflowed) {  // (its pending write cancelled: client_gone may be set too)
     log_.warn("session " + id() + ": a client fell " + std::to_string(cfg_.stream_buffer_bytes) +
               " bytes behind on its answer stream (--stream-buffer-bytes): ending that stream");
+  } else if (w->client_gone) {
+    log_.info("session " + id() + ": the client of a request in flight went away: cancelling it");
   }
   const bool abandoned = w->client_gone || w->overflowed;
   if (abandoned)
@@ -508,14 +534,9 @@ const std::string& http_session::client_id_of(const waiter_ptr& w, const std::st
 net::awaitable<bool> http_session::keep_alive_comment(beast::tcp_stream& stream,
                                                       const http_request& req, bool& sse) {
   if (!sse) {
-    http::response<http::empty_body> head{http::status::ok, req.version()};
-    head.set(http::field::content_type, "text/event-stream");
-    head.set(http::field::cache_control, "no-cache");
-    head.set("X-Accel-Buffering", "no");
-    stamp(head, req.keep_alive());
-    head.chunked(true);
-    http::response_serializer<http::empty_body> sr{head};
-    if (co_await write_header(stream, sr)) co_return false;
+    const bool keep = req.keep_alive();
+    const bool head_ok = co_await write_sse_head(stream, req, keep);
+    if (!head_ok) co_return false;
     sse = true;
   }
   co_return !(co_await write_chunk(stream, ": keep-alive\n\n"));
@@ -798,6 +819,11 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   }
   auto w = std::make_shared<waiter>(strand_, cfg_.stream_buffer_bytes);
   get_stream_ = w;
+  w->stream = &stream;
+  struct unstream_on_exit {
+    waiter* w;
+    ~unstream_on_exit() { w->stream = nullptr; }
+  } unstream_guard{w.get()};
   n_.open_streams.fetch_add(1);
   const bool numbered = transport_ == session_transport::streamable_http;
   // Resumption (Streamable HTTP only): events sent after Last-Event-ID are
@@ -824,9 +850,7 @@ net::awaitable<void> http_session::stream_out(beast::tcp_stream& stream, const h
   }
   while (!buffer_.empty()) w->q.push_evicting(buffer_.pop_front());  // same bound: fits
 
-  auto head = sse_head(req, false);
-  http::response_serializer<http::empty_body> sr{head};
-  bool ok = !(co_await write_header(stream, sr));
+  bool ok = co_await write_sse_head(stream, req, false);
   if (ok && !prelude.empty()) ok = !(co_await write_chunk(stream, prelude));
   for (std::size_t i = 0; ok && i < replay.size(); ++i) {
     const std::string ev = sse_event(replay[i].second, "g" + std::to_string(replay[i].first));
@@ -988,11 +1012,16 @@ bool http_session::to_stream(const waiter_ptr& w, message& msg) {
     w->notify();
     return true;
   }
-  // Over the bound: the stream ends; what it held is lost, counted.
+  // Over the bound: the stream ends; what it held is lost, counted. A write
+  // pending to that client is cancelled (the connection then closes).
   w->overflowed = true;
   n_.dropped.fetch_add(w->q.size());
   w->q.clear();
   lost(msg);
+  if (w->stream != nullptr) {
+    error_code ignored;
+    w->stream->socket().cancel(ignored);
+  }
   w->notify();
   return false;
 }

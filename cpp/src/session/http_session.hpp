@@ -3,9 +3,12 @@
 // its own upstream.
 //
 // All state lives on the session's strand. HTTP exchanges that concern the
-// session (POST, GET stream, DELETE) are run on that strand by the listener
-// (co_spawn onto strand(), awaited by the connection), so the socket is only
-// ever touched by one coroutine at a time and session code takes no locks.
+// session (POST, GET stream, DELETE) are run on that strand by the listener,
+// so the socket is only ever touched by one coroutine at a time and session
+// code takes no locks. The strand is the one of the connection that opened
+// the session: on that connection (the usual case: a client keeps its
+// connection) an exchange runs inline in the connection's coroutine; on
+// another, it is spawned onto the strand and awaited.
 // Counters are atomics so snapshots can be read from any thread.
 //
 // Bounds: every queue of server messages (a POST's answer stream, the GET
@@ -59,9 +62,9 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   using closed_fn =
       std::function<void(const std::string& id, const std::string& reason, bool finished)>;
 
-  // Makes the upstream (throws api_error on failure). `cfg`, `log` and
-  // `metrics` outlive the session.
-  http_session(io_executor ex, std::string id, session_transport transport,
+  // Makes the upstream (throws api_error on failure). `home`: the strand the
+  // session lives on. `cfg`, `log` and `metrics` outlive the session.
+  http_session(session_strand home, std::string id, session_transport transport,
                const upstream_factory& make_upstream, const proxy_config& cfg, const logger& log,
                proxy_metrics& metrics, closed_fn on_closed);
   ~http_session() override;
@@ -152,6 +155,10 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
     bool watching = false;     // a watch_client read is pending
     bool stop_watch = false;   // do not re-arm it
     std::array<char, 256> scratch{};
+    // The client connection it streams to, while it does: a stream over its
+    // bound is cut there (a write to a client that stopped reading may be
+    // pending, and would otherwise hold until the write deadline).
+    beast::tcp_stream* stream = nullptr;
     net::steady_timer wake;
     void notify() { wake.cancel(); }
   };
@@ -241,10 +248,13 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void lost(const message& msg);
   void cancel_upstream(const std::string& id, const char* reason);
   void do_close(close_cause cause, const std::string& reason);
-  template <class Body>
-  void stamp(http::response<Body>& res, bool keep_alive) const;
-  // The head of a text/event-stream response (chunked).
-  http::response<http::empty_body> sse_head(const http_request& req, bool keep_alive) const;
+  // The head of a response of this session: a body of `length` bytes (none:
+  // a chunked text/event-stream), of Content-Type `type` (empty: none).
+  std::string response_head(const http_request& req, http::status st, std::string_view type,
+                            bool keep_alive, std::optional<std::size_t> length) const;
+  // The head of a text/event-stream response (false: the write failed).
+  net::awaitable<bool> write_sse_head(beast::tcp_stream& stream, const http_request& req,
+                                      bool keep_alive);
 
   // Bridging a modern client to a session-era upstream (defined in
   // session/bridge_legacy_upstream.cpp).

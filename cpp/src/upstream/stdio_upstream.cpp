@@ -71,6 +71,7 @@ void stdio_upstream::start(std::shared_ptr<void> owner, sink& out) {
   error_code ignored;  // the readers read only what is there (read_now)
   child_.out().non_blocking(true, ignored);
   child_.err().non_blocking(true, ignored);
+  child_.in().non_blocking(true, ignored);  // the writer writes what fits now (pipe_writer)
   out_ = &out;
   to_server_.start(owner,
                    [this](std::exception_ptr e) { failed("the writer to the server's stdin", e); });

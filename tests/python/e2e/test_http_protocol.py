@@ -133,6 +133,78 @@ def test_url_line_and_initialize(http_proxy, raw_server_cmd):
     proxy.wait_stderr(r"^server: raw_server: pid \d+ ready$")
 
 
+def read_head(sock) -> tuple[str, dict[str, str], bytes]:
+    """Read one response head from a raw socket: status line, headers, bytes after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed inside a response head: {data!r}"
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        assert k.lower() not in headers, f"header {k} twice: {lines}"
+        headers[k.lower()] = v.strip()
+    return lines[0], headers, rest
+
+
+@pytest.mark.timeout(30)
+def test_response_heads_follow_the_request_version_and_keep_alive(http_proxy, raw_server_cmd):
+    """mcpfwd writes a session's response heads by hand (http_session::response_head): the
+    status line in the request's version, Connection as HTTP/1.0 and 1.1 want it, an exact
+    Content-Length, and a chunked event-stream head; a keep-alive connection serves again."""
+    import socket
+
+    proxy = http_proxy(raw_server_cmd)
+    s = McpHttp(proxy.url)
+    s.initialize()
+    host, port, path = split_url(proxy.url)
+
+    def post(sock, version: str, body: dict, extra: str = "", accept: str = "application/json"):
+        raw = json.dumps(body).encode()
+        sock.sendall(f"POST {path} HTTP/{version}\r\nHost: {host}:{port}\r\n"
+                     f"Content-Type: application/json\r\nAccept: {accept}\r\n"
+                     f"{SESSION_HEADER}: {s.sid}\r\nMCP-Protocol-Version: {s.protocol_version}\r\n"
+                     f"Content-Length: {len(raw)}\r\n{extra}\r\n".encode() + raw)
+
+    with socket.create_connection((host, port), timeout=10) as c:
+        for i in (1, 2):  # HTTP/1.0 with keep-alive: the same connection serves twice
+            post(c, "1.0", rpc("tools/list", {}, 100 + i), "Connection: keep-alive\r\n")
+            status, h, rest = read_head(c)
+            assert status == "HTTP/1.0 200 OK", status
+            assert h["connection"] == "keep-alive" and h["content-type"] == "application/json", h
+            assert h[SESSION_HEADER.lower()] == s.sid and h["server"] == "mcpfwd", h
+            n = int(h["content-length"])
+            while len(rest) < n:
+                rest += c.recv(65536)
+            assert len(rest) == n and json.loads(rest)["id"] == 100 + i, rest
+    with socket.create_connection((host, port), timeout=10) as c:  # HTTP/1.1, Connection: close
+        post(c, "1.1", rpc("tools/list", {}, 103), "Connection: close\r\n")
+        status, h, rest = read_head(c)
+        assert status == "HTTP/1.1 200 OK" and h["connection"] == "close", (status, h)
+        while True:
+            more = c.recv(65536)
+            if not more:
+                break  # mcpfwd closed it, as announced
+            rest += more
+        assert len(rest) == int(h["content-length"]), (h, rest)
+    with socket.create_connection((host, port), timeout=10) as c:  # 202, no body
+        post(c, "1.1", INITIALIZED)
+        status, h, rest = read_head(c)
+        assert status == "HTTP/1.1 202 Accepted" and h["content-length"] == "0", (status, h)
+        assert "content-type" not in h and "connection" not in h and rest == b"", h
+    with socket.create_connection((host, port), timeout=10) as c:  # an answer as an event stream
+        post(c, "1.1", rpc("raw/emit", {"lines": [json.dumps(rpc("notifications/message",
+                                                                   {"level": "info"}))]}, 104),
+             accept=ACCEPT_BOTH)
+        status, h, _ = read_head(c)
+        assert status == "HTTP/1.1 200 OK", status
+        assert h["content-type"] == "text/event-stream" and h["transfer-encoding"] == "chunked", h
+        assert h["cache-control"] == "no-cache" and "content-length" not in h, h
+
+
 @pytest.mark.timeout(30)
 def test_json_only_accept_gets_json(http_proxy, raw_server_cmd):
     proxy = http_proxy(raw_server_cmd)
