@@ -8,6 +8,16 @@ the process with "free(): double free detected"). The fix is always the same:
 compute the value into a named local, or call a function that returns it, before
 the ``co_await``.
 
+Not checked here, and avoided the same way: GCC 12 also crashed mcpfwd (SIGSEGV on a
+garbage reference after the resumption) on ``if (!co_await write_sse_head(stream,
+req, req.keep_alive())) co_return false;`` at the start of a coroutine body. A
+30-line reproduction with a timer-awaiting Asio coroutine crashed at -O0 and -O2 on
+``if (co_await f(...))`` and ``while (...co_await...)`` whenever no local variable had
+been declared earlier in the calling coroutine, and ran once any had been (or once
+the result went into a named local first); but loadgen's ``exchange()`` has that
+shape and runs, so the trigger is narrower than that and no rule is enforced for
+it. Prefer ``const bool ok = co_await f(...); if (!ok) ...`` in new code.
+
 Usage: tools/check_coroutines.py [FILE...]   (default: every .cpp/.hpp under cpp/,
 capi/, bench/ and tests/). Exit status 1 and one line per finding when any is found.
 """
