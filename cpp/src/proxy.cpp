@@ -191,6 +191,17 @@ upstream_factory proxy::make_upstream_factory() {
 proxy::~proxy() {
   stop();
   join();
+  // The contexts' pending handlers may hold one another's executors, work
+  // counted (a request on one I/O thread awaiting a session's coroutine on
+  // another, a session watching a client connection of another thread): they
+  // are all destroyed while every context still exists, before any context
+  // is. Destroying a suspended coroutine queues the destruction of the one
+  // that awaited it (through its executor), so this takes a pass per level
+  // of nesting: mcpfwd nests at most three (connection, session, own request).
+  for (int pass = 0; pass < 4; ++pass) {
+    for (auto& ctx : more_ctx_) ctx->destroy_handlers();
+    ioc_.destroy_handlers();
+  }
 }
 
 void proxy::start() {
@@ -254,7 +265,7 @@ void proxy::start_http() {
       cfg_.io_threads ? cfg_.io_threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<net::io_context*> contexts{&ioc_};
   for (unsigned i = 1; i < n && !single_context(cfg_); ++i) {
-    more_ctx_.push_back(std::make_unique<net::io_context>(1));
+    more_ctx_.push_back(std::make_unique<io_context_owned>(1));
     contexts.push_back(more_ctx_.back().get());
   }
   // Without a default upstream (only named servers), /mcp serves nothing.

@@ -88,8 +88,14 @@ class proxy {
   // session's exchanges never hop threads. With a remote upstream (whose
   // pooled connections every session shares) there is one io_context, run
   // by all N threads, as before.
-  net::io_context ioc_;
-  std::vector<std::unique_ptr<net::io_context>> more_ctx_;
+  // An io_context whose pending handlers can be destroyed before the context
+  // is (what its destructor does first): see ~proxy.
+  struct io_context_owned : net::io_context {
+    using net::io_context::io_context;
+    void destroy_handlers() { shutdown(); }
+  };
+  io_context_owned ioc_;
+  std::vector<std::unique_ptr<io_context_owned>> more_ctx_;
   std::vector<net::executor_work_guard<io_executor>> work_;
   std::vector<std::thread> threads_;
   std::vector<std::thread> pumps_;  // copy threads for descriptors epoll cannot watch
