@@ -54,14 +54,22 @@ struct pipe_pair {
     return done();
   }
 };
+
+// A pipe_writer on the pair's write end, its handlers started.
+struct started_writer {
+  pipe_writer<net::posix::stream_descriptor> out;
+  std::shared_ptr<int> owner = std::make_shared<int>(0);
+  std::exception_ptr failure;
+  explicit started_writer(pipe_pair& p) : out(p.wr, 1 << 20) {
+    out.start(owner, [this](std::exception_ptr e) { failure = e; });
+  }
+};
 }  // namespace
 
 TEST_CASE("pipe_writer writes a frame at once when the pipe takes it") {
   pipe_pair p(true);
-  pipe_writer<net::posix::stream_descriptor> out(p.wr, 1 << 20);
-  auto owner = std::make_shared<int>(0);
-  std::exception_ptr failure;
-  out.start(owner, [&](std::exception_ptr e) { failure = e; });
+  started_writer w(p);
+  auto& out = w.out;
   out.push("{\"a\":1}\n");
   out.push("{\"b\":2}\n");
   // Nothing queued, nothing pending: written before push returned, with no
@@ -70,15 +78,13 @@ TEST_CASE("pipe_writer writes a frame at once when the pipe takes it") {
   CHECK(out.idle());
   CHECK(p.ioc.poll() == 0);
   CHECK(p.read_exactly(16) == "{\"a\":1}\n{\"b\":2}\n");
-  CHECK(!failure);
+  CHECK(!w.failure);
 }
 
 TEST_CASE("pipe_writer writes what a full pipe does not take asynchronously, in order") {
   pipe_pair p(true);
-  pipe_writer<net::posix::stream_descriptor> out(p.wr, 1 << 20);
-  auto owner = std::make_shared<int>(0);
-  std::exception_ptr failure;
-  out.start(owner, [&](std::exception_ptr e) { failure = e; });
+  started_writer w(p);
+  auto& out = w.out;
   std::string expected;
   for (char c : {'a', 'b', 'c', 'd'}) {  // 4 x 100 kB: more than a pipe holds (64 KiB)
     std::string frame(100000, c);
@@ -97,18 +103,16 @@ TEST_CASE("pipe_writer writes what a full pipe does not take asynchronously, in 
   CHECK(got.size() == expected.size());
   CHECK(got == expected);
   CHECK(out.queued_bytes() == 0);
-  CHECK(!failure);
+  CHECK(!w.failure);
 }
 
 TEST_CASE("pipe_writer on a blocking descriptor never writes synchronously") {
   pipe_pair p(false);
-  pipe_writer<net::posix::stream_descriptor> out(p.wr, 1 << 20);
-  auto owner = std::make_shared<int>(0);
-  std::exception_ptr failure;
-  out.start(owner, [&](std::exception_ptr e) { failure = e; });
+  started_writer w(p);
+  auto& out = w.out;
   out.push("{\"c\":3}\n");
   CHECK(out.queued_bytes() == 8);  // left to the asynchronous write
   CHECK(p.run_until([&] { return out.idle(); }));
   CHECK(p.read_exactly(8) == "{\"c\":3}\n");
-  CHECK(!failure);
+  CHECK(!w.failure);
 }
