@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -53,6 +53,8 @@ EVERYTHING_JS = (REPO_ROOT / "tests" / "node" / "node_modules" / "@modelcontextp
                  / "server-everything" / "dist" / "index.js")
 
 STATS_PREFIX = "mcpfwd: info: session stats: "
+# mcpfwd's warning that its standard error queue was full ("N log lines dropped: ...")
+LOG_DROPPED_RX = re.compile(r"^mcpfwd: warn: (\d+) log lines dropped")
 # what ASan/LSan/TSan/UBSan builds of mcpfwd print when they find something
 SANITIZER_RX = re.compile(r"^(?!server: )(?:==\d+==ERROR: |WARNING: ThreadSanitizer"
                           r"|SUMMARY: \w+Sanitizer|.*runtime error: )")
@@ -518,24 +520,46 @@ class ProxyProcess:
     def wait_stderr(self, pattern: str, timeout: float = 10.0) -> str:
         """Wait for a stderr line matching regex ``pattern``; return it."""
         rx = re.compile(pattern)
+        return self.wait_stderr_line(lambda line: rx.search(line) is not None,
+                                     f"no stderr line matching {pattern!r}", timeout)
+
+    def wait_stderr_line(self, done: Callable[[str], bool], what: str,
+                         timeout: float = 10.0) -> str:
+        """Wait until ``done(line)`` is true for a stderr line; return that line.
+
+        ``done`` sees each line once, in order, so it may count (a stateful predicate)."""
         deadline = time.monotonic() + timeout
         seen = 0  # lines already looked at: each wake-up scans only the new ones, so the
         # reader thread, which needs this lock to append, is not held up by a long log
         with self._err_cond:
             while True:
                 for line in self._err_lines[seen:]:
-                    if rx.search(line):
+                    seen += 1
+                    if done(line):
                         return line
-                seen = len(self._err_lines)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._err_done:
                     break
                 self._err_cond.wait(remaining)
-            for line in self._err_lines:
-                if rx.search(line):
-                    return line
-        raise AssertionError(f"no stderr line matching {pattern!r} within {timeout}s; "
-                             f"tail:\n{self.stderr_tail()}")
+        raise AssertionError(f"{what} within {timeout}s; tail:\n{self.stderr_tail()}")
+
+    def wait_stderr_accounted(self, prefixes: tuple[str, ...], n: int,
+                              timeout: float = 20.0) -> None:
+        """Wait until n stderr lines starting with one of ``prefixes`` are accounted for:
+        relayed, or counted in mcpfwd's "N log lines dropped" warning. mcpfwd's standard error
+        is a bounded queue, and a reader slower than a flood loses its last lines too, so
+        waiting for the last line would not do."""
+        count = 0
+
+        def done(line: str) -> bool:
+            nonlocal count
+            if line.startswith(prefixes):
+                count += 1
+            elif m := LOG_DROPPED_RX.match(line):
+                count += int(m.group(1))
+            return count >= n
+
+        self.wait_stderr_line(done, f"not all {n} stderr lines {prefixes} accounted for", timeout)
 
     def stats(self) -> dict[str, Any]:
         """The JSON of the `session stats:` line (call after exit)."""

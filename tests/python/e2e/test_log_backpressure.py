@@ -23,12 +23,9 @@ import time
 import pytest
 from http_helpers import URL_RX, McpHttp
 
-from conftest import RAW_SERVER, sanitizer_digest
+from conftest import LOG_DROPPED_RX, RAW_SERVER, sanitizer_digest
 
 pytestmark = pytest.mark.timeout(120)
-
-DROPPED_RX = re.compile(r"^mcpfwd: warn: (\d+) log lines dropped")
-
 
 def read_line(stream, timeout: float) -> bytes:
     ready, _, _ = select.select([stream], [], [], timeout)
@@ -96,7 +93,7 @@ def test_an_unread_stderr_stalls_no_session(mcpfwd_bin):
                     assert left > 0, f"no stderr line matching {rx.pattern!r}; tail: {lines[-5:]}"
                     cond.wait(left)
 
-        dropped = int(wait_line(DROPPED_RX).group(1))
+        dropped = int(wait_line(LOG_DROPPED_RX).group(1))
         assert dropped > 1000, dropped  # most of 40,000 lines could not fit
         relayed = sum(1 for ln in list(lines) if ln.startswith("server: raw_server: wide line"))
         assert 0 < relayed < 40000
