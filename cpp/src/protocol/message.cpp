@@ -2,8 +2,10 @@
 
 #include <array>
 #include <cmath>
+#include <optional>
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 namespace mcpfwd {
 namespace json = boost::json;
@@ -26,143 +28,465 @@ bool is_id_value(const json::value& v) noexcept {
 
 namespace {
 
-// Validates one JSON-RPC object. On failure err.id is set when readable.
-bool classify_object(const json::value& v, message_info& out, classify_error& err) {
+// The JSON type of a value classify() looks at ("absent": the key is not there).
+enum class jtype : std::uint8_t { absent, null, other, string, int64, uint64, dbl, object, array };
+
+// What one message's routing needs from its JSON, gathered while it is parsed
+// (duplicate keys: the last one counts, as in Boost.JSON's DOM). An id-like
+// value (an id, a progress token, a requestId) keeps its text when it may be
+// an id: a string or a finite number, serialized as Boost.JSON serializes it.
+struct id_like {
+  jtype type = jtype::absent;
+  bool valid = false;  // a string or a finite number
+  std::string text;
+  void reset() {
+    type = jtype::absent;
+    valid = false;
+    text.clear();
+  }
+};
+struct facts {
+  bool is_object = false;
+  id_like id;
+  jtype jsonrpc = jtype::absent;
+  bool jsonrpc_20 = false;  // the string "2.0"
+  jtype method = jtype::absent;
+  std::string method_name;
+  bool has_result = false;
+  jtype error = jtype::absent, error_code = jtype::absent, error_message = jtype::absent;
+  jtype params = jtype::absent;
+  id_like params_token;  // params.progressToken
+  jtype meta = jtype::absent;
+  id_like meta_token;  // params._meta.progressToken
+  id_like request_id;  // params.requestId
+  // As new (a cleared string keeps its capacity: assigning facts{} would not).
+  void reset(bool object) {
+    is_object = object;
+    id.reset();
+    jsonrpc = method = error = error_code = error_message = params = meta = jtype::absent;
+    jsonrpc_20 = has_result = false;
+    method_name.clear();
+    params_token.reset();
+    meta_token.reset();
+    request_id.reset();
+  }
+};
+
+// Validates one JSON-RPC message from its facts (whose texts it may take).
+// On failure err.id is set when readable.
+bool decide(facts& f, message_info& out, classify_error& err) {
   err.code = rpc_error::invalid_request;
-  const json::object* obj = v.if_object();
-  if (obj == nullptr) {
-    err.message = "Invalid Request: a JSON-RPC message must be an object";
-    return false;
-  }
-  const json::value* id = obj->if_contains("id");
-  if (id != nullptr && (is_id_value(*id) || id->is_null())) {
-    out.id = id->is_null() ? std::string() : json::serialize(*id);
+  // A failure names the id when it could be read.
+  auto fail = [&](const char* text) {
     err.id = out.id;
-  }
-  const json::value* ver = obj->if_contains("jsonrpc");
-  if (ver == nullptr || !ver->is_string() || ver->get_string() != "2.0") {
-    err.message = "Invalid Request: \"jsonrpc\" must be \"2.0\"";
+    err.message = text;
     return false;
+  };
+  if (!f.is_object) return fail("Invalid Request: a JSON-RPC message must be an object");
+  const bool has_id = f.id.type != jtype::absent;
+  if (has_id && f.id.valid) out.id = std::move(f.id.text);
+  if (f.jsonrpc != jtype::string || !f.jsonrpc_20) {
+    return fail("Invalid Request: \"jsonrpc\" must be \"2.0\"");
   }
-  if (id != nullptr && !(is_id_value(*id) || id->is_null())) {
-    err.message = "Invalid Request: \"id\" must be a string, a number or null";
-    return false;
+  if (has_id && !(f.id.valid || f.id.type == jtype::null)) {
+    return fail("Invalid Request: \"id\" must be a string, a number or null");
   }
-  const json::value* method = obj->if_contains("method");
-  const json::value* result = obj->if_contains("result");
-  const json::value* error = obj->if_contains("error");
-  if (method != nullptr) {
-    if (!method->is_string()) {
-      err.message = "Invalid Request: \"method\" must be a string";
-      return false;
+  const bool has_error = f.error != jtype::absent;
+  if (f.method != jtype::absent) {
+    if (f.method != jtype::string) {
+      return fail("Invalid Request: \"method\" must be a string");
     }
-    if (result != nullptr || error != nullptr) {
-      err.message = "Invalid Request: a request cannot carry \"result\" or \"error\"";
-      return false;
+    if (f.has_result || has_error) {
+      return fail("Invalid Request: a request cannot carry \"result\" or \"error\"");
     }
-    if (const json::value* params = obj->if_contains("params");
-        params != nullptr && !params->is_object() && !params->is_array()) {
-      err.message = "Invalid Request: \"params\" must be an object or an array";
-      return false;
+    if (f.params != jtype::absent && f.params != jtype::object && f.params != jtype::array) {
+      return fail("Invalid Request: \"params\" must be an object or an array");
     }
-    out.method = std::string(method->get_string());
-    if (const json::value* params = obj->if_contains("params"); params && params->is_object()) {
-      const json::object& po = params->get_object();
-      const json::value* tok = nullptr;
-      if (id == nullptr) {
-        tok = po.if_contains("progressToken");
-      } else if (const json::value* meta = po.if_contains("_meta"); meta && meta->is_object()) {
-        tok = meta->get_object().if_contains("progressToken");
-      }
-      if (tok != nullptr && is_id_value(*tok)) out.progress_token = json::serialize(*tok);
-      if (id == nullptr && out.method == "notifications/cancelled")
-        if (const json::value* rid = po.if_contains("requestId");
-            rid != nullptr && is_id_value(*rid))
-          out.cancels = json::serialize(*rid);
+    out.method = std::move(f.method_name);
+    if (f.params == jtype::object) {
+      id_like* tok = nullptr;
+      if (!has_id)
+        tok = &f.params_token;
+      else if (f.meta == jtype::object)
+        tok = &f.meta_token;
+      if (tok != nullptr && tok->valid) out.progress_token = std::move(tok->text);
+      if (!has_id && out.method == "notifications/cancelled" && f.request_id.valid)
+        out.cancels = std::move(f.request_id.text);
     }
-    if (id == nullptr) {
+    if (!has_id) {
       out.kind = message_kind::notification;
-    } else if (id->is_null()) {
-      err.message = "Invalid Request: a request id must not be null";
-      return false;
+    } else if (f.id.type == jtype::null) {
+      return fail("Invalid Request: a request id must not be null");
     } else {
       out.kind = message_kind::request;
     }
     return true;
   }
-  if (result != nullptr && error != nullptr) {
-    err.message = "Invalid Request: a response cannot carry both \"result\" and \"error\"";
-    return false;
+  if (f.has_result && has_error) {
+    return fail("Invalid Request: a response cannot carry both \"result\" and \"error\"");
   }
-  if (id == nullptr) {
-    err.message = "Invalid Request: no \"method\", and no \"id\" for a response";
-    return false;
+  if (!has_id) {
+    return fail("Invalid Request: no \"method\", and no \"id\" for a response");
   }
-  if (result != nullptr) {
-    if (id->is_null()) {
-      err.message = "Invalid Request: a result must answer a non-null id";
-      return false;
+  if (f.has_result) {
+    if (f.id.type == jtype::null) {
+      return fail("Invalid Request: a result must answer a non-null id");
     }
     out.kind = message_kind::response;
     return true;
   }
-  if (error != nullptr) {
-    const json::object* e = error->if_object();
-    if (e == nullptr || !e->contains("code") || !(*e).at("code").is_int64() ||
-        !e->contains("message") || !(*e).at("message").is_string()) {
-      err.message =
+  if (has_error) {
+    if (f.error != jtype::object || f.error_code != jtype::int64 ||
+        f.error_message != jtype::string) {
+      return fail(
           "Invalid Request: \"error\" must be an object with integer \"code\" and string "
-          "\"message\"";
-      return false;
+          "\"message\"");
     }
     out.kind = message_kind::error;
     return true;
   }
-  err.message = "Invalid Request: no \"method\", \"result\" or \"error\"";
-  return false;
+  return fail("Invalid Request: no \"method\", \"result\" or \"error\"");
 }
+
+// Boost.JSON's validating parser (the one json::parse uses, so the same
+// errors, depth limit and UTF-8 checks), with a handler that keeps only the
+// facts routing needs: no DOM is built.
+class classify_handler {
+  using error_code = boost::system::error_code;
+  using string_view = json::string_view;
+
+ public:
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  bool batch = false;                 // the document is an array
+  message_info one;                   // the message, when it is not a batch
+  std::vector<message_info> infos;    // a batch's valid elements so far
+  std::optional<classify_error> bad;  // the first element that is not a valid message
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) {
+    const role r = take();
+    ctx c = ctx::ignore;
+    switch (r) {
+      case role::document:
+      case role::message:
+        f_.reset(true);
+        c = ctx::message;
+        break;
+      case role::error:
+        f_.error = jtype::object;
+        f_.error_code = f_.error_message = jtype::absent;
+        c = ctx::error;
+        break;
+      case role::params:
+        set_params(jtype::object);
+        c = ctx::params;
+        break;
+      case role::meta:
+        f_.meta = jtype::object;
+        f_.meta_token.reset();
+        c = ctx::meta;
+        break;
+      default: assign(r, jtype::object); break;
+    }
+    push(c);
+    return true;
+  }
+  bool on_object_end(std::size_t, error_code&) {
+    if (pop() == ctx::message) finish();
+    return true;
+  }
+  bool on_array_begin(error_code&) {
+    const role r = take();
+    if (r == role::document) {
+      batch = true;
+      push(ctx::batch);
+      return true;
+    }
+    if (r == role::message) {
+      f_.reset(false);
+      finish();  // not an object
+    } else if (r == role::params) {
+      set_params(jtype::array);
+    } else {
+      assign(r, jtype::array);
+    }
+    push(ctx::ignore);
+    return true;
+  }
+  bool on_array_end(std::size_t, error_code&) {
+    pop();
+    return true;
+  }
+  bool on_key_part(string_view s, std::size_t, error_code&) {
+    part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(string_view s, std::size_t, error_code&) {
+    const std::string_view k = whole(s);
+    const ctx in = top();
+    next_ = role::none;
+    for (const key_role& kr : key_roles)
+      if (kr.in == in && kr.key == k) {
+        next_ = kr.r;
+        break;
+      }
+    part_.clear();
+    return true;
+  }
+  bool on_string_part(string_view s, std::size_t, error_code&) {
+    if (!in_string_) {
+      in_string_ = true;
+      string_role_ = take();
+    }
+    if (wants_text(string_role_)) part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(string_view s, std::size_t, error_code&) {
+    const role r = in_string_ ? string_role_ : take();
+    in_string_ = false;
+    const std::string_view v = wants_text(r) ? whole(s) : std::string_view();
+    if (r == role::jsonrpc) {
+      f_.jsonrpc = jtype::string;
+      f_.jsonrpc_20 = v == "2.0";
+    } else if (r == role::method) {
+      f_.method = jtype::string;
+      f_.method_name.assign(v);
+    } else if (id_like* x = id_of(r)) {
+      x->type = jtype::string;
+      x->valid = true;
+      x->text = json::serialize(json::string_view(v.data(), v.size()));
+    } else {
+      assign(r, jtype::string);
+    }
+    part_.clear();
+    return true;
+  }
+  bool on_number_part(string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t i, string_view, error_code&) {
+    number(take(), jtype::int64, [&] { return std::to_string(i); });
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, string_view, error_code&) {
+    number(take(), jtype::uint64, [&] { return std::to_string(u); });
+    return true;
+  }
+  bool on_double(double d, string_view, error_code&) {
+    const role r = take();
+    if (id_like* x = id_of(r)) {
+      x->type = jtype::dbl;
+      x->valid = std::isfinite(d);
+      x->text = x->valid ? json::serialize(json::value(d)) : std::string();
+    } else {
+      assign(r, jtype::dbl);
+    }
+    return true;
+  }
+  bool on_bool(bool, error_code&) {
+    assign(take(), jtype::other);
+    return true;
+  }
+  bool on_null(error_code&) {
+    assign(take(), jtype::null);
+    return true;
+  }
+  bool on_comment_part(string_view, error_code&) { return true; }
+  bool on_comment(string_view, error_code&) { return true; }
+
+ private:
+  // What the value about to begin is, to classify().
+  enum class role : std::uint8_t {
+    none,      // nothing routing reads
+    document,  // the whole line: a message, or a batch of them
+    message,   // a batch element
+    jsonrpc,
+    id,
+    method,
+    result,
+    error,
+    params,
+    error_code,
+    error_message,
+    params_token,
+    meta,
+    request_id,
+    meta_token,
+  };
+  // What an open object or array is.
+  enum class ctx : std::uint8_t { ignore, batch, message, error, params, meta };
+  // The members routing reads: in an object of this kind, this key's value.
+  struct key_role {
+    ctx in;
+    std::string_view key;
+    role r;
+  };
+  static constexpr key_role key_roles[] = {
+      {ctx::message, "jsonrpc", role::jsonrpc},
+      {ctx::message, "id", role::id},
+      {ctx::message, "method", role::method},
+      {ctx::message, "result", role::result},
+      {ctx::message, "error", role::error},
+      {ctx::message, "params", role::params},
+      {ctx::error, "code", role::error_code},
+      {ctx::error, "message", role::error_message},
+      {ctx::params, "progressToken", role::params_token},
+      {ctx::params, "_meta", role::meta},
+      {ctx::params, "requestId", role::request_id},
+      {ctx::meta, "progressToken", role::meta_token},
+  };
+
+  static bool wants_text(role r) {
+    return r == role::jsonrpc || r == role::method || r == role::id || r == role::params_token ||
+           r == role::meta_token || r == role::request_id;
+  }
+  id_like* id_of(role r) {
+    switch (r) {
+      case role::id: return &f_.id;
+      case role::params_token: return &f_.params_token;
+      case role::meta_token: return &f_.meta_token;
+      case role::request_id: return &f_.request_id;
+      default: return nullptr;
+    }
+  }
+  // The role of the value that begins now; the next one in a batch is a message.
+  role take() {
+    const role r = next_;
+    next_ = top() == ctx::batch ? role::message : role::none;
+    return r;
+  }
+  ctx top() const { return depth_ == 0 ? ctx::ignore : stack_[depth_ - 1]; }
+  void push(ctx c) {
+    // The parser stops at max_json_depth, so the stack never overflows.
+    if (depth_ < stack_.size()) stack_[depth_] = c;
+    ++depth_;
+    next_ = c == ctx::batch ? role::message : role::none;
+  }
+  ctx pop() {
+    const ctx c = top();
+    --depth_;
+    next_ = top() == ctx::batch ? role::message : role::none;
+    return c;
+  }
+  std::string_view whole(string_view s) {
+    if (part_.empty()) return std::string_view(s.data(), s.size());
+    part_.append(s.data(), s.size());
+    return part_;
+  }
+  void set_params(jtype t) {
+    f_.params = t;
+    f_.params_token.reset();
+    f_.meta = jtype::absent;
+    f_.meta_token.reset();
+    f_.request_id.reset();
+  }
+  template <class Text>
+  void number(role r, jtype t, Text text) {
+    if (id_like* x = id_of(r)) {
+      x->type = t;
+      x->valid = true;
+      x->text = text();
+    } else {
+      assign(r, t);
+    }
+  }
+  // A value of type t (not a string of interest, not a container entered).
+  void assign(role r, jtype t) {
+    switch (r) {
+      case role::document:
+      case role::message:
+        f_.reset(false);
+        finish();  // not an object
+        break;
+      case role::jsonrpc: f_.jsonrpc = t; break;
+      case role::method: f_.method = t; break;
+      case role::result: f_.has_result = true; break;
+      case role::error:
+        f_.error = t;
+        f_.error_code = f_.error_message = jtype::absent;
+        break;
+      case role::params: set_params(t); break;
+      case role::error_code: f_.error_code = t; break;
+      case role::error_message: f_.error_message = t; break;
+      case role::meta:
+        f_.meta = t;
+        f_.meta_token.reset();
+        break;
+      default:
+        if (id_like* x = id_of(r)) {
+          x->type = t;
+          x->valid = false;
+          x->text.clear();
+        }
+        break;
+    }
+  }
+  // A message (or what stands in a message's place) ended.
+  void finish() {
+    message_info mi;
+    classify_error e;
+    if (decide(f_, mi, e)) {
+      if (batch)
+        infos.push_back(std::move(mi));
+      else
+        one = std::move(mi);
+    } else if (!bad) {
+      if (batch) {
+        e.id.clear();
+        e.message += " (batch element " + std::to_string(infos.size()) + ")";
+      }
+      bad = std::move(e);
+    }
+  }
+
+  facts f_;
+  role next_ = role::document;
+  bool in_string_ = false;
+  role string_role_ = role::none;
+  std::string part_;  // a key or string delivered in parts, so far
+  std::array<ctx, max_json_depth + 2> stack_{};
+  std::size_t depth_ = 0;
+};
 
 }  // namespace
 
 bool classify(std::string line, message& out, classify_error& err) {
-  // A stack buffer serves most messages without touching the heap; bigger
-  // ones spill into the monotonic resource's upstream allocations.
-  std::array<unsigned char, 4096> buf;
-  json::monotonic_resource mr(buf.data(), buf.size());
   json::parse_options opt;
   opt.max_depth = max_json_depth;
+  json::basic_parser<classify_handler> p(opt);
+  // The whole text at once (more = false: the parser never suspends, which
+  // would allocate its state stack); anything after the value is an error,
+  // as in json::parse.
   boost::system::error_code ec;
-  json::value v = json::parse(line, ec, &mr, opt);
+  const std::size_t n = p.write_some(false, line.data(), line.size(), ec);
+  if (!ec && n < line.size()) ec = json::error::extra_data;
   if (ec) {
     err.code = rpc_error::parse_error;
     err.id.clear();
     err.message = "Parse error: " + ec.message();
     return false;
   }
+  classify_handler& h = p.handler();
+  if (h.bad) {
+    err = std::move(*h.bad);
+    return false;
+  }
+  if (h.batch && h.infos.empty()) {
+    err.code = rpc_error::invalid_request;
+    err.id.clear();
+    err.message = "Invalid Request: empty batch";
+    return false;
+  }
   out.batch.clear();
   out.info = message_info{};
-  if (const json::array* arr = v.if_array()) {
-    if (arr->empty()) {
-      err.code = rpc_error::invalid_request;
-      err.id.clear();
-      err.message = "Invalid Request: empty batch";
-      return false;
-    }
-    out.batch.reserve(arr->size());
-    for (std::size_t i = 0; i < arr->size(); ++i) {
-      message_info mi;
-      classify_error e;
-      if (!classify_object((*arr)[i], mi, e)) {
-        err = std::move(e);
-        err.id.clear();
-        err.message += " (batch element " + std::to_string(i) + ")";
-        return false;
-      }
-      out.batch.push_back(std::move(mi));
-    }
+  if (h.batch) {
+    out.batch = std::move(h.infos);
     out.info.kind = message_kind::batch;
-  } else if (!classify_object(v, out.info, err)) {
-    return false;
+  } else {
+    out.info = std::move(h.one);
   }
   out.raw = std::move(line);
   return true;

@@ -71,6 +71,45 @@ const std::string& busy_reply() {
 }  // namespace
 
 // One accepted connection: its stream and read buffer, counted while it lives.
+namespace {
+
+// The deadline of a connection's idle read (keep-alive, or the first byte of
+// its first request), kept by a lazy timer. Beast's tcp_stream arms a timer
+// for each read and cancels it when the read completes, which posts a
+// handler (a trip through the scheduler) per request. This timer is armed
+// for a deadline and left alone by reads that complete; when it fires it
+// looks at the connection's current deadline: armed again if that moved on,
+// the read cancelled if it passed. Deadlines move later (a fixed time after
+// each read starts), so it fires about once per timeout period.
+struct idle_deadline : std::enable_shared_from_this<idle_deadline> {
+  using clock = std::chrono::steady_clock;
+  idle_deadline(const session_strand& strand, net::ip::tcp::socket& s) : timer(strand), sock(s) {}
+  net::steady_timer timer;
+  net::ip::tcp::socket& sock;
+  clock::time_point deadline = clock::time_point::max();  // of the read in progress
+  clock::time_point armed_at = clock::time_point::max();
+
+  void start(clock::duration timeout) { arm(clock::now() + timeout); }
+  void stop() noexcept { deadline = clock::time_point::max(); }
+  void arm(clock::time_point at) {
+    deadline = at;
+    if (armed_at <= at) return;  // it fires no later, and looks again then
+    armed_at = at;
+    timer.expires_at(at);  // a pending wait ends (aborted) and is replaced
+    timer.async_wait([weak = weak_from_this()](error_code ec) {
+      const auto self = weak.lock();
+      if (!self || ec) return;
+      self->armed_at = clock::time_point::max();
+      if (self->deadline == clock::time_point::max()) return;  // not reading: armed next time
+      if (clock::now() < self->deadline) return self->arm(self->deadline);
+      error_code ignored;
+      self->sock.cancel(ignored);  // the read ends with operation_aborted
+    });
+  }
+};
+
+}  // namespace
+
 struct http_server::connection {
   http_server& srv;
   // Its coroutine's strand (the socket's executor), shared by the sessions
@@ -79,8 +118,13 @@ struct http_server::connection {
   beast::tcp_stream stream;
   conn_buffer buf{http_read_buffer_max};
   std::size_t ctx;  // its io_context (http_server::contexts_)
+  std::shared_ptr<idle_deadline> idle;
   connection(http_server& s, net::ip::tcp::socket sock, std::size_t c)
-      : srv(s), strand(strand_of(sock, *s.contexts_[c])), stream(std::move(sock)), ctx(c) {
+      : srv(s),
+        strand(strand_of(sock, *s.contexts_[c])),
+        stream(std::move(sock)),
+        ctx(c),
+        idle(std::make_shared<idle_deadline>(strand, stream.socket())) {
     // Writes are tried at once and go asynchronous only when the socket is
     // full (io/http_write.hpp): a synchronous write must not block.
     error_code ignored;
@@ -280,9 +324,10 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock, st
     // connection holds; a request's parser and state live in serve_request's.
     if (c.buf.size() == 0) {
       release_if_empty(c.buf);  // the idle read takes a small block (conn_buffer.hpp)
-      c.stream.expires_after(first ? cfg_.header_timeout : cfg_.keepalive_timeout);
-      auto [ec, n] = co_await c.stream.async_read_some(c.buf.prepare(conn_first_read),
-                                                       net::as_tuple(net::use_awaitable));
+      c.idle->start(first ? cfg_.header_timeout : cfg_.keepalive_timeout);
+      auto [ec, n] = co_await c.stream.socket().async_read_some(c.buf.prepare(conn_first_read),
+                                                                net::as_tuple(net::use_awaitable));
+      c.idle->stop();
       c.buf.commit(n);
       if (ec) break;  // closed, reset, or idle too long
     }
@@ -294,7 +339,7 @@ net::awaitable<void> http_server::serve_connection(net::ip::tcp::socket sock, st
 
 std::optional<session_transport> http_server::transport_of(std::string_view id) const {
   std::lock_guard lk(m_);
-  auto it = sessions_.find(std::string(id));
+  auto it = sessions_.find(id);
   if (it == sessions_.end()) return std::nullopt;
   return it->second->transport();
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <variant>
@@ -122,10 +123,19 @@ class http_server : public std::enable_shared_from_this<http_server> {
   std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected_{};
 
   mutable std::mutex m_;
-  std::unordered_map<std::string, std::shared_ptr<http_session>> sessions_;  // routable
+  // By session id, found from a request's header without copying it.
+  struct id_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using session_map =
+      std::unordered_map<std::string, std::shared_ptr<http_session>, id_hash, std::equal_to<>>;
+  session_map sessions_;  // routable
   // Closing (no longer routable: their id answers 404) until their upstream
   // is reaped; still listed by inspection, in state "draining".
-  std::unordered_map<std::string, std::shared_ptr<http_session>> closing_;
+  session_map closing_;
   // Stateless-era instances: isolation key -> session id, and back.
   std::unordered_map<std::string, std::string> instances_, instance_keys_;
   std::unordered_set<std::string> opening_;  // keys whose instance is being opened

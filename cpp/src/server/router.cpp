@@ -168,9 +168,13 @@ http_refusal refuse_header_too_large() {
 }
 
 router::router(const proxy_config& cfg, std::uint16_t bound_port, bool loopback_bind)
-    : cfg_(cfg), port_(bound_port), loopback_(loopback_bind) {}
+    : cfg_(cfg),
+      port_(bound_port),
+      loopback_(loopback_bind),
+      own_host_(loopback_bind ? "127.0.0.1:" + std::to_string(bound_port) : std::string()) {}
 
 bool router::host_allowed(std::string_view value) const {
+  if (!own_host_.empty() && value == own_host_) return true;  // what the rest would conclude
   std::string_view host, port;
   if (!split_host_port(value, host, port)) return false;
   for (const auto& a : cfg_.allowed_hosts) {

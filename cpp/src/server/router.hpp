@@ -126,6 +126,9 @@ class router {
   const proxy_config& cfg_;
   std::uint16_t port_;
   bool loopback_;
+  // A loopback bind: the Host a local client sends ("127.0.0.1:PORT"), which
+  // host_allowed() accepts whatever --allow-host says; compared first.
+  std::string own_host_;
 };
 
 }  // namespace mcpfwd

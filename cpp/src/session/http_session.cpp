@@ -373,8 +373,23 @@ net::awaitable<void> http_session::await_answers(beast::tcp_stream& stream, cons
     if (w->client_gone || w->overflowed || w->pending == 0 || w->done) co_return;
     const auto now = std::chrono::steady_clock::now();
     const bool ping = keep_alive && w->deadline - now > keepalive_every;
-    w->wake.expires_at(ping ? now + keepalive_every : w->deadline);
-    auto [ec] = co_await w->wake.async_wait(net::as_tuple(net::use_awaitable));
+    // notify() ends the wait (operation_aborted); its end, when it has one,
+    // too (success), as a timer does the other waits on `wake`.
+    const auto until = ping ? now + keepalive_every : w->deadline;
+    w->session = this;
+    w->wait_until = until;
+    if (ping) {
+      w->wake_armed = true;
+      w->wake.expires_at(until);
+      w->wake.async_wait([wk = std::weak_ptr<waiter>(w)](error_code tec) {
+        if (auto s = wk.lock(); s && !tec) s->resume.fire({}, true);
+      });
+    } else if (until != std::chrono::steady_clock::time_point::max()) {
+      arm_deadlines(until);  // await_answers' waiters are in posts_, where on_deadlines looks
+    }
+    auto [ec] = co_await w->resume.wait(net::as_tuple(net::use_awaitable));
+    w->wait_until = std::chrono::steady_clock::time_point::max();
+    w->wake_armed = false;
     if (!ec && ping && w->q.empty() && std::chrono::steady_clock::now() < w->deadline) {
       if (!co_await keep_alive_comment(stream, req, sse)) w->client_gone = true;
       continue;
@@ -1102,6 +1117,64 @@ void http_session::route(message msg) {
 net::awaitable<void> http_session::on_server_message(message msg) {
   on_server_message_now(std::move(msg));
   co_return;
+}
+
+void http_session::waiter::notify() {
+  if (!resume.armed()) {
+    wake.cancel();  // a wait on the timer itself, if any
+    return;
+  }
+  if (session != nullptr && session->delivering_ > 0) {
+    if (!queued) {
+      queued = true;
+      session->resumes_.push_back(shared_from_this());
+    }
+    return;
+  }
+  if (wake_armed) wake.cancel();
+  resume.fire(net::error::operation_aborted, false);
+}
+
+void http_session::arm_deadlines(std::chrono::steady_clock::time_point at) {
+  // Armed for no later than `at`: it looks again then. Deadlines are a fixed
+  // time after their request, so this is the usual case: nothing to do.
+  if (deadlines_at_ <= at) return;
+  if (!deadlines_) deadlines_ = std::make_unique<net::steady_timer>(strand_);
+  deadlines_at_ = at;
+  deadlines_->expires_at(at);  // a pending wait ends (aborted) and is replaced
+  deadlines_->async_wait([weak = weak_from_this()](error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec) return;
+    self->deadlines_at_ = std::chrono::steady_clock::time_point::max();
+    self->on_deadlines();
+  });
+}
+
+void http_session::on_deadlines() {
+  const auto now = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const auto& w : posts_) {
+    if (!w->resume.armed() || w->wake_armed) continue;
+    if (w->wait_until <= now)
+      w->resume.fire({}, false);  // posted: the loop goes on over posts_
+    else
+      next = std::min(next, w->wait_until);
+  }
+  if (next != std::chrono::steady_clock::time_point::max()) arm_deadlines(next);
+}
+
+// The end of one read's deliveries (stdio_upstream::on_stdout): the requests
+// they answered resume here, in this call when `now`: the coroutine writes
+// its reply before the reader re-arms and before the scheduler polls again.
+void http_session::deliveries_end(bool now) {
+  if (--delivering_ > 0) return;
+  for (std::size_t i = 0; i < resumes_.size(); ++i) {
+    const waiter_ptr w = std::move(resumes_[i]);
+    w->queued = false;
+    if (w->wake_armed) w->wake.cancel();
+    w->resume.fire(net::error::operation_aborted, now);
+  }
+  resumes_.clear();
 }
 
 void http_session::on_server_message_now(message msg) {

@@ -40,6 +40,7 @@
 #include "config/config.hpp"
 #include "io/conn_buffer.hpp"
 #include "io/one_shot.hpp"
+#include "io/resume_slot.hpp"
 #include "protocol/era.hpp"
 #include "protocol/message.hpp"
 #include "session/session_record.hpp"
@@ -127,7 +128,7 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   // One HTTP exchange waiting for server messages: a POST waiting for its
   // response(s) (and, when the client accepts SSE, the messages related to
   // it), or an event stream (GET, legacy SSE). Only touched on the strand.
-  struct waiter {
+  struct waiter : std::enable_shared_from_this<waiter> {
     waiter(const net::any_io_executor& ex, std::size_t bound) : q(bound), wake(ex) {}
     byte_queue<std::string> q;     // messages to stream before the response
     std::vector<std::string> ids;  // its request ids (answered ones leave by_id_)
@@ -160,7 +161,18 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
     // pending, and would otherwise hold until the write deadline).
     beast::tcp_stream* stream = nullptr;
     net::steady_timer wake;
-    void notify() { wake.cancel(); }
+    // await_answers waits here (`wake` then bounds the wait): notify()
+    // completes it, deferred to http_session::deliveries_end while the
+    // session is delivering what one read of the server brought.
+    resume_slot resume;
+    http_session* session = nullptr;  // set by await_answers
+    bool queued = false;              // in the session's resumes_
+    // The end of the wait on `resume` (max: none). A keep-alive ping's is
+    // kept by `wake` (wake_armed); a request deadline's by the session's
+    // deadline timer (arm_deadlines), which no answer has to cancel.
+    std::chrono::steady_clock::time_point wait_until = std::chrono::steady_clock::time_point::max();
+    bool wake_armed = false;
+    void notify();
   };
   using waiter_ptr = std::shared_ptr<waiter>;
 
@@ -222,6 +234,12 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   void unwatch(const waiter* w);
   void arm_watch_tick(std::chrono::steady_clock::time_point at);
   void on_watch_tick();
+  // Request deadlines (await_answers): one session timer, armed for the
+  // earliest and never cancelled by an answer (cancelling would post a
+  // handler per request); when it fires it ends the waits that are due and
+  // re-arms for the next.
+  void arm_deadlines(std::chrono::steady_clock::time_point at);
+  void on_deadlines();
   // Notices a client that closes its connection while its exchange waits
   // (a read completes only then). With `buf` (a POST), bytes the client
   // sends meanwhile are kept for its next request; without (an event
@@ -239,6 +257,8 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   net::awaitable<void> on_server_message(message msg) override;
   bool delivers_now() const noexcept override { return true; }
   void on_server_message_now(message msg) override;
+  void deliveries_begin() override { ++delivering_; }
+  void deliveries_end(bool now) override;
   void on_server_rejected(const classify_error* err, std::string_view line) override;
   void route(message msg);  // a message from the server
   // Queues a server message on an exchange's stream; false if it did not fit
@@ -288,8 +308,11 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   proxy_metrics& metrics_;
   closed_fn on_closed_;
   std::unique_ptr<upstream> upstream_;
-  waiter_ptr get_stream_;                                 // the open GET (or legacy) stream
-  std::list<waiter_ptr> posts_;                           // POSTs in flight, oldest first
+  waiter_ptr get_stream_;        // the open GET (or legacy) stream
+  std::list<waiter_ptr> posts_;  // POSTs in flight, oldest first
+  // Inside deliveries_begin/end: waiters notified meanwhile, resumed at the end.
+  int delivering_ = 0;
+  std::vector<waiter_ptr> resumes_;
   std::unordered_map<std::string, waiter_ptr> by_id_;     // request id -> its POST
   std::unordered_map<std::string, waiter_ptr> by_token_;  // progress token -> its POST
   byte_queue<std::string> buffer_;                        // server messages with no stream to go to
@@ -316,6 +339,9 @@ class http_session : public std::enable_shared_from_this<http_session>, private 
   std::vector<unwatched> unwatched_;             // watch_later()
   std::unique_ptr<net::steady_timer> watch_tick_;
   bool watch_tick_armed_ = false;
+  std::unique_ptr<net::steady_timer> deadlines_;
+  std::chrono::steady_clock::time_point deadlines_at_ =
+      std::chrono::steady_clock::time_point::max();
   std::string close_reason_;
   close_cause cause_ = close_cause::internal;
   struct legacy_pending {

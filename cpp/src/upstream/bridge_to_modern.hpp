@@ -82,6 +82,8 @@ class bridge_to_modern final : public upstream, private upstream::sink {
     return mode_ == mode::passthrough && out_->delivers_now();
   }
   void on_server_message_now(message msg) override { out_->on_server_message_now(std::move(msg)); }
+  void deliveries_begin() override { out_->deliveries_begin(); }
+  void deliveries_end(bool now) override { out_->deliveries_end(now); }
   void on_server_rejected(const classify_error* err, std::string_view line) override {
     out_->on_server_rejected(err, line);
   }

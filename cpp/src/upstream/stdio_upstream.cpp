@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <array>
+#include <exception>
 #include <span>
 #include <vector>
 
@@ -113,14 +114,26 @@ void stdio_upstream::on_stdout(error_code ec, const std::shared_ptr<void>& owner
                   });
     return;
   }
-  for (auto& it : stdout_got_.items) {
+  {
+    // The requests these messages answer resume when the scope ends, here:
+    // their replies go out before the reader waits again.
+    struct deliveries {
+      sink& s;
+      explicit deliveries(sink& k) : s(k) { s.deliveries_begin(); }
+      ~deliveries() { s.deliveries_end(std::uncaught_exceptions() == 0); }
+      deliveries(const deliveries&) = delete;
+      deliveries& operator=(const deliveries&) = delete;
+    } scope(*out_);
+    for (auto& it : stdout_got_.items) {
+      message msg;
+      if (prepare_item(it, msg)) out_->on_server_message_now(std::move(msg));
+    }
+    stdout_got_.items.clear();
     message msg;
-    if (prepare_item(it, msg)) out_->on_server_message_now(std::move(msg));
+    if (end && prepare_line(stdout_framer_.take_partial(), msg))
+      out_->on_server_message_now(std::move(msg));
   }
-  stdout_got_.items.clear();
   if (!end) return wait_stdout(owner);
-  message msg;
-  if (prepare_line(stdout_framer_.take_partial(), msg)) out_->on_server_message_now(std::move(msg));
   stdout_closed_.notify();
 }
 

@@ -55,6 +55,12 @@ class upstream {
     virtual void on_server_message_now(message) {
       throw std::logic_error("on_server_message_now on a sink that may wait");
     }
+    // Around the on_server_message_now calls of one read: the owner may hold
+    // back resuming what they answered until deliveries_end, and resume it
+    // there, in the reader's call when `now` (its replies then go out before
+    // the reader waits again); `now` is false when an exception unwinds.
+    virtual void deliveries_begin() {}
+    virtual void deliveries_end(bool now) { (void)now; }
     // A message that is not JSON-RPC (err set) or is over the size limit
     // (err null, line empty). It is dropped; the owner counts and logs it.
     virtual void on_server_rejected(const classify_error* err, std::string_view line) = 0;

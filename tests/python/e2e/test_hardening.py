@@ -260,23 +260,25 @@ def test_connection_limit_refuses_cheaply(http_proxy, raw_server_cmd):
     assert "connection limit reached (4" in proxy.stderr_text()
 
 
+def closed_within(c: socket.socket, limit: float) -> float:
+    """Read until the peer closes `c`; assert it did within `limit` seconds; return when."""
+    t0 = time.monotonic()
+    c.settimeout(limit + 5)
+    while True:
+        try:
+            if not c.recv(65536):
+                break
+        except ConnectionResetError:
+            break
+    took = time.monotonic() - t0
+    assert took < limit, f"closed after {took:.1f}s"
+    return took
+
+
 def test_header_body_and_keepalive_deadlines(http_proxy, raw_server_cmd):
     proxy = http_proxy(raw_server_cmd, "--header-timeout-ms", "400", "--body-timeout-ms", "400",
                        "--keepalive-timeout-ms", "400")
     host, port, _ = split_url(proxy.url)
-
-    def closed_within(c: socket.socket, limit: float) -> float:
-        t0 = time.monotonic()
-        c.settimeout(limit + 5)
-        while True:
-            try:
-                if not c.recv(65536):
-                    break
-            except ConnectionResetError:
-                break
-        took = time.monotonic() - t0
-        assert took < limit, f"closed after {took:.1f}s"
-        return took
 
     with socket.create_connection((host, port)) as c:  # a head that never ends
         c.sendall(f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\n".encode())
@@ -298,6 +300,42 @@ def test_header_body_and_keepalive_deadlines(http_proxy, raw_server_cmd):
         closed_within(c, 3)
     with socket.create_connection((host, port)) as c:  # never a byte
         closed_within(c, 3)
+
+
+def test_keepalive_deadline_counts_from_the_last_request(http_proxy, raw_server_cmd):
+    # The idle deadline is kept by one lazy timer per connection (no timer is cancelled per
+    # request): a connection busy for several keep-alive periods stays open, and it closes
+    # one period after its last request.
+    proxy = http_proxy(raw_server_cmd, "--keepalive-timeout-ms", "500")
+    host, port, _ = split_url(proxy.url)
+
+    def exchange(c: socket.socket, body: dict, sid: str | None) -> tuple[str, bytes]:
+        data = json.dumps(body).encode()
+        extra = f"Mcp-Session-Id: {sid}\r\n" if sid else ""
+        c.sendall(f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: {ACCEPT_BOTH}\r\n"
+                  f"Content-Type: application/json\r\n{extra}Content-Length: {len(data)}\r\n\r\n"
+                  .encode() + data)
+        got = b""
+        want = f'"id":{body["id"]}'.encode()
+        while want not in got:
+            chunk = c.recv(65536)
+            assert chunk, f"closed before the answer to {body['id']}: {got!r}"
+            got += chunk
+        head = got.split(b"\r\n\r\n", 1)[0].decode()
+        return head, got
+
+    with socket.create_connection((host, port)) as c:
+        head, _ = exchange(c, init_request(), None)
+        sid = next(ln.split(":", 1)[1].strip() for ln in head.split("\r\n")
+                   if ln.lower().startswith("mcp-session-id:"))
+        t0 = time.monotonic()
+        n = 2
+        while time.monotonic() - t0 < 1.6:  # three keep-alive periods, busy
+            time.sleep(0.2)
+            exchange(c, rpc("ping", None, n), sid)
+            n += 1
+        idle = closed_within(c, 5)
+        assert idle >= 0.4, f"closed {idle:.2f}s after the last request"
 
 
 def test_a_stream_nobody_reads_is_bounded_and_the_session_goes_on(http_proxy, raw_server_cmd):

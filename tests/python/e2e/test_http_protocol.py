@@ -772,6 +772,35 @@ def test_request_timeout_answers_with_an_error(http_proxy, raw_server_cmd):
 
 
 @pytest.mark.timeout(30)
+def test_request_timeouts_are_each_requests_own(http_proxy, raw_server_cmd):
+    # One session timer keeps the requests' deadlines (an answer never cancels it): requests
+    # started at different times each time out at their own deadline, and one answered in
+    # between changes nothing.
+    proxy = http_proxy(raw_server_cmd, "--request-timeout-ms", "1000")
+    s, _ = new_session(proxy)
+    t0 = time.monotonic()
+    a = InFlight(s, rpc("raw/hold", None, 41), accept="application/json")
+    time.sleep(1.0)
+    ping_ok(s)
+    b = InFlight(s, rpc("raw/hold", None, 42), accept="application/json")
+    try:
+        ra = a.result(10)
+        ta = time.monotonic() - t0
+        rb = b.result(10)
+        tb = time.monotonic() - t0
+    finally:
+        a.close()
+        b.close()
+    for r, want in ((ra, 41), (rb, 42)):
+        resp = r.response()
+        assert r.status == 200 and resp["id"] == want and "timed out" in resp["error"]["message"]
+    assert 0.95 <= ta, f"the first timed out early: {ta:.2f}s"
+    assert tb >= 1.95, f"the second timed out at the first one's deadline: {tb:.2f}s"
+    assert ta < tb - 0.5, (ta, tb)
+    ping_ok(s)
+
+
+@pytest.mark.timeout(30)
 def test_upstream_crash_mid_call(http_proxy, raw_server_cmd):
     proxy = http_proxy(raw_server_cmd)
     s, pid = new_session(proxy)
