@@ -4,7 +4,17 @@
 // session takes; no process is ever handed out twice. A pooled process that
 // has exited meanwhile is reaped and skipped. stop() (and the destructor)
 // kills and reaps every process still in the pool.
+//
+// Each process is warmed before it is pooled: the spawner sends it one ping
+// (MCP allows a ping before initialize) and reads its answer, so the process
+// has been through its request path once (page faults, lazy binding, first
+// buffers) and answers the session's first message as fast as its next ones.
+// It is pooled once it answered: a process that is still starting up is not
+// handed out. A server that does not answer within warm_up_limit, or exits,
+// turns warming off for the rest of the run (logged once); the processes are
+// then pooled as soon as they are started.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -45,6 +55,9 @@ class spawn_pool {
   std::condition_variable cv_;
   std::deque<spawned_child> ready_;
   bool stopping_ = false;
+  bool warm_ = true;                   // off once a server did not answer its warm-up ping
+  std::atomic<bool> stop_now_{false};  // stop(), seen by a warm-up in progress
+  static constexpr std::chrono::seconds warm_up_limit{10};
   // Refilling waits until no process was taken for refill_quiet, unless at
   // most half the target is left.
   static constexpr std::chrono::milliseconds refill_quiet{20};

@@ -426,20 +426,17 @@ class classify_handler {
   }
   // A message (or what stands in a message's place) ended.
   void finish() {
-    message_info mi;
+    // Decided in place: `one` is still as new (a single message ends once).
+    message_info& mi = batch ? infos.emplace_back() : one;
     classify_error e;
-    if (decide(f_, mi, e)) {
-      if (batch)
-        infos.push_back(std::move(mi));
-      else
-        one = std::move(mi);
-    } else if (!bad) {
-      if (batch) {
-        e.id.clear();
-        e.message += " (batch element " + std::to_string(infos.size()) + ")";
-      }
-      bad = std::move(e);
+    if (decide(f_, mi, e)) return;
+    if (batch) infos.pop_back();
+    if (bad) return;
+    if (batch) {
+      e.id.clear();
+      e.message += " (batch element " + std::to_string(infos.size()) + ")";
     }
+    bad = std::move(e);
   }
 
   facts f_;
@@ -454,6 +451,10 @@ class classify_handler {
 }  // namespace
 
 bool classify(std::string line, message& out, classify_error& err) {
+  return classify_taking(line, out, err);
+}
+
+bool classify_taking(std::string& line, message& out, classify_error& err) {
   json::parse_options opt;
   opt.max_depth = max_json_depth;
   json::basic_parser<classify_handler> p(opt);
@@ -480,12 +481,12 @@ bool classify(std::string line, message& out, classify_error& err) {
     err.message = "Invalid Request: empty batch";
     return false;
   }
-  out.batch.clear();
-  out.info = message_info{};
   if (h.batch) {
     out.batch = std::move(h.infos);
+    out.info = message_info{};
     out.info.kind = message_kind::batch;
   } else {
+    out.batch.clear();
     out.info = std::move(h.one);
   }
   out.raw = std::move(line);

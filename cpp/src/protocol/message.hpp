@@ -58,6 +58,9 @@ inline constexpr unsigned max_json_depth = 64;
 // and returns true; otherwise fills `err` and returns false. Strings must be
 // valid UTF-8 (invalid UTF-8 is a parse error).
 bool classify(std::string line, message& out, classify_error& err);
+// The same, without a copy of a line the caller keeps for a failure: on
+// success out.raw takes the bytes of `line`; on failure `line` is untouched.
+bool classify_taking(std::string& line, message& out, classify_error& err);
 
 // Whether `v` may be an id or a progress token: a string or a finite number.
 // (Boost.JSON reads 1e400 as infinity and 0e400 as NaN, which serialize as

@@ -15,11 +15,51 @@ namespace {
 
 constexpr int session_not_found = -32001;  // the SDKs' code for an unknown session
 
-std::optional<std::string> header_value(const http::request_header<>& head, std::string_view name) {
-  auto it = head.find(name);
-  if (it == head.end()) return std::nullopt;
-  return std::string(it->value());
-}
+// The request headers on_head reads, gathered in one pass over the head (a
+// lookup by name is a search of Beast's field set each time): the first
+// occurrence of each, and how often the routing headers of the stateless era
+// occur (a duplicate is refused).
+struct head_fields {
+  std::optional<std::string_view> host, origin, authorization, content_length, accept;
+  std::optional<std::string_view> version, session_id, mcp_method, mcp_name;
+  int n_version = 0, n_method = 0, n_name = 0;
+
+  explicit head_fields(const http::request_header<>& head) {
+    auto first = [](std::optional<std::string_view>& at, std::string_view v) {
+      if (!at) at = v;
+    };
+    for (const auto& f : head) {
+      const std::string_view v = f.value();
+      switch (f.name()) {
+        case http::field::host: first(host, v); break;
+        case http::field::origin: first(origin, v); break;
+        case http::field::authorization: first(authorization, v); break;
+        case http::field::content_length: first(content_length, v); break;
+        case http::field::accept: first(accept, v); break;
+        case http::field::unknown: {
+          const std::string_view n = f.name_string();
+          if (beast::iequals(n, "MCP-Protocol-Version")) {
+            first(version, v);
+            ++n_version;
+          } else if (beast::iequals(n, "Mcp-Session-Id")) {
+            first(session_id, v);
+          } else if (beast::iequals(n, "Mcp-Method")) {
+            first(mcp_method, v);
+            ++n_method;
+          } else if (beast::iequals(n, "Mcp-Name")) {
+            first(mcp_name, v);
+            ++n_name;
+          }
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+  static std::optional<std::string> copy(const std::optional<std::string_view>& v) {
+    return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+  }
+};
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -218,24 +258,24 @@ route router::on_head(const http::request_header<>& head, bool draining,
     r.refusal = std::move(f);
     return r;
   };
+  const head_fields hf(head);
   // 1. Host, before anything else (DNS rebinding: a browser omits Origin on
   // a same-origin GET, but always sends the Host it resolved).
-  if (auto h = head.find(http::field::host); h != head.end()) {
-    if (!host_allowed(h->value()))
+  if (hf.host) {
+    if (!host_allowed(*hf.host))
       return refuse(refusal(http::status::misdirected_request, reject_reason::host,
-                            "Misdirected Request: Host '" + std::string(h->value()) +
+                            "Misdirected Request: Host '" + std::string(*hf.host) +
                                 "' is not served here (see --allow-host)"));
   } else if (head.version() >= 11) {
     return refuse(refusal(http::status::bad_request, reject_reason::host,
                           "Bad Request: HTTP/1.1 requires a Host header"));
   }
   // 2. Origin, when present.
-  if (auto o = head.find(http::field::origin); o != head.end() && !origin_allowed(o->value()))
+  if (hf.origin && !origin_allowed(*hf.origin))
     return refuse(refusal(http::status::forbidden, reject_reason::origin, "Origin not allowed"));
   // 3. The bearer token (RFC 7235: the scheme is case-insensitive).
   if (!cfg_.auth_token.empty()) {
-    auto a = head.find(http::field::authorization);
-    std::string_view v = a == head.end() ? std::string_view() : std::string_view(a->value());
+    const std::string_view v = hf.authorization.value_or(std::string_view());
     const bool bearer = v.size() > 7 && beast::iequals(v.substr(0, 7), "bearer ");
     std::string_view token = bearer ? v.substr(7) : std::string_view();
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
@@ -273,14 +313,11 @@ route router::on_head(const http::request_header<>& head, bool draining,
                           "Not found: use /mcp (or /sse for HTTP+SSE)"));
   // The era, from MCP-Protocol-Version (SH): a version that is not a
   // handshake one is the stateless era, which has POST only.
-  const auto version_h = head.find("MCP-Protocol-Version");
   const bool modern =
-      is_mcp && header_says_modern(version_h == head.end() ? std::string_view()
-                                                           : std::string_view(version_h->value()),
-                                   version_h != head.end());
+      is_mcp && header_says_modern(hf.version.value_or(std::string_view()), hf.version.has_value());
   if (modern && method != http::verb::post)
     return not_allowed("POST", "Method not allowed: the stateless era (MCP-Protocol-Version " +
-                                   std::string(version_h->value()) + ") has POST only");
+                                   std::string(*hf.version) + ") has POST only");
   if (is_mcp && method != http::verb::post && method != http::verb::get &&
       method != http::verb::delete_)
     return not_allowed("GET, POST, DELETE", "Method not allowed");
@@ -297,14 +334,14 @@ route router::on_head(const http::request_header<>& head, bool draining,
     return refuse(std::move(f));
   }
   // 6. The protocol version (Streamable HTTP).
-  if ((is_sse || is_msg) && version_h != head.end() && !is_handshake_version(version_h->value()))
-    return refuse(refusal(
-        http::status::bad_request, reject_reason::version,
-        "Unsupported MCP-Protocol-Version on HTTP+SSE: " + std::string(version_h->value())));
+  if ((is_sse || is_msg) && hf.version && !is_handshake_version(*hf.version))
+    return refuse(
+        refusal(http::status::bad_request, reject_reason::version,
+                "Unsupported MCP-Protocol-Version on HTTP+SSE: " + std::string(*hf.version)));
   // 7. Size, from the head: a body announced over the limit is never read.
-  if (auto cl = head.find(http::field::content_length); cl != head.end()) {
+  if (hf.content_length) {
     std::uint64_t n = 0;
-    const std::string_view s = cl->value();
+    const std::string_view s = *hf.content_length;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
     if (ec != std::errc() || end != s.data() + s.size())
       return refuse(refuse_malformed_http("bad Content-Length"));
@@ -317,9 +354,7 @@ route router::on_head(const http::request_header<>& head, bool draining,
     }
   }
   // 8. The session, by id, on its own transport.
-  auto accept = head.find(http::field::accept);
-  const std::string_view accept_v =
-      accept == head.end() ? std::string_view() : std::string_view(accept->value());
+  const std::string_view accept_v = hf.accept.value_or(std::string_view());
   r.accept_sse = accepts(accept_v, "text/event-stream");
   if (is_sse) {
     r.kind = route_kind::sse_open;
@@ -342,15 +377,16 @@ route router::on_head(const http::request_header<>& head, bool draining,
   }
   if (modern) {  // no session: Mcp-Session-Id is ignored, as a modern server does
     r.kind = route_kind::modern_post;
-    r.mcp_version = header_value(head, "MCP-Protocol-Version");
-    r.mcp_method = header_value(head, "Mcp-Method");
-    r.mcp_name = header_value(head, "Mcp-Name");
-    for (std::string_view h : {"MCP-Protocol-Version", "Mcp-Method", "Mcp-Name"})
-      if (head.count(h) > 1) r.duplicated_header = std::string(h);
+    r.mcp_version = head_fields::copy(hf.version);
+    r.mcp_method = head_fields::copy(hf.mcp_method);
+    r.mcp_name = head_fields::copy(hf.mcp_name);
+    if (hf.n_version > 1) r.duplicated_header = "MCP-Protocol-Version";
+    if (hf.n_method > 1) r.duplicated_header = "Mcp-Method";
+    if (hf.n_name > 1) r.duplicated_header = "Mcp-Name";
     return r;
   }
   std::string_view sid;
-  if (auto s = head.find("Mcp-Session-Id"); s != head.end()) sid = s->value();
+  if (hf.session_id) sid = *hf.session_id;
   if (method == http::verb::post) {
     r.kind = route_kind::mcp_post;
     if (!sid.empty()) {

@@ -711,7 +711,7 @@ net::awaitable<void> http_upstream::legacy_stream() {
 net::awaitable<void> http_upstream::deliver(std::string data, std::vector<std::string>* answered) {
   message m;
   classify_error err;
-  if (!classify(data, m, err)) {
+  if (!classify_taking(data, m, err)) {  // else `data` is still here
     sink_->on_server_rejected(&err, data);
     oversize_answer a = answer_unreadable(data, err.message, true);
     if (!a.to_sender.empty()) send_now(std::move(a.to_sender));

@@ -144,7 +144,7 @@ void stdio_upstream::on_stdout(error_code ec, const std::shared_ptr<void>& owner
 bool stdio_upstream::prepare_line(std::string line, message& msg) {
   if (blank_line(line)) return false;
   classify_error err;
-  if (classify(line, msg, err)) return true;
+  if (classify_taking(line, msg, err)) return true;  // else `line` is still here
   out_->on_server_rejected(&err, line);
   oversize_answer a = answer_unreadable(line, err.message, true);
   if (!a.to_sender.empty()) send_now(std::move(a.to_sender));

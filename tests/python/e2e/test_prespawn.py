@@ -11,6 +11,7 @@ many as it did with a full pool and no session.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,3 +85,51 @@ def test_prespawn_refused_with_a_remote_upstream(mcpfwd_bin):
                         "http://127.0.0.1:9/mcp"], capture_output=True, text=True, timeout=20)
     assert r.returncode != 0
     assert "prespawn" in r.stderr
+
+
+def test_pooled_servers_are_warmed_by_one_ping(http_proxy):
+    # Before a pooled process is handed out it has answered one ping (MCP allows a ping
+    # before initialize), so the session's first message meets a warm process; the session
+    # sees none of it.
+    p = http_proxy([sys.executable, str(RAW_SERVER)], "--prespawn", "1", "--log-level", "debug")
+    p.wait_stderr(r"prespawn: server pid \d+ pooled \(it answered a ping\)$")
+    a = McpHttp(p.url)
+    r = a.initialize()
+    assert r.response()["id"] == 1, r.response()
+    lines = [json.loads(x) for x in a.call("raw/history")["result"]["lines"]]
+    assert [m.get("method") for m in lines[:2]] == ["ping", "initialize"], lines
+    assert lines[0]["id"] == "mcpfwd-warm-up", lines[0]
+    assert "did not answer a ping" not in p.stderr_text()
+
+
+# A server that exits on a ping before initialize (stricter than MCP asks).
+STRICT_SERVER = r"""
+import json, sys
+ready = False
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("method") == "ping" and not ready:
+        sys.exit(3)
+    if m.get("method") == "initialize":
+        ready = True
+    if "id" in m and "method" in m:
+        res = {"protocolVersion": "2025-06-18", "capabilities": {},
+               "serverInfo": {"name": "strict", "version": "1"}} \
+            if m["method"] == "initialize" else {}
+        print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": res}), flush=True)
+"""
+
+
+def test_a_server_that_refuses_the_warm_up_ping_is_pooled_cold(http_proxy, tmp_path):
+    server = tmp_path / "strict_server.py"
+    server.write_text(STRICT_SERVER)
+    p = http_proxy([sys.executable, str(server)], "--prespawn", "2", "--log-level", "debug")
+    p.wait_stderr(r"prespawn: the server did not answer a ping before initialize \(it closed "
+                  r"its stdout")
+    wait_until(lambda: sum("pooled" in ln for ln in p.stderr_lines()) >= 2, timeout=20,
+               what="the pool refilled, without warming")
+    assert not any("answered a ping" in ln for ln in p.stderr_lines())
+    a = McpHttp(p.url)
+    assert a.initialize().response()["result"]["serverInfo"]["name"] == "strict"
+    assert a.call("ping")["result"] == {}
+    assert len([ln for ln in p.stderr_lines() if "did not answer a ping" in ln]) == 1
