@@ -70,7 +70,6 @@ const std::string& busy_reply() {
 
 }  // namespace
 
-// One accepted connection: its stream and read buffer, counted while it lives.
 namespace {
 
 // The deadline of a connection's idle read (keep-alive, or the first byte of
@@ -110,6 +109,7 @@ struct idle_deadline : std::enable_shared_from_this<idle_deadline> {
 
 }  // namespace
 
+// One accepted connection: its stream and read buffer, counted while it lives.
 struct http_server::connection {
   http_server& srv;
   // Its coroutine's strand (the socket's executor), shared by the sessions
